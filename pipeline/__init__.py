@@ -1,0 +1,1 @@
+"""Batch neural style transfer for image folders and videos."""

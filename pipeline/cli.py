@@ -1,0 +1,179 @@
+"""The ``stylize`` command line: parses options and hands them to the job modules."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from pipeline.models.decoder import shipped_weights_path
+from rich.progress import Progress
+
+from pipeline.report import EXIT_NOTHING, EXIT_USAGE, FAILED, ItemResult, Summary, make_progress, print_summary
+from pipeline.stylizer import StyleError, StyleOptions, Stylizer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Batch neural style transfer for image folders and videos.")
+err = Console(stderr=True)
+
+# Options shared by every stylizing command.
+Styles = Annotated[list[Path], typer.Option("--style", "-s", help="Style image; repeat to interpolate styles.")]
+StyleWeights = Annotated[Optional[str], typer.Option(help="Comma-separated weights, one per --style.")]
+Alpha = Annotated[float, typer.Option(min=0.0, max=1.0, help="Style strength: 0 = content, 1 = full style.")]
+PreserveColor = Annotated[str, typer.Option(help="none, coral (recolour the style) or luminance.")]
+Size = Annotated[int, typer.Option(min=0, help="Long side of the work resolution (0 = source size).")]
+KeepSize = Annotated[bool, typer.Option(help="Write outputs at the source resolution.")]
+StyleSize = Annotated[int, typer.Option(min=0, help="Long side the style image is resized to (0 = as is).")]
+BatchSize = Annotated[int, typer.Option(min=1, help="Images or frames per batch.")]
+Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
+Precision = Annotated[str, typer.Option(help="auto, fp32, fp16 or bf16.")]
+DecoderPath = Annotated[Optional[Path], typer.Option("--decoder", help="Decoder weights (.safetensors or the reference decoder.pth).")]
+VggPath = Annotated[Optional[Path], typer.Option("--vgg", help="Reference vgg_normalised.pth instead of the built-in VGG-19.")]
+Json = Annotated[bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")]
+Debug = Annotated[bool, typer.Option(help="Show tracebacks.")]
+
+
+def _style_options(style: list[Path], style_weights: str | None, alpha: float, preserve_color: str,
+                   style_size: int, device: str, precision: str, decoder: Path | None,
+                   vgg: Path | None) -> StyleOptions:
+    try:
+        weights = [float(w) for w in style_weights.split(",")] if style_weights else None
+    except ValueError:
+        raise StyleError(f"--style-weights {style_weights!r}: expected comma-separated numbers") from None
+    if precision not in ("auto", "fp32", "fp16", "bf16"):
+        raise StyleError(f"--precision {precision!r}: expected auto, fp32, fp16 or bf16")
+    return StyleOptions(style, weights, alpha, preserve_color, style_size, device, precision, decoder, vgg)
+
+
+def _warn_about_weights(opts: StyleOptions) -> None:
+    if opts.decoder is None and shipped_weights_path() is None:
+        err.print("[bold red]warning:[/] no trained decoder is installed (pipeline/weights/decoder.safetensors); "
+                  "using random weights, so outputs are noise. Pass --decoder PATH.")
+    if opts.decoder is not None and opts.decoder.suffix == ".pth" and opts.vgg is None:
+        err.print("[yellow]note:[/] a reference decoder.pth expects the reference encoder: pass --vgg "
+                  "vgg_normalised.pth as well.")
+
+
+def _finish(summary: Summary, as_json: bool) -> None:
+    print_summary(err, summary)
+    if as_json:
+        print(summary.to_json())
+    raise typer.Exit(summary.exit_code)
+
+
+@app.command()
+def folder(
+    input_dir: Annotated[Path, typer.Argument(help="Folder of images (walked recursively).")],
+    output_dir: Annotated[Path, typer.Argument(help="Where the mirrored tree of stylized images goes.")],
+    style: Styles,
+    style_weights: StyleWeights = None,
+    alpha: Alpha = 1.0,
+    preserve_color: PreserveColor = "none",
+    size: Size = 512,
+    keep_size: KeepSize = False,
+    style_size: StyleSize = 512,
+    batch_size: BatchSize = 4,
+    device: Device = "auto",
+    precision: Precision = "auto",
+    ext: Annotated[Optional[str], typer.Option(help="Output format by extension, e.g. .png (default: same as input).")] = None,
+    skip_existing: Annotated[bool, typer.Option(help="Leave outputs that already exist alone.")] = False,
+    decoder: DecoderPath = None,
+    vgg: VggPath = None,
+    json_out: Json = False,
+    debug: Debug = False,
+) -> None:
+    """Stylize every image under INPUT_DIR into the same tree under OUTPUT_DIR."""
+    from pipeline.folder import FolderOptions, JobError, plan_folder, run_folder
+
+    ext = None if ext is None else ("." + ext.lstrip(".")).lower()
+    try:
+        opts = _style_options(style, style_weights, alpha, preserve_color, style_size, device, precision,
+                              decoder, vgg)
+        tasks, excluded = plan_folder(input_dir, output_dir, ext)
+        if excluded is not None:
+            err.print(f"note: {output_dir} is inside {input_dir}; it is left out of the walk")
+        if not tasks:
+            err.print(f"[red]error:[/] no images found under {input_dir}")
+            raise typer.Exit(EXIT_NOTHING)
+        _warn_about_weights(opts)
+        stylizer = Stylizer.from_options(opts)
+    except (JobError, StyleError, ValueError, OSError) as exc:
+        _fail_usage(exc, debug)
+    folder_opts = FolderOptions(size=size, keep_size=keep_size, batch_size=batch_size, ext=ext,
+                                skip_existing=skip_existing)
+    with make_progress(err, "images") as progress:
+        summary = run_folder(stylizer, tasks, folder_opts, _progress_reporter(progress, "folder", len(tasks)))
+    _finish(summary, json_out)
+
+
+def _progress_reporter(progress: Progress, label: str, total: int):
+    """A per-item callback: advances the bar, updates the rate and prints each failure as one line."""
+    bar = progress.add_task(label, total=total, rate="-")
+    started = time.perf_counter()
+
+    def on_result(result: ItemResult) -> None:
+        if result.status == FAILED:
+            progress.console.print(f"[red]error:[/] {result.path}: {result.reason}")
+        progress.advance(bar, 1)
+        done = progress.tasks[bar].completed
+        progress.update(bar, rate=f"{done / max(time.perf_counter() - started, 1e-9):.2f}")
+
+    return on_result
+
+
+def _fail_usage(exc: Exception, debug: bool) -> None:
+    if debug:
+        raise exc
+    err.print(f"[red]error:[/] {exc}")
+    raise typer.Exit(EXIT_USAGE)
+
+
+@app.command()
+def train(
+    content_dir: Annotated[Path, typer.Option(help="Folder of content photos (searched recursively).")],
+    style_dir: Annotated[Path, typer.Option(help="Folder of style paintings (searched recursively).")],
+    out: Annotated[Path, typer.Option(help="Checkpoint folder (checkpoint.pt and log.csv).")],
+    iterations: Annotated[int, typer.Option(help="Total iterations, counting resumed ones.")] = 160_000,
+    batch_size: int = 8,
+    crop: Annotated[int, typer.Option(help="Random crop size; images are resized to short side 2x crop first.")] = 256,
+    lr: Annotated[float, typer.Option(help="Adam learning rate, decayed as lr / (1 + lr_decay * iteration).")] = 1e-4,
+    lr_decay: float = 5e-5,
+    style_weight: float = 10.0,
+    content_weight: float = 1.0,
+    device: str = "auto",
+    precision: Annotated[str, typer.Option(help="auto, fp32, fp16 or bf16 (autocast; on CUDA).")] = "auto",
+    workers: Annotated[int, typer.Option(help="Data loader worker processes.")] = 0,
+    seed: int = 0,
+    resume: Annotated[bool, typer.Option(help="Continue from OUT/checkpoint.pt, or from --init-from.")] = False,
+    init_from: Annotated[Path | None, typer.Option(help="Decoder weights to start from without a checkpoint.")] = None,
+    save_every: Annotated[int, typer.Option(help="Checkpoint every N iterations ...")] = 200,
+    save_minutes: Annotated[float, typer.Option(help="... or every M minutes, whichever comes first.")] = 10.0,
+) -> None:
+    """Train the AdaIN decoder (resumable)."""
+    from pipeline.training.loop import TrainConfig
+    from pipeline.training.progress import run_training
+
+    cfg = TrainConfig(content_dir=content_dir, style_dir=style_dir, out=out, iterations=iterations,
+                      batch_size=batch_size, crop=crop, lr=lr, lr_decay=lr_decay, style_weight=style_weight,
+                      content_weight=content_weight, device=device, precision=precision, workers=workers,
+                      seed=seed, resume=resume, init_from=init_from, save_every=save_every,
+                      save_minutes=save_minutes)
+    raise typer.Exit(run_training(cfg, err))
+
+
+@app.command()
+def export(
+    checkpoint: Annotated[Path, typer.Argument(help="checkpoint.pt written by `stylize train`.")],
+    out: Annotated[Path, typer.Option(help="Output .safetensors file.")] = Path("pipeline/weights/decoder.safetensors"),
+    fp16: Annotated[bool, typer.Option(help="Store fp16 weights (half the size).")] = True,
+    eval_json: Annotated[Path | None, typer.Option(help="Figures from scripts/eval_decoder.py for the card.")] = None,
+    grid: Annotated[Path | None, typer.Option(help="Sample grid image to reference from the card.")] = None,
+) -> None:
+    """Export a training checkpoint as the shipped decoder, with its model card."""
+    from pipeline.training.export import export_checkpoint
+
+    card = export_checkpoint(checkpoint, out, fp16=fp16, eval_json=eval_json, grid=grid)
+    err.print(f"wrote {out} and {card}")

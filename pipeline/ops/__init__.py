@@ -1,0 +1,1 @@
+"""Pure tensor functions: no I/O, no models, no device logic."""

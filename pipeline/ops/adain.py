@@ -1,0 +1,52 @@
+"""Adaptive instance normalization and the operations built on its channel statistics."""
+
+from __future__ import annotations
+
+import torch
+
+EPS = 1e-5
+
+
+def calc_mean_std(feat: torch.Tensor, eps: float = EPS) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample, per-channel mean and standard deviation of an (N, C, H, W) map, shaped (N, C, 1, 1).
+
+    The variance is the unbiased one plus ``eps``, as in the reference implementation.
+    """
+    n, c = feat.shape[:2]
+    flat = feat.reshape(n, c, -1)
+    std = (flat.var(dim=2) + eps).sqrt().reshape(n, c, 1, 1)
+    mean = flat.mean(dim=2).reshape(n, c, 1, 1)
+    return mean, std
+
+
+def adain_stats(content_feat: torch.Tensor, style_mean: torch.Tensor, style_std: torch.Tensor,
+                content_stats: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """Renormalise ``content_feat`` to the given style statistics.
+
+    ``content_stats`` lets a caller supply the content statistics (smoothed over time for video, or
+    computed on a whole frame when it is processed in tiles).
+    """
+    c_mean, c_std = content_stats if content_stats is not None else calc_mean_std(content_feat)
+    return (content_feat - c_mean) / c_std * style_std + style_mean
+
+
+def adain(content_feat: torch.Tensor, style_feat: torch.Tensor) -> torch.Tensor:
+    """AdaIN(x, y) = sigma(y) * (x - mu(x)) / sigma(x) + mu(y)."""
+    return adain_stats(content_feat, *calc_mean_std(style_feat))
+
+
+def mix_style_stats(means: torch.Tensor, stds: torch.Tensor,
+                    weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Interpolate K styles given as stacked (K, C, 1, 1) statistics.
+
+    AdaIN is affine in the style statistics, so the weighted sum of the K AdaIN outputs (the reference
+    interpolation) equals one AdaIN with the weighted statistics; the weights are normalised to sum to 1.
+    """
+    w = weights.to(means.dtype) / weights.sum()
+    w = w.reshape(-1, 1, 1, 1)
+    return (w * means).sum(0, keepdim=True), (w * stds).sum(0, keepdim=True)
+
+
+def blend(content_feat: torch.Tensor, stylized_feat: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Content-style trade-off: alpha=1 is full style, alpha=0 reconstructs the content."""
+    return alpha * stylized_feat + (1.0 - alpha) * content_feat

@@ -1,0 +1,88 @@
+"""Per-item results, the end-of-run summary (table and JSON) and the progress bar every job shares."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.table import Table
+
+PROCESSED, SKIPPED, FAILED = "processed", "skipped", "failed"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOTHING = 0, 1, 2, 3
+
+
+@dataclass
+class ItemResult:
+    path: str
+    status: str
+    reason: str = ""
+    output: str = ""
+
+
+@dataclass
+class Summary:
+    command: str
+    results: list[ItemResult] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    units: str = "images"
+    units_done: int = 0  # images, or frames for video
+    extra: dict = field(default_factory=dict)
+    on_result: Callable[[ItemResult], None] | None = field(default=None, repr=False)
+
+    def add(self, result: ItemResult) -> None:
+        self.results.append(result)
+        if self.on_result is not None:
+            self.on_result(result)
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.results)
+
+    @property
+    def exit_code(self) -> int:
+        if self.count(FAILED):
+            return EXIT_FAILED
+        return EXIT_OK if self.results else EXIT_NOTHING
+
+    def to_dict(self) -> dict:
+        rate = self.units_done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        return {
+            "command": self.command,
+            "processed": self.count(PROCESSED),
+            "skipped": self.count(SKIPPED),
+            "failed": self.count(FAILED),
+            "elapsed_s": round(self.elapsed_s, 3),
+            self.units: self.units_done,
+            f"{self.units}_per_s": round(rate, 3),
+            "exit_code": self.exit_code,
+            **self.extra,
+            "items": [asdict(r) for r in self.results],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+def print_summary(console: Console, summary: Summary) -> None:
+    """Counts, rate and one row per failed item with its reason."""
+    data = summary.to_dict()
+    table = Table(title=f"stylize {summary.command}", show_header=False)
+    for key in ("processed", "skipped", "failed", summary.units, f"{summary.units}_per_s", "elapsed_s"):
+        table.add_row(key.replace("_", " "), str(data[key]))
+    console.print(table)
+    failed = [r for r in summary.results if r.status == FAILED]
+    if failed:
+        errors = Table("failed file", "reason", title="failures")
+        for r in failed:
+            errors.add_row(r.path, r.reason)
+        console.print(errors)
+
+
+def make_progress(console: Console, unit: str) -> Progress:
+    """A bar with count, rate in ``unit``/s, elapsed time and ETA."""
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TaskProgressColumn(), TextColumn("{task.fields[rate]} " + unit + "/s"),
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=console)

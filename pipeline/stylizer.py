@@ -1,0 +1,157 @@
+"""The feed-forward AdaIN stylizer: models and style statistics loaded once, then batches in, batches out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from pipeline.device import autocast, pick_device, pick_dtype
+from pipeline.io.images import ImageReadError, read_image, to_tensor
+from pipeline.models.decoder import load_decoder, shipped_weights_path
+from pipeline.models.vgg import load_encoder
+from pipeline.ops.adain import adain_stats, blend, calc_mean_std, mix_style_stats
+from pipeline.ops.color import coral, transfer_luminance
+
+PRESERVE_COLOR = ("none", "coral", "luminance")
+MULTIPLE = 8  # three 2x poolings between the image and relu4_1
+
+
+class StyleError(ValueError):
+    """A style image or style option that cannot be used; the whole run stops with this line."""
+
+
+@dataclass
+class StyleOptions:
+    """What every stylizing command shares (folder, video, ...)."""
+
+    styles: Sequence[Path]
+    style_weights: Sequence[float] | None = None
+    alpha: float = 1.0
+    preserve_color: str = "none"
+    style_size: int = 512
+    device: str = "auto"
+    precision: str = "auto"
+    decoder: Path | None = None
+    vgg: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def resize_long_side(image: torch.Tensor, long_side: int) -> torch.Tensor:
+    """Resize (N, 3, H, W) so the longer side is ``long_side`` (never upscales; 0 keeps the size)."""
+    h, w = image.shape[-2:]
+    if long_side <= 0 or max(h, w) <= long_side:
+        return image
+    scale = long_side / max(h, w)
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    return F.interpolate(image, size=size, mode="bilinear", antialias=True, align_corners=False)
+
+
+def pad_to_multiple(batch: torch.Tensor, multiple: int = MULTIPLE) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Reflect-pad the bottom/right so both sides divide by ``multiple`` and are at least ``2 * multiple``
+    (relu4_1 needs 2x2 positions for a standard deviation); returns the original (H, W)."""
+    h, w = batch.shape[-2:]
+    ph = max(2 * multiple, h + (-h) % multiple) - h
+    pw = max(2 * multiple, w + (-w) % multiple) - w
+    if ph or pw:
+        mode = "reflect" if ph < h and pw < w else "replicate"
+        batch = F.pad(batch, (0, pw, 0, ph), mode=mode)
+    return batch, (h, w)
+
+
+def load_style_images(paths: Sequence[Path], style_size: int) -> list[torch.Tensor]:
+    """Read each style image as (1, 3, H, W), resized to ``style_size`` on its long side."""
+    if not paths:
+        raise StyleError("at least one --style image is needed")
+    images = []
+    for path in paths:
+        try:
+            rgb = read_image(path).rgb
+        except ImageReadError as exc:
+            raise StyleError(f"style {path}: {exc}") from None
+        images.append(resize_long_side(to_tensor(rgb)[None], style_size))
+    return images
+
+
+class Stylizer:
+    """AdaIN with cached style statistics; ``encode`` and ``decode`` are exposed so video code can adjust
+    the content statistics between them (temporal smoothing, whole-frame statistics for tiles)."""
+
+    def __init__(self, encoder: torch.nn.Module, decoder: torch.nn.Module, styles: list[torch.Tensor],
+                 style_weights: Sequence[float] | None = None, alpha: float = 1.0, preserve_color: str = "none",
+                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> None:
+        if not 0.0 <= alpha <= 1.0:
+            raise StyleError(f"--alpha must be in [0, 1], got {alpha}")
+        if preserve_color not in PRESERVE_COLOR:
+            raise StyleError(f"--preserve-color must be one of {', '.join(PRESERVE_COLOR)}")
+        weights = [1.0] * len(styles) if not style_weights else list(style_weights)
+        if len(weights) != len(styles):
+            raise StyleError(f"{len(weights)} --style-weights given for {len(styles)} styles")
+        if any(w < 0 for w in weights) or sum(weights) <= 0:
+            raise StyleError("--style-weights must be non-negative and not all zero")
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.alpha = alpha
+        self.preserve_color = preserve_color
+        channels_last = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
+        self.memory_format = channels_last
+        self.encoder = encoder.to(self.device, memory_format=channels_last).eval()
+        self.decoder = decoder.to(self.device, memory_format=channels_last).eval()
+        self.styles = [s.to(self.device) for s in styles]
+        self.weights = torch.tensor(weights, device=self.device)
+        self.style_mean, self.style_std = self._style_stats(self.styles)
+
+    @classmethod
+    def from_options(cls, opts: StyleOptions) -> Stylizer:
+        device = pick_device(opts.device)
+        decoder_path = opts.decoder if opts.decoder is not None else shipped_weights_path()
+        return cls(load_encoder(opts.vgg, last_layer="relu4_1"), load_decoder(decoder_path),
+                   load_style_images(opts.styles, opts.style_size), opts.style_weights, opts.alpha,
+                   opts.preserve_color, device, pick_dtype(opts.precision, device))
+
+    @torch.no_grad()
+    def _style_stats(self, styles: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mixed relu4_1 (mean, std) of the styles, each (1, C, 1, 1): computed once per run."""
+        stats = [calc_mean_std(self._features(s).float()) for s in styles]
+        means = torch.cat([m for m, _ in stats])
+        stds = torch.cat([s for _, s in stats])
+        return mix_style_stats(means, stds, self.weights)
+
+    def _features(self, batch: torch.Tensor) -> torch.Tensor:
+        with autocast(self.device, self.dtype):
+            return self.encoder(batch.to(self.device, memory_format=self.memory_format))[0]
+
+    @torch.no_grad()
+    def encode(self, batch: torch.Tensor) -> torch.Tensor:
+        """relu4_1 features of an (N, 3, H, W) batch whose sides divide by 8."""
+        return self._features(batch)
+
+    @torch.no_grad()
+    def decode(self, content: torch.Tensor, feats: torch.Tensor,
+               content_stats: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """AdaIN to the style statistics, alpha blend, decode, and colour handling; returns [0, 1] images."""
+        mean, std = self.style_mean, self.style_std
+        if self.preserve_color == "coral":
+            mean, std = self._coral_stats(content)
+        target = adain_stats(feats.float(), mean, std, content_stats)
+        target = blend(feats.float(), target, self.alpha)
+        with autocast(self.device, self.dtype):
+            out = self.decoder(target.to(memory_format=self.memory_format))
+        out = out.float().clamp(0, 1)
+        if self.preserve_color == "luminance":
+            out = transfer_luminance(out, content.to(out.device, torch.float32))
+        return out
+
+    def _coral_stats(self, content: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-image style statistics of the styles recoloured to each content image (CORAL)."""
+        stats = [self._style_stats([coral(s[0], c)[None] for s in self.styles]) for c in content.to(self.device)]
+        return torch.cat([m for m, _ in stats]), torch.cat([s for _, s in stats])
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        """Stylize an (N, 3, H, W) batch in [0, 1] of any size; the result has the same size."""
+        batch = batch.to(self.device, torch.float32)
+        padded, (h, w) = pad_to_multiple(batch)
+        return self.decode(padded, self.encode(padded))[..., :h, :w]

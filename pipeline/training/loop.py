@@ -1,0 +1,179 @@
+"""Decoder training with the AdaIN paper's losses, checkpointed so it resumes bit-for-bit across sessions."""
+
+from __future__ import annotations
+
+import csv
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from pipeline.device import autocast, pick_device, pick_dtype
+from pipeline.models.decoder import Decoder, load_decoder_state
+from pipeline.models.vgg import STYLE_LAYERS, VGGEncoder, load_encoder
+from pipeline.ops.adain import adain
+from pipeline.ops.losses import style_stat_mse
+from pipeline.training.data import PairBatches, load_folder
+
+CHECKPOINT = "checkpoint.pt"
+LOG = "log.csv"
+
+
+@dataclass
+class TrainConfig:
+    content_dir: Path
+    style_dir: Path
+    out: Path
+    iterations: int = 160_000
+    batch_size: int = 8
+    crop: int = 256
+    lr: float = 1e-4
+    lr_decay: float = 5e-5
+    style_weight: float = 10.0
+    content_weight: float = 1.0
+    device: str = "auto"
+    precision: str = "auto"
+    workers: int = 0
+    seed: int = 0
+    resume: bool = False
+    init_from: Path | None = None  # decoder weights to start from when there is no checkpoint
+    save_every: int = 200  # iterations
+    save_minutes: float = 10.0
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class StepLosses:
+    iteration: int
+    content: float
+    style: float
+    lr: float
+    seconds: float
+
+
+def adain_losses(encoder: VGGEncoder, decoder: Decoder, content: torch.Tensor,
+                 style: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Content loss against the AdaIN target at relu4_1 and mean/std style loss at relu1_1..relu4_1."""
+    with torch.no_grad():
+        style_feats = encoder(style, STYLE_LAYERS)
+        target = adain(encoder(content, ("relu4_1",))[0], style_feats[-1])
+    output_feats = encoder(decoder(target), STYLE_LAYERS)
+    content_loss = torch.nn.functional.mse_loss(output_feats[-1].float(), target.float())
+    return content_loss, style_stat_mse([f.float() for f in output_feats], [f.float() for f in style_feats])
+
+
+def _scale_input_conv(decoder: Decoder, encoder: VGGEncoder, content: torch.Tensor) -> None:
+    """Data-dependent init: raw Caffe relu4_1 features are in the hundreds, so shrink the first conv
+    until its output is O(1); otherwise Adam spends its first thousand steps only rescaling."""
+    with torch.no_grad():
+        rms = encoder(content, ("relu4_1",))[0].pow(2).mean().sqrt()
+        decoder[1].weight.div_(rms)
+        decoder[1].bias.zero_()
+
+
+def _save_checkpoint(path: Path, decoder: Decoder, optimizer: torch.optim.Optimizer, iteration: int,
+                     elapsed: float, cfg: TrainConfig) -> None:
+    state = {
+        "decoder": decoder.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "iteration": iteration,
+        "elapsed_s": elapsed,
+        "config": {k: str(v) for k, v in asdict(cfg).items()},
+        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def load_checkpoint(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def _start_state(cfg: TrainConfig, decoder: Decoder, optimizer: torch.optim.Optimizer) -> tuple[int, float]:
+    """Restore from the checkpoint (or from decoder weights alone); returns (iteration, elapsed seconds)."""
+    ckpt = cfg.out / CHECKPOINT
+    if cfg.resume and ckpt.is_file():
+        state = load_checkpoint(ckpt)
+        decoder.load_state_dict(state["decoder"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"]["torch"])
+        np.random.set_state(state["rng"]["numpy"])
+        random.setstate(state["rng"]["python"])
+        return int(state["iteration"]), float(state["elapsed_s"])
+    if cfg.init_from is not None:
+        from safetensors import safe_open
+
+        decoder.load_state_dict(load_decoder_state(cfg.init_from))
+        with safe_open(str(cfg.init_from), "pt") as f:
+            meta = f.metadata() or {}
+        return int(meta.get("iterations", 0)), float(meta.get("wall_time_s", 0.0))
+    return 0, 0.0
+
+
+def train(cfg: TrainConfig, on_step: Callable[[StepLosses], None] | None = None,
+          on_skip: Callable[[str], None] | None = None) -> Path:
+    """Train until ``cfg.iterations`` (a total, counting resumed ones); returns the checkpoint path."""
+    torch.manual_seed(cfg.seed)
+    device = pick_device(cfg.device)
+    dtype = pick_dtype(cfg.precision, device)
+    content, skipped_c = load_folder(cfg.content_dir)
+    style, skipped_s = load_folder(cfg.style_dir)
+    for line in skipped_c + skipped_s:
+        if on_skip:
+            on_skip(line)
+    batches = PairBatches(content, style, cfg.batch_size, cfg.crop, cfg.seed)
+
+    encoder = load_encoder(last_layer="relu4_1").to(device)
+    decoder = Decoder().to(device)
+    optimizer = torch.optim.Adam(decoder.parameters(), lr=cfg.lr)
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    start, elapsed = _start_state(cfg, decoder, optimizer)
+    if start == 0 and cfg.init_from is None:
+        _scale_input_conv(decoder, encoder, batches[0][0].to(device))
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+
+    log_path = cfg.out / LOG
+    new_log = not log_path.exists()
+    loader = DataLoader(batches, batch_size=None, sampler=range(start, cfg.iterations),
+                        num_workers=cfg.workers, persistent_workers=False)
+    ckpt = cfg.out / CHECKPOINT
+    last_save = time.monotonic()
+    iteration = start
+    decoder.train()
+    with log_path.open("a", newline="") as log_file:
+        log = csv.writer(log_file)
+        if new_log:
+            log.writerow(["iteration", "content_loss", "style_loss", "lr", "seconds"])
+        for content_batch, style_batch in loader:
+            t0 = time.perf_counter()
+            lr = cfg.lr / (1.0 + cfg.lr_decay * iteration)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            with autocast(device, dtype):
+                c_loss, s_loss = adain_losses(encoder, decoder, content_batch.to(device), style_batch.to(device))
+                loss = cfg.content_weight * c_loss + cfg.style_weight * s_loss
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            iteration += 1
+            seconds = time.perf_counter() - t0
+            elapsed += seconds
+            step = StepLosses(iteration, c_loss.item(), s_loss.item(), lr, seconds)
+            log.writerow([iteration, f"{step.content:.6g}", f"{step.style:.6g}", f"{lr:.3e}", f"{seconds:.3f}"])
+            if on_step:
+                on_step(step)
+            due = iteration % cfg.save_every == 0 or time.monotonic() - last_save > 60 * cfg.save_minutes
+            if due or iteration == cfg.iterations:
+                log_file.flush()
+                _save_checkpoint(ckpt, decoder, optimizer, iteration, elapsed, cfg)
+                last_save = time.monotonic()
+    if iteration == start:  # nothing to do, but leave a checkpoint that reflects the state
+        _save_checkpoint(ckpt, decoder, optimizer, iteration, elapsed, cfg)
+    return ckpt
