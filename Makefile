@@ -1,0 +1,40 @@
+# Fresh machine: `make demo` and `make test` install everything they need into .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+STYLE ?= samples/style/starry_night.jpg
+
+.PHONY: install demo test bench train eval clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/stylize folder samples/content out/folder --style $(STYLE)
+	$(BIN)/stylize video samples/video/astronaut_pan.mp4 out/video/astronaut_pan.mp4 --style $(STYLE)
+	@echo "Results: out/folder/ (stylized photos, same tree as samples/content) and out/video/astronaut_pan.mp4"
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python scripts/bench.py --json out/bench.json
+
+# Decoder training: resumes from checkpoints/ (outside git); see pipeline/weights/MODEL_CARD.md.
+CKPT ?= checkpoints/decoder
+train: install
+	nice -n 10 $(BIN)/stylize train --content-dir ../shared/data/train/content \
+		--style-dir ../shared/data/train/style --out $(CKPT) --crop 128 --lr 3e-4 --resume \
+		--init-from pipeline/weights/decoder.safetensors
+
+eval: install
+	$(BIN)/python scripts/eval_decoder.py --grid docs/decoder_grid.jpg --out out/eval_decoder.json
+
+clean:
+	rm -rf out build *.egg-info

