@@ -13,6 +13,7 @@ from pipeline.models.decoder import shipped_weights_path
 from rich.progress import Progress
 
 from pipeline.report import EXIT_NOTHING, EXIT_USAGE, FAILED, ItemResult, Summary, make_progress, print_summary
+from pipeline.folder import JobError
 from pipeline.stylizer import StyleError, StyleOptions, Stylizer
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -86,7 +87,7 @@ def folder(
     debug: Debug = False,
 ) -> None:
     """Stylize every image under INPUT_DIR into the same tree under OUTPUT_DIR."""
-    from pipeline.folder import FolderOptions, JobError, plan_folder, run_folder
+    from pipeline.folder import FolderOptions, plan_folder, run_folder
 
     ext = None if ext is None else ("." + ext.lstrip(".")).lower()
     try:
@@ -104,12 +105,12 @@ def folder(
         _fail_usage(exc, debug)
     folder_opts = FolderOptions(size=size, keep_size=keep_size, batch_size=batch_size, ext=ext,
                                 skip_existing=skip_existing)
-    with make_progress(err, "images") as progress:
+    with make_progress(err) as progress:
         summary = run_folder(stylizer, tasks, folder_opts, _progress_reporter(progress, "folder", len(tasks)))
     _finish(summary, json_out)
 
 
-def _progress_reporter(progress: Progress, label: str, total: int):
+def _progress_reporter(progress: Progress, label: str, total: int, unit: str = "images"):
     """A per-item callback: advances the bar, updates the rate and prints each failure as one line."""
     bar = progress.add_task(label, total=total, rate="-")
     started = time.perf_counter()
@@ -119,7 +120,7 @@ def _progress_reporter(progress: Progress, label: str, total: int):
             progress.console.print(f"[red]error:[/] {result.path}: {result.reason}")
         progress.advance(bar, 1)
         done = progress.tasks[bar].completed
-        progress.update(bar, rate=f"{done / max(time.perf_counter() - started, 1e-9):.2f}")
+        progress.update(bar, rate=f"{done / max(time.perf_counter() - started, 1e-9):.2f} {unit}/s")
 
     return on_result
 
@@ -177,3 +178,92 @@ def export(
 
     card = export_checkpoint(checkpoint, out, fp16=fp16, eval_json=eval_json, grid=grid)
     err.print(f"wrote {out} and {card}")
+
+
+@app.command()
+def video(
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="A video file, or a folder of videos.")],
+    output: Annotated[Path, typer.Argument(metavar="OUTPUT", help="Output video (or folder, for a folder INPUT).")],
+    style: Styles,
+    style_weights: StyleWeights = None,
+    alpha: Alpha = 1.0,
+    preserve_color: PreserveColor = "none",
+    size: Size = 512,
+    keep_size: KeepSize = False,
+    style_size: StyleSize = 512,
+    batch_size: BatchSize = 4,
+    device: Device = "auto",
+    precision: Precision = "auto",
+    codec: Annotated[str, typer.Option(help="Video encoder: libx264, libx265, libsvtav1, libvpx-vp9, h264_nvenc.")] = "libx264",
+    crf: Annotated[int, typer.Option(min=0, max=63, help="Constant rate factor (quality; lower is better).")] = 18,
+    preset: Annotated[str, typer.Option(help="Encoder speed preset (x264/x265).")] = "medium",
+    pix_fmt: Annotated[str, typer.Option(help="Output pixel format.")] = "yuv420p",
+    audio: Annotated[str, typer.Option(help="auto (copy when the container takes it, else AAC), copy, aac, none.")] = "auto",
+    start: Annotated[float, typer.Option(min=0.0, help="Start time in seconds.")] = 0.0,
+    duration: Annotated[Optional[float], typer.Option(min=0.0, help="Seconds to process from --start.")] = None,
+    max_frames: Annotated[Optional[int], typer.Option(min=1, help="Stop after this many frames.")] = None,
+    resume: Annotated[bool, typer.Option(help="Reuse the finished segments of an interrupted run.")] = False,
+    segment_seconds: Annotated[float, typer.Option(min=0.1, help="Length of the resumable encoded segments.")] = 10.0,
+    decoder: DecoderPath = None,
+    vgg: VggPath = None,
+    json_out: Json = False,
+    debug: Debug = False,
+) -> None:
+    """Stylize a video (or a folder of videos) into a playable video with the original audio."""
+    from pipeline.io.video import EncodeOptions
+    from pipeline.video import VideoOptions, frame_stylizer_for, plan_videos, run_videos
+
+    if audio not in ("auto", "copy", "aac", "none"):
+        _fail_usage(StyleError(f"--audio {audio!r}: expected auto, copy, aac or none"), debug)
+    try:
+        opts = _style_options(style, style_weights, alpha, preserve_color, style_size, device, precision,
+                              decoder, vgg)
+        pairs = plan_videos(input_path, output)
+        if not pairs:
+            err.print(f"[red]error:[/] no videos found under {input_path}")
+            raise typer.Exit(EXIT_NOTHING)
+        _warn_about_weights(opts)
+        stylizer = Stylizer.from_options(opts)
+    except (JobError, StyleError, ValueError, OSError) as exc:
+        _fail_usage(exc, debug)
+    video_opts = VideoOptions(size=size, keep_size=keep_size, batch_size=batch_size, start=start, duration=duration,
+                              max_frames=max_frames, resume=resume, segment_seconds=segment_seconds,
+                              encode=EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, audio=audio))
+    total = sum(_expected_frames(src, video_opts) for src, _ in pairs)
+    with make_progress(err) as progress:
+        on_result = _progress_reporter(progress, "videos", len(pairs), unit="videos")
+        bar = progress.add_task("frames", total=total or None, rate="-")
+        started = time.perf_counter()
+
+        def on_frames(n: int) -> None:
+            progress.advance(bar, n)
+            done = progress.tasks[bar].completed
+            progress.update(bar, rate=f"{done / max(time.perf_counter() - started, 1e-9):.1f} frames/s")
+
+        summary = run_videos(lambda info, o: frame_stylizer_for(stylizer, info, o), pairs, video_opts,
+                             style_key=_style_key(opts), on_frames=on_frames, on_result=on_result)
+    err.print("time split: " + ", ".join(f"{k} {summary.extra.get(k, 0):.1f}s"
+                                          for k in ("decode_s", "compute_s", "encode_s", "join_s")))
+    _finish(summary, json_out)
+
+
+def _expected_frames(src: Path, opts) -> int:
+    from pipeline.io.video import VideoError, probe
+
+    try:
+        info = probe(src)
+    except VideoError:
+        return 0
+    frames = info.expected_frames
+    if opts.duration is not None:
+        frames = min(frames, round(opts.duration * float(info.rate)))
+    elif opts.start:
+        frames = max(0, frames - round(opts.start * float(info.rate)))
+    return min(frames, opts.max_frames or frames)
+
+
+def _style_key(opts: StyleOptions) -> str:
+    """Identifies the style settings, so --resume never mixes segments made with other settings."""
+    parts = [f"{p.resolve()}:{p.stat().st_mtime_ns}" for p in opts.styles]
+    return repr((parts, opts.style_weights, opts.alpha, opts.preserve_color, opts.style_size, str(opts.decoder),
+                 str(opts.vgg), opts.precision))

@@ -81,8 +81,8 @@ def print_summary(console: Console, summary: Summary) -> None:
         console.print(errors)
 
 
-def make_progress(console: Console, unit: str) -> Progress:
-    """A bar with count, rate in ``unit``/s, elapsed time and ETA."""
+def make_progress(console: Console) -> Progress:
+    """Bars with count, rate (the task's ``rate`` field, e.g. "3.2 images/s"), elapsed time and ETA."""
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TaskProgressColumn(), TextColumn("{task.fields[rate]} " + unit + "/s"),
+                    TaskProgressColumn(), TextColumn("{task.fields[rate]}"),
                     TimeElapsedColumn(), TimeRemainingColumn(), console=console)

@@ -1,0 +1,324 @@
+"""`stylize video`: decode -> batch -> stylize -> encode, as three overlapping stages with bounded queues.
+
+One thread decodes (PyAV, frame threading on), the calling thread stylizes batches, one thread encodes.
+Encoded output goes into per-segment files in a work folder beside the output; when every segment is
+there they are joined with the audio into a temporary file that is renamed onto OUTPUT. ``--resume``
+keeps the finished segments of an interrupted run, so the result is the same as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import queue
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from pipeline.folder import JobError, work_size
+from pipeline.io.video import (VIDEO_EXTENSIONS, EncodeOptions, Frame, SegmentWriter, VideoError, VideoInfo,
+                               decode_frames, even_size, join_segments, probe)
+from pipeline.io.walk import walk_files
+from pipeline.report import FAILED, PROCESSED, ItemResult, Summary
+
+_END = object()
+
+
+@dataclass
+class VideoOptions:
+    size: int = 512
+    keep_size: bool = False
+    batch_size: int = 4
+    start: float = 0.0
+    duration: float | None = None
+    max_frames: int | None = None
+    resume: bool = False
+    segment_seconds: float = 10.0
+    encode: EncodeOptions = field(default_factory=EncodeOptions)
+
+
+@dataclass
+class Timings:
+    decode_s: float = 0.0
+    compute_s: float = 0.0
+    encode_s: float = 0.0
+    join_s: float = 0.0
+
+
+class FrameStylizer:
+    """Stylizes a list of uint8 frames: resize to the work size, stylize, resize back with --keep-size,
+    pad to the (even) output size, convert back to uint8."""
+
+    def __init__(self, stylizer, work_hw: tuple[int, int], out_hw: tuple[int, int],
+                 source_hw: tuple[int, int] | None = None) -> None:
+        self.stylizer = stylizer
+        self.work_hw, self.out_hw, self.source_hw = work_hw, out_hw, source_hw
+
+    def to_batch(self, images: list[np.ndarray]) -> torch.Tensor:
+        batch = torch.from_numpy(np.stack(images)).to(self.stylizer.device, non_blocking=True)
+        batch = batch.permute(0, 3, 1, 2).float().div_(255.0)
+        if tuple(batch.shape[-2:]) != self.work_hw:
+            batch = F.interpolate(batch, size=self.work_hw, mode="bilinear", antialias=True, align_corners=False)
+        return batch
+
+    def to_frames(self, out: torch.Tensor) -> list[np.ndarray]:
+        if self.source_hw is not None and tuple(out.shape[-2:]) != self.source_hw:
+            out = F.interpolate(out, size=self.source_hw, mode="bicubic", align_corners=False)
+        ph, pw = self.out_hw[0] - out.shape[-2], self.out_hw[1] - out.shape[-1]
+        if ph or pw:
+            out = F.pad(out, (0, pw, 0, ph), mode="replicate")
+        return list((out.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
+
+    def __call__(self, images: list[np.ndarray]) -> list[np.ndarray]:
+        return self.to_frames(self.stylizer(self.to_batch(images)))
+
+
+def plan_sizes(info: VideoInfo, opts: VideoOptions) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(work size, output size): the output is the work size, or the source size with --keep-size,
+    padded to even sides for chroma-subsampled pixel formats."""
+    work = work_size(info.height, info.width, opts.size)
+    base = (info.height, info.width) if opts.keep_size else work
+    return work, even_size(*base, opts.encode.pix_fmt)
+
+
+def _job_key(src: Path, opts: VideoOptions, style_key: str) -> str:
+    stat = src.stat()
+    fields = {"src": str(src.resolve()), "size": stat.st_size, "mtime": stat.st_mtime_ns, "style": style_key,
+              "opts": asdict(opts) | {"resume": None}}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _prepare_workdir(dst: Path, key: str, resume: bool) -> Path:
+    """The folder of finished segments; reused only by --resume for the very same job."""
+    workdir = dst.parent / f".{dst.name}.parts"
+    manifest = workdir / "job.json"
+    if workdir.exists():
+        same = manifest.is_file() and json.loads(manifest.read_text()).get("key") == key
+        if not (resume and same):
+            shutil.rmtree(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    manifest.write_text(json.dumps({"key": key}))
+    for stale in workdir.glob("*.part*"):
+        stale.unlink()
+    return workdir
+
+
+def _segment_path(workdir: Path, index: int) -> Path:
+    return workdir / f"segment_{index:06d}.mp4"
+
+
+class _Stage(threading.Thread):
+    """A pipeline stage in a thread; its exception is re-raised in the caller by ``check``."""
+
+    def __init__(self, target: Callable[[], None]) -> None:
+        super().__init__(daemon=True)
+        self._target_fn = target
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._target_fn()
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            self.error = exc
+
+    def check(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+def _put(q: queue.Queue, item, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
+
+
+def _batches(frames: Iterable[Frame], size: int, seg_len: int) -> Iterator[list[Frame]]:
+    """Batches of up to ``size`` frames that never span two segments, so a resumed run stylizes exactly
+    the same batches (batch composition can change floating-point results)."""
+    batch: list[Frame] = []
+    for frame in frames:
+        if batch and frame.index // seg_len != batch[0].index // seg_len:
+            yield batch
+            batch = []
+        batch.append(frame)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def stylize_video(frame_stylizer: Callable[[list[np.ndarray]], list[np.ndarray]], info: VideoInfo, dst: Path,
+                  opts: VideoOptions, style_key: str = "",
+                  on_frames: Callable[[int], None] = lambda n: None) -> dict:
+    """Stylize one probed video into ``dst``; returns figures (frames, timings).
+
+    Raises VideoError or JobError; an interruption leaves OUTPUT untouched and the finished segments in
+    the work folder for --resume."""
+    src = info.path
+    if dst.resolve() == src.resolve():
+        raise JobError("output path is the input file")
+    if dst.suffix.lower() not in VIDEO_EXTENSIONS:
+        raise JobError(f"output {dst}: extension must be one of {', '.join(sorted(VIDEO_EXTENSIONS))}")
+    work_hw, out_hw = plan_sizes(info, opts)
+    try:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise JobError(f"cannot create the output folder {dst.parent}: {exc.strerror or exc}") from None
+    if not os.access(dst.parent, os.W_OK):
+        raise JobError(f"output folder {dst.parent} is not writable")
+    workdir = _prepare_workdir(dst, _job_key(src, opts, style_key), opts.resume)
+    seg_len = max(1, round(float(info.rate) * opts.segment_seconds))
+    done = {int(p.stem.split("_")[1]) for p in workdir.glob("segment_*.mp4")}
+    timings = Timings()
+    stop = threading.Event()
+    decoded: queue.Queue = queue.Queue(maxsize=2 * opts.batch_size)
+    encoded: queue.Queue = queue.Queue(maxsize=2 * opts.batch_size)
+    counts = {"frames": 0, "reused": 0, "first_pts": None, "last_pts": None}
+
+    def decode() -> None:
+        frames = decode_frames(info, opts.start, opts.duration, opts.max_frames)
+        while True:
+            t0 = time.perf_counter()
+            frame = next(frames, None)
+            timings.decode_s += time.perf_counter() - t0
+            if frame is None:
+                break
+            _put(decoded, frame, stop)
+        _put(decoded, _END, stop)
+
+    def encode() -> None:
+        writer, current = None, -1
+        while True:
+            item = encoded.get()
+            t0 = time.perf_counter()
+            if item is _END or (item[0] // seg_len) != current:
+                if writer is not None:
+                    writer.close()
+                    writer.path.replace(_segment_path(workdir, current))
+                    writer = None
+                if item is _END:
+                    timings.encode_s += time.perf_counter() - t0
+                    return
+                current = item[0] // seg_len
+                writer = SegmentWriter(workdir / f"segment_{current:06d}.part.mp4", out_hw, info.rate,
+                                       info.time_base, opts.encode)
+            index, pts, image = item
+            writer.write(image, pts - offset_pts())
+            timings.encode_s += time.perf_counter() - t0
+
+    def offset_pts() -> int:
+        return counts["first_pts"] if opts.start > 0 else 0
+
+    def incoming() -> Iterator[Frame]:
+        while True:
+            item = decoded.get()
+            decoder.check()
+            if item is _END:
+                return
+            if counts["first_pts"] is None:
+                counts["first_pts"] = item.pts
+            counts["last_pts"] = item.pts
+            counts["frames"] += 1
+            if item.index // seg_len in done:
+                counts["reused"] += 1
+                on_frames(1)
+                continue
+            yield item
+
+    decoder, encoder = _Stage(decode), _Stage(encode)
+    decoder.start()
+    encoder.start()
+    try:
+        for batch in _batches(incoming(), opts.batch_size, seg_len):
+            t0 = time.perf_counter()
+            images = frame_stylizer([f.image for f in batch])
+            timings.compute_s += time.perf_counter() - t0
+            for frame, image in zip(batch, images):
+                encoder.check()
+                _put(encoded, (frame.index, frame.pts, image), stop)
+            on_frames(len(batch))
+        _put(encoded, _END, stop)
+        encoder.join()
+        encoder.check()
+    except BaseException:
+        stop.set()
+        raise
+    finally:
+        stop.set()
+        decoder.join(timeout=5)
+
+    whole = opts.start == 0 and opts.duration is None and opts.max_frames is None
+    if whole and info.frames and counts["frames"] < info.frames:
+        shutil.rmtree(workdir, ignore_errors=True)
+        raise VideoError(f"truncated: the container lists {info.frames} frames but only {counts['frames']} decode")
+    t0 = time.perf_counter()
+    segments = sorted(workdir.glob("segment_[0-9]*.mp4"))
+    tmp = dst.with_name(f".{dst.stem}.tmp{dst.suffix}")
+    start_s = float(counts["first_pts"] * info.time_base) if opts.start > 0 else 0.0
+    trimmed = opts.start > 0 or opts.duration is not None or opts.max_frames is not None
+    end_s = float(counts["last_pts"] * info.time_base + 1 / info.rate) if trimmed else None
+    try:
+        join_segments(segments, info, tmp, opts.encode, start_s=start_s, end_s=end_s, offset_s=start_s)
+        tmp.replace(dst)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    timings.join_s = time.perf_counter() - t0
+    shutil.rmtree(workdir, ignore_errors=True)
+    return {"frames": counts["frames"], "reused_frames": counts["reused"], "output_size": list(out_hw),
+            **{k: round(v, 3) for k, v in asdict(timings).items()}}
+
+
+def frame_stylizer_for(stylizer, info: VideoInfo, opts: VideoOptions) -> FrameStylizer:
+    """The plain per-frame stylizer for this video's sizes."""
+    work_hw, out_hw = plan_sizes(info, opts)
+    return FrameStylizer(stylizer, work_hw, out_hw, (info.height, info.width) if opts.keep_size else None)
+
+
+def plan_videos(input_path: Path, output_path: Path) -> list[tuple[Path, Path]]:
+    """(source, destination) pairs: one file, or every video under a folder mirrored into OUTPUT."""
+    if not input_path.exists():
+        raise JobError(f"input {input_path} does not exist")
+    if input_path.is_file():
+        dst = output_path / input_path.name if output_path.is_dir() else output_path
+        return [(input_path, dst)]
+    if output_path.exists() and not output_path.is_dir():
+        raise JobError(f"input {input_path} is a folder, so OUTPUT must be a folder")
+    if output_path.resolve() == input_path.resolve():
+        raise JobError("output folder is the input folder")
+    excluded = output_path if output_path.resolve().is_relative_to(input_path.resolve()) else None
+    return [(src, output_path / src.relative_to(input_path))
+            for src in walk_files(input_path, VIDEO_EXTENSIONS, exclude=excluded)]
+
+
+def run_videos(make_frame_stylizer: Callable[[VideoInfo, VideoOptions], Callable], pairs: list[tuple[Path, Path]],
+               opts: VideoOptions, style_key: str = "", on_frames: Callable[[int], None] = lambda n: None,
+               on_result: Callable[[ItemResult], None] | None = None) -> Summary:
+    """Stylize each video; a failing one is reported and the others still run."""
+    summary = Summary("video", units="frames", on_result=on_result)
+    start = time.perf_counter()
+    for src, dst in pairs:
+        try:
+            info = probe(src)
+            figures = stylize_video(make_frame_stylizer(info, opts), info, dst, opts, style_key, on_frames)
+        except (VideoError, JobError) as exc:
+            summary.add(ItemResult(str(src), FAILED, str(exc)))
+            continue
+        summary.units_done += figures["frames"]
+        for key in ("decode_s", "compute_s", "encode_s", "join_s"):
+            summary.extra[key] = round(summary.extra.get(key, 0.0) + figures[key], 3)
+        summary.add(ItemResult(str(src), PROCESSED, output=str(dst)))
+    summary.elapsed_s = time.perf_counter() - start
+    return summary

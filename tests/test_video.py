@@ -1,0 +1,234 @@
+"""`stylize video`: frame counts, exact rates and timestamps, audio, rotation, odd sizes, resume, bad input."""
+
+import json
+import shutil
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from pipeline.io.video import probe
+from pipeline.models.decoder import load_decoder
+from pipeline.models.vgg import load_encoder
+from pipeline.stylizer import Stylizer, load_style_images
+from pipeline.video import VideoOptions, frame_stylizer_for, stylize_video
+from tests.conftest import DATA, SAMPLES
+from tests.helpers import run_cli
+from tests.videos import make_video, read_video
+
+STYLE = SAMPLES / "style" / "stained_glass.png"
+
+
+@pytest.fixture(scope="module")
+def stylizer(random_decoder_file):
+    return Stylizer(load_encoder(last_layer="relu4_1"), load_decoder(random_decoder_file),
+                    load_style_images([STYLE], 256))
+
+
+def _cli(src, dst, decoder, *extra):
+    result = run_cli("video", src, dst, "--style", STYLE, "--decoder", decoder, "--json", "--size", "64", *extra)
+    return result, (json.loads(result.stdout) if result.stdout.strip() else None)
+
+
+def test_ntsc_rate_odd_size_and_audio(tmp_path, random_decoder_file):
+    src = make_video(tmp_path / "in.mp4", frames=10, rate=Fraction(30000, 1001), size=(65, 47))
+    result, summary = _cli(src, tmp_path / "out.mp4", random_decoder_file, "--keep-size")
+    assert result.exit_code == 0, result.stderr
+    assert summary["frames"] == 10
+    a, b = read_video(src), read_video(tmp_path / "out.mp4")
+    assert b["frames"] == a["frames"] == 10
+    assert b["rate"] == Fraction(30000, 1001)
+    assert b["pts"] == a["pts"]
+    assert b["size"] == (66, 48)  # odd sides padded to even for yuv420p, nothing cropped
+    assert b["audio"] == "aac" and b["audio_s"] == pytest.approx(a["audio_s"], abs=0.03)
+    assert b["format"].startswith("mov,mp4")
+
+
+def test_variable_frame_rate_timestamps_are_kept(tmp_path, random_decoder_file):
+    src = make_video(tmp_path / "vfr.mp4", pts=[0, 1, 3, 4, 7, 8, 12], time_base=Fraction(1, 24), rate=24)
+    result, _ = _cli(src, tmp_path / "out.mp4", random_decoder_file)
+    assert result.exit_code == 0, result.stderr
+    assert read_video(tmp_path / "out.mp4")["pts"] == read_video(src)["pts"]
+
+
+def test_rotation_is_applied(tmp_path, random_decoder_file):
+    src = make_video(tmp_path / "rot.mp4", size=(64, 32), rotation=90, audio=None, frames=4)
+    assert probe(src).width == 32 and probe(src).height == 64
+    result, _ = _cli(src, tmp_path / "out.mp4", random_decoder_file, "--keep-size")
+    assert result.exit_code == 0, result.stderr
+    out = read_video(tmp_path / "out.mp4")
+    assert out["size"] == (32, 64) and out["rotation"] == 0 and out["audio"] is None
+
+
+def test_segment_start_duration(tmp_path, random_decoder_file):
+    src = make_video(tmp_path / "in.mp4", frames=48, rate=24)
+    result, _ = _cli(src, tmp_path / "out.mp4", random_decoder_file, "--start", "0.5", "--duration", "1.0")
+    assert result.exit_code == 0, result.stderr
+    out = read_video(tmp_path / "out.mp4")
+    assert out["frames"] == 24
+    assert out["pts"][0] == 0 and out["pts"][-1] == Fraction(23, 24)
+    assert out["audio_start_s"] == pytest.approx(0.0, abs=0.03)
+    assert out["audio_end_s"] == pytest.approx(1.0, abs=0.05)
+
+
+def test_max_frames_and_stats_move_towards_nothing_when_alpha_zero(tmp_path, random_decoder_file):
+    src = make_video(tmp_path / "in.mp4", frames=20)
+    result, summary = _cli(src, tmp_path / "out.mp4", random_decoder_file, "--max-frames", "5")
+    assert result.exit_code == 0 and summary["frames"] == 5
+    assert read_video(tmp_path / "out.mp4")["frames"] == 5
+
+
+class Recording:
+    """Wraps the frame stylizer and keeps every stylized frame by its index."""
+
+    def __init__(self, inner):
+        self.inner, self.frames = inner, []
+
+    def __call__(self, images):
+        out = self.inner(images)
+        self.frames += [o.copy() for o in out]
+        return out
+
+
+def test_resume_gives_the_same_result(tmp_path, stylizer):
+    src = make_video(tmp_path / "in.mp4", frames=30, rate=24)
+    info = probe(src)
+    opts = VideoOptions(size=64, batch_size=4, segment_seconds=0.25)  # 6-frame segments
+    full = Recording(frame_stylizer_for(stylizer, info, opts))
+    stylize_video(full, info, tmp_path / "full.mp4", opts)
+
+    seen = []
+
+    def interrupt(n):
+        seen.append(n)
+        if sum(seen) >= 16:
+            raise KeyboardInterrupt
+
+    dst = tmp_path / "resumed.mp4"
+    with pytest.raises(KeyboardInterrupt):
+        stylize_video(frame_stylizer_for(stylizer, info, opts), info, dst, opts, on_frames=interrupt)
+    assert not dst.exists()  # nothing half-written
+    parts = sorted((tmp_path / ".resumed.mp4.parts").glob("segment_*.mp4"))
+    assert len(parts) >= 2
+
+    opts.resume = True
+    resumed = Recording(frame_stylizer_for(stylizer, info, opts))
+    figures = stylize_video(resumed, info, dst, opts)
+    reused = 6 * len(parts)
+    assert figures["reused_frames"] == reused and figures["frames"] == 30
+    # Only the missing frames were stylized again, and exactly as the uninterrupted run stylized them.
+    assert len(resumed.frames) == 30 - reused
+    assert all(np.array_equal(a, b) for a, b in zip(resumed.frames, full.frames[reused:]))
+    a, b = read_video(tmp_path / "full.mp4"), read_video(dst)
+    assert a["pts"] == b["pts"] and b["frames"] == 30
+    # x264 is not bit-repeatable between runs here, so the two encodes agree to encoder noise.
+    mse = [np.mean((x.astype(float) - y) ** 2) for x, y in zip(a["images"], b["images"])]
+    assert min(10 * np.log10(255**2 / max(m, 1e-9)) for m in mse) > 30  # PSNR in dB
+    assert not (tmp_path / ".resumed.mp4.parts").exists()
+
+
+def _unknown_codec_video(path):
+    """A Matroska file whose video codec ID FFmpeg does not know (FFV1 renamed in place)."""
+    import av
+
+    with av.open(str(path), "w", format="matroska") as out:
+        stream = out.add_stream("ffv1", rate=10)
+        stream.width = stream.height = 32
+        stream.pix_fmt = "yuv420p"
+        for _ in range(3):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    data = path.read_bytes()
+    assert data.count(b"V_FFV1") == 1
+    path.write_bytes(data.replace(b"V_FFV1", b"V_QQQ9"))
+
+
+@pytest.mark.parametrize("case", ["not_video", "truncated", "audio_only", "empty", "zero_frames", "same_path",
+                                  "unknown_codec"])
+def test_bad_input_one_line_nonzero_exit(tmp_path, random_decoder_file, case):
+    src = tmp_path / "in.mp4"
+    if case == "not_video":
+        src.write_text("hello")
+    elif case == "truncated":
+        make_video(tmp_path / "full.mp4", frames=48, faststart=True)
+        data = (tmp_path / "full.mp4").read_bytes()
+        src.write_bytes(data[: len(data) * 2 // 3])
+    elif case == "audio_only":
+        make_video(tmp_path / "a.mp4", frames=12)
+        import av
+
+        with av.open(str(tmp_path / "a.mp4")) as inp, av.open(str(src), "w") as out:
+            a = out.add_stream_from_template(inp.streams.audio[0])
+            for packet in inp.demux(inp.streams.audio[0]):
+                if packet.size:
+                    packet.stream = a
+                    out.mux(packet)
+    elif case == "empty":
+        src.write_bytes(b"")
+    elif case == "zero_frames":
+        make_video(src, pts=[])  # a video stream without frames, beside an audio track
+    elif case == "unknown_codec":
+        src = tmp_path / "in.mkv"
+        _unknown_codec_video(src)
+    dst = src if case == "same_path" else tmp_path / "out.mp4"
+    if case == "same_path":
+        make_video(src, frames=4)
+    before = src.read_bytes()
+    result, summary = _cli(src, dst, random_decoder_file)
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and str(src) in errors[0] and "Traceback" not in result.stderr
+    assert summary["failed"] == 1
+    assert src.read_bytes() == before
+    if case != "same_path":
+        assert not dst.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files or work folders left
+
+
+def test_unwritable_output(tmp_path, random_decoder_file):
+    src = make_video(tmp_path / "in.mp4", frames=4)
+    (tmp_path / "file").write_text("x")
+    result, summary = _cli(src, tmp_path / "file" / "out.mp4", random_decoder_file)
+    assert result.exit_code == 1 and "cannot create the output folder" in result.stderr
+
+
+def test_folder_of_videos_continues_past_bad_ones(tmp_path, random_decoder_file):
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    make_video(src / "a.mp4", frames=6)
+    make_video(src / "sub" / "b.mov", frames=5, audio=None)
+    (src / "sub" / "broken.mkv").write_text("nope")
+    result, summary = _cli(src, tmp_path / "out", random_decoder_file)
+    assert result.exit_code == 1
+    assert summary["processed"] == 2 and summary["failed"] == 1 and summary["frames"] == 11
+    assert read_video(tmp_path / "out" / "a.mp4")["frames"] == 6
+    assert read_video(tmp_path / "out" / "sub" / "b.mov")["frames"] == 5
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("clip,rate,audio", [("slow_traffic_5s.mp4", Fraction(30000, 1001), "aac"),
+                                             ("cockatoo.mp4", Fraction(20), "mp3")])
+def test_real_clips(tmp_path, random_decoder_file, clip, rate, audio):
+    src = DATA / "video" / clip
+    result, summary = _cli(src, tmp_path / "out.mp4", random_decoder_file, "--max-frames", "8")
+    assert result.exit_code == 0, result.stderr
+    out = read_video(tmp_path / "out.mp4")
+    assert out["frames"] == 8 and out["rate"] == rate and out["audio"].startswith(audio)  # mp3 decodes as mp3float
+    assert out["pts"] == read_video_head(src, 8)
+    # Audio kept up to the end of the last frame (packet granularity), priming samples included.
+    assert out["audio_end_s"] == pytest.approx(8 / float(rate), abs=0.08) and out["audio_start_s"] <= 0
+
+
+def read_video_head(path, n):
+    import av
+
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        pts = []
+        for f in c.decode(s):
+            pts.append(Fraction(f.pts) * Fraction(s.time_base))
+            if len(pts) == n:
+                return pts
+    return pts
