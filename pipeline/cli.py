@@ -14,8 +14,10 @@ from rich.progress import Progress
 
 from pipeline.report import EXIT_NOTHING, EXIT_USAGE, FAILED, ItemResult, Summary, make_progress, print_summary
 from pipeline.folder import JobError
+from pipeline.gatys import INITS, OPTIMIZERS, GatysOptions, GatysStylizer
 from pipeline.stylizer import StyleError, StyleOptions, Stylizer
 
+METHODS = ("adain", "gatys", "adain+gatys")
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Batch neural style transfer for image folders and videos.")
 err = Console(stderr=True)
@@ -34,6 +36,14 @@ Precision = Annotated[str, typer.Option(help="auto, fp32, fp16 or bf16.")]
 DecoderPath = Annotated[Optional[Path], typer.Option("--decoder", help="Decoder weights (.safetensors or the reference decoder.pth).")]
 VggPath = Annotated[Optional[Path], typer.Option("--vgg", help="Reference vgg_normalised.pth instead of the built-in VGG-19.")]
 Json = Annotated[bool, typer.Option("--json", help="Print a machine-readable summary on stdout.")]
+Method = Annotated[str, typer.Option(help="adain (feed-forward), gatys (optimisation) or adain+gatys (AdaIN refined).")]
+Iterations = Annotated[int, typer.Option(min=1, help="Gatys iterations per image or keyframe.")]
+Optimizer = Annotated[str, typer.Option(help="Gatys optimizer: lbfgs or adam.")]
+ContentWeight = Annotated[float, typer.Option(help="Gatys content weight (relu4_2).")]
+StyleWeight = Annotated[float, typer.Option(help="Gatys style weight (Gram matrices relu1_1..relu5_1).")]
+TvWeight = Annotated[float, typer.Option(help="Gatys total-variation weight.")]
+Init = Annotated[str, typer.Option(help="Gatys start: content, noise or adain.")]
+Scales = Annotated[int, typer.Option(min=1, help="Gatys coarse-to-fine levels.")]
 Debug = Annotated[bool, typer.Option(help="Show tracebacks.")]
 
 
@@ -47,6 +57,20 @@ def _style_options(style: list[Path], style_weights: str | None, alpha: float, p
     if precision not in ("auto", "fp32", "fp16", "bf16"):
         raise StyleError(f"--precision {precision!r}: expected auto, fp32, fp16 or bf16")
     return StyleOptions(style, weights, alpha, preserve_color, style_size, device, precision, decoder, vgg)
+
+
+def _gatys_options(method: str, iterations: int, optimizer: str, content_weight: float, style_weight: float,
+                   tv_weight: float, init: str, scales: int) -> GatysOptions | None:
+    """None for plain AdaIN; otherwise the validated Gatys settings."""
+    if method not in METHODS:
+        raise StyleError(f"--method {method!r}: expected {', '.join(METHODS)}")
+    if optimizer not in OPTIMIZERS or init not in INITS:
+        raise StyleError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}; --init one of {', '.join(INITS)}")
+    if method == "adain":
+        return None
+    return GatysOptions(iterations=iterations, optimizer=optimizer, content_weight=content_weight,
+                        style_weight=style_weight, tv_weight=tv_weight,
+                        init="adain" if method == "adain+gatys" else init, scales=scales)
 
 
 def _warn_about_weights(opts: StyleOptions) -> None:
@@ -81,6 +105,14 @@ def folder(
     precision: Precision = "auto",
     ext: Annotated[Optional[str], typer.Option(help="Output format by extension, e.g. .png (default: same as input).")] = None,
     skip_existing: Annotated[bool, typer.Option(help="Leave outputs that already exist alone.")] = False,
+    method: Method = "adain",
+    iterations: Iterations = 100,
+    optimizer: Optimizer = "lbfgs",
+    content_weight: ContentWeight = 1.0,
+    style_weight: StyleWeight = 10.0,
+    tv_weight: TvWeight = 0.0,
+    init: Init = "content",
+    scales: Scales = 1,
     decoder: DecoderPath = None,
     vgg: VggPath = None,
     json_out: Json = False,
@@ -99,8 +131,12 @@ def folder(
         if not tasks:
             err.print(f"[red]error:[/] no images found under {input_dir}")
             raise typer.Exit(EXIT_NOTHING)
+        gatys_opts = _gatys_options(method, iterations, optimizer, content_weight, style_weight, tv_weight, init,
+                                    scales)
         _warn_about_weights(opts)
         stylizer = Stylizer.from_options(opts)
+        if gatys_opts is not None:
+            stylizer = GatysStylizer(stylizer, gatys_opts, from_adain=gatys_opts.init == "adain")
     except (JobError, StyleError, ValueError, OSError) as exc:
         _fail_usage(exc, debug)
     folder_opts = FolderOptions(size=size, keep_size=keep_size, batch_size=batch_size, ext=ext,
@@ -204,6 +240,15 @@ def video(
     max_frames: Annotated[Optional[int], typer.Option(min=1, help="Stop after this many frames.")] = None,
     resume: Annotated[bool, typer.Option(help="Reuse the finished segments of an interrupted run.")] = False,
     segment_seconds: Annotated[float, typer.Option(min=0.1, help="Length of the resumable encoded segments.")] = 10.0,
+    temporal: Annotated[str, typer.Option(help="Flicker reduction: off, stats, warp or full (stats + warp).")] = "full",
+    temporal_strength: Annotated[float, typer.Option(min=0.0, max=0.99, help="Statistics momentum and warped-frame blend weight.")] = 0.6,
+    refine_every: Annotated[int, typer.Option(min=0, help="Refine every Nth frame (and scene cuts) with Gatys; 0 = never.")] = 0,
+    method: Method = "adain",
+    iterations: Iterations = 30,
+    optimizer: Optimizer = "lbfgs",
+    content_weight: ContentWeight = 1.0,
+    style_weight: StyleWeight = 10.0,
+    tv_weight: TvWeight = 0.0,
     decoder: DecoderPath = None,
     vgg: VggPath = None,
     json_out: Json = False,
@@ -211,6 +256,7 @@ def video(
 ) -> None:
     """Stylize a video (or a folder of videos) into a playable video with the original audio."""
     from pipeline.io.video import EncodeOptions
+    from pipeline.temporal.stabilizer import MODES, TemporalOptions
     from pipeline.video import VideoOptions, frame_stylizer_for, plan_videos, run_videos
 
     if audio not in ("auto", "copy", "aac", "none"):
@@ -222,13 +268,21 @@ def video(
         if not pairs:
             err.print(f"[red]error:[/] no videos found under {input_path}")
             raise typer.Exit(EXIT_NOTHING)
+        if temporal not in MODES:
+            raise StyleError(f"--temporal {temporal!r}: expected {', '.join(MODES)}")
+        gatys_opts = _gatys_options(method, iterations, optimizer, content_weight, style_weight, tv_weight,
+                                    "adain", 1)
         _warn_about_weights(opts)
         stylizer = Stylizer.from_options(opts)
+        refine = refine_every or (1 if gatys_opts is not None else 0)
+        refiner = GatysStylizer(stylizer, gatys_opts or GatysOptions(iterations=iterations), from_adain=True) \
+            if refine else None
     except (JobError, StyleError, ValueError, OSError) as exc:
         _fail_usage(exc, debug)
     video_opts = VideoOptions(size=size, keep_size=keep_size, batch_size=batch_size, start=start, duration=duration,
                               max_frames=max_frames, resume=resume, segment_seconds=segment_seconds,
-                              encode=EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, audio=audio))
+                              encode=EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, audio=audio),
+                              temporal=TemporalOptions(mode=temporal, strength=temporal_strength, refine_every=refine))
     total = sum(_expected_frames(src, video_opts) for src, _ in pairs)
     with make_progress(err) as progress:
         on_result = _progress_reporter(progress, "videos", len(pairs), unit="videos")
@@ -240,7 +294,7 @@ def video(
             done = progress.tasks[bar].completed
             progress.update(bar, rate=f"{done / max(time.perf_counter() - started, 1e-9):.1f} frames/s")
 
-        summary = run_videos(lambda info, o: frame_stylizer_for(stylizer, info, o), pairs, video_opts,
+        summary = run_videos(lambda info, o: frame_stylizer_for(stylizer, info, o, refiner), pairs, video_opts,
                              style_key=_style_key(opts), on_frames=on_frames, on_result=on_result)
     err.print("time split: " + ", ".join(f"{k} {summary.extra.get(k, 0):.1f}s"
                                           for k in ("decode_s", "compute_s", "encode_s", "join_s")))
@@ -267,3 +321,36 @@ def _style_key(opts: StyleOptions) -> str:
     parts = [f"{p.resolve()}:{p.stat().st_mtime_ns}" for p in opts.styles]
     return repr((parts, opts.style_weights, opts.alpha, opts.preserve_color, opts.style_size, str(opts.decoder),
                  str(opts.vgg), opts.precision))
+
+
+@app.command()
+def metrics(
+    input_video: Annotated[Path, typer.Argument(metavar="INPUT", help="The source video.")],
+    output_video: Annotated[Path, typer.Argument(metavar="OUTPUT", help="Its stylized version.")],
+    style: Annotated[Path, typer.Option("--style", "-s", help="The style image the output was made with.")],
+    max_frames: Annotated[Optional[int], typer.Option(min=2, help="Only the first N frames.")] = None,
+    sample_every: Annotated[int, typer.Option(min=1, help="Style/content loss on every Nth frame.")] = 1,
+    json_out: Json = False,
+) -> None:
+    """Temporal and stylistic quality of a stylized video: warping error, style loss, content loss."""
+    import json
+
+    from pipeline.io.video import VideoError, decode_frames, probe
+    from pipeline.metrics import video_metrics
+    from pipeline.models.vgg import load_encoder
+    from pipeline.stylizer import load_style_images
+
+    try:
+        inputs = [f.image for f in decode_frames(probe(input_video), max_frames=max_frames)]
+        outputs = [f.image for f in decode_frames(probe(output_video), max_frames=max_frames)]
+        out_long = max(outputs[0].shape[:2])
+        figures = video_metrics(load_encoder(last_layer="relu4_1"), inputs, outputs,
+                                load_style_images([style], out_long)[0], sample_every)
+    except (VideoError, StyleError, ValueError) as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(EXIT_USAGE)
+    if json_out:
+        print(json.dumps(figures, indent=2))
+    else:
+        for key, value in figures.items():
+            err.print(f"{key}: {value:.6g}")

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import cv2
+import numpy as np
 import torch
 
 from pipeline.models.vgg import STYLE_LAYERS, VGGEncoder
+from pipeline.ops.losses import style_stat_distance
+from pipeline.ops.warp import warp
+from pipeline.temporal.flow import FlowEstimator
 
 
 @torch.no_grad()
 def style_loss(encoder: VGGEncoder, images: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
     """Per-image AdaIN-protocol style loss of ``images`` (N, 3, H, W) against one ``style`` (1, 3, h, w):
     the sum over relu1_1..relu4_1 of the L2 distances between channel means and between channel stds."""
-    from pipeline.ops.losses import style_stat_distance
-
     out_feats = encoder(images, STYLE_LAYERS)
     style_feats = [f.expand(images.shape[0], -1, -1, -1) for f in encoder(style, STYLE_LAYERS)]
     return style_stat_distance(out_feats, style_feats)
@@ -23,3 +26,38 @@ def content_loss(encoder: VGGEncoder, images: torch.Tensor, content: torch.Tenso
     """Per-image mean squared distance between relu4_1 features of ``images`` and ``content``."""
     a, b = encoder(images, ("relu4_1",))[0], encoder(content, ("relu4_1",))[0]
     return (a - b).pow(2).flatten(1).mean(1)
+
+
+def warping_error(inputs: list[np.ndarray], outputs: list[np.ndarray], flow: FlowEstimator | None = None) -> float:
+    """Warping error (Lai et al. 2018): flow on the INPUT video, then the occlusion-masked mean squared
+    difference between each output frame and the flow-warped previous output frame (RGB in [0, 1]),
+    averaged over frame pairs. Input frames are resized to the output size first."""
+    if len(inputs) != len(outputs):
+        raise ValueError(f"{len(inputs)} input frames but {len(outputs)} output frames")
+    flow = flow or FlowEstimator()
+    errors = []
+    for t in range(1, len(outputs)):
+        h, w = outputs[t].shape[:2]
+        prev_in, cur_in = (cv2.resize(inputs[i], (w, h), interpolation=cv2.INTER_AREA) for i in (t - 1, t))
+        backward, mask = flow.backward_with_mask(prev_in, cur_in, (h, w))
+        prev_out = torch.from_numpy(outputs[t - 1]).permute(2, 0, 1)[None].float() / 255
+        cur_out = torch.from_numpy(outputs[t]).permute(2, 0, 1)[None].float() / 255
+        diff = (cur_out - warp(prev_out, backward)).pow(2).sum(1, keepdim=True)
+        errors.append(((mask * diff).sum() / mask.sum().clamp_min(1.0)).item())
+    return float(np.mean(errors)) if errors else 0.0
+
+
+def video_metrics(encoder: VGGEncoder, inputs: list[np.ndarray], outputs: list[np.ndarray], style: torch.Tensor,
+                  sample_every: int = 1) -> dict[str, float]:
+    """Warping error over all frames; style and content losses over every ``sample_every``-th frame."""
+    picks = range(0, len(outputs), max(1, sample_every))
+    styles, contents = [], []
+    for i in picks:
+        h, w = outputs[i].shape[:2]
+        out = torch.from_numpy(outputs[i]).permute(2, 0, 1)[None].float() / 255
+        inp = cv2.resize(inputs[i], (w, h), interpolation=cv2.INTER_AREA)
+        inp = torch.from_numpy(inp).permute(2, 0, 1)[None].float() / 255
+        styles.append(style_loss(encoder, out, style).item())
+        contents.append(content_loss(encoder, out, inp).item())
+    return {"frames": len(outputs), "warping_error": warping_error(inputs, outputs),
+            "style_loss": float(np.mean(styles)), "content_loss": float(np.mean(contents))}

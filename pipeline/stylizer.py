@@ -108,7 +108,7 @@ class Stylizer:
     def from_options(cls, opts: StyleOptions) -> Stylizer:
         device = pick_device(opts.device)
         decoder_path = opts.decoder if opts.decoder is not None else shipped_weights_path()
-        return cls(load_encoder(opts.vgg, last_layer="relu4_1"), load_decoder(decoder_path),
+        return cls(load_encoder(opts.vgg), load_decoder(decoder_path),
                    load_style_images(opts.styles, opts.style_size), opts.style_weights, opts.alpha,
                    opts.preserve_color, device, pick_dtype(opts.precision, device))
 
@@ -149,6 +149,9 @@ class Stylizer:
         """Per-image style statistics of the styles recoloured to each content image (CORAL)."""
         stats = [self._style_stats([coral(s[0], c)[None] for s in self.styles]) for c in content.to(self.device)]
         return torch.cat([m for m, _ in stats]), torch.cat([s for _, s in stats])
+
+    def reset(self) -> None:
+        """Per-frame AdaIN keeps no state between calls."""
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         """Stylize an (N, 3, H, W) batch in [0, 1] of any size; the result has the same size."""

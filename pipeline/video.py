@@ -13,6 +13,7 @@ import json
 import os
 import queue
 import shutil
+from collections import deque
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -28,8 +29,10 @@ from pipeline.io.video import (VIDEO_EXTENSIONS, EncodeOptions, Frame, SegmentWr
                                decode_frames, even_size, join_segments, probe)
 from pipeline.io.walk import walk_files
 from pipeline.report import FAILED, PROCESSED, ItemResult, Summary
+from pipeline.temporal.stabilizer import TemporalOptions, TemporalStylizer
 
 _END = object()
+WARMUP_FRAMES = 8  # enough for the 0.6-momentum state to forget its reset (0.6^8 < 2 %)
 
 
 @dataclass
@@ -43,6 +46,7 @@ class VideoOptions:
     resume: bool = False
     segment_seconds: float = 10.0
     encode: EncodeOptions = field(default_factory=EncodeOptions)
+    temporal: TemporalOptions = field(default_factory=TemporalOptions)
 
 
 @dataclass
@@ -58,9 +62,13 @@ class FrameStylizer:
     pad to the (even) output size, convert back to uint8."""
 
     def __init__(self, stylizer, work_hw: tuple[int, int], out_hw: tuple[int, int],
-                 source_hw: tuple[int, int] | None = None) -> None:
+                 source_hw: tuple[int, int] | None = None, warmup: int = 0) -> None:
         self.stylizer = stylizer
         self.work_hw, self.out_hw, self.source_hw = work_hw, out_hw, source_hw
+        self.warmup = warmup  # frames re-run before a segment's first frame to rebuild temporal state
+
+    def reset(self) -> None:
+        self.stylizer.reset()
 
     def to_batch(self, images: list[np.ndarray]) -> torch.Tensor:
         batch = torch.from_numpy(np.stack(images)).to(self.stylizer.device, non_blocking=True)
@@ -79,6 +87,13 @@ class FrameStylizer:
 
     def __call__(self, images: list[np.ndarray]) -> list[np.ndarray]:
         return self.to_frames(self.stylizer(self.to_batch(images)))
+
+    def start_segment(self, previous: list[np.ndarray]) -> None:
+        """Reset the temporal state and rebuild it from the frames just before the segment, so every
+        segment starts the same way whether the run is fresh, resumed, or split across workers."""
+        self.reset()
+        if self.warmup and previous:
+            self.stylizer(self.to_batch(previous[-self.warmup:]))
 
 
 def plan_sizes(info: VideoInfo, opts: VideoOptions) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -159,7 +174,7 @@ def _batches(frames: Iterable[Frame], size: int, seg_len: int) -> Iterator[list[
         yield batch
 
 
-def stylize_video(frame_stylizer: Callable[[list[np.ndarray]], list[np.ndarray]], info: VideoInfo, dst: Path,
+def stylize_video(frame_stylizer: FrameStylizer, info: VideoInfo, dst: Path,
                   opts: VideoOptions, style_key: str = "",
                   on_frames: Callable[[int], None] = lambda n: None) -> dict:
     """Stylize one probed video into ``dst``; returns figures (frames, timings).
@@ -221,12 +236,15 @@ def stylize_video(frame_stylizer: Callable[[list[np.ndarray]], list[np.ndarray]]
     def offset_pts() -> int:
         return counts["first_pts"] if opts.start > 0 else 0
 
+    recent: deque[Frame] = deque(maxlen=frame_stylizer.warmup + opts.batch_size)
+
     def incoming() -> Iterator[Frame]:
         while True:
             item = decoded.get()
             decoder.check()
             if item is _END:
                 return
+            recent.append(item)
             if counts["first_pts"] is None:
                 counts["first_pts"] = item.pts
             counts["last_pts"] = item.pts
@@ -241,8 +259,13 @@ def stylize_video(frame_stylizer: Callable[[list[np.ndarray]], list[np.ndarray]]
     decoder.start()
     encoder.start()
     try:
+        segment = -1
         for batch in _batches(incoming(), opts.batch_size, seg_len):
             t0 = time.perf_counter()
+            if batch[0].index // seg_len != segment:
+                segment = batch[0].index // seg_len
+                first = segment * seg_len
+                frame_stylizer.start_segment([f.image for f in recent if f.index < first])
             images = frame_stylizer([f.image for f in batch])
             timings.compute_s += time.perf_counter() - t0
             for frame, image in zip(batch, images):
@@ -281,10 +304,15 @@ def stylize_video(frame_stylizer: Callable[[list[np.ndarray]], list[np.ndarray]]
             **{k: round(v, 3) for k, v in asdict(timings).items()}}
 
 
-def frame_stylizer_for(stylizer, info: VideoInfo, opts: VideoOptions) -> FrameStylizer:
-    """The plain per-frame stylizer for this video's sizes."""
+def frame_stylizer_for(stylizer, info: VideoInfo, opts: VideoOptions, refiner=None) -> FrameStylizer:
+    """The frame stylizer for one video: plain per-frame, or temporally stabilised (with Gatys keyframe
+    refinement when ``refiner`` is given); a fresh one per video, since it holds temporal state."""
     work_hw, out_hw = plan_sizes(info, opts)
-    return FrameStylizer(stylizer, work_hw, out_hw, (info.height, info.width) if opts.keep_size else None)
+    source_hw = (info.height, info.width) if opts.keep_size else None
+    if opts.temporal.mode == "off" and not opts.temporal.refine_every:
+        return FrameStylizer(stylizer, work_hw, out_hw, source_hw)
+    temporal = TemporalStylizer(stylizer, opts.temporal, refiner)
+    return FrameStylizer(temporal, work_hw, out_hw, source_hw, warmup=WARMUP_FRAMES)
 
 
 def plan_videos(input_path: Path, output_path: Path) -> list[tuple[Path, Path]]:
@@ -303,7 +331,7 @@ def plan_videos(input_path: Path, output_path: Path) -> list[tuple[Path, Path]]:
             for src in walk_files(input_path, VIDEO_EXTENSIONS, exclude=excluded)]
 
 
-def run_videos(make_frame_stylizer: Callable[[VideoInfo, VideoOptions], Callable], pairs: list[tuple[Path, Path]],
+def run_videos(make_frame_stylizer: Callable[[VideoInfo, VideoOptions], FrameStylizer], pairs: list[tuple[Path, Path]],
                opts: VideoOptions, style_key: str = "", on_frames: Callable[[int], None] = lambda n: None,
                on_result: Callable[[ItemResult], None] | None = None) -> Summary:
     """Stylize each video; a failing one is reported and the others still run."""

@@ -11,7 +11,7 @@ from pipeline.io.video import probe
 from pipeline.models.decoder import load_decoder
 from pipeline.models.vgg import load_encoder
 from pipeline.stylizer import Stylizer, load_style_images
-from pipeline.video import VideoOptions, frame_stylizer_for, stylize_video
+from pipeline.video import FrameStylizer, VideoOptions, frame_stylizer_for, stylize_video
 from tests.conftest import DATA, SAMPLES
 from tests.helpers import run_cli
 from tests.videos import make_video, read_video
@@ -78,14 +78,15 @@ def test_max_frames_and_stats_move_towards_nothing_when_alpha_zero(tmp_path, ran
     assert read_video(tmp_path / "out.mp4")["frames"] == 5
 
 
-class Recording:
-    """Wraps the frame stylizer and keeps every stylized frame by its index."""
+class Recording(FrameStylizer):
+    """A frame stylizer that keeps every frame it stylized."""
 
-    def __init__(self, inner):
-        self.inner, self.frames = inner, []
+    def __init__(self, inner: FrameStylizer):
+        super().__init__(inner.stylizer, inner.work_hw, inner.out_hw, inner.source_hw, inner.warmup)
+        self.frames = []
 
     def __call__(self, images):
-        out = self.inner(images)
+        out = super().__call__(images)
         self.frames += [o.copy() for o in out]
         return out
 

@@ -1,0 +1,47 @@
+"""Flow warping and occlusion masks (Ruder et al. 2016) as pure tensor functions.
+
+Flows are (N, 2, H, W) in pixels, channel 0 = x, channel 1 = y. ``backward`` flow maps each pixel of the
+current frame to where it was in the previous one, so warping the previous frame with it lines the
+previous frame up with the current one.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def _base_grid(n: int, h: int, w: int, device, dtype) -> torch.Tensor:
+    ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=dtype),
+                            torch.arange(w, device=device, dtype=dtype), indexing="ij")
+    return torch.stack([xs, ys]).unsqueeze(0).expand(n, -1, -1, -1)
+
+
+def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Sample ``image`` at x + flow(x) (bilinear, border values outside)."""
+    n, _, h, w = image.shape
+    pos = _base_grid(n, h, w, image.device, image.dtype) + flow.to(image.dtype)
+    grid = torch.stack([2 * pos[:, 0] / max(w - 1, 1) - 1, 2 * pos[:, 1] / max(h - 1, 1) - 1], dim=-1)
+    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def occlusion_mask(forward: torch.Tensor, backward: torch.Tensor) -> torch.Tensor:
+    """1 where the backward flow of the current frame is reliable, 0 at disocclusions and motion boundaries.
+
+    ``forward`` maps previous -> current, ``backward`` current -> previous. A pixel is kept when following
+    the backward flow and then the forward flow returns close to where it started (Ruder et al., eq. 6),
+    when it is not on a motion boundary (large flow gradient), and when it came from inside the previous
+    frame (content entering at an edge is new). Shape (N, 1, H, W).
+    """
+    fwd_at = warp(forward, backward)  # forward flow sampled where each current pixel came from
+    round_trip = (fwd_at + backward).pow(2).sum(1)
+    magnitude = fwd_at.pow(2).sum(1) + backward.pow(2).sum(1)
+    consistent = round_trip <= 0.01 * magnitude + 0.5
+    du = F.pad(backward[:, :, :, 1:] - backward[:, :, :, :-1], (0, 1, 0, 0))
+    dv = F.pad(backward[:, :, 1:, :] - backward[:, :, :-1, :], (0, 0, 0, 1))
+    gradient = du.pow(2).sum(1) + dv.pow(2).sum(1)
+    boundary = gradient > 0.01 * backward.pow(2).sum(1) + 0.002
+    n, _, h, w = backward.shape
+    pos = _base_grid(n, h, w, backward.device, backward.dtype) + backward
+    inside = (pos[:, 0] >= 0) & (pos[:, 0] <= w - 1) & (pos[:, 1] >= 0) & (pos[:, 1] <= h - 1)
+    return (consistent & ~boundary & inside).unsqueeze(1).to(forward.dtype)

@@ -1,0 +1,1 @@
+"""Temporal consistency for video: optical flow, scene cuts and stabilised stylization."""
