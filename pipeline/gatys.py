@@ -89,7 +89,7 @@ class GatysLoss:
 
 def _optimize_at(image: torch.Tensor, loss_fn: GatysLoss, opts: GatysOptions, iterations: int,
                  history: list[dict[str, float]]) -> torch.Tensor:
-    x = image.detach().clone().requires_grad_(True)
+    x = image.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
     if opts.optimizer == "adam":
         optimizer = torch.optim.Adam([x], lr=opts.lr)
         for _ in range(iterations):

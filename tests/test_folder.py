@@ -153,3 +153,16 @@ def test_read_image_16_bit_and_palette(tmp_path):
     Image.fromarray(grey16).save(tmp_path / "g.png")
     rgb = read_image(tmp_path / "g.png").rgb
     assert rgb.shape == (4, 4, 3) and rgb.max() == pytest.approx(0.5, abs=1e-3)
+
+
+def test_gatys_methods_end_to_end(tmp_path, random_decoder_file):
+    src = tmp_path / "in"
+    save_rgb(src / "x.png", 40, 32)
+    for method in ("gatys", "adain+gatys"):
+        out = tmp_path / method
+        result = run_cli("folder", src, out, "--style", STYLE, "--decoder", random_decoder_file, "--method", method,
+                         "--iterations", "3", "--json")
+        assert result.exit_code == 0, result.stderr
+        image = np.asarray(Image.open(out / "x.png"))
+        assert image.shape == (32, 40, 3)
+        assert not np.array_equal(image, np.asarray(Image.open(src / "x.png")))

@@ -233,3 +233,11 @@ def read_video_head(path, n):
             if len(pts) == n:
                 return pts
     return pts
+
+
+def test_keyframe_refinement_and_temporal_modes(tmp_path, random_decoder_file):
+    src = make_video(tmp_path / "in.mp4", frames=6)
+    for extra in (["--temporal", "off"], ["--temporal", "stats"], ["--refine-every", "3", "--iterations", "2"]):
+        result, summary = _cli(src, tmp_path / "out.mp4", random_decoder_file, *extra)
+        assert result.exit_code == 0, result.stderr
+        assert read_video(tmp_path / "out.mp4")["frames"] == 6

@@ -9,7 +9,9 @@ own. Two cheap remedies, selectable and combinable:
 
 Keyframes (every ``refine_every`` frames and at scene cuts) can be refined with Gatys optimisation,
 starting from the AdaIN output with Ruder's temporal loss against the warped previous output; the
-warp blend then carries the refinement on to the following frames. Scene cuts reset all state.
+warp blend then carries the refinement on to the following frames. With ``refine_every == 1`` (Gatys
+on every frame) each frame starts from the warped previous result instead, so later frames need few
+iterations. Scene cuts reset all state.
 """
 
 from __future__ import annotations
@@ -110,7 +112,8 @@ class TemporalStylizer:
         keyframe = cut or (self.opts.refine_every and state.frames_since_key + 1 >= self.opts.refine_every)
         if self.refiner is not None and keyframe:
             init = out
-            if temporal is not None:  # warm start: the warped previous result wherever the flow is reliable
+            if temporal is not None and self.opts.refine_every == 1:
+                # Every frame optimised: warm start from the warped previous result where the flow is reliable.
                 warped, mask = temporal
                 init = out + mask * (warped - out)
             out = self.refiner.refine(content, init=init, temporal=temporal)

@@ -1,0 +1,137 @@
+"""Flow, warping, occlusion masks, scene cuts, temporal smoothing and Gatys optimisation."""
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from pipeline.gatys import GatysOptions, gatys, style_targets
+from pipeline.metrics import warping_error
+from pipeline.ops.warp import occlusion_mask, warp
+from pipeline.stylizer import Stylizer, load_style_images
+from pipeline.models.decoder import load_decoder
+from pipeline.temporal.flow import FlowEstimator, is_scene_cut
+from pipeline.temporal.stabilizer import TemporalOptions, TemporalStylizer
+from tests.conftest import SAMPLES
+
+SHIFT = 6
+
+
+def _texture(h=120, w=180, seed=0):
+    rng = np.random.default_rng(seed)
+    return cv2.GaussianBlur(rng.uniform(0, 255, (h, w, 3)).astype(np.uint8), (9, 9), 2.5)
+
+
+def _shifted_pair():
+    """Content moving right by SHIFT px: the current frame's left band is new."""
+    base = _texture(w=200)
+    return base[:, 20:180], base[:, 20 - SHIFT:180 - SHIFT]
+
+
+def test_flow_recovers_a_known_shift_and_warp_aligns_frames():
+    prev, cur = _shifted_pair()
+    backward, _ = FlowEstimator().backward_with_mask(prev, cur, cur.shape[:2])
+    interior = backward[0, :, 15:-15, 15:-15]
+    assert interior[0].median().item() == pytest.approx(-SHIFT, abs=0.3)
+    assert interior[1].median().item() == pytest.approx(0.0, abs=0.3)
+    aligned = warp(torch.from_numpy(prev).permute(2, 0, 1)[None].float(), backward)[0].permute(1, 2, 0).numpy()
+    before = np.abs(prev.astype(float) - cur)[:, SHIFT + 4:-4].mean()
+    after = np.abs(aligned - cur)[:, SHIFT + 4:-4].mean()
+    assert after < 0.15 * before
+
+
+def test_warp_by_hand():
+    image = torch.arange(12.0).reshape(1, 1, 3, 4)
+    flow = torch.zeros(1, 2, 3, 4)
+    flow[:, 0] = 1.0  # sample one pixel to the right
+    out = warp(image, flow)
+    assert torch.allclose(out[0, 0, :, :3], image[0, 0, :, 1:])
+
+
+def test_occlusion_mask_flags_the_uncovered_band():
+    prev, cur = _shifted_pair()
+    _, mask = FlowEstimator().backward_with_mask(prev, cur, cur.shape[:2])
+    assert mask[0, 0, :, : SHIFT - 1].mean().item() < 0.1  # entered from the left: nothing to warp from
+    assert mask[0, 0, 10:-10, SHIFT + 10: -10].mean().item() > 0.9
+
+
+def test_occlusion_mask_rejects_inconsistent_flow():
+    forward = torch.zeros(1, 2, 8, 8)
+    backward = torch.zeros(1, 2, 8, 8)
+    backward[:, 0, :, 4:] = -2.0  # a moving block whose forward flow says it stood still
+    mask = occlusion_mask(forward, backward)
+    assert mask[0, 0, :, :3].min() == 1 and mask[0, 0, :, 5:].max() == 0
+
+
+def test_scene_cut_detection():
+    a = _texture(seed=0)
+    b = np.zeros_like(a)
+    b[..., 2] = 200  # a blue frame
+    assert not is_scene_cut(a, np.roll(a, 3, axis=1))
+    assert is_scene_cut(a, b)
+
+
+@pytest.fixture(scope="module")
+def stylizer(random_decoder_file):
+    from pipeline.models.vgg import load_encoder
+
+    return Stylizer(load_encoder(), load_decoder(random_decoder_file),
+                    load_style_images([SAMPLES / "style" / "stained_glass.png"], 128))
+
+
+def _clip(frames=8, step=3):
+    base = _texture(h=64, w=64 + step * frames)
+    return [base[:, i * step:i * step + 64] for i in range(frames)]
+
+
+def _run(stylizer, clip, opts):
+    temporal = TemporalStylizer(stylizer, opts)
+    batch = torch.from_numpy(np.stack(clip)).permute(0, 3, 1, 2).float() / 255
+    out = torch.cat([temporal(batch[i:i + 3]) for i in range(0, len(batch), 3)])
+    return [(o.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8) for o in out]
+
+
+def test_temporal_smoothing_lowers_warping_error(stylizer):
+    clip = _clip()
+    plain = warping_error(clip, _run(stylizer, clip, TemporalOptions(mode="off")))
+    full = warping_error(clip, _run(stylizer, clip, TemporalOptions(mode="full", strength=0.6)))
+    assert full < 0.5 * plain
+
+
+def test_scene_cut_resets_state(stylizer):
+    clip = _clip(frames=4)
+    cut = np.zeros_like(clip[0])
+    cut[..., 0] = 220
+    temporal = TemporalStylizer(stylizer, TemporalOptions(mode="full"))
+    to_batch = lambda frames: torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 255
+    temporal(to_batch(clip))
+    after_cut = temporal(to_batch([cut]))
+    fresh = TemporalStylizer(stylizer, TemporalOptions(mode="full"))(to_batch([cut]))
+    assert torch.allclose(after_cut, fresh, atol=1e-5)  # nothing of the previous shot leaks in
+    temporal.reset()
+    assert temporal.state.prev_output is None and temporal.state.stats is None
+
+
+def test_gatys_lowers_its_loss(encoder):
+    torch.manual_seed(0)
+    content = torch.from_numpy(_texture(h=48, w=48, seed=1)).permute(2, 0, 1)[None].float() / 255
+    style = load_style_images([SAMPLES / "style" / "stained_glass.png"], 64)[0]
+    grams = style_targets(encoder, [style], torch.ones(1))
+    for optimizer in ("lbfgs", "adam"):
+        out, history = gatys(encoder, content, grams, GatysOptions(iterations=15, optimizer=optimizer, lr=0.03))
+        totals = [h["total"] for h in history]
+        assert totals[-1] < 0.5 * totals[0]
+        assert sum(b <= a * 1.05 for a, b in zip(totals, totals[1:])) >= 0.8 * (len(totals) - 1)
+        assert out.shape == content.shape and 0 <= out.min() and out.max() <= 1
+
+
+def test_gatys_coarse_to_fine_and_temporal_term(encoder):
+    content = torch.from_numpy(_texture(h=64, w=64, seed=2)).permute(2, 0, 1)[None].float() / 255
+    style = load_style_images([SAMPLES / "style" / "starry_night.jpg"], 64)[0]
+    grams = style_targets(encoder, [style], torch.ones(1))
+    target = torch.full_like(content, 0.5)
+    opts = GatysOptions(iterations=10, scales=2, temporal_weight=1e4)
+    out, history = gatys(encoder, content, grams, opts, temporal=(target, torch.ones(1, 1, 64, 64)))
+    assert out.shape == content.shape
+    assert "temporal" in history[-1]
+    assert (out - target).abs().mean() < (content - target).abs().mean()  # pulled towards the warped frame
