@@ -45,18 +45,19 @@ TvWeight = Annotated[float, typer.Option(help="Gatys total-variation weight.")]
 Init = Annotated[str, typer.Option(help="Gatys start: content, noise or adain.")]
 Scales = Annotated[int, typer.Option(min=1, help="Gatys coarse-to-fine levels.")]
 Debug = Annotated[bool, typer.Option(help="Show tracebacks.")]
+Tile = Annotated[int, typer.Option(min=0, help="Stylize frames larger than this in overlapping tiles (0 = only when out of memory).")]
 
 
 def _style_options(style: list[Path], style_weights: str | None, alpha: float, preserve_color: str,
                    style_size: int, device: str, precision: str, decoder: Path | None,
-                   vgg: Path | None) -> StyleOptions:
+                   vgg: Path | None, tile: int) -> StyleOptions:
     try:
         weights = [float(w) for w in style_weights.split(",")] if style_weights else None
     except ValueError:
         raise StyleError(f"--style-weights {style_weights!r}: expected comma-separated numbers") from None
     if precision not in ("auto", "fp32", "fp16", "bf16"):
         raise StyleError(f"--precision {precision!r}: expected auto, fp32, fp16 or bf16")
-    return StyleOptions(style, weights, alpha, preserve_color, style_size, device, precision, decoder, vgg)
+    return StyleOptions(style, weights, alpha, preserve_color, style_size, device, precision, decoder, vgg, tile)
 
 
 def _gatys_options(method: str, iterations: int, optimizer: str, content_weight: float, style_weight: float,
@@ -113,6 +114,7 @@ def folder(
     tv_weight: TvWeight = 0.0,
     init: Init = "content",
     scales: Scales = 1,
+    tile: Tile = 0,
     decoder: DecoderPath = None,
     vgg: VggPath = None,
     json_out: Json = False,
@@ -124,7 +126,7 @@ def folder(
     ext = None if ext is None else ("." + ext.lstrip(".")).lower()
     try:
         opts = _style_options(style, style_weights, alpha, preserve_color, style_size, device, precision,
-                              decoder, vgg)
+                              decoder, vgg, tile)
         tasks, excluded = plan_folder(input_dir, output_dir, ext)
         if excluded is not None:
             err.print(f"note: {output_dir} is inside {input_dir}; it is left out of the walk")
@@ -249,6 +251,7 @@ def video(
     content_weight: ContentWeight = 1.0,
     style_weight: StyleWeight = 10.0,
     tv_weight: TvWeight = 0.0,
+    tile: Tile = 0,
     decoder: DecoderPath = None,
     vgg: VggPath = None,
     json_out: Json = False,
@@ -263,7 +266,7 @@ def video(
         _fail_usage(StyleError(f"--audio {audio!r}: expected auto, copy, aac or none"), debug)
     try:
         opts = _style_options(style, style_weights, alpha, preserve_color, style_size, device, precision,
-                              decoder, vgg)
+                              decoder, vgg, tile)
         pairs = plan_videos(input_path, output)
         if not pairs:
             err.print(f"[red]error:[/] no videos found under {input_path}")

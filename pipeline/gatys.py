@@ -153,14 +153,15 @@ class GatysStylizer:
     def __init__(self, stylizer, opts: GatysOptions, from_adain: bool) -> None:
         self.stylizer, self.opts, self.from_adain = stylizer, opts, from_adain
         self.device = stylizer.device
-        self.grams = style_targets(stylizer.encoder, stylizer.styles, stylizer.weights, stylizer.dtype)
+        # Reduced precision only on CUDA: L-BFGS line searches need fp32 gradients on the CPU's bf16 path.
+        self.dtype = stylizer.dtype if self.device.type == "cuda" else torch.float32
+        self.grams = style_targets(stylizer.encoder, stylizer.styles, stylizer.weights, self.dtype)
 
     def refine(self, content: torch.Tensor, init: torch.Tensor | None = None,
                temporal: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """Optimise one image (1, 3, H, W) from ``init`` (default: per ``opts.init``)."""
         with torch.enable_grad():
-            out, _ = gatys(self.stylizer.encoder, content, self.grams, self.opts, init, temporal,
-                           self.stylizer.dtype)
+            out, _ = gatys(self.stylizer.encoder, content, self.grams, self.opts, init, temporal, self.dtype)
         return out
 
     def reset(self) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -15,9 +15,13 @@ from pipeline.models.decoder import load_decoder, shipped_weights_path
 from pipeline.models.vgg import load_encoder
 from pipeline.ops.adain import adain_stats, blend, calc_mean_std, mix_style_stats
 from pipeline.ops.color import coral, transfer_luminance
+from pipeline.ops.tiles import tiled_apply
 
 PRESERVE_COLOR = ("none", "coral", "luminance")
 MULTIPLE = 8  # three 2x poolings between the image and relu4_1
+TILE_OVERLAP = 96  # pixels each side: more than half the encoder's and decoder's receptive fields
+OOM_TILE = 1024
+RELU4_1_CHANNELS = 512  # tile size used when even one frame does not fit in memory
 
 
 class StyleError(ValueError):
@@ -37,7 +41,7 @@ class StyleOptions:
     precision: str = "auto"
     decoder: Path | None = None
     vgg: Path | None = None
-    extra: dict = field(default_factory=dict)
+    tile: int = 0  # process frames larger than this in tiles (0: only when out of memory)
 
 
 def resize_long_side(image: torch.Tensor, long_side: int) -> torch.Tensor:
@@ -82,7 +86,7 @@ class Stylizer:
 
     def __init__(self, encoder: torch.nn.Module, decoder: torch.nn.Module, styles: list[torch.Tensor],
                  style_weights: Sequence[float] | None = None, alpha: float = 1.0, preserve_color: str = "none",
-                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> None:
+                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, tile: int = 0) -> None:
         if not 0.0 <= alpha <= 1.0:
             raise StyleError(f"--alpha must be in [0, 1], got {alpha}")
         if preserve_color not in PRESERVE_COLOR:
@@ -92,12 +96,17 @@ class Stylizer:
             raise StyleError(f"{len(weights)} --style-weights given for {len(styles)} styles")
         if any(w < 0 for w in weights) or sum(weights) <= 0:
             raise StyleError("--style-weights must be non-negative and not all zero")
+        if tile and tile < 2 * TILE_OVERLAP + MULTIPLE * 4:
+            raise StyleError(f"--tile must be 0 or at least {2 * TILE_OVERLAP + MULTIPLE * 4}")
         self.device = torch.device(device)
         self.dtype = dtype
+        self.tile = tile
         self.alpha = alpha
         self.preserve_color = preserve_color
-        channels_last = torch.channels_last if self.device.type == "cuda" else torch.contiguous_format
+        channels_last = torch.channels_last  # faster convolutions with cuDNN and with oneDNN on the CPU
         self.memory_format = channels_last
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
         self.encoder = encoder.to(self.device, memory_format=channels_last).eval()
         self.decoder = decoder.to(self.device, memory_format=channels_last).eval()
         self.styles = [s.to(self.device) for s in styles]
@@ -110,7 +119,7 @@ class Stylizer:
         decoder_path = opts.decoder if opts.decoder is not None else shipped_weights_path()
         return cls(load_encoder(opts.vgg), load_decoder(decoder_path),
                    load_style_images(opts.styles, opts.style_size), opts.style_weights, opts.alpha,
-                   opts.preserve_color, device, pick_dtype(opts.precision, device))
+                   opts.preserve_color, device, pick_dtype(opts.precision, device), opts.tile)
 
     @torch.no_grad()
     def _style_stats(self, styles: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -131,19 +140,35 @@ class Stylizer:
 
     @torch.no_grad()
     def decode(self, content: torch.Tensor, feats: torch.Tensor,
-               content_stats: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
-        """AdaIN to the style statistics, alpha blend, decode, and colour handling; returns [0, 1] images."""
+               content_stats: tuple[torch.Tensor, torch.Tensor] | None = None, tile: int = 0) -> torch.Tensor:
+        """AdaIN to the style statistics, alpha blend, decode (in tiles of ``tile`` pixels when given),
+        and colour handling; returns [0, 1] images."""
         mean, std = self.style_mean, self.style_std
         if self.preserve_color == "coral":
             mean, std = self._coral_stats(content)
         target = adain_stats(feats.float(), mean, std, content_stats)
         target = blend(feats.float(), target, self.alpha)
-        with autocast(self.device, self.dtype):
-            out = self.decoder(target.to(memory_format=self.memory_format))
-        out = out.float().clamp(0, 1)
+        if tile:
+            out = tiled_apply(target, self._render, tile // MULTIPLE, TILE_OVERLAP // MULTIPLE, MULTIPLE, 3)
+        else:
+            out = self._render(target)
         if self.preserve_color == "luminance":
             out = transfer_luminance(out, content.to(out.device, torch.float32))
         return out
+
+    def _render(self, target: torch.Tensor) -> torch.Tensor:
+        with autocast(self.device, self.dtype):
+            out = self.decoder(target.to(memory_format=self.memory_format))
+        return out.float().clamp(0, 1)
+
+    @torch.no_grad()
+    def stylize_tiled(self, image: torch.Tensor, tile: int) -> torch.Tensor:
+        """One large image in overlapping tiles; the AdaIN statistics come from the whole image's features,
+        so tiles agree and no seams show."""
+        padded, (h, w) = pad_to_multiple(image)
+        feats = tiled_apply(padded, lambda t: self._features(t).float(), tile, TILE_OVERLAP, 1 / MULTIPLE,
+                            RELU4_1_CHANNELS, align=MULTIPLE)
+        return self.decode(padded, feats, tile=tile)[..., :h, :w]
 
     def _coral_stats(self, content: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-image style statistics of the styles recoloured to each content image (CORAL)."""
@@ -154,7 +179,27 @@ class Stylizer:
         """Per-frame AdaIN keeps no state between calls."""
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        """Stylize an (N, 3, H, W) batch in [0, 1] of any size; the result has the same size."""
+        """Stylize an (N, 3, H, W) batch in [0, 1] of any size; the result has the same size.
+
+        Frames larger than ``tile`` go through in tiles. Out of memory, the batch is halved and retried,
+        down to one frame, which then goes through in tiles."""
         batch = batch.to(self.device, torch.float32)
-        padded, (h, w) = pad_to_multiple(batch)
-        return self.decode(padded, self.encode(padded))[..., :h, :w]
+        if self.tile and max(batch.shape[-2:]) > self.tile:
+            return torch.cat([self.stylize_tiled(frame[None], self.tile) for frame in batch])
+        try:
+            padded, (h, w) = pad_to_multiple(batch)
+            return self.decode(padded, self.encode(padded))[..., :h, :w]
+        except (torch.cuda.OutOfMemoryError, RuntimeError) as exc:
+            if not _is_out_of_memory(exc):
+                raise
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        if len(batch) > 1:
+            half = len(batch) // 2
+            return torch.cat([self(batch[:half]), self(batch[half:])])
+        return self.stylize_tiled(batch, min(self.tile or OOM_TILE, max(batch.shape[-2:]) // 2 + TILE_OVERLAP))
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower() or \
+        "can't allocate memory" in str(exc).lower()
