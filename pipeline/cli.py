@@ -15,7 +15,7 @@ from rich.progress import Progress
 from pipeline.report import EXIT_NOTHING, EXIT_USAGE, FAILED, ItemResult, Summary, make_progress, print_summary
 from pipeline.folder import JobError
 from pipeline.gatys import INITS, OPTIMIZERS, GatysOptions, GatysStylizer
-from pipeline.stylizer import StyleError, StyleOptions, Stylizer
+from pipeline.stylizer import StyleError, StyleOptions, Stylizer, auto_batch_size
 
 METHODS = ("adain", "gatys", "adain+gatys")
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -30,7 +30,7 @@ PreserveColor = Annotated[str, typer.Option(help="none, coral (recolour the styl
 Size = Annotated[int, typer.Option(min=0, help="Long side of the work resolution (0 = source size).")]
 KeepSize = Annotated[bool, typer.Option(help="Write outputs at the source resolution.")]
 StyleSize = Annotated[int, typer.Option(min=0, help="Long side the style image is resized to (0 = as is).")]
-BatchSize = Annotated[int, typer.Option(min=1, help="Images or frames per batch.")]
+BatchSize = Annotated[int, typer.Option(min=0, help="Images or frames per batch (0 = auto: 1 on the CPU, as many as fit on CUDA).")]
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 Precision = Annotated[str, typer.Option(help="auto, fp32, fp16 or bf16.")]
 DecoderPath = Annotated[Optional[Path], typer.Option("--decoder", help="Decoder weights (.safetensors or the reference decoder.pth).")]
@@ -45,19 +45,21 @@ TvWeight = Annotated[float, typer.Option(help="Gatys total-variation weight.")]
 Init = Annotated[str, typer.Option(help="Gatys start: content, noise or adain.")]
 Scales = Annotated[int, typer.Option(min=1, help="Gatys coarse-to-fine levels.")]
 Debug = Annotated[bool, typer.Option(help="Show tracebacks.")]
+Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the networks (falls back to eager).")]
 Tile = Annotated[int, typer.Option(min=0, help="Stylize frames larger than this in overlapping tiles (0 = only when out of memory).")]
 
 
 def _style_options(style: list[Path], style_weights: str | None, alpha: float, preserve_color: str,
                    style_size: int, device: str, precision: str, decoder: Path | None,
-                   vgg: Path | None, tile: int) -> StyleOptions:
+                   vgg: Path | None, tile: int, compile_nets: bool) -> StyleOptions:
     try:
         weights = [float(w) for w in style_weights.split(",")] if style_weights else None
     except ValueError:
         raise StyleError(f"--style-weights {style_weights!r}: expected comma-separated numbers") from None
     if precision not in ("auto", "fp32", "fp16", "bf16"):
         raise StyleError(f"--precision {precision!r}: expected auto, fp32, fp16 or bf16")
-    return StyleOptions(style, weights, alpha, preserve_color, style_size, device, precision, decoder, vgg, tile)
+    return StyleOptions(style, weights, alpha, preserve_color, style_size, device, precision, decoder, vgg, tile,
+                        compile_nets)
 
 
 def _gatys_options(method: str, iterations: int, optimizer: str, content_weight: float, style_weight: float,
@@ -101,7 +103,7 @@ def folder(
     size: Size = 512,
     keep_size: KeepSize = False,
     style_size: StyleSize = 512,
-    batch_size: BatchSize = 4,
+    batch_size: BatchSize = 0,
     device: Device = "auto",
     precision: Precision = "auto",
     ext: Annotated[Optional[str], typer.Option(help="Output format by extension, e.g. .png (default: same as input).")] = None,
@@ -115,6 +117,7 @@ def folder(
     init: Init = "content",
     scales: Scales = 1,
     tile: Tile = 0,
+    compile_nets: Compile = False,
     decoder: DecoderPath = None,
     vgg: VggPath = None,
     json_out: Json = False,
@@ -126,7 +129,7 @@ def folder(
     ext = None if ext is None else ("." + ext.lstrip(".")).lower()
     try:
         opts = _style_options(style, style_weights, alpha, preserve_color, style_size, device, precision,
-                              decoder, vgg, tile)
+                              decoder, vgg, tile, compile_nets)
         tasks, excluded = plan_folder(input_dir, output_dir, ext)
         if excluded is not None:
             err.print(f"note: {output_dir} is inside {input_dir}; it is left out of the walk")
@@ -141,6 +144,7 @@ def folder(
             stylizer = GatysStylizer(stylizer, gatys_opts, from_adain=gatys_opts.init == "adain")
     except (JobError, StyleError, ValueError, OSError) as exc:
         _fail_usage(exc, debug)
+    batch_size = batch_size or auto_batch_size(stylizer, (size or 1024, size or 1024))
     folder_opts = FolderOptions(size=size, keep_size=keep_size, batch_size=batch_size, ext=ext,
                                 skip_existing=skip_existing)
     with make_progress(err) as progress:
@@ -229,7 +233,7 @@ def video(
     size: Size = 512,
     keep_size: KeepSize = False,
     style_size: StyleSize = 512,
-    batch_size: BatchSize = 4,
+    batch_size: BatchSize = 0,
     device: Device = "auto",
     precision: Precision = "auto",
     codec: Annotated[str, typer.Option(help="Video encoder: libx264, libx265, libsvtav1, libvpx-vp9, h264_nvenc.")] = "libx264",
@@ -252,6 +256,7 @@ def video(
     style_weight: StyleWeight = 10.0,
     tv_weight: TvWeight = 0.0,
     tile: Tile = 0,
+    compile_nets: Compile = False,
     decoder: DecoderPath = None,
     vgg: VggPath = None,
     json_out: Json = False,
@@ -266,7 +271,7 @@ def video(
         _fail_usage(StyleError(f"--audio {audio!r}: expected auto, copy, aac or none"), debug)
     try:
         opts = _style_options(style, style_weights, alpha, preserve_color, style_size, device, precision,
-                              decoder, vgg, tile)
+                              decoder, vgg, tile, compile_nets)
         pairs = plan_videos(input_path, output)
         if not pairs:
             err.print(f"[red]error:[/] no videos found under {input_path}")
@@ -282,6 +287,7 @@ def video(
             if refine else None
     except (JobError, StyleError, ValueError, OSError) as exc:
         _fail_usage(exc, debug)
+    batch_size = batch_size or auto_batch_size(stylizer, (size or 1080, size or 1920))
     video_opts = VideoOptions(size=size, keep_size=keep_size, batch_size=batch_size, start=start, duration=duration,
                               max_frames=max_frames, resume=resume, segment_seconds=segment_seconds,
                               encode=EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, audio=audio),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
+from collections.abc import Callable
 
 import torch
 
@@ -39,3 +41,26 @@ def autocast(device: torch.device, dtype: torch.dtype):
     if dtype == torch.float32:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def compile_or_eager(module: Callable) -> Callable:
+    """``torch.compile(module)``, falling back to the eager module (with one warning) if compiling or the
+    first compiled call fails, e.g. without a C compiler or on an unsupported platform."""
+    try:
+        compiled = torch.compile(module, dynamic=True)
+    except Exception as exc:  # noqa: BLE001 - any failure means: run eagerly
+        warnings.warn(f"torch.compile unavailable ({exc}); running eagerly", stacklevel=2)
+        return module
+    state = {"fn": compiled}
+
+    def call(*args, **kwargs):
+        try:
+            return state["fn"](*args, **kwargs)
+        except Exception as exc:  # noqa: BLE001
+            if state["fn"] is module:
+                raise
+            warnings.warn(f"torch.compile failed ({type(exc).__name__}: {exc}); running eagerly", stacklevel=2)
+            state["fn"] = module
+            return module(*args, **kwargs)
+
+    return call

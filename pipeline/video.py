@@ -71,7 +71,11 @@ class FrameStylizer:
         self.stylizer.reset()
 
     def to_batch(self, images: list[np.ndarray]) -> torch.Tensor:
-        batch = torch.from_numpy(np.stack(images)).to(self.stylizer.device, non_blocking=True)
+        """uint8 frames uploaded as they are (a quarter of the bytes of float), converted on the device."""
+        batch = torch.from_numpy(np.stack(images))
+        if self.stylizer.device.type == "cuda":
+            batch = batch.pin_memory()
+        batch = batch.to(self.stylizer.device, non_blocking=True)
         batch = batch.permute(0, 3, 1, 2).float().div_(255.0)
         if tuple(batch.shape[-2:]) != self.work_hw:
             batch = F.interpolate(batch, size=self.work_hw, mode="bilinear", antialias=True, align_corners=False)

@@ -1,0 +1,194 @@
+"""Benchmark: the reference per-frame loop against our pipeline, network throughput, folder speed, memory.
+
+    python scripts/bench.py --json out/bench.json            # CPU or CUDA, whichever is here
+    python scripts/bench.py --quick                          # smaller grid
+
+Prints a table and writes JSON. Nothing here asserts a speed: these are figures to record
+(docs/BENCHMARKS.md), not tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+import torch.nn.functional as F
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.device import autocast, pick_device, pick_dtype
+from pipeline.folder import FolderOptions, plan_folder, run_folder
+from pipeline.io.images import read_image, to_tensor
+from pipeline.io.video import probe
+from pipeline.models.decoder import load_decoder, shipped_weights_path
+from pipeline.models.vgg import load_encoder
+from pipeline.ops.adain import adain
+from pipeline.stylizer import StyleOptions, Stylizer, resize_long_side
+from pipeline.temporal.stabilizer import TemporalOptions
+from pipeline.video import VideoOptions, frame_stylizer_for, stylize_video
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+SIZES = {"256": (256, 256), "512": (512, 512), "720p": (720, 1280), "1080p": (1080, 1920)}
+
+
+def reference_loop(clip: Path, style_path: Path, size: int, max_frames: int, out: Path) -> dict:
+    """The reference AdaIN test loop, faithfully: one frame at a time, fp32, the style image read and encoded
+    again for every frame, decode -> stylize -> encode strictly in sequence."""
+    device = pick_device("auto")
+    encoder = load_encoder(last_layer="relu4_1").to(device)
+    decoder = load_decoder(shipped_weights_path()).to(device)
+    frames = 0
+    start = time.perf_counter()
+    with av.open(str(clip)) as inp, av.open(str(out), "w") as dst:
+        src = inp.streams.video[0]
+        stream = None
+        for frame in inp.decode(src):
+            if frames >= max_frames:
+                break
+            content = resize_long_side(to_tensor(frame.to_ndarray(format="rgb24").astype(np.float32) / 255)[None],
+                                       size).to(device)
+            style = resize_long_side(to_tensor(read_image(style_path).rgb)[None], size).to(device)
+            with torch.no_grad():
+                h, w = content.shape[-2:]
+                content = F.pad(content, (0, (-w) % 8, 0, (-h) % 8), mode="reflect")
+                t = adain(encoder(content)[0], encoder(style)[0])
+                image = decoder(t).clamp(0, 1)[..., :h, :w]
+            rgb = (image[0].permute(1, 2, 0).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+            if stream is None:
+                stream = dst.add_stream("libx264", rate=src.average_rate)
+                stream.height, stream.width = h - h % 2, w - w % 2
+                stream.pix_fmt = "yuv420p"
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb[: h - h % 2, : w - w % 2], format="rgb24")):
+                dst.mux(packet)
+            frames += 1
+        for packet in stream.encode(None):
+            dst.mux(packet)
+    elapsed = time.perf_counter() - start
+    return {"frames": frames, "seconds": round(elapsed, 2), "fps": round(frames / elapsed, 3)}
+
+
+def pipeline_run(clip: Path, style_path: Path, size: int, max_frames: int, out: Path, temporal: str) -> dict:
+    stylizer = Stylizer.from_options(StyleOptions(styles=[style_path]))
+    info = probe(clip)
+    opts = VideoOptions(size=size, max_frames=max_frames, batch_size=4 if stylizer.device.type == "cpu" else 16,
+                        temporal=TemporalOptions(mode=temporal))
+    start = time.perf_counter()
+    figures = stylize_video(frame_stylizer_for(stylizer, info, opts), info, out, opts)
+    elapsed = time.perf_counter() - start
+    return {"frames": figures["frames"], "seconds": round(elapsed, 2), "fps": round(figures["frames"] / elapsed, 3),
+            **{k: figures[k] for k in ("decode_s", "compute_s", "encode_s", "join_s")}}
+
+
+def net_throughput(sizes: list[str], precisions: list[str], batches: list[int], repeats: int) -> list[dict]:
+    """Encoder + AdaIN + decoder only, on random frames already on the device."""
+    device = pick_device("auto")
+    rows = []
+    style = torch.rand(1, 3, 256, 256)
+    for precision in precisions:
+        stylizer = Stylizer(load_encoder(last_layer="relu4_1"), load_decoder(shipped_weights_path()), [style],
+                            device=device, dtype=pick_dtype(precision, device))
+        for name in sizes:
+            for batch in batches:
+                x = torch.rand(batch, 3, *SIZES[name], device=device)
+                try:
+                    stylizer(x)  # warm-up (cuDNN autotuning)
+                    _sync(device)
+                    t0 = time.perf_counter()
+                    for _ in range(repeats):
+                        stylizer(x)
+                    _sync(device)
+                    seconds = (time.perf_counter() - t0) / repeats
+                    rows.append({"size": name, "precision": precision, "batch": batch,
+                                 "images_per_s": round(batch / seconds, 3)})
+                except torch.cuda.OutOfMemoryError:
+                    rows.append({"size": name, "precision": precision, "batch": batch, "images_per_s": None})
+                print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+def folder_run(style_path: Path, size: int, out: Path) -> dict:
+    stylizer = Stylizer.from_options(StyleOptions(styles=[style_path]))
+    tasks, _ = plan_folder(DATA / "content", out)
+    summary = run_folder(stylizer, tasks, FolderOptions(size=size, batch_size=4))
+    return {"images": summary.units_done, "seconds": round(summary.elapsed_s, 2),
+            "images_per_s": round(summary.units_done / summary.elapsed_s, 3)}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clip", type=Path, default=DATA / "video" / "cutBunny.mp4")
+    parser.add_argument("--style", type=Path, default=ROOT / "samples" / "style" / "starry_night.jpg")
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--frames", type=int, default=48)
+    parser.add_argument("--quick", action="store_true", help="fewer sizes, precisions and repeats")
+    parser.add_argument("--json", type=Path, default=ROOT / "out" / "bench.json")
+    args = parser.parse_args()
+
+    device = pick_device("auto")
+    cuda = device.type == "cuda"
+    sizes = ["256", "512", "720p", "1080p"] if cuda or not args.quick else ["256", "512"]
+    precisions = ["fp32", "fp16", "bf16"] if cuda else ["fp32", "bf16"]
+    batches = [1, 4, 16] if cuda else [1, 4]
+    results = {"device": torch.cuda.get_device_name() if cuda else platform.processor() or platform.machine(),
+               "cpu_threads": torch.get_num_threads(), "torch": torch.__version__, "av": av.__version__,
+               "clip": args.clip.name, "size": args.size, "frames": args.frames}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        results["reference_loop"] = reference_loop(args.clip, args.style, args.size, args.frames, tmp / "ref.mp4")
+        print(json.dumps({"reference_loop": results["reference_loop"]}), flush=True)
+        for temporal in ("off", "full"):
+            key = f"pipeline_temporal_{temporal}"
+            results[key] = pipeline_run(args.clip, args.style, args.size, args.frames, tmp / f"{temporal}.mp4",
+                                        temporal)
+            results[key]["speedup_vs_reference"] = round(results[key]["fps"] / results["reference_loop"]["fps"], 2)
+            print(json.dumps({key: results[key]}), flush=True)
+        results["folder"] = folder_run(args.style, args.size, tmp / "folder")
+        results["net"] = net_throughput(sizes, precisions, batches, repeats=2 if args.quick or not cuda else 10)
+    results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    if cuda:
+        results["cuda_max_allocated_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    print_table(results)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def print_table(results: dict) -> None:
+    console = Console()
+    table = Table(title=f"bench on {results['device']} ({results['frames']} frames of {results['clip']} "
+                        f"at {results['size']})")
+    for column in ("run", "fps", "speedup", "decode s", "compute s", "encode s"):
+        table.add_column(column)
+    ref = results["reference_loop"]
+    table.add_row("reference loop", str(ref["fps"]), "1.00", "", "", "")
+    for key in ("pipeline_temporal_off", "pipeline_temporal_full"):
+        r = results[key]
+        table.add_row(key, str(r["fps"]), str(r["speedup_vs_reference"]), str(r["decode_s"]), str(r["compute_s"]),
+                      str(r["encode_s"]))
+    console.print(table)
+    net = Table(title="network only (images/s)")
+    for column in ("size", "precision", "batch", "images/s"):
+        net.add_column(column)
+    for row in results["net"]:
+        net.add_row(row["size"], row["precision"], str(row["batch"]), str(row["images_per_s"]))
+    console.print(net)
+    console.print(f"folder: {results['folder']['images_per_s']} images/s; peak RSS {results['peak_rss_mb']} MB"
+                  + (f"; CUDA max allocated {results['cuda_max_allocated_mb']} MB" if "cuda_max_allocated_mb" in results
+                     else ""))
+
+
+if __name__ == "__main__":
+    main()
