@@ -15,7 +15,7 @@ from rich.progress import Progress
 from pipeline.report import EXIT_NOTHING, EXIT_USAGE, FAILED, ItemResult, Summary, make_progress, print_summary
 from pipeline.folder import JobError
 from pipeline.gatys import INITS, OPTIMIZERS, GatysOptions, GatysStylizer
-from pipeline.stylizer import StyleError, StyleOptions, Stylizer, auto_batch_size
+from pipeline.stylizer import StyleError, StyleOptions, Stylizer, auto_batch_size, load_style_images
 
 METHODS = ("adain", "gatys", "adain+gatys")
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -46,6 +46,9 @@ Init = Annotated[str, typer.Option(help="Gatys start: content, noise or adain.")
 Scales = Annotated[int, typer.Option(min=1, help="Gatys coarse-to-fine levels.")]
 Debug = Annotated[bool, typer.Option(help="Show tracebacks.")]
 Compile = Annotated[bool, typer.Option("--compile", help="torch.compile the networks (falls back to eager).")]
+Engine = Annotated[str, typer.Option(help="local, or ray (a local Ray instance, or a cluster with --ray-address).")]
+RayAddress = Annotated[Optional[str], typer.Option(help="Ray cluster to join: 'auto' or host:port (default: start one here).")]
+Workers = Annotated[int, typer.Option(min=1, help="Ray workers (actors), one model copy each.")]
 Tile = Annotated[int, typer.Option(min=0, help="Stylize frames larger than this in overlapping tiles (0 = only when out of memory).")]
 
 
@@ -118,6 +121,9 @@ def folder(
     scales: Scales = 1,
     tile: Tile = 0,
     compile_nets: Compile = False,
+    engine: Engine = "local",
+    ray_address: RayAddress = None,
+    workers: Workers = 2,
     decoder: DecoderPath = None,
     vgg: VggPath = None,
     json_out: Json = False,
@@ -138,18 +144,41 @@ def folder(
             raise typer.Exit(EXIT_NOTHING)
         gatys_opts = _gatys_options(method, iterations, optimizer, content_weight, style_weight, tv_weight, init,
                                     scales)
+        _check_engine(engine)
         _warn_about_weights(opts)
-        stylizer = Stylizer.from_options(opts)
-        if gatys_opts is not None:
-            stylizer = GatysStylizer(stylizer, gatys_opts, from_adain=gatys_opts.init == "adain")
+        if engine == "ray":
+            load_style_images(opts.styles, opts.style_size)  # fail here, not on every worker
+            stylizer = None
+        else:
+            stylizer = Stylizer.from_options(opts)
+            if gatys_opts is not None:
+                stylizer = GatysStylizer(stylizer, gatys_opts, from_adain=gatys_opts.init == "adain")
     except (JobError, StyleError, ValueError, OSError) as exc:
         _fail_usage(exc, debug)
-    batch_size = batch_size or auto_batch_size(stylizer, (size or 1024, size or 1024))
+    if not batch_size:
+        batch_size = auto_batch_size(stylizer, (size or 1024, size or 1024)) if stylizer else 1
     folder_opts = FolderOptions(size=size, keep_size=keep_size, batch_size=batch_size, ext=ext,
                                 skip_existing=skip_existing)
     with make_progress(err) as progress:
-        summary = run_folder(stylizer, tasks, folder_opts, _progress_reporter(progress, "folder", len(tasks)))
+        on_result = _progress_reporter(progress, "folder", len(tasks))
+        if engine == "ray":
+            from pipeline.distributed import Recipe, init_ray, run_folder_ray
+
+            init_ray(ray_address, workers)
+            summary = run_folder_ray(Recipe(opts, gatys_opts), tasks, folder_opts, workers, on_result)
+        else:
+            summary = run_folder(stylizer, tasks, folder_opts, on_result)
     _finish(summary, json_out)
+
+
+def _check_engine(engine: str) -> None:
+    if engine not in ("local", "ray"):
+        raise StyleError(f"--engine {engine!r}: expected local or ray")
+    if engine == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise StyleError("--engine ray needs Ray: pip install 'ray[data]'") from None
 
 
 def _progress_reporter(progress: Progress, label: str, total: int, unit: str = "images"):
@@ -257,6 +286,9 @@ def video(
     tv_weight: TvWeight = 0.0,
     tile: Tile = 0,
     compile_nets: Compile = False,
+    engine: Engine = "local",
+    ray_address: RayAddress = None,
+    workers: Workers = 2,
     decoder: DecoderPath = None,
     vgg: VggPath = None,
     json_out: Json = False,
@@ -280,14 +312,20 @@ def video(
             raise StyleError(f"--temporal {temporal!r}: expected {', '.join(MODES)}")
         gatys_opts = _gatys_options(method, iterations, optimizer, content_weight, style_weight, tv_weight,
                                     "adain", 1)
+        _check_engine(engine)
         _warn_about_weights(opts)
-        stylizer = Stylizer.from_options(opts)
         refine = refine_every or (1 if gatys_opts is not None else 0)
-        refiner = GatysStylizer(stylizer, gatys_opts or GatysOptions(iterations=iterations), from_adain=True) \
-            if refine else None
+        refine_opts = (gatys_opts or GatysOptions(iterations=iterations, init="adain")) if refine else None
+        if engine == "ray":
+            load_style_images(opts.styles, opts.style_size)  # fail here, not on every worker
+            stylizer = refiner = None
+        else:
+            stylizer = Stylizer.from_options(opts)
+            refiner = GatysStylizer(stylizer, refine_opts, from_adain=True) if refine_opts else None
     except (JobError, StyleError, ValueError, OSError) as exc:
         _fail_usage(exc, debug)
-    batch_size = batch_size or auto_batch_size(stylizer, (size or 1080, size or 1920))
+    if not batch_size:
+        batch_size = auto_batch_size(stylizer, (size or 1080, size or 1920)) if stylizer else 1
     video_opts = VideoOptions(size=size, keep_size=keep_size, batch_size=batch_size, start=start, duration=duration,
                               max_frames=max_frames, resume=resume, segment_seconds=segment_seconds,
                               encode=EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, audio=audio),
@@ -303,8 +341,15 @@ def video(
             done = progress.tasks[bar].completed
             progress.update(bar, rate=f"{done / max(time.perf_counter() - started, 1e-9):.1f} frames/s")
 
-        summary = run_videos(lambda info, o: frame_stylizer_for(stylizer, info, o, refiner), pairs, video_opts,
-                             style_key=_style_key(opts), on_frames=on_frames, on_result=on_result)
+        if engine == "ray":
+            from pipeline.distributed import Recipe, init_ray, run_videos_ray
+
+            init_ray(ray_address, workers)
+            summary = run_videos_ray(Recipe(opts, refine_opts), pairs, video_opts, workers, opts.key(), on_frames,
+                                     on_result)
+        else:
+            summary = run_videos(lambda info, o: frame_stylizer_for(stylizer, info, o, refiner), pairs, video_opts,
+                                 style_key=opts.key(), on_frames=on_frames, on_result=on_result)
     err.print("time split: " + ", ".join(f"{k} {summary.extra.get(k, 0):.1f}s"
                                           for k in ("decode_s", "compute_s", "encode_s", "join_s")))
     _finish(summary, json_out)
@@ -323,13 +368,6 @@ def _expected_frames(src: Path, opts) -> int:
     elif opts.start:
         frames = max(0, frames - round(opts.start * float(info.rate)))
     return min(frames, opts.max_frames or frames)
-
-
-def _style_key(opts: StyleOptions) -> str:
-    """Identifies the style settings, so --resume never mixes segments made with other settings."""
-    parts = [f"{p.resolve()}:{p.stat().st_mtime_ns}" for p in opts.styles]
-    return repr((parts, opts.style_weights, opts.alpha, opts.preserve_color, opts.style_size, str(opts.decoder),
-                 str(opts.vgg), opts.precision))
 
 
 @app.command()

@@ -44,6 +44,12 @@ class StyleOptions:
     tile: int = 0  # process frames larger than this in tiles (0: only when out of memory)
     compile: bool = False  # torch.compile the networks (falls back to eager)
 
+    def key(self) -> str:
+        """Identifies what the output depends on, so --resume never mixes work made with other settings."""
+        styles = [f"{p.resolve()}:{p.stat().st_mtime_ns}" for p in self.styles]
+        return repr((styles, self.style_weights, self.alpha, self.preserve_color, self.style_size,
+                     str(self.decoder), str(self.vgg), self.precision))
+
 
 def resize_long_side(image: torch.Tensor, long_side: int) -> torch.Tensor:
     """Resize (N, 3, H, W) so the longer side is ``long_side`` (never upscales; 0 keeps the size)."""

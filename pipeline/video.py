@@ -178,41 +178,64 @@ def _batches(frames: Iterable[Frame], size: int, seg_len: int) -> Iterator[list[
         yield batch
 
 
-def stylize_video(frame_stylizer: FrameStylizer, info: VideoInfo, dst: Path,
-                  opts: VideoOptions, style_key: str = "",
-                  on_frames: Callable[[int], None] = lambda n: None) -> dict:
-    """Stylize one probed video into ``dst``; returns figures (frames, timings).
+@dataclass
+class Rendered:
+    """What rendering segments saw: frames decoded, frames whose segment was already done, the first and
+    last presentation timestamps, and where the time went."""
 
-    Raises VideoError or JobError; an interruption leaves OUTPUT untouched and the finished segments in
-    the work folder for --resume."""
-    src = info.path
-    if dst.resolve() == src.resolve():
+    frames: int = 0
+    reused: int = 0
+    first_pts: int | None = None
+    last_pts: int | None = None
+    timings: Timings = field(default_factory=Timings)
+
+
+def segment_length(info: VideoInfo, opts: VideoOptions) -> int:
+    return max(1, round(float(info.rate) * opts.segment_seconds))
+
+
+def prepare_output(info: VideoInfo, dst: Path, opts: VideoOptions, style_key: str = "") -> Path:
+    """Check the output path and return the work folder of finished segments (kept only by --resume)."""
+    if dst.resolve() == info.path.resolve():
         raise JobError("output path is the input file")
     if dst.suffix.lower() not in VIDEO_EXTENSIONS:
         raise JobError(f"output {dst}: extension must be one of {', '.join(sorted(VIDEO_EXTENSIONS))}")
-    work_hw, out_hw = plan_sizes(info, opts)
     try:
         dst.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise JobError(f"cannot create the output folder {dst.parent}: {exc.strerror or exc}") from None
     if not os.access(dst.parent, os.W_OK):
         raise JobError(f"output folder {dst.parent} is not writable")
-    workdir = _prepare_workdir(dst, _job_key(src, opts, style_key), opts.resume)
-    seg_len = max(1, round(float(info.rate) * opts.segment_seconds))
+    return _prepare_workdir(dst, _job_key(info.path, opts, style_key), opts.resume)
+
+
+def render_segments(frame_stylizer: FrameStylizer, info: VideoInfo, workdir: Path, opts: VideoOptions,
+                    segments: range | None = None, timestamps: list[int] | None = None,
+                    on_frames: Callable[[int], None] = lambda n: None) -> Rendered:
+    """Decode, stylize and encode the given segments (all of them by default) into ``workdir``.
+
+    Segments already in ``workdir`` are skipped. Each segment starts from a reset temporal state rebuilt
+    from the frames just before it, so a segment comes out the same whichever run or worker makes it.
+    """
+    _, out_hw = plan_sizes(info, opts)
+    seg_len = segment_length(info, opts)
     done = {int(p.stem.split("_")[1]) for p in workdir.glob("segment_*.mp4")}
-    timings = Timings()
+    result = Rendered()
+    timings = result.timings
     stop = threading.Event()
     decoded: queue.Queue = queue.Queue(maxsize=2 * opts.batch_size)
     encoded: queue.Queue = queue.Queue(maxsize=2 * opts.batch_size)
-    counts = {"frames": 0, "reused": 0, "first_pts": None, "last_pts": None}
+    first_index = max(0, segments.start * seg_len - frame_stylizer.warmup) if segments else 0
+    stop_index = segments.stop * seg_len if segments else None
+    offset = {"pts": 0}
 
     def decode() -> None:
-        frames = decode_frames(info, opts.start, opts.duration, opts.max_frames)
+        frames = decode_frames(info, opts.start, opts.duration, opts.max_frames, first_index, timestamps)
         while True:
             t0 = time.perf_counter()
             frame = next(frames, None)
             timings.decode_s += time.perf_counter() - t0
-            if frame is None:
+            if frame is None or (stop_index is not None and frame.index >= stop_index):
                 break
             _put(decoded, frame, stop)
         _put(decoded, _END, stop)
@@ -234,11 +257,8 @@ def stylize_video(frame_stylizer: FrameStylizer, info: VideoInfo, dst: Path,
                 writer = SegmentWriter(workdir / f"segment_{current:06d}.part.mp4", out_hw, info.rate,
                                        info.time_base, opts.encode)
             index, pts, image = item
-            writer.write(image, pts - offset_pts())
+            writer.write(image, pts - offset["pts"])
             timings.encode_s += time.perf_counter() - t0
-
-    def offset_pts() -> int:
-        return counts["first_pts"] if opts.start > 0 else 0
 
     recent: deque[Frame] = deque(maxlen=frame_stylizer.warmup + opts.batch_size)
 
@@ -249,12 +269,16 @@ def stylize_video(frame_stylizer: FrameStylizer, info: VideoInfo, dst: Path,
             if item is _END:
                 return
             recent.append(item)
-            if counts["first_pts"] is None:
-                counts["first_pts"] = item.pts
-            counts["last_pts"] = item.pts
-            counts["frames"] += 1
-            if item.index // seg_len in done:
-                counts["reused"] += 1
+            segment = item.index // seg_len
+            if segments is not None and segment not in segments:
+                continue  # warm-up frames before this worker's first segment
+            if result.first_pts is None:
+                result.first_pts = item.pts
+                offset["pts"] = item.pts if opts.start > 0 else 0
+            result.last_pts = item.pts
+            result.frames += 1
+            if segment in done:
+                result.reused += 1
                 on_frames(1)
                 continue
             yield item
@@ -285,27 +309,43 @@ def stylize_video(frame_stylizer: FrameStylizer, info: VideoInfo, dst: Path,
     finally:
         stop.set()
         decoder.join(timeout=5)
+    return result
 
+
+def finish_output(info: VideoInfo, workdir: Path, dst: Path, opts: VideoOptions, rendered: Rendered) -> None:
+    """Check that every frame arrived, join the segments with the audio into a temporary file, rename it
+    onto ``dst`` and remove the work folder."""
     whole = opts.start == 0 and opts.duration is None and opts.max_frames is None
-    if whole and info.frames and counts["frames"] < info.frames:
+    if whole and info.frames and rendered.frames < info.frames:
         shutil.rmtree(workdir, ignore_errors=True)
-        raise VideoError(f"truncated: the container lists {info.frames} frames but only {counts['frames']} decode")
+        raise VideoError(f"truncated: the container lists {info.frames} frames but only {rendered.frames} decode")
     t0 = time.perf_counter()
     segments = sorted(workdir.glob("segment_[0-9]*.mp4"))
     tmp = dst.with_name(f".{dst.stem}.tmp{dst.suffix}")
-    start_s = float(counts["first_pts"] * info.time_base) if opts.start > 0 else 0.0
-    trimmed = opts.start > 0 or opts.duration is not None or opts.max_frames is not None
-    end_s = float(counts["last_pts"] * info.time_base + 1 / info.rate) if trimmed else None
+    start_s = float(rendered.first_pts * info.time_base) if opts.start > 0 else 0.0
+    end_s = None if whole else float(rendered.last_pts * info.time_base + 1 / info.rate)
     try:
         join_segments(segments, info, tmp, opts.encode, start_s=start_s, end_s=end_s, offset_s=start_s)
         tmp.replace(dst)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    timings.join_s = time.perf_counter() - t0
+    rendered.timings.join_s = time.perf_counter() - t0
     shutil.rmtree(workdir, ignore_errors=True)
-    return {"frames": counts["frames"], "reused_frames": counts["reused"], "output_size": list(out_hw),
-            **{k: round(v, 3) for k, v in asdict(timings).items()}}
+
+
+def stylize_video(frame_stylizer: FrameStylizer, info: VideoInfo, dst: Path, opts: VideoOptions,
+                  style_key: str = "", on_frames: Callable[[int], None] = lambda n: None) -> dict:
+    """Stylize one probed video into ``dst``; returns figures (frames, timings).
+
+    Raises VideoError or JobError; an interruption leaves OUTPUT untouched and the finished segments in
+    the work folder for --resume."""
+    workdir = prepare_output(info, dst, opts, style_key)
+    rendered = render_segments(frame_stylizer, info, workdir, opts, on_frames=on_frames)
+    finish_output(info, workdir, dst, opts, rendered)
+    return {"frames": rendered.frames, "reused_frames": rendered.reused,
+            "output_size": list(plan_sizes(info, opts)[1]),
+            **{k: round(v, 3) for k, v in asdict(rendered.timings).items()}}
 
 
 def frame_stylizer_for(stylizer, info: VideoInfo, opts: VideoOptions, refiner=None) -> FrameStylizer:

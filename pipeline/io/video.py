@@ -102,17 +102,31 @@ def _stream_rotation(container: av.container.InputContainer, stream) -> int:
     raise VideoError("video stream has no frames (zero-length video)")
 
 
+def frame_timestamps(info: VideoInfo) -> list[int]:
+    """Presentation timestamps of every video frame, in order, read from the packets without decoding:
+    a frame's index in this list is the index the decoder gives it, which lets a worker start mid-file."""
+    with _open(info.path) as container:
+        stream = container.streams.video[0]
+        return sorted(p.pts for p in container.demux(stream) if p.pts is not None and p.size)
+
+
 def decode_frames(info: VideoInfo, start_s: float = 0.0, duration_s: float | None = None,
-                  max_frames: int | None = None) -> Iterator[Frame]:
+                  max_frames: int | None = None, first_index: int = 0,
+                  timestamps: list[int] | None = None) -> Iterator[Frame]:
     """Decode upright RGB frames in presentation order, with frame threading on.
 
-    A decoding error (truncated or corrupt file) raises VideoError naming how far decoding got.
+    ``first_index`` (with the ``frame_timestamps`` list) seeks to the keyframe before that frame and
+    yields from it on with the same indices a decode from the start would give. A decoding error
+    (truncated or corrupt file) raises VideoError naming how far decoding got.
     """
     end_s = None if duration_s is None else start_s + duration_s
+    index_of = {pts: i for i, pts in enumerate(timestamps)} if timestamps is not None else None
     with _open(info.path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        if start_s > 0:
+        if first_index > 0 and timestamps is not None:
+            container.seek(timestamps[first_index], stream=stream, backward=True)
+        elif start_s > 0:
             container.seek(int(start_s / stream.time_base), stream=stream, backward=True)
         index = 0
         try:
@@ -122,6 +136,10 @@ def decode_frames(info: VideoInfo, start_s: float = 0.0, duration_s: float | Non
                 t = float(frame.pts * stream.time_base)
                 if t < start_s - 1e-6:
                     continue
+                if index_of is not None:
+                    index = index_of.get(frame.pts, index)
+                    if index < first_index:
+                        continue
                 if (end_s is not None and t >= end_s - 1e-6) or (max_frames is not None and index >= max_frames):
                     return
                 image = frame.to_ndarray(format="rgb24")

@@ -1,0 +1,104 @@
+"""The Ray engine against the local engine: same outputs, same summaries, segments joined exactly."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline.io.video import frame_timestamps, probe
+from pipeline.video import VideoOptions, frame_stylizer_for, prepare_output, render_segments, segment_length
+from tests.helpers import run_cli, save_rgb
+from tests.test_video import Recording, STYLE
+from tests.videos import make_video, read_video
+
+ray = pytest.importorskip("ray")
+
+
+def test_segments_rendered_apart_match_one_run(tmp_path, random_decoder_file):
+    """What a Ray worker does for one segment (seek, warm up, render) gives exactly the frames of a whole run."""
+    from pipeline.models.decoder import load_decoder
+    from pipeline.models.vgg import load_encoder
+    from pipeline.stylizer import Stylizer, load_style_images
+
+    stylizer = Stylizer(load_encoder(), load_decoder(random_decoder_file), load_style_images([STYLE], 128))
+    src = make_video(tmp_path / "in.mp4", frames=26, rate=24)
+    info = probe(src)
+    opts = VideoOptions(size=64, batch_size=4, segment_seconds=0.25)
+    whole = Recording(frame_stylizer_for(stylizer, info, opts))
+    render_segments(whole, info, prepare_output(info, tmp_path / "a.mp4", opts), opts)
+    workdir = prepare_output(info, tmp_path / "b.mp4", opts)
+    timestamps = frame_timestamps(info)
+    assert len(timestamps) == 26 and segment_length(info, opts) == 6
+    parts = []
+    for k in reversed(range(5)):  # any order, as workers finish
+        worker = Recording(frame_stylizer_for(stylizer, info, opts))
+        rendered = render_segments(worker, info, workdir, opts, range(k, k + 1), timestamps)
+        assert rendered.frames == min(6, 26 - 6 * k)
+        parts = worker.frames + parts
+    assert len(parts) == 26 and all(np.array_equal(a, b) for a, b in zip(parts, whole.frames))
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    from pipeline.distributed import init_ray
+
+    init_ray(None, 2)
+    yield
+    ray.shutdown()
+
+
+def _cli_json(*args):
+    result = run_cli(*args)
+    return result, json.loads(result.stdout)
+
+
+def test_ray_folder_matches_local(tmp_path, random_decoder_file, ray_local):
+    src = tmp_path / "in"
+    save_rgb(src / "a.png", 48, 40)
+    save_rgb(src / "sub" / "b.jpg", 64, 40, seed=1)
+    save_rgb(src / "sub" / "deeper" / "c.png", 30, 50, seed=2)
+    (src / "sub" / "bad.png").write_text("not an image")
+    (src / "zero.jpg").write_bytes(b"")
+    common = ["--style", STYLE, "--decoder", random_decoder_file, "--json", "--size", "64"]
+    local, local_summary = _cli_json("folder", src, tmp_path / "local", *common)
+    distributed, ray_summary = _cli_json("folder", src, tmp_path / "ray", *common, "--engine", "ray", "--workers", "2")
+    assert local.exit_code == distributed.exit_code == 1
+    for key in ("processed", "skipped", "failed", "images"):
+        assert local_summary[key] == ray_summary[key]
+    by_path = lambda s: sorted((i["path"], i["status"], i["reason"]) for i in s["items"])
+    assert by_path(local_summary) == by_path(ray_summary)
+    for path in (tmp_path / "local").rglob("*.*"):
+        other = tmp_path / "ray" / path.relative_to(tmp_path / "local")
+        assert np.array_equal(np.asarray(Image.open(path)), np.asarray(Image.open(other)))
+    again, summary = _cli_json("folder", src, tmp_path / "ray", *common, "--engine", "ray", "--skip-existing")
+    assert summary["skipped"] == 3 and summary["processed"] == 0
+
+
+def test_ray_splits_one_video_into_segments_and_joins_them(tmp_path, random_decoder_file, ray_local):
+    src = make_video(tmp_path / "in.mp4", frames=30, rate=24)
+    common = ["--style", STYLE, "--decoder", random_decoder_file, "--json", "--size", "64", "--segment-seconds",
+              "0.25", "--batch-size", "2"]
+    local, _ = _cli_json("video", src, tmp_path / "local.mp4", *common)
+    distributed, summary = _cli_json("video", src, tmp_path / "ray.mp4", *common, "--engine", "ray")
+    assert local.exit_code == distributed.exit_code == 0 and summary["frames"] == 30
+    a, b, original = read_video(tmp_path / "local.mp4"), read_video(tmp_path / "ray.mp4"), read_video(src)
+    assert b["frames"] == 30 and b["pts"] == original["pts"] and b["rate"] == original["rate"]
+    assert b["audio_s"] == pytest.approx(original["audio_s"], abs=0.03)
+    # Frames match the local run up to x264's run-to-run noise, at segment boundaries too.
+    psnr = [10 * np.log10(255**2 / max(np.mean((x.astype(float) - y) ** 2), 1e-9)) for x, y in zip(a["images"],
+                                                                                                    b["images"])]
+    assert min(psnr) > 30
+    assert not list(tmp_path.glob(".*"))
+
+
+def test_ray_folder_of_videos(tmp_path, random_decoder_file, ray_local):
+    src = tmp_path / "in"
+    src.mkdir()
+    make_video(src / "a.mp4", frames=5)
+    make_video(src / "b.mp4", frames=7, audio=None)
+    (src / "c.mp4").write_text("broken")
+    result, summary = _cli_json("video", src, tmp_path / "out", "--style", STYLE, "--decoder", random_decoder_file,
+                                "--json", "--size", "64", "--engine", "ray")
+    assert result.exit_code == 1 and summary["processed"] == 2 and summary["failed"] == 1 and summary["frames"] == 12
+    assert read_video(tmp_path / "out" / "b.mp4")["frames"] == 7
