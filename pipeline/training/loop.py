@@ -129,8 +129,9 @@ def train(cfg: TrainConfig, on_step: Callable[[StepLosses], None] | None = None,
             on_skip(line)
     batches = PairBatches(content, style, cfg.batch_size, cfg.crop, cfg.seed)
 
-    encoder = load_encoder(last_layer="relu4_1").to(device)
-    decoder = Decoder().to(device)
+    # channels_last: about 1.3x faster convolutions with oneDNN on the CPU, and with cuDNN on CUDA.
+    encoder = load_encoder(last_layer="relu4_1").to(device, memory_format=torch.channels_last)
+    decoder = Decoder().to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(decoder.parameters(), lr=cfg.lr)
     cfg.out.mkdir(parents=True, exist_ok=True)
     start, elapsed = _start_state(cfg, decoder, optimizer)
@@ -138,42 +139,46 @@ def train(cfg: TrainConfig, on_step: Callable[[StepLosses], None] | None = None,
         _scale_input_conv(decoder, encoder, batches[0][0].to(device))
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
-    log_path = cfg.out / LOG
-    new_log = not log_path.exists()
     loader = DataLoader(batches, batch_size=None, sampler=range(start, cfg.iterations),
                         num_workers=cfg.workers, persistent_workers=False)
     ckpt = cfg.out / CHECKPOINT
-    last_save = time.monotonic()
-    iteration = start
+    reached = {"iteration": start, "elapsed": elapsed}
     decoder.train()
+    log_path = cfg.out / LOG
+    new_log = not log_path.exists()
     with log_path.open("a", newline="") as log_file:
         log = csv.writer(log_file)
         if new_log:
             log.writerow(["iteration", "content_loss", "style_loss", "lr", "seconds"])
-        for content_batch, style_batch in loader:
-            t0 = time.perf_counter()
-            lr = cfg.lr / (1.0 + cfg.lr_decay * iteration)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            with autocast(device, dtype):
-                c_loss, s_loss = adain_losses(encoder, decoder, content_batch.to(device), style_batch.to(device))
-                loss = cfg.content_weight * c_loss + cfg.style_weight * s_loss
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            iteration += 1
-            seconds = time.perf_counter() - t0
-            elapsed += seconds
-            step = StepLosses(iteration, c_loss.item(), s_loss.item(), lr, seconds)
-            log.writerow([iteration, f"{step.content:.6g}", f"{step.style:.6g}", f"{lr:.3e}", f"{seconds:.3f}"])
-            if on_step:
-                on_step(step)
-            due = iteration % cfg.save_every == 0 or time.monotonic() - last_save > 60 * cfg.save_minutes
-            if due or iteration == cfg.iterations:
-                log_file.flush()
-                _save_checkpoint(ckpt, decoder, optimizer, iteration, elapsed, cfg)
-                last_save = time.monotonic()
-    if iteration == start:  # nothing to do, but leave a checkpoint that reflects the state
-        _save_checkpoint(ckpt, decoder, optimizer, iteration, elapsed, cfg)
+        last_save = time.monotonic()
+        try:
+            for content_batch, style_batch in loader:
+                iteration = reached["iteration"]
+                t0 = time.perf_counter()
+                lr = cfg.lr / (1.0 + cfg.lr_decay * iteration)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                content_batch = content_batch.to(device, memory_format=torch.channels_last)
+                style_batch = style_batch.to(device, memory_format=torch.channels_last)
+                with autocast(device, dtype):
+                    c_loss, s_loss = adain_losses(encoder, decoder, content_batch, style_batch)
+                    loss = cfg.content_weight * c_loss + cfg.style_weight * s_loss
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                seconds = time.perf_counter() - t0
+                reached["iteration"], reached["elapsed"] = iteration + 1, reached["elapsed"] + seconds
+                step = StepLosses(iteration + 1, c_loss.item(), s_loss.item(), lr, seconds)
+                log.writerow([step.iteration, f"{step.content:.6g}", f"{step.style:.6g}", f"{lr:.3e}",
+                              f"{seconds:.3f}"])
+                log_file.flush()  # so a crash or `tail` sees every finished iteration
+                if on_step:
+                    on_step(step)
+                if step.iteration % cfg.save_every == 0 or time.monotonic() - last_save > 60 * cfg.save_minutes:
+                    _save_checkpoint(ckpt, decoder, optimizer, step.iteration, reached["elapsed"], cfg)
+                    last_save = time.monotonic()
+        finally:  # finished, or interrupted (Ctrl-C, SIGTERM): keep every completed iteration
+            log_file.flush()
+            _save_checkpoint(ckpt, decoder, optimizer, reached["iteration"], reached["elapsed"], cfg)
     return ckpt

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -19,10 +21,18 @@ def run_training(cfg: TrainConfig, console: Console) -> int:
             progress.update(task, completed=step.iteration, rate=f"{1.0 / max(step.seconds, 1e-9):.2f} it/s",
                             content=f"{step.content:.4g}", style=f"{step.style:.4g}")
 
+        signal.signal(signal.SIGTERM, _interrupt)  # `kill` checkpoints like Ctrl-C does
         try:
             path = train(cfg, on_step=on_step, on_skip=lambda line: console.print(f"[yellow]skipped[/] {line}"))
         except (ValueError, FileNotFoundError) as exc:
             console.print(f"[red]error:[/] {exc}")
             return 2
+        except KeyboardInterrupt:
+            console.print(f"interrupted; checkpoint saved in {cfg.out}")
+            return 130
     console.print(f"checkpoint: {path}")
     return 0
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt

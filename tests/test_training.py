@@ -1,0 +1,88 @@
+"""Decoder training: the loss goes down, resume is exact, bad files are skipped, export round-trips."""
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pipeline.models.decoder import load_decoder
+from pipeline.training.export import export_checkpoint
+from pipeline.training.loop import CHECKPOINT, LOG, TrainConfig, load_checkpoint, train
+from tests.helpers import gradient_image
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    rng = np.random.default_rng(0)
+    (root / "content" / "nested").mkdir(parents=True)
+    for i in range(4):
+        Image.fromarray(gradient_image(48 + 8 * i, 40, seed=i)).save(root / "content" / f"c{i}.png")
+    Image.fromarray(gradient_image(40, 56, seed=9)[..., 0]).save(root / "content" / "nested" / "grey.png")
+    (root / "content" / "broken.jpg").write_text("no")
+    Image.fromarray(gradient_image(8, 8)).save(root / "content" / "tiny.png")
+    (root / "style").mkdir()
+    for i in range(3):
+        stripes = np.zeros((48, 48, 3), np.uint8)
+        stripes[:, (np.arange(48) // (3 + i)) % 2 == 0] = rng.integers(0, 255, 3)
+        Image.fromarray(stripes).save(root / "style" / f"s{i}.png")
+    return root
+
+
+def _config(data, out, iterations, **kw):
+    return TrainConfig(content_dir=data / "content", style_dir=data / "style", out=out, iterations=iterations,
+                       batch_size=2, crop=32, lr=1e-3, precision="fp32", seed=3, save_every=2, **kw)
+
+
+def _losses(out):
+    with (out / LOG).open() as f:
+        return [(int(r["iteration"]), float(r["content_loss"]), float(r["style_loss"])) for r in csv.DictReader(f)]
+
+
+def test_loss_decreases_and_bad_files_are_skipped(data, tmp_path):
+    skipped = []
+    train(_config(data, tmp_path, 30), on_skip=skipped.append)
+    assert len(skipped) == 2 and any("broken.jpg" in s for s in skipped) and any("too small" in s for s in skipped)
+    rows = _losses(tmp_path)
+    assert [r[0] for r in rows] == list(range(1, 31))
+    total = [c + 10 * s for _, c, s in rows]
+    assert np.mean(total[-5:]) < 0.5 * np.mean(total[:5])
+
+
+def test_resume_gives_the_same_steps_as_one_run(data, tmp_path):
+    train(_config(data, tmp_path / "one", 6))
+    train(_config(data, tmp_path / "two", 4))
+    assert load_checkpoint(tmp_path / "two" / CHECKPOINT)["iteration"] == 4
+    train(_config(data, tmp_path / "two", 6, resume=True))
+    assert load_checkpoint(tmp_path / "two" / CHECKPOINT)["iteration"] == 6
+    one, two = _losses(tmp_path / "one"), _losses(tmp_path / "two")
+    assert [r[0] for r in two] == list(range(1, 7))
+    assert np.allclose([r[1:] for r in one], [r[1:] for r in two], rtol=1e-5)
+    a = load_checkpoint(tmp_path / "one" / CHECKPOINT)["decoder"]
+    b = load_checkpoint(tmp_path / "two" / CHECKPOINT)["decoder"]
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_interrupt_keeps_the_finished_iterations(data, tmp_path):
+    def stop_at_3(step):
+        if step.iteration == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(_config(data, tmp_path, 10, save_minutes=100.0), on_step=stop_at_3)
+    assert load_checkpoint(tmp_path / CHECKPOINT)["iteration"] == 3
+
+
+def test_export_round_trip_and_resume_from_weights_alone(data, tmp_path):
+    train(_config(data, tmp_path / "ck", 4))
+    weights = tmp_path / "decoder.safetensors"
+    card = export_checkpoint(tmp_path / "ck" / CHECKPOINT, weights)
+    assert "**4**" in card.read_text() and weights.stat().st_size < 7_500_000
+    state = load_checkpoint(tmp_path / "ck" / CHECKPOINT)["decoder"]
+    loaded = load_decoder(weights).state_dict()
+    assert all(torch.allclose(loaded[k], state[k].half().float()) for k in state)
+    # The checkpoint folder is gone: training resumes from the shipped weights and their iteration count.
+    train(_config(data, tmp_path / "fresh", 6, resume=True, init_from=weights))
+    assert [r[0] for r in _losses(tmp_path / "fresh")] == [5, 6]
