@@ -8,13 +8,12 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-
-from pipeline.models.decoder import shipped_weights_path
 from rich.progress import Progress
 
-from pipeline.report import EXIT_NOTHING, EXIT_USAGE, FAILED, ItemResult, Summary, make_progress, print_summary
 from pipeline.folder import JobError
 from pipeline.gatys import INITS, OPTIMIZERS, GatysOptions, GatysStylizer
+from pipeline.models.decoder import shipped_weights_path
+from pipeline.report import EXIT_NOTHING, EXIT_USAGE, FAILED, ItemResult, Summary, make_progress, print_summary
 from pipeline.stylizer import StyleError, StyleOptions, Stylizer, auto_batch_size, load_style_images
 
 METHODS = ("adain", "gatys", "adain+gatys")
@@ -176,7 +175,7 @@ def _check_engine(engine: str) -> None:
         raise StyleError(f"--engine {engine!r}: expected local or ray")
     if engine == "ray":
         try:
-            import ray  # noqa: F401
+            import ray  # noqa: F401 - only checking that it is installed
         except ImportError:
             raise StyleError("--engine ray needs Ray: pip install 'ray[data]'") from None
 

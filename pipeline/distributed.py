@@ -23,8 +23,8 @@ from pipeline.gatys import GatysOptions, GatysStylizer
 from pipeline.io.video import VideoError, frame_timestamps, probe
 from pipeline.report import FAILED, PROCESSED, ItemResult, Summary
 from pipeline.stylizer import StyleOptions, Stylizer
-from pipeline.video import (Rendered, VideoOptions, finish_output, frame_stylizer_for, prepare_output,
-                            render_segments, segment_length, stylize_video)
+from pipeline.video import (Rendered, VideoOptions, finish_output, finished_segments, frame_stylizer_for,
+                            prepare_output, render_segments, segment_length, stylize_video)
 
 
 @dataclass
@@ -134,7 +134,7 @@ def _split_one_video(src: Path, dst: Path, video: VideoOptions, style_key: str) 
     timestamps = frame_timestamps(info)
     seg_len = segment_length(info, video)
     count = math.ceil(len(timestamps) / seg_len)
-    done = {int(p.stem.split("_")[1]) for p in workdir.glob("segment_*.mp4")}
+    done = set(finished_segments(workdir))
     items = [{"src": str(src), "dst": str(dst), "segment": k, "workdir": str(workdir)}
              for k in range(count) if k not in done]
     reused = sum(min(seg_len, len(timestamps) - k * seg_len) for k in done)

@@ -12,10 +12,11 @@ import hashlib
 import json
 import os
 import queue
+import re
 import shutil
-from collections import deque
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -134,6 +135,20 @@ def _segment_path(workdir: Path, index: int) -> Path:
     return workdir / f"segment_{index:06d}.mp4"
 
 
+_FINISHED = re.compile(r"segment_(\d{6})\.mp4")
+
+
+def finished_segments(workdir: Path) -> dict[int, Path]:
+    """Segments that were completed (renamed from their ``.part`` name), by index; ignores the partial
+    files that other workers may be writing at the same time."""
+    found = {}
+    for path in workdir.iterdir():
+        match = _FINISHED.fullmatch(path.name)
+        if match:
+            found[int(match.group(1))] = path
+    return found
+
+
 class _Stage(threading.Thread):
     """A pipeline stage in a thread; its exception is re-raised in the caller by ``check``."""
 
@@ -219,7 +234,7 @@ def render_segments(frame_stylizer: FrameStylizer, info: VideoInfo, workdir: Pat
     """
     _, out_hw = plan_sizes(info, opts)
     seg_len = segment_length(info, opts)
-    done = {int(p.stem.split("_")[1]) for p in workdir.glob("segment_*.mp4")}
+    done = set(finished_segments(workdir))
     result = Rendered()
     timings = result.timings
     stop = threading.Event()
@@ -320,7 +335,10 @@ def finish_output(info: VideoInfo, workdir: Path, dst: Path, opts: VideoOptions,
         shutil.rmtree(workdir, ignore_errors=True)
         raise VideoError(f"truncated: the container lists {info.frames} frames but only {rendered.frames} decode")
     t0 = time.perf_counter()
-    segments = sorted(workdir.glob("segment_[0-9]*.mp4"))
+    found = finished_segments(workdir)
+    if sorted(found) != list(range(len(found))) or not found:
+        raise VideoError(f"segments missing from {workdir} (have {sorted(found)}); run again with --resume")
+    segments = [found[k] for k in sorted(found)]
     tmp = dst.with_name(f".{dst.stem}.tmp{dst.suffix}")
     start_s = float(rendered.first_pts * info.time_base) if opts.start > 0 else 0.0
     end_s = None if whole else float(rendered.last_pts * info.time_base + 1 / info.rate)

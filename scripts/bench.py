@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.device import autocast, pick_device, pick_dtype
+from pipeline.device import pick_device, pick_dtype
 from pipeline.folder import FolderOptions, plan_folder, run_folder
 from pipeline.io.images import read_image, to_tensor
 from pipeline.io.video import probe

@@ -18,7 +18,7 @@ from pathlib import Path
 import av
 import numpy as np
 import skimage.data
-from PIL import Image, ImageDraw
+from PIL import Image
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 

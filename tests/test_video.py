@@ -1,7 +1,6 @@
 """`stylize video`: frame counts, exact rates and timestamps, audio, rotation, odd sizes, resume, bad input."""
 
 import json
-import shutil
 from fractions import Fraction
 
 import numpy as np

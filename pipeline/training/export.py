@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import platform
 from pathlib import Path
 
@@ -65,9 +66,12 @@ def _card_text(out: Path, state: dict, cfg: dict, losses: dict, figures: dict | 
         f"- Batch {cfg['batch_size']}, random crop {cfg['crop']} (short side resized to 2x crop), Adam lr "
         f"{cfg['lr']} with inverse decay {cfg['lr_decay']}, style weight {cfg['style_weight']}, "
         f"content weight {cfg['content_weight']}, seed {cfg['seed']}",
-        f"- Losses: the AdaIN paper's (content MSE to the AdaIN target at relu4_1; mean/std MSE at "
+        "- Losses: the AdaIN paper's (content MSE to the AdaIN target at relu4_1; mean/std MSE at "
         "relu1_1..relu4_1); the decoder's first conv is scaled to the relu4_1 feature RMS at initialisation.",
-        f"- Training compute time: {state['elapsed_s'] / 3600:.2f} h on {device} ({platform.processor() or platform.machine()})",
+        f"- Precision setting of the last run: {cfg['precision']} (auto = bf16 autocast on CPUs with native bf16 "
+        "and on CUDA), channels_last",
+        f"- Training compute time: {state['elapsed_s'] / 3600:.2f} h on {device} "
+        f"({platform.processor() or platform.machine()})",
     ]
     if losses:
         lines.append(f"- Final losses (mean of the last 100 iterations): content {losses['content_loss']:.4g}, "
@@ -77,6 +81,6 @@ def _card_text(out: Path, state: dict, cfg: dict, losses: dict, figures: dict | 
                   "| figure | value |", "| --- | --- |"]
         lines += [f"| {k} | {v} |" for k, v in figures.items() if not isinstance(v, (dict, list))]
     if grid:
-        lines += ["", "## Samples", "", f"Rows: content; columns: style; top-left: empty.", "",
-                  f"![grid]({grid})"]
+        lines += ["", "## Samples", "", "Top row: style; left column: content; the rest: outputs (unseen pairs).",
+                  "", f"![grid]({os.path.relpath(grid, out.parent)})"]
     return "\n".join(lines) + "\n"

@@ -6,7 +6,7 @@ import csv
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +44,6 @@ class TrainConfig:
     init_from: Path | None = None  # decoder weights to start from when there is no checkpoint
     save_every: int = 200  # iterations
     save_minutes: float = 10.0
-    extra: dict = field(default_factory=dict)
 
 
 @dataclass
