@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -173,11 +174,8 @@ def folder(
 def _check_engine(engine: str) -> None:
     if engine not in ("local", "ray"):
         raise StyleError(f"--engine {engine!r}: expected local or ray")
-    if engine == "ray":
-        try:
-            import ray  # noqa: F401 - only checking that it is installed
-        except ImportError:
-            raise StyleError("--engine ray needs Ray: pip install 'ray[data]'") from None
+    if engine == "ray" and importlib.util.find_spec("ray") is None:
+        raise StyleError("--engine ray needs Ray: pip install 'ray[data]'")
 
 
 def _progress_reporter(progress: Progress, label: str, total: int, unit: str = "images"):

@@ -20,7 +20,7 @@ import torch
 
 from pipeline.folder import FolderOptions, JobError, Task, run_folder
 from pipeline.gatys import GatysOptions, GatysStylizer
-from pipeline.io.video import VideoError, frame_timestamps, probe
+from pipeline.io.video import VideoError, codec_for_container, frame_timestamps, probe
 from pipeline.report import FAILED, PROCESSED, ItemResult, Summary
 from pipeline.stylizer import StyleOptions, Stylizer
 from pipeline.video import (Rendered, VideoOptions, finish_output, finished_segments, frame_stylizer_for,
@@ -151,6 +151,7 @@ def run_videos_ray(recipe: Recipe, pairs: list[tuple[Path, Path]], video: VideoO
     recipe = replace(recipe, threads=max(1, (os.cpu_count() or 1) // workers))
     if len(pairs) == 1 and whole:
         src, dst = pairs[0]
+        video = replace(video, encode=codec_for_container(video.encode, dst))
         try:
             items, join = _split_one_video(src, dst, video, style_key)
         except (VideoError, JobError) as exc:

@@ -18,7 +18,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from pipeline.folder import JobError, work_size
 from pipeline.io.video import (VIDEO_EXTENSIONS, EncodeOptions, Frame, SegmentWriter, VideoError, VideoInfo,
-                               decode_frames, even_size, join_segments, probe)
+                               check_encoder, codec_for_container, decode_frames, even_size, join_segments, probe)
 from pipeline.io.walk import walk_files
 from pipeline.report import FAILED, PROCESSED, ItemResult, Summary
 from pipeline.temporal.stabilizer import TemporalOptions, TemporalStylizer
@@ -221,6 +221,7 @@ def prepare_output(info: VideoInfo, dst: Path, opts: VideoOptions, style_key: st
         raise JobError(f"cannot create the output folder {dst.parent}: {exc.strerror or exc}") from None
     if not os.access(dst.parent, os.W_OK):
         raise JobError(f"output folder {dst.parent} is not writable")
+    check_encoder(opts.encode, plan_sizes(info, opts)[1], info.rate)
     return _prepare_workdir(dst, _job_key(info.path, opts, style_key), opts.resume)
 
 
@@ -358,6 +359,7 @@ def stylize_video(frame_stylizer: FrameStylizer, info: VideoInfo, dst: Path, opt
 
     Raises VideoError or JobError; an interruption leaves OUTPUT untouched and the finished segments in
     the work folder for --resume."""
+    opts = replace(opts, encode=codec_for_container(opts.encode, dst))
     workdir = prepare_output(info, dst, opts, style_key)
     rendered = render_segments(frame_stylizer, info, workdir, opts, on_frames=on_frames)
     finish_output(info, workdir, dst, opts, rendered)

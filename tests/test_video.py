@@ -240,3 +240,25 @@ def test_keyframe_refinement_and_temporal_modes(tmp_path, random_decoder_file):
         result, summary = _cli(src, tmp_path / "out.mp4", random_decoder_file, *extra)
         assert result.exit_code == 0, result.stderr
         assert read_video(tmp_path / "out.mp4")["frames"] == 6
+
+
+def test_pcm_audio_is_transcoded_and_webm_gets_vp9(tmp_path, random_decoder_file):
+    src = make_video(tmp_path / "in.mov", frames=8, audio="pcm_s16le")
+    result, _ = _cli(src, tmp_path / "out.mp4", random_decoder_file)
+    assert result.exit_code == 0, result.stderr
+    out = read_video(tmp_path / "out.mp4")
+    assert out["audio"] == "aac" and out["audio_end_s"] == pytest.approx(8 / 24, abs=0.05)
+    result, _ = _cli(src, tmp_path / "out.webm", random_decoder_file)
+    assert result.exit_code == 0, result.stderr
+    import av
+
+    with av.open(str(tmp_path / "out.webm")) as c:
+        assert c.streams.video[0].codec_context.name == "vp9" and c.streams.audio[0].codec_context.name == "opus"
+        assert c.streams.video[0].frames in (0, 8) and len(list(c.decode(video=0))) == 8
+
+
+def test_unusable_encoder_is_one_clear_error(tmp_path, random_decoder_file):
+    src = make_video(tmp_path / "in.mp4", frames=4)
+    result, summary = _cli(src, tmp_path / "out.mp4", random_decoder_file, "--codec", "nonexistent_codec")
+    assert result.exit_code == 1 and "encoder 'nonexistent_codec' is not available" in result.stderr
+    assert not (tmp_path / "out.mp4").exists() and not list(tmp_path.glob(".*"))

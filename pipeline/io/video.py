@@ -9,7 +9,7 @@ audio: a resumed job only re-encodes missing segments and gives the same bytes a
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -171,13 +171,47 @@ def even_size(height: int, width: int, pix_fmt: str) -> tuple[int, int]:
     return height, width
 
 
+def encoder_options(opts: EncodeOptions) -> dict[str, str]:
+    """Quality and speed settings in each encoder's own terms."""
+    if opts.codec in ("libx264", "libx265"):
+        return {"crf": str(opts.crf), "preset": opts.preset}
+    if opts.codec == "libvpx-vp9":
+        return {"crf": str(opts.crf), "b": "0"}  # constant quality needs a zero bitrate target
+    if opts.codec == "libsvtav1":
+        return {"crf": str(opts.crf)}
+    if opts.codec.endswith("_nvenc"):
+        return {"cq": str(opts.crf), "rc": "vbr"}
+    return {}
+
+
+def codec_for_container(opts: EncodeOptions, output: Path) -> EncodeOptions:
+    """WebM holds only VP8/VP9/AV1: the default H.264 becomes VP9 there."""
+    if output.suffix.lower() == ".webm" and opts.codec == "libx264":
+        return replace(opts, codec="libvpx-vp9")
+    return opts
+
+
+def check_encoder(opts: EncodeOptions, size: tuple[int, int], rate: Fraction) -> None:
+    """Open the encoder once with the real settings, so a missing or unusable one (e.g. h264_nvenc without an
+    NVIDIA encoder) is one clear error before any work is done."""
+    if opts.codec not in av.codecs_available:
+        raise VideoError(f"encoder {opts.codec!r} is not available in this PyAV build")
+    try:
+        ctx = av.CodecContext.create(opts.codec, "w")
+        ctx.height, ctx.width = size
+        ctx.pix_fmt = opts.pix_fmt
+        ctx.time_base = 1 / rate
+        ctx.options = encoder_options(opts)
+        ctx.open()
+    except (av.error.FFmpegError, ValueError) as exc:
+        raise VideoError(f"encoder {opts.codec} cannot be used here with {opts.pix_fmt} ({exc})") from None
+
+
 class SegmentWriter:
     """Encode one run of frames into its own file (video only), keeping the source timestamps."""
 
     def __init__(self, path: Path, size: tuple[int, int], rate: Fraction, time_base: Fraction,
                  opts: EncodeOptions) -> None:
-        if opts.codec not in av.codecs_available:
-            raise VideoError(f"encoder {opts.codec!r} is not available in this PyAV build")
         self.path = path
         self.container = av.open(str(path), "w", format="mp4")
         self.stream = self.container.add_stream(opts.codec, rate=rate)
@@ -185,15 +219,12 @@ class SegmentWriter:
         self.stream.pix_fmt = opts.pix_fmt
         self.stream.time_base = time_base
         self.stream.codec_context.time_base = time_base
-        options = {"crf": str(opts.crf), "preset": opts.preset} if opts.codec.startswith("libx26") else {
-            "crf": str(opts.crf)}
-        self.stream.options = options
+        self.stream.options = encoder_options(opts)
         if opts.threads:
             self.stream.codec_context.thread_count = opts.threads
         self.time_base = time_base
 
     def write(self, image: np.ndarray, pts: int) -> None:
-        # Converting here, not inside encode(), keeps the encoded bytes repeatable run to run.
         frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format=self.stream.pix_fmt)
         frame.pts, frame.time_base = pts, self.time_base
         for packet in self.stream.encode(frame):
