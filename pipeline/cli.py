@@ -273,7 +273,7 @@ def video(
     resume: Annotated[bool, typer.Option(help="Reuse the finished segments of an interrupted run.")] = False,
     segment_seconds: Annotated[float, typer.Option(min=0.1, help="Length of the resumable encoded segments.")] = 10.0,
     temporal: Annotated[str, typer.Option(help="Flicker reduction: off, stats, warp or full (stats + warp).")] = "full",
-    temporal_strength: Annotated[float, typer.Option(min=0.0, max=0.99, help="Statistics momentum and warped-frame blend weight.")] = 0.6,
+    temporal_strength: Annotated[float, typer.Option(min=0.0, max=0.99, help="Statistics momentum and warped-frame blend weight.")] = 0.5,
     refine_every: Annotated[int, typer.Option(min=0, help="Refine every Nth frame (and scene cuts) with Gatys; 0 = never.")] = 0,
     method: Method = "adain",
     iterations: Iterations = 30,

@@ -33,7 +33,7 @@ from pipeline.report import FAILED, PROCESSED, ItemResult, Summary
 from pipeline.temporal.stabilizer import TemporalOptions, TemporalStylizer
 
 _END = object()
-WARMUP_FRAMES = 8  # enough for the 0.6-momentum state to forget its reset (0.6^8 < 2 %)
+WARMUP_FRAMES = 8  # enough for the 0.5-momentum state to forget its reset (0.5^8 < 0.4 %)
 
 
 @dataclass

@@ -94,7 +94,7 @@ def _run(stylizer, clip, opts):
 def test_temporal_smoothing_lowers_warping_error(stylizer):
     clip = _clip()
     plain = warping_error(clip, _run(stylizer, clip, TemporalOptions(mode="off")))
-    full = warping_error(clip, _run(stylizer, clip, TemporalOptions(mode="full", strength=0.6)))
+    full = warping_error(clip, _run(stylizer, clip, TemporalOptions(mode="full", strength=0.5)))
     assert full < 0.5 * plain
 
 
