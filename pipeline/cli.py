@@ -398,3 +398,7 @@ def metrics(
     else:
         for key, value in figures.items():
             err.print(f"{key}: {value:.6g}")
+
+
+if __name__ == "__main__":
+    app()

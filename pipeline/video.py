@@ -29,6 +29,7 @@ from pipeline.folder import JobError, work_size
 from pipeline.io.video import (VIDEO_EXTENSIONS, EncodeOptions, Frame, SegmentWriter, VideoError, VideoInfo,
                                check_encoder, codec_for_container, decode_frames, even_size, join_segments, probe)
 from pipeline.io.walk import walk_files
+from pipeline.ops.colorspace import rgb_to_yuv420p
 from pipeline.report import FAILED, PROCESSED, ItemResult, Summary
 from pipeline.temporal.stabilizer import TemporalOptions, TemporalStylizer
 
@@ -60,13 +61,15 @@ class Timings:
 
 class FrameStylizer:
     """Stylizes a list of uint8 frames: resize to the work size, stylize, resize back with --keep-size,
-    pad to the (even) output size, convert back to uint8."""
+    pad to the (even) output size, convert back to uint8: (H, W, 3) RGB, or with ``yuv`` the encoder's
+    packed yuv420p (H * 3 // 2, W), converted on the device so the host does no pixel work."""
 
     def __init__(self, stylizer, work_hw: tuple[int, int], out_hw: tuple[int, int],
-                 source_hw: tuple[int, int] | None = None, warmup: int = 0) -> None:
+                 source_hw: tuple[int, int] | None = None, warmup: int = 0, yuv: bool = False) -> None:
         self.stylizer = stylizer
         self.work_hw, self.out_hw, self.source_hw = work_hw, out_hw, source_hw
         self.warmup = warmup  # frames re-run before a segment's first frame to rebuild temporal state
+        self.yuv = yuv
 
     def reset(self) -> None:
         self.stylizer.reset()
@@ -88,6 +91,8 @@ class FrameStylizer:
         ph, pw = self.out_hw[0] - out.shape[-2], self.out_hw[1] - out.shape[-1]
         if ph or pw:
             out = F.pad(out, (0, pw, 0, ph), mode="replicate")
+        if self.yuv:
+            return list(rgb_to_yuv420p(out.clamp(0, 1)).cpu().numpy())
         return list((out.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
 
     def __call__(self, images: list[np.ndarray]) -> list[np.ndarray]:
@@ -373,10 +378,11 @@ def frame_stylizer_for(stylizer, info: VideoInfo, opts: VideoOptions, refiner=No
     refinement when ``refiner`` is given); a fresh one per video, since it holds temporal state."""
     work_hw, out_hw = plan_sizes(info, opts)
     source_hw = (info.height, info.width) if opts.keep_size else None
+    yuv = stylizer.device.type == "cuda" and opts.encode.pix_fmt == "yuv420p"  # the CPU has swscale's SIMD
     if opts.temporal.mode == "off" and not opts.temporal.refine_every:
-        return FrameStylizer(stylizer, work_hw, out_hw, source_hw)
+        return FrameStylizer(stylizer, work_hw, out_hw, source_hw, yuv=yuv)
     temporal = TemporalStylizer(stylizer, opts.temporal, refiner)
-    return FrameStylizer(temporal, work_hw, out_hw, source_hw, warmup=WARMUP_FRAMES)
+    return FrameStylizer(temporal, work_hw, out_hw, source_hw, warmup=WARMUP_FRAMES, yuv=yuv)
 
 
 def plan_videos(input_path: Path, output_path: Path) -> list[tuple[Path, Path]]:

@@ -123,6 +123,32 @@ def folder_run(style_path: Path, size: int, out: Path) -> dict:
             "images_per_s": round(summary.units_done / summary.elapsed_s, 3)}
 
 
+def video_1080p_memory(style_path: Path, tmp: Path, frames: int) -> dict:
+    """Peak RSS of `stylize video` on a generated 1080p clip written back at 1080p (--keep-size), in a
+    child process so the figure is that command's alone."""
+    import subprocess
+    import sys
+
+    src = tmp / "clip_1080p.mp4"
+    with av.open(str(src), "w") as out:
+        stream = out.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 1920, 1080, "yuv420p"
+        rng = np.random.default_rng(0)
+        base = rng.integers(0, 255, (1080, 1920 + 4 * frames, 3), dtype=np.uint8)
+        for i in range(frames):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(base[:, 4 * i:4 * i + 1920]),
+                                                                   format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "pipeline.cli", "video", str(src), str(tmp / "out_1080p.mp4"), "--style",
+                    str(style_path), "--size", "256", "--keep-size"], check=True, capture_output=True)
+    elapsed = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"frames": frames, "seconds": round(elapsed, 2), "peak_rss_mb": round(peak, 1)}
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -157,6 +183,8 @@ def main() -> None:
             results[key]["speedup_vs_reference"] = round(results[key]["fps"] / results["reference_loop"]["fps"], 2)
             print(json.dumps({key: results[key]}), flush=True)
         results["folder"] = folder_run(args.style, args.size, tmp / "folder")
+        results["video_1080p_keep_size"] = video_1080p_memory(args.style, tmp, frames=args.frames)
+        print(json.dumps({"video_1080p_keep_size": results["video_1080p_keep_size"]}), flush=True)
         results["net"] = net_throughput(sizes, precisions, batches, repeats=2 if args.quick or not cuda else 10)
     results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     if cuda:
@@ -185,6 +213,7 @@ def print_table(results: dict) -> None:
     for row in results["net"]:
         net.add_row(row["size"], row["precision"], str(row["batch"]), str(row["images_per_s"]))
     console.print(net)
+    console.print(f"1080p video (--size 256 --keep-size): peak RSS {results['video_1080p_keep_size']['peak_rss_mb']} MB")
     console.print(f"folder: {results['folder']['images_per_s']} images/s; peak RSS {results['peak_rss_mb']} MB"
                   + (f"; CUDA max allocated {results['cuda_max_allocated_mb']} MB" if "cuda_max_allocated_mb" in results
                      else ""))

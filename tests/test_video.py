@@ -262,3 +262,33 @@ def test_unusable_encoder_is_one_clear_error(tmp_path, random_decoder_file):
     result, summary = _cli(src, tmp_path / "out.mp4", random_decoder_file, "--codec", "nonexistent_codec")
     assert result.exit_code == 1 and "encoder 'nonexistent_codec' is not available" in result.stderr
     assert not (tmp_path / "out.mp4").exists() and not list(tmp_path.glob(".*"))
+
+
+def test_device_side_yuv420p_path_matches_rgb_path(tmp_path, stylizer):
+    """The CUDA path hands the encoder yuv420p converted by torch; it must give the same video."""
+    src = make_video(tmp_path / "in.mp4", frames=6, size=(64, 48))
+    info = probe(src)
+    opts = VideoOptions(size=64, batch_size=3)
+    rgb = frame_stylizer_for(stylizer, info, opts)
+    yuv = FrameStylizer(rgb.stylizer, rgb.work_hw, rgb.out_hw, rgb.source_hw, rgb.warmup, yuv=True)
+    stylize_video(rgb, info, tmp_path / "rgb.mp4", opts)
+    stylize_video(yuv, info, tmp_path / "yuv.mp4", opts)
+    a, b = read_video(tmp_path / "rgb.mp4"), read_video(tmp_path / "yuv.mp4")
+    assert a["frames"] == b["frames"] == 6 and a["pts"] == b["pts"]
+    mse = [np.mean((x.astype(float) - y) ** 2) for x, y in zip(a["images"], b["images"])]
+    assert min(10 * np.log10(255**2 / m) for m in mse) > 30  # PSNR in dB: chroma siting and x264 noise only
+
+
+def test_rgb_to_yuv420p_matches_swscale():
+    import av
+    import torch
+
+    from pipeline.ops.colorspace import rgb_to_yuv420p
+    from tests.helpers import gradient_image
+
+    image = gradient_image(64, 48)
+    ours = rgb_to_yuv420p(torch.from_numpy(image).permute(2, 0, 1)[None].float() / 255)[0].numpy()
+    ref = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p").to_ndarray()
+    assert ours.shape == ref.shape == (72, 64)
+    assert np.abs(ours[:48].astype(int) - ref[:48]).max() <= 1  # luma
+    assert np.abs(ours[48:].astype(int) - ref[48:]).mean() < 2  # chroma (siting differs slightly)

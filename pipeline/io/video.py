@@ -225,7 +225,13 @@ class SegmentWriter:
         self.time_base = time_base
 
     def write(self, image: np.ndarray, pts: int) -> None:
-        frame = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format=self.stream.pix_fmt)
+        """``image``: (H, W, 3) RGB, or (H * 3 // 2, W) packed yuv420p already converted on the GPU."""
+        if image.ndim == 2:
+            frame = av.VideoFrame.from_ndarray(image, format="yuv420p")
+        else:
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        if frame.format.name != self.stream.pix_fmt:
+            frame = frame.reformat(format=self.stream.pix_fmt)
         frame.pts, frame.time_base = pts, self.time_base
         for packet in self.stream.encode(frame):
             self.container.mux(packet)
