@@ -166,3 +166,19 @@ def test_gatys_methods_end_to_end(tmp_path, random_decoder_file):
         image = np.asarray(Image.open(out / "x.png"))
         assert image.shape == (32, 40, 3)
         assert not np.array_equal(image, np.asarray(Image.open(src / "x.png")))
+
+
+def test_huge_image_is_refused_by_name_and_the_rest_continue(tmp_path, random_decoder_file, monkeypatch):
+    from PIL import Image as PILImage
+
+    src = tmp_path / "in"
+    save_rgb(src / "small.png", 20, 20)
+    save_rgb(src / "huge.png", 800, 600)
+    # Pillow refuses images over twice this many pixels as decompression bombs: huge.png is, the style is not.
+    monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 200_000)
+    result = run_cli("folder", src, tmp_path / "out", "--style", STYLE, "--decoder", random_decoder_file, "--json")
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout)
+    failed = [i for i in summary["items"] if i["status"] == "failed"]
+    assert len(failed) == 1 and failed[0]["path"].endswith("huge.png") and "too large" in failed[0]["reason"]
+    assert (tmp_path / "out" / "small.png").exists() and not (tmp_path / "out" / "huge.png").exists()
