@@ -1,6 +1,7 @@
 """`stylize folder` end to end on a nested tree with every image mode and bad files mixed in."""
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -70,6 +71,9 @@ def test_folder_end_to_end(tree, tmp_path, random_decoder_file):
     assert np.array_equal(np.asarray(alpha)[..., 3], np.asarray(Image.open(tree / "modes" / "alpha.png"))[..., 3])
     assert Image.open(out / "modes" / "cmyk.jpg").mode == "RGB"
     assert not list(out.rglob("*.part")) and not list(tree.rglob("*.part"))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (out / "a.jpg").stat().st_mode & 0o777 == 0o666 & ~umask  # the permissions any new file gets
 
 
 def test_processed_count_includes_tiff(tree, tmp_path, random_decoder_file):
