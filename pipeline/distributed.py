@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from pipeline.folder import FolderOptions, JobError, Task, run_folder
+from pipeline.folder import FolderOptions, JobError, Task, drop_existing, run_folder
 from pipeline.gatys import GatysOptions, GatysStylizer
 from pipeline.io.video import VideoError, codec_for_container, frame_timestamps, probe
 from pipeline.report import FAILED, PROCESSED, ItemResult, Summary
@@ -87,12 +87,7 @@ def run_folder_ray(recipe: Recipe, tasks: list[Task], folder: FolderOptions, wor
     """``run_folder`` on Ray: same outputs, same per-file results, same summary."""
     summary = Summary("folder", on_result=on_result)
     start = time.perf_counter()
-    todo = []
-    for task in tasks:
-        if folder.skip_existing and task.dst.exists():
-            summary.add(ItemResult(str(task.src), "skipped", "output exists", str(task.dst)))
-        else:
-            todo.append({"src": str(task.src), "dst": str(task.dst)})
+    todo = [{"src": str(t.src), "dst": str(t.dst)} for t in drop_existing(tasks, folder.skip_existing, summary)]
     if todo:
         recipe = replace(recipe, threads=max(1, (os.cpu_count() or 1) // workers))
         for row in _map(todo, FolderActor, recipe, workers, {"folder": folder}, folder.batch_size).iter_rows():

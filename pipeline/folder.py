@@ -116,17 +116,23 @@ def _prefetch(pool: ThreadPoolExecutor, tasks: Iterable[Task], fn: Callable, dep
     yield from pending
 
 
+def drop_existing(tasks: list[Task], skip_existing: bool, summary: Summary) -> list[Task]:
+    """With --skip-existing, record tasks whose output exists as skipped; returns the others."""
+    todo = []
+    for task in tasks:
+        if skip_existing and task.dst.exists():
+            summary.add(ItemResult(str(task.src), SKIPPED, "output exists", str(task.dst)))
+        else:
+            todo.append(task)
+    return todo
+
+
 def run_folder(stylizer: Stylizer, tasks: list[Task], opts: FolderOptions,
                on_result: Callable[[ItemResult], None] | None = None) -> Summary:
     """Stylize ``tasks``; failures are recorded per file and never stop the others."""
     summary = Summary("folder", on_result=on_result)
     start = time.perf_counter()
-    todo = []
-    for task in tasks:
-        if opts.skip_existing and task.dst.exists():
-            summary.add(ItemResult(str(task.src), SKIPPED, "output exists", str(task.dst)))
-        else:
-            todo.append(task)
+    todo = drop_existing(tasks, opts.skip_existing, summary)
     buckets: SizeBuckets[Loaded] = SizeBuckets(opts.batch_size)
     writes: list[tuple[Loaded, Future]] = []
 
