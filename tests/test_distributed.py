@@ -102,3 +102,35 @@ def test_ray_folder_of_videos(tmp_path, random_decoder_file, ray_local):
                                 "--json", "--size", "64", "--engine", "ray")
     assert result.exit_code == 1 and summary["processed"] == 2 and summary["failed"] == 1 and summary["frames"] == 12
     assert read_video(tmp_path / "out" / "b.mp4")["frames"] == 7
+
+
+def test_ray_resumes_a_locally_interrupted_video(tmp_path, random_decoder_file, ray_local):
+    from pipeline.distributed import Recipe, run_videos_ray
+    from pipeline.models.decoder import load_decoder
+    from pipeline.models.vgg import load_encoder
+    from pipeline.stylizer import StyleOptions, Stylizer, load_style_images
+    from pipeline.video import stylize_video
+
+    src = make_video(tmp_path / "in.mp4", frames=24, rate=24)
+    info = probe(src)
+    opts = VideoOptions(size=64, batch_size=2, segment_seconds=0.25)
+    style = StyleOptions(styles=[STYLE], decoder=random_decoder_file, precision="fp32")
+    stylizer = Stylizer(load_encoder(), load_decoder(random_decoder_file), load_style_images([STYLE], 512))
+    dst = tmp_path / "out.mp4"
+    seen = []
+
+    def interrupt(n):
+        seen.append(n)
+        if sum(seen) >= 14:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        stylize_video(frame_stylizer_for(stylizer, info, opts), info, dst, opts, style_key="k", on_frames=interrupt)
+    done = len(list((tmp_path / ".out.mp4.parts").glob("segment_??????.mp4")))
+    assert done >= 2
+    progress = []
+    opts.resume = True
+    summary = run_videos_ray(Recipe(style), [(src, dst)], opts, 2, style_key="k", on_frames=progress.append)
+    assert summary.exit_code == 0 and summary.units_done == 24
+    assert progress[0] == 6 * done  # the finished segments were counted, not scheduled again
+    assert sum(progress) == 24 and read_video(dst)["frames"] == 24
