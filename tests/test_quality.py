@@ -56,3 +56,28 @@ def test_video_frames_are_stylized(tmp_path, encoder, style):
     losses_in = [style_loss(encoder, to_t(f), style).item() for f in before]
     losses_out = [style_loss(encoder, to_t(f), style).item() for f in after]
     assert np.mean(losses_out) < 0.8 * np.mean(losses_in)
+
+
+def test_colour_preservation_keeps_the_content_colours(encoder, style):
+    from pipeline.ops.color import rgb_to_yiq
+
+    content = _content("coffee.jpg")
+    make = lambda mode: Stylizer(encoder, load_decoder(shipped_weights_path()), [style], preserve_color=mode)(content)
+    plain, coral, luma = make("none"), make("coral"), make("luminance")
+    colour_gap = lambda img: (img.mean((2, 3)) - content.mean((2, 3))).norm().item()
+    assert colour_gap(coral) < colour_gap(plain)
+    chroma = lambda img: rgb_to_yiq(img)[:, 1:]
+    assert (chroma(luma) - chroma(content)).abs().mean() < 0.25 * (chroma(plain) - chroma(content)).abs().mean()
+
+
+def test_style_interpolation_weights(encoder, style):
+    other = load_style_images([SAMPLES / "style" / "stained_glass.png"], 256)[0]
+    content = _content("astronaut.jpg", 128)
+    decoder = load_decoder(shipped_weights_path())
+    only_first = Stylizer(encoder, decoder, [style, other], style_weights=[1.0, 0.0])(content)
+    single = Stylizer(encoder, decoder, [style])(content)
+    assert torch.allclose(only_first, single, atol=1e-5)
+    mixed = Stylizer(encoder, decoder, [style, other], style_weights=[0.5, 0.5])(content)
+    to_first, to_other = (style_loss(encoder, mixed, s).item() for s in (style, other))
+    assert to_first > style_loss(encoder, single, style).item()  # pulled away from the first style
+    assert to_other < style_loss(encoder, single, other).item()  # towards the second
