@@ -88,11 +88,14 @@ def work_size(h: int, w: int, size: int) -> tuple[int, int]:
     return max(1, round(h * scale)), max(1, round(w * scale))
 
 
-def load_task(task: Task, size: int) -> Loaded:
-    image = read_image(task.src)
-    h, w = image.rgb.shape[:2]
+def load_task(task: Task, size: int, keep_size: bool = False) -> Loaded:
+    """Read and resize one image; large JPEGs are decoded at a reduced scale unless --keep-size."""
+    image = read_image(task.src, min_side=0 if keep_size else size)
+    h, w = image.source_hw
     wh, ww = work_size(h, w, size)
-    work = image.rgb if (wh, ww) == (h, w) else cv2.resize(image.rgb, (ww, wh), interpolation=cv2.INTER_AREA)
+    work = image.rgb
+    if work.shape[:2] != (wh, ww):
+        work = cv2.resize(work, (ww, wh), interpolation=cv2.INTER_AREA)
     return Loaded(task, work, (h, w), image.alpha)
 
 
@@ -149,8 +152,8 @@ def run_folder(stylizer: Stylizer, tasks: list[Task], opts: FolderOptions,
             for item, out in zip(batch, outputs):
                 writes.append((item, writer.submit(_save, item, out, opts.keep_size)))
 
-        for task, future in zip(todo, _prefetch(readers, todo, lambda t: load_task(t, opts.size),
-                                                depth=4 * opts.batch_size)):
+        load = lambda t: load_task(t, opts.size, opts.keep_size)  # noqa: E731
+        for task, future in zip(todo, _prefetch(readers, todo, load, depth=4 * opts.batch_size)):
             try:
                 item = future.result()
             except ImageReadError as exc:

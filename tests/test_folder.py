@@ -186,3 +186,17 @@ def test_huge_image_is_refused_by_name_and_the_rest_continue(tmp_path, random_de
     failed = [i for i in summary["items"] if i["status"] == "failed"]
     assert len(failed) == 1 and failed[0]["path"].endswith("huge.png") and "too large" in failed[0]["reason"]
     assert (tmp_path / "out" / "small.png").exists() and not (tmp_path / "out" / "huge.png").exists()
+
+
+def test_large_jpeg_decodes_at_reduced_scale_with_the_same_output_size(tmp_path):
+    from pipeline.folder import Task, load_task
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown rotated by 90 degrees
+    Image.fromarray(gradient_image(1601, 1203)).save(tmp_path / "big.jpg", quality=90, exif=exif)
+    fast = read_image(tmp_path / "big.jpg", min_side=256)
+    assert fast.source_hw == (1601, 1203) and max(fast.rgb.shape[:2]) < 1601  # drafted, upright
+    loaded = load_task(Task(tmp_path / "big.jpg", tmp_path / "o.jpg"), 256)
+    full = load_task(Task(tmp_path / "big.jpg", tmp_path / "o.jpg"), 256, keep_size=True)
+    assert loaded.work.shape == full.work.shape == (256, 192, 3) and loaded.source_hw == full.source_hw
+    assert np.abs(loaded.work - full.work).mean() < 0.02
