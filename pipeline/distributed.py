@@ -23,8 +23,9 @@ from pipeline.gatys import GatysOptions, GatysStylizer
 from pipeline.io.video import VideoError, codec_for_container, frame_timestamps, probe
 from pipeline.report import FAILED, PROCESSED, ItemResult, Summary
 from pipeline.stylizer import StyleOptions, Stylizer
-from pipeline.video import (Rendered, VideoOptions, finish_output, finished_segments, frame_stylizer_for,
-                            prepare_output, render_segments, segment_length, stylize_video)
+from pipeline.io.segments import finished_segments
+from pipeline.video import (Rendered, VideoOptions, finish_output, frame_stylizer_for, prepare_output,
+                            render_segments, segment_length, stylize_video)
 
 
 @dataclass

@@ -8,11 +8,8 @@ keeps the finished segments of an interrupted run, so the result is the same as 
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import queue
-import re
 import shutil
 import threading
 import time
@@ -26,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.folder import JobError, work_size
+from pipeline.io.segments import finished_segments, job_key, prepare_workdir, segment_part_path, segment_path
 from pipeline.io.video import (VIDEO_EXTENSIONS, EncodeOptions, Frame, SegmentWriter, VideoError, VideoInfo,
                                check_encoder, codec_for_container, decode_frames, even_size, join_segments, probe)
 from pipeline.io.walk import walk_files
@@ -114,46 +112,6 @@ def plan_sizes(info: VideoInfo, opts: VideoOptions) -> tuple[tuple[int, int], tu
     return work, even_size(*base, opts.encode.pix_fmt)
 
 
-def _job_key(src: Path, opts: VideoOptions, style_key: str) -> str:
-    stat = src.stat()
-    fields = {"src": str(src.resolve()), "size": stat.st_size, "mtime": stat.st_mtime_ns, "style": style_key,
-              "opts": asdict(opts) | {"resume": None}}
-    return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _prepare_workdir(dst: Path, key: str, resume: bool) -> Path:
-    """The folder of finished segments; reused only by --resume for the very same job."""
-    workdir = dst.parent / f".{dst.name}.parts"
-    manifest = workdir / "job.json"
-    if workdir.exists():
-        same = manifest.is_file() and json.loads(manifest.read_text()).get("key") == key
-        if not (resume and same):
-            shutil.rmtree(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    manifest.write_text(json.dumps({"key": key}))
-    for stale in workdir.glob("*.part*"):
-        stale.unlink()
-    return workdir
-
-
-def _segment_path(workdir: Path, index: int) -> Path:
-    return workdir / f"segment_{index:06d}.mp4"
-
-
-_FINISHED = re.compile(r"segment_(\d{6})\.mp4")
-
-
-def finished_segments(workdir: Path) -> dict[int, Path]:
-    """Segments that were completed (renamed from their ``.part`` name), by index; ignores the partial
-    files that other workers may be writing at the same time."""
-    found = {}
-    for path in workdir.iterdir():
-        match = _FINISHED.fullmatch(path.name)
-        if match:
-            found[int(match.group(1))] = path
-    return found
-
-
 class _Stage(threading.Thread):
     """A pipeline stage in a thread; its exception is re-raised in the caller by ``check``."""
 
@@ -227,7 +185,8 @@ def prepare_output(info: VideoInfo, dst: Path, opts: VideoOptions, style_key: st
     if not os.access(dst.parent, os.W_OK):
         raise JobError(f"output folder {dst.parent} is not writable")
     check_encoder(opts.encode, plan_sizes(info, opts)[1], info.rate)
-    return _prepare_workdir(dst, _job_key(info.path, opts, style_key), opts.resume)
+    settings = {"style": style_key, "video": asdict(opts) | {"resume": None}}
+    return prepare_workdir(dst, job_key(info.path, settings), opts.resume)
 
 
 def render_segments(frame_stylizer: FrameStylizer, info: VideoInfo, workdir: Path, opts: VideoOptions,
@@ -269,14 +228,14 @@ def render_segments(frame_stylizer: FrameStylizer, info: VideoInfo, workdir: Pat
             if item is _END or (item[0] // seg_len) != current:
                 if writer is not None:
                     writer.close()
-                    writer.path.replace(_segment_path(workdir, current))
+                    writer.path.replace(segment_path(workdir, current))
                     writer = None
                 if item is _END:
                     timings.encode_s += time.perf_counter() - t0
                     return
                 current = item[0] // seg_len
-                writer = SegmentWriter(workdir / f"segment_{current:06d}.part.mp4", out_hw, info.rate,
-                                       info.time_base, opts.encode)
+                writer = SegmentWriter(segment_part_path(workdir, current), out_hw, info.rate, info.time_base,
+                                       opts.encode)
             index, pts, image = item
             writer.write(image, pts - offset["pts"])
             timings.encode_s += time.perf_counter() - t0
