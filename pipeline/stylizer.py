@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,6 +180,14 @@ class Stylizer:
         feats = tiled_apply(padded, lambda t: self._features(t).float(), tile, TILE_OVERLAP, 1 / MULTIPLE,
                             RELU4_1_CHANNELS, align=MULTIPLE)
         return self.decode(padded, feats, tile=tile)[..., :h, :w]
+
+    def with_fixed_coral(self, reference: torch.Tensor) -> Stylizer:
+        """A copy whose styles are recoloured (CORAL) once, to ``reference`` (1, 3, H, W). For video, where
+        recolouring to every frame would cost a style encoding per frame and make the colours flicker."""
+        fixed = copy.copy(self)
+        fixed.preserve_color = "none"
+        fixed.style_mean, fixed.style_std = self._coral_stats(reference.to(self.device, torch.float32))
+        return fixed
 
     def _coral_stats(self, content: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-image style statistics of the styles recoloured to each content image (CORAL)."""

@@ -338,6 +338,9 @@ def frame_stylizer_for(stylizer, info: VideoInfo, opts: VideoOptions, refiner=No
     work_hw, out_hw = plan_sizes(info, opts)
     source_hw = (info.height, info.width) if opts.keep_size else None
     yuv = stylizer.device.type == "cuda" and opts.encode.pix_fmt == "yuv420p"  # the CPU has swscale's SIMD
+    if stylizer.preserve_color == "coral":  # one recolouring for the whole video, from its first frame
+        first = next(decode_frames(info, opts.start, max_frames=1)).image
+        stylizer = stylizer.with_fixed_coral(FrameStylizer(stylizer, work_hw, out_hw).to_batch([first]))
     if opts.temporal.mode == "off" and not opts.temporal.refine_every:
         return FrameStylizer(stylizer, work_hw, out_hw, source_hw, yuv=yuv)
     temporal = TemporalStylizer(stylizer, opts.temporal, refiner)

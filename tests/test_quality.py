@@ -81,3 +81,21 @@ def test_style_interpolation_weights(encoder, style):
     to_first, to_other = (style_loss(encoder, mixed, s).item() for s in (style, other))
     assert to_first > style_loss(encoder, single, style).item()  # pulled away from the first style
     assert to_other < style_loss(encoder, single, other).item()  # towards the second
+
+
+def test_video_coral_recolours_once_from_the_first_frame(tmp_path, encoder, monkeypatch):
+    from pipeline.stylizer import Stylizer as StylizerClass
+
+    calls = []
+    real = StylizerClass._coral_stats
+    monkeypatch.setattr(StylizerClass, "_coral_stats", lambda self, c: calls.append(len(c)) or real(self, c))
+    src = make_video(tmp_path / "in.mp4", frames=6, size=(96, 64))
+    result = run_cli("video", src, tmp_path / "coral.mp4", "--style", STYLE, "--size", "96", "--preserve-color",
+                     "coral", "--precision", "fp32")
+    assert result.exit_code == 0 and calls == [1]  # one frame, once for the whole video
+    # Its first frame is what the image path makes of that frame with CORAL (up to x264's loss).
+    first = read_video(src)["images"][0]
+    image = Stylizer(encoder, load_decoder(shipped_weights_path()), load_style_images([STYLE], 512),
+                     preserve_color="coral")(torch.from_numpy(first).permute(2, 0, 1)[None].float() / 255)
+    expected, got = to_uint8(image[0]).astype(float), read_video(tmp_path / "coral.mp4")["images"][0]
+    assert 10 * np.log10(255**2 / np.mean((expected - got) ** 2)) > 28
