@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 STYLE ?= samples/style/starry_night.jpg
 
-.PHONY: install demo test bench train eval clean
+.PHONY: install demo test bench bench-ray temporal train eval clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ test: install
 
 bench: install
 	$(BIN)/python scripts/bench.py --json out/bench.json
+
+bench-ray: install
+	$(BIN)/python scripts/bench_ray.py --json out/bench_ray.json
+
+temporal: install
+	$(BIN)/python scripts/temporal_table.py --frames 48 --size 256 --out docs/TEMPORAL.md
 
 # Decoder training: resumes from checkpoints/ (outside git); see pipeline/weights/MODEL_CARD.md.
 CKPT ?= checkpoints/decoder
