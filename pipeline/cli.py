@@ -240,11 +240,12 @@ def export(
     fp16: Annotated[bool, typer.Option(help="Store fp16 weights (half the size).")] = True,
     eval_json: Annotated[Path | None, typer.Option(help="Figures from scripts/eval_decoder.py for the card.")] = None,
     grid: Annotated[Path | None, typer.Option(help="Sample grid image to reference from the card.")] = None,
+    notes: Annotated[Path | None, typer.Option(help="Markdown appended to the card (history, caveats).")] = None,
 ) -> None:
     """Export a training checkpoint as the shipped decoder, with its model card."""
     from pipeline.training.export import export_checkpoint
 
-    card = export_checkpoint(checkpoint, out, fp16=fp16, eval_json=eval_json, grid=grid)
+    card = export_checkpoint(checkpoint, out, fp16=fp16, eval_json=eval_json, grid=grid, notes=notes)
     err.print(f"wrote {out} and {card}")
 
 

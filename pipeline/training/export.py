@@ -33,7 +33,7 @@ def _count_images(folder: str) -> int:
 
 
 def export_checkpoint(checkpoint: Path, out: Path, fp16: bool = True, eval_json: Path | None = None,
-                      grid: Path | None = None) -> Path:
+                      grid: Path | None = None, notes: Path | None = None) -> Path:
     """Write ``out`` (safetensors) and ``MODEL_CARD.md`` beside it; returns the card's path."""
     state = load_checkpoint(checkpoint)
     cfg = state["config"]
@@ -45,7 +45,10 @@ def export_checkpoint(checkpoint: Path, out: Path, fp16: bool = True, eval_json:
     losses = _final_losses(checkpoint.parent / LOG)
     figures = json.loads(eval_json.read_text()) if eval_json else None
     card = out.with_name("MODEL_CARD.md")
-    card.write_text(_card_text(out, state, cfg, losses, figures, grid))
+    text = _card_text(out, state, cfg, losses, figures, grid)
+    if notes is not None:
+        text += "\n" + notes.read_text()
+    card.write_text(text)
     return card
 
 
