@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import tempfile
@@ -31,9 +32,9 @@ from pipeline.io.video import probe
 from pipeline.models.decoder import load_decoder, shipped_weights_path
 from pipeline.models.vgg import load_encoder
 from pipeline.ops.adain import adain
-from pipeline.stylizer import StyleOptions, Stylizer, resize_long_side
+from pipeline.stylizer import StyleOptions, Stylizer, auto_batch_size, resize_long_side
 from pipeline.temporal.stabilizer import TemporalOptions
-from pipeline.video import VideoOptions, frame_stylizer_for, stylize_video
+from pipeline.video import VideoOptions, frame_stylizer_for, plan_sizes, stylize_video
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -79,8 +80,8 @@ def reference_loop(clip: Path, style_path: Path, size: int, max_frames: int, out
 def pipeline_run(clip: Path, style_path: Path, size: int, max_frames: int, out: Path, temporal: str) -> dict:
     stylizer = Stylizer.from_options(StyleOptions(styles=[style_path]))
     info = probe(clip)
-    opts = VideoOptions(size=size, max_frames=max_frames, batch_size=4 if stylizer.device.type == "cpu" else 16,
-                        temporal=TemporalOptions(mode=temporal))
+    opts = VideoOptions(size=size, max_frames=max_frames, temporal=TemporalOptions(mode=temporal))
+    opts.batch_size = auto_batch_size(stylizer, plan_sizes(info, opts)[0])  # the CLI's default
     start = time.perf_counter()
     figures = stylize_video(frame_stylizer_for(stylizer, info, opts), info, out, opts)
     elapsed = time.perf_counter() - start
@@ -118,7 +119,7 @@ def net_throughput(sizes: list[str], precisions: list[str], batches: list[int], 
 def folder_run(style_path: Path, size: int, out: Path) -> dict:
     stylizer = Stylizer.from_options(StyleOptions(styles=[style_path]))
     tasks, _ = plan_folder(DATA / "content", out)
-    summary = run_folder(stylizer, tasks, FolderOptions(size=size, batch_size=4))
+    summary = run_folder(stylizer, tasks, FolderOptions(size=size, batch_size=auto_batch_size(stylizer, (size, size))))
     return {"images": summary.units_done, "seconds": round(summary.elapsed_s, 2),
             "images_per_s": round(summary.units_done / summary.elapsed_s, 3)}
 
@@ -149,6 +150,16 @@ def video_1080p_memory(style_path: Path, tmp: Path, frames: int) -> dict:
     return {"frames": frames, "seconds": round(elapsed, 2), "peak_rss_mb": round(peak, 1)}
 
 
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -169,7 +180,7 @@ def main() -> None:
     sizes = ["256", "512", "720p", "1080p"] if cuda or not args.quick else ["256", "512"]
     precisions = ["fp32", "fp16", "bf16"] if cuda else ["fp32", "bf16"]
     batches = [1, 4, 16] if cuda else [1, 4]
-    results = {"device": torch.cuda.get_device_name() if cuda else platform.processor() or platform.machine(),
+    results = {"device": torch.cuda.get_device_name() if cuda else cpu_name(),
                "cpu_threads": torch.get_num_threads(), "torch": torch.__version__, "av": av.__version__,
                "clip": args.clip.name, "size": args.size, "frames": args.frames}
     with tempfile.TemporaryDirectory() as tmp:
