@@ -178,17 +178,27 @@ def _check_engine(engine: str) -> None:
         raise StyleError("--engine ray needs Ray: pip install 'ray[data]'")
 
 
-def _progress_reporter(progress: Progress, label: str, total: int, unit: str = "images"):
-    """A per-item callback: advances the bar, updates the rate and prints each failure as one line."""
+def _bar(progress: Progress, label: str, total: int | None, unit: str):
+    """A bar and its ``advance(n)``, which also shows the rate in ``unit``/s since the bar started."""
     bar = progress.add_task(label, total=total, rate="-")
     started = time.perf_counter()
+
+    def advance(n: int) -> None:
+        progress.advance(bar, n)
+        done = progress.tasks[bar].completed
+        progress.update(bar, rate=f"{done / max(time.perf_counter() - started, 1e-9):.2f} {unit}/s")
+
+    return advance
+
+
+def _progress_reporter(progress: Progress, label: str, total: int, unit: str = "images"):
+    """A per-item callback: advances the bar, updates the rate and prints each failure as one line."""
+    advance = _bar(progress, label, total, unit)
 
     def on_result(result: ItemResult) -> None:
         if result.status == FAILED:
             progress.console.print(f"[red]error:[/] {result.path}: {result.reason}")
-        progress.advance(bar, 1)
-        done = progress.tasks[bar].completed
-        progress.update(bar, rate=f"{done / max(time.perf_counter() - started, 1e-9):.2f} {unit}/s")
+        advance(1)
 
     return on_result
 
@@ -293,9 +303,10 @@ def video(
     debug: Debug = False,
 ) -> None:
     """Stylize a video (or a folder of videos) into a playable video with the original audio."""
-    from pipeline.io.video import EncodeOptions
+    from pipeline.io.video import EncodeOptions, VideoError
     from pipeline.temporal.stabilizer import MODES, TemporalOptions
-    from pipeline.video import VideoOptions, frame_stylizer_for, plan_videos, run_videos
+    from pipeline.video import (VideoOptions, expected_frames, frame_stylizer_for, plan_videos, probe_all,
+                                run_videos)
 
     if audio not in ("auto", "copy", "aac", "none"):
         _fail_usage(StyleError(f"--audio {audio!r}: expected auto, copy, aac or none"), debug)
@@ -328,17 +339,11 @@ def video(
                               max_frames=max_frames, resume=resume, segment_seconds=segment_seconds,
                               encode=EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, audio=audio),
                               temporal=TemporalOptions(mode=temporal, strength=temporal_strength, refine_every=refine))
-    total = sum(_expected_frames(src, video_opts) for src, _ in pairs)
+    probed = probe_all(pairs)  # once: for the progress total, and then for the jobs themselves
+    total = sum(expected_frames(info, video_opts) for _, _, info in probed if not isinstance(info, VideoError))
     with make_progress(err) as progress:
         on_result = _progress_reporter(progress, "videos", len(pairs), unit="videos")
-        bar = progress.add_task("frames", total=total or None, rate="-")
-        started = time.perf_counter()
-
-        def on_frames(n: int) -> None:
-            progress.advance(bar, n)
-            done = progress.tasks[bar].completed
-            progress.update(bar, rate=f"{done / max(time.perf_counter() - started, 1e-9):.1f} frames/s")
-
+        on_frames = _bar(progress, "frames", total or None, "frames")
         if engine == "ray":
             from pipeline.distributed import Recipe, init_ray, run_videos_ray
 
@@ -346,26 +351,11 @@ def video(
             summary = run_videos_ray(Recipe(opts, refine_opts), pairs, video_opts, workers, opts.key(), on_frames,
                                      on_result)
         else:
-            summary = run_videos(lambda info, o: frame_stylizer_for(stylizer, info, o, refiner), pairs, video_opts,
+            summary = run_videos(lambda info, o: frame_stylizer_for(stylizer, info, o, refiner), probed, video_opts,
                                  style_key=opts.key(), on_frames=on_frames, on_result=on_result)
     err.print("time split: " + ", ".join(f"{k} {summary.extra.get(k, 0):.1f}s"
                                           for k in ("decode_s", "compute_s", "encode_s", "join_s")))
     _finish(summary, json_out)
-
-
-def _expected_frames(src: Path, opts) -> int:
-    from pipeline.io.video import VideoError, probe
-
-    try:
-        info = probe(src)
-    except VideoError:
-        return 0
-    frames = info.expected_frames
-    if opts.duration is not None:
-        frames = min(frames, round(opts.duration * float(info.rate)))
-    elif opts.start:
-        frames = max(0, frames - round(opts.start * float(info.rate)))
-    return min(frames, opts.max_frames or frames)
 
 
 @app.command()

@@ -35,11 +35,11 @@ def warping_error(inputs: list[np.ndarray], outputs: list[np.ndarray], flow: Flo
     if len(inputs) != len(outputs):
         raise ValueError(f"{len(inputs)} input frames but {len(outputs)} output frames")
     flow = flow or FlowEstimator()
+    resized = [cv2.resize(frame, out.shape[1::-1], interpolation=cv2.INTER_AREA) for frame, out in zip(inputs, outputs)]
     errors = []
     for t in range(1, len(outputs)):
         h, w = outputs[t].shape[:2]
-        prev_in, cur_in = (cv2.resize(inputs[i], (w, h), interpolation=cv2.INTER_AREA) for i in (t - 1, t))
-        backward, mask = flow.backward_with_mask(prev_in, cur_in, (h, w))
+        backward, mask = flow.backward_with_mask(resized[t - 1], resized[t], (h, w))
         prev_out = torch.from_numpy(outputs[t - 1]).permute(2, 0, 1)[None].float() / 255
         cur_out = torch.from_numpy(outputs[t]).permute(2, 0, 1)[None].float() / 255
         diff = (cur_out - warp(prev_out, backward)).pow(2).sum(1, keepdim=True)

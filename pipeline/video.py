@@ -363,15 +363,40 @@ def plan_videos(input_path: Path, output_path: Path) -> list[tuple[Path, Path]]:
             for src in walk_files(input_path, VIDEO_EXTENSIONS, exclude=excluded)]
 
 
-def run_videos(make_frame_stylizer: Callable[[VideoInfo, VideoOptions], FrameStylizer], pairs: list[tuple[Path, Path]],
-               opts: VideoOptions, style_key: str = "", on_frames: Callable[[int], None] = lambda n: None,
-               on_result: Callable[[ItemResult], None] | None = None) -> Summary:
-    """Stylize each video; a failing one is reported and the others still run."""
-    summary = Summary("video", units="frames", on_result=on_result)
-    start = time.perf_counter()
+Probed = tuple[Path, Path, "VideoInfo | VideoError"]
+
+
+def probe_all(pairs: list[tuple[Path, Path]]) -> list[Probed]:
+    """Probe every source once: (source, destination, its VideoInfo or the VideoError that refused it)."""
+    probed = []
     for src, dst in pairs:
         try:
-            info = probe(src)
+            probed.append((src, dst, probe(src)))
+        except VideoError as exc:
+            probed.append((src, dst, exc))
+    return probed
+
+
+def expected_frames(info: VideoInfo, opts: VideoOptions) -> int:
+    """How many frames a job will produce (for progress totals; 0 when the container does not say)."""
+    frames = info.expected_frames
+    if opts.duration is not None:
+        frames = min(frames, round(opts.duration * float(info.rate)))
+    elif opts.start:
+        frames = max(0, frames - round(opts.start * float(info.rate)))
+    return min(frames, opts.max_frames or frames)
+
+
+def run_videos(make_frame_stylizer: Callable[[VideoInfo, VideoOptions], FrameStylizer], probed: list[Probed],
+               opts: VideoOptions, style_key: str = "", on_frames: Callable[[int], None] = lambda n: None,
+               on_result: Callable[[ItemResult], None] | None = None) -> Summary:
+    """Stylize each probed video; a failing one is reported and the others still run."""
+    summary = Summary("video", units="frames", on_result=on_result)
+    start = time.perf_counter()
+    for src, dst, info in probed:
+        try:
+            if isinstance(info, VideoError):
+                raise info
             figures = stylize_video(make_frame_stylizer(info, opts), info, dst, opts, style_key, on_frames)
         except (VideoError, JobError) as exc:
             summary.add(ItemResult(str(src), FAILED, str(exc)))

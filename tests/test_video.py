@@ -70,7 +70,7 @@ def test_segment_start_duration(tmp_path, random_decoder_file):
     assert out["audio_end_s"] == pytest.approx(1.0, abs=0.05)
 
 
-def test_max_frames_and_stats_move_towards_nothing_when_alpha_zero(tmp_path, random_decoder_file):
+def test_max_frames(tmp_path, random_decoder_file):
     src = make_video(tmp_path / "in.mp4", frames=20)
     result, summary = _cli(src, tmp_path / "out.mp4", random_decoder_file, "--max-frames", "5")
     assert result.exit_code == 0 and summary["frames"] == 5

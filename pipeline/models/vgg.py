@@ -60,9 +60,6 @@ class VGGEncoder(nn.Module):
                 out[wanted[index]] = x
         return out  # type: ignore[return-value]
 
-    def conv_layers(self) -> list[nn.Conv2d]:
-        return [m for m in self.features if isinstance(m, nn.Conv2d)]
-
     def use_reference_padding(self) -> None:
         """Reflection padding and ceil-mode pooling, as in the Torch AdaIN ``vgg_normalised`` model."""
         for module in self.features:
