@@ -73,8 +73,8 @@ def _card_text(out: Path, state: dict, cfg: dict, losses: dict, figures: dict | 
         "relu1_1..relu4_1); the decoder's first conv is scaled to the relu4_1 feature RMS at initialisation.",
         f"- Precision setting of the last run: {cfg['precision']} (auto = bf16 autocast on CPUs with native bf16 "
         "and on CUDA), channels_last",
-        f"- Training compute time: {state['elapsed_s'] / 3600:.2f} h on {device} "
-        f"({platform.processor() or platform.machine()})",
+        f"- Training compute time, cumulative over all runs: {state['elapsed_s'] / 3600:.2f} h; the last run "
+        f"on {device} ({platform.processor() or platform.machine()})",
     ]
     if losses:
         lines.append(f"- Final losses (mean of the last 100 iterations): content {losses['content_loss']:.4g}, "
