@@ -20,7 +20,7 @@ from pipeline.stylizer import StyleError, StyleOptions, Stylizer, auto_batch_siz
 METHODS = ("adain", "gatys", "adain+gatys")
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Batch neural style transfer for image folders and videos.")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error line stays one line, however long
 
 # Options shared by every stylizing command.
 Styles = Annotated[list[Path], typer.Option("--style", "-s", help="Style image; repeat to interpolate styles.")]

@@ -116,6 +116,8 @@ class Stylizer:
         self.memory_format = channels_last
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
+            # PyTorch runs fp32 convolutions in TF32 by default; fp32 asked for is fp32 computed.
+            torch.backends.cudnn.allow_tf32 = dtype != torch.float32
         self.encoder = encoder.to(self.device, memory_format=channels_last).eval()
         self.decoder = decoder.to(self.device, memory_format=channels_last).eval()
         self._encode_fn = compile_or_eager(self.encoder) if compile else self.encoder
@@ -209,7 +211,7 @@ class Stylizer:
             padded, (h, w) = pad_to_multiple(batch)
             return self.decode(padded, self.encode(padded))[..., :h, :w]
         except (torch.cuda.OutOfMemoryError, RuntimeError) as exc:
-            if not _is_out_of_memory(exc):
+            if not _is_too_large(exc):
                 raise
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
@@ -219,21 +221,29 @@ class Stylizer:
         return self.stylize_tiled(batch, min(self.tile or OOM_TILE, max(batch.shape[-2:]) // 2 + TILE_OVERLAP))
 
 
-def auto_batch_size(stylizer: Stylizer, hw: tuple[int, int], limit: int = 64) -> int:
+def auto_batch_size(stylizer: Stylizer, hw: tuple[int, int], limit: int = 16) -> int:
     """The largest batch that fits: one on the CPU (oneDNN is fastest frame by frame there); on CUDA,
     70 % of the free memory divided by what one frame of ``hw`` takes at peak (out-of-memory halving
-    covers any misjudgement)."""
+    covers any misjudgement), at most ``limit`` (throughput no longer grows there, and a large batch
+    only adds latency) and small enough that the widest activation (64 channels at full size) stays
+    within the 2**31 elements that cuDNN and padding kernels index."""
     if stylizer.device.type != "cuda":
         return 1
+    probe = copy.copy(stylizer)
+    probe.preserve_color = "none"  # CORAL statistics are per call and small: not what fills memory
     torch.cuda.synchronize()
     torch.cuda.reset_peak_memory_stats()
     base = torch.cuda.memory_allocated()
-    stylizer(torch.rand(1, 3, *hw, device=stylizer.device))
+    probe(torch.rand(1, 3, *hw, device=stylizer.device))
     per_frame = max(1, torch.cuda.max_memory_allocated() - base)
     free, _ = torch.cuda.mem_get_info()
-    return max(1, min(limit, int(0.7 * free / per_frame)))
+    (h, w), m = hw, MULTIPLE
+    index_limit = (2**31 - 1) // (64 * (-(-h // m) * m + 2) * (-(-w // m) * m + 2))
+    return max(1, min(limit, index_limit, int(0.7 * free / per_frame)))
 
 
-def _is_out_of_memory(exc: BaseException) -> bool:
-    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower() or \
-        "can't allocate memory" in str(exc).lower()
+def _is_too_large(exc: BaseException) -> bool:
+    """Out of memory, or a tensor past 32-bit indexing: both are cured by a smaller batch or tiles."""
+    text = str(exc).lower()
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in text or \
+        "can't allocate memory" in text or "32-bit index" in text

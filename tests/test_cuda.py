@@ -16,13 +16,18 @@ def _stylizer(device: str, dtype: torch.dtype, decoder_file) -> Stylizer:
                     device=device, dtype=dtype)
 
 
+def _relative_error(out: torch.Tensor, ref: torch.Tensor) -> float:
+    return ((out - ref).norm() / ref.norm()).item()
+
+
 def test_cuda_matches_cpu(random_decoder_file):
+    """fp32 on CUDA runs its convolutions in TF32 (PyTorch's default for cuDNN), so the bound is relative."""
     x = torch.rand(2, 3, 96, 128, generator=torch.Generator().manual_seed(0))
     cpu = _stylizer("cpu", torch.float32, random_decoder_file)(x)
-    gpu = _stylizer("cuda", torch.float32, random_decoder_file)(x).cpu()
-    assert (gpu - cpu).abs().max().item() < 1e-2
-    bf16 = _stylizer("cuda", torch.bfloat16, random_decoder_file)(x).cpu()
-    assert (bf16 - cpu).abs().mean().item() < 2e-2
+    fp32 = _relative_error(_stylizer("cuda", torch.float32, random_decoder_file)(x).cpu(), cpu)
+    bf16 = _relative_error(_stylizer("cuda", torch.bfloat16, random_decoder_file)(x).cpu(), cpu)
+    assert fp32 < 1e-2, fp32
+    assert bf16 < 5e-2, bf16
 
 
 def test_auto_batch_size_fits(random_decoder_file):

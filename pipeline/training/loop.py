@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import random
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -90,6 +91,12 @@ def _save_checkpoint(path: Path, decoder: Decoder, optimizer: torch.optim.Optimi
     tmp.replace(path)
 
 
+def _ignore_interrupts(_worker_id: int) -> None:
+    """Loader workers leave Ctrl-C and SIGTERM to the main process, which checkpoints and shuts them down."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def load_checkpoint(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=False)
 
@@ -139,7 +146,8 @@ def train(cfg: TrainConfig, on_step: Callable[[StepLosses], None] | None = None,
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
 
     loader = DataLoader(batches, batch_size=None, sampler=range(start, cfg.iterations),
-                        num_workers=cfg.workers, persistent_workers=False)
+                        num_workers=cfg.workers, persistent_workers=False,
+                        worker_init_fn=_ignore_interrupts)
     ckpt = cfg.out / CHECKPOINT
     reached = {"iteration": start, "elapsed": elapsed}
     decoder.train()
