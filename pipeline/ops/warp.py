@@ -25,6 +25,14 @@ def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
+def resize_flow(flow: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """A flow field resized to ``hw`` (bilinear, pixel centres as OpenCV's INTER_LINEAR) and rescaled to that
+    size's pixels."""
+    h, w = flow.shape[-2:]
+    out = F.interpolate(flow, size=hw, mode="bilinear", align_corners=False)
+    return out * torch.tensor([hw[1] / w, hw[0] / h], device=flow.device, dtype=flow.dtype).view(1, 2, 1, 1)
+
+
 def occlusion_mask(forward: torch.Tensor, backward: torch.Tensor) -> torch.Tensor:
     """1 where the backward flow of the current frame is reliable, 0 at disocclusions and motion boundaries.
 

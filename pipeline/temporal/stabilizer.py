@@ -17,6 +17,8 @@ iterations. Scene cuts reset all state.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +30,7 @@ from pipeline.stylizer import pad_to_multiple
 from pipeline.temporal.flow import FlowEstimator, is_scene_cut
 
 MODES = ("off", "stats", "warp", "full")
+FLOW_THREADS = min(8, os.cpu_count() or 1)  # OpenCV releases the GIL: flows of a batch run side by side
 
 
 @dataclass
@@ -64,6 +67,7 @@ class TemporalStylizer:
         self.device = stylizer.device
         self.flow = FlowEstimator(opts.flow_size)
         self.state = TemporalState()
+        self._flow_pool: ThreadPoolExecutor | None = None
 
     def reset(self) -> None:
         self.state.reset()
@@ -93,22 +97,36 @@ class TemporalStylizer:
         for frame in frames:
             cuts.append(prev is None or is_scene_cut(prev, frame, self.opts.cut_threshold))
             prev = frame
+        carry = self.opts.mode in ("warp", "full") or self.opts.refine_every
+        flows = self._start_flows(frames, cuts) if carry else []
         padded, (h, w) = pad_to_multiple(batch)
         feats = self.stylizer.encode(padded)
         out = self.stylizer.decode(padded, feats, self._smoothed_stats(feats, cuts))[..., :h, :w]
-        if self.opts.mode in ("warp", "full") or self.opts.refine_every:
-            out = torch.cat([self._carry(batch[i:i + 1], frames[i], out[i:i + 1], cuts[i]) for i in range(len(out))])
+        if carry:
+            out = torch.cat([self._carry(batch[i:i + 1], frames[i], out[i:i + 1], flows[i])
+                             for i in range(len(out))])
         else:
             self.state.prev_input = frames[-1]
         return out
 
-    def _carry(self, content: torch.Tensor, frame: np.ndarray, out: torch.Tensor, cut: bool) -> torch.Tensor:
-        """Blend in the warped previous output (and refine keyframes) for one frame."""
+    def _start_flows(self, frames: np.ndarray, cuts: list[bool]) -> list[Future | None]:
+        """Flows between consecutive input frames depend on the inputs alone, so they are computed on CPU
+        threads while the networks run; None marks a scene cut (nothing to carry over)."""
+        if self._flow_pool is None:
+            self._flow_pool = ThreadPoolExecutor(FLOW_THREADS, thread_name_prefix="flow")
+        previous = [self.state.prev_input, *frames[:-1]]
+        return [None if cut else self._flow_pool.submit(self.flow.small_flows, prev, frame)
+                for prev, frame, cut in zip(previous, frames, cuts)]
+
+    def _carry(self, content: torch.Tensor, frame: np.ndarray, out: torch.Tensor,
+               flow: Future | None) -> torch.Tensor:
+        """Blend in the warped previous output (and refine keyframes) for one frame; ``flow`` is None at a
+        scene cut."""
         state = self.state
+        cut = flow is None
         temporal = None
         if not cut and state.prev_output is not None:
-            backward, mask = self.flow.backward_with_mask(state.prev_input, frame, tuple(out.shape[-2:]))
-            backward, mask = backward.to(out.device), mask.to(out.device)
+            backward, mask = self.flow.backward_and_mask(*flow.result(), tuple(out.shape[-2:]), out.device)
             temporal = (warp(state.prev_output, backward), mask)
         keyframe = cut or (self.opts.refine_every and state.frames_since_key + 1 >= self.opts.refine_every)
         if self.refiner is not None and keyframe:
