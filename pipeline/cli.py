@@ -284,7 +284,8 @@ def video(
     resume: Annotated[bool, typer.Option(help="Reuse the finished segments of an interrupted run.")] = False,
     segment_seconds: Annotated[float, typer.Option(min=0.1, help="Length of the resumable encoded segments.")] = 10.0,
     temporal: Annotated[str, typer.Option(help="Flicker reduction: off, stats, warp or full (stats + warp).")] = "full",
-    temporal_strength: Annotated[float, typer.Option(min=0.0, max=0.99, help="Statistics momentum and warped-frame blend weight.")] = 0.5,
+    temporal_strength: Annotated[float, typer.Option(min=0.0, max=0.99, help="Statistics momentum and warped-frame blend weight where the content moves.")] = 0.5,
+    temporal_still_strength: Annotated[float, typer.Option(min=0.0, max=0.99, help="Warped-frame blend weight where the content stands still (under half a pixel a frame).")] = 0.8,
     refine_every: Annotated[int, typer.Option(min=0, help="Refine every Nth frame (and scene cuts) with Gatys; 0 = never.")] = 0,
     method: Method = "adain",
     iterations: Iterations = 30,
@@ -338,7 +339,8 @@ def video(
     video_opts = VideoOptions(size=size, keep_size=keep_size, batch_size=batch_size, start=start, duration=duration,
                               max_frames=max_frames, resume=resume, segment_seconds=segment_seconds,
                               encode=EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, audio=audio),
-                              temporal=TemporalOptions(mode=temporal, strength=temporal_strength, refine_every=refine))
+                              temporal=TemporalOptions(mode=temporal, strength=temporal_strength,
+                                                        still_strength=temporal_still_strength, refine_every=refine))
     probed = probe_all(pairs)  # once: for the progress total, and then for the jobs themselves
     total = sum(expected_frames(info, video_opts) for _, _, info in probed if not isinstance(info, VideoError))
     with make_progress(err) as progress:

@@ -98,6 +98,18 @@ def test_temporal_smoothing_lowers_warping_error(stylizer):
     assert full < 0.5 * plain
 
 
+def test_still_content_is_blended_more(stylizer):
+    """A still shot with sensor noise flickers; where nothing moves the blend can go further and averages
+    more of the flicker away."""
+    base = _texture(h=64, w=64).astype(float)
+    rng = np.random.default_rng(0)
+    clip = [np.clip(base + rng.normal(0, 4, base.shape), 0, 255).astype(np.uint8) for _ in range(8)]
+    errors = {s: warping_error(clip, _run(stylizer, clip, TemporalOptions(mode="warp", strength=0.5,
+                                                                          still_strength=s)))
+              for s in (0.5, 0.8)}
+    assert errors[0.8] < 0.8 * errors[0.5], errors
+
+
 def test_scene_cut_resets_state(stylizer):
     clip = _clip(frames=4)
     cut = np.zeros_like(clip[0])

@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -49,6 +50,14 @@ def load_decoder_state(path: str | Path) -> dict[str, torch.Tensor]:
     else:
         state = torch.load(path, map_location="cpu", weights_only=True)
     return {k.removeprefix("module."): v.float() for k, v in state.items()}
+
+
+def decoder_metadata(path: str | Path | None) -> dict[str, str]:
+    """What training wrote into a safetensors decoder (iterations, wall time, crop, ...); {} for other files."""
+    if path is None or Path(path).suffix != ".safetensors":
+        return {}
+    with safe_open(str(path), "pt") as f:
+        return f.metadata() or {}
 
 
 def load_decoder(path: str | Path | None) -> Decoder:

@@ -30,6 +30,7 @@ from pipeline.stylizer import pad_to_multiple
 from pipeline.temporal.flow import FlowEstimator, is_scene_cut
 
 MODES = ("off", "stats", "warp", "full")
+STILL_PX = 0.5  # motion (pixels per frame at work size) below which a pixel counts as still
 FLOW_THREADS = min(8, os.cpu_count() or 1)  # OpenCV releases the GIL: flows of a batch run side by side
 
 
@@ -37,6 +38,7 @@ FLOW_THREADS = min(8, os.cpu_count() or 1)  # OpenCV releases the GIL: flows of 
 class TemporalOptions:
     mode: str = "full"
     strength: float = 0.5  # EMA momentum of the statistics and blend weight of the warped previous frame
+    still_strength: float = 0.8  # blend weight where the content moves less than STILL_PX between frames
     refine_every: int = 0  # Gatys refinement of every Nth frame (0 = none); scene cuts are keyframes too
     cut_threshold: float = 0.5  # histogram correlation below which two frames are a scene cut
     flow_size: int = 320  # long side at which optical flow is computed
@@ -109,6 +111,13 @@ class TemporalStylizer:
             self.state.prev_input = frames[-1]
         return out
 
+    def _blend_weight(self, backward: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """How much of the warped previous output to keep, per pixel. Where the content stands still the warp
+        moves nothing, so blending only averages the flicker away and can go further; under motion every
+        warp also resamples (softens) the texture, so it is kept lighter. Zero where the flow is unreliable."""
+        still = backward.pow(2).sum(1, keepdim=True) < STILL_PX**2
+        return mask * torch.where(still, self.opts.still_strength, self.opts.strength)
+
     def _start_flows(self, frames: np.ndarray, cuts: list[bool]) -> list[Future | None]:
         """Flows between consecutive input frames depend on the inputs alone, so they are computed on CPU
         threads while the networks run; None marks a scene cut (nothing to carry over)."""
@@ -141,7 +150,7 @@ class TemporalStylizer:
             state.frames_since_key += 1
             if temporal is not None and self.opts.mode in ("warp", "full"):
                 warped, mask = temporal
-                blended = out + self.opts.strength * mask * (warped - out)
+                blended = out + self._blend_weight(backward, mask) * (warped - out)
                 # Averaging two textures lowers their contrast; AdaIN in RGB gives the blend back the fresh
                 # frame's per-channel mean and spread (measured: style loss +11 % instead of +15 %).
                 out = adain(blended, out).clamp(0, 1)

@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from pipeline.device import autocast, pick_device, pick_dtype
-from pipeline.models.decoder import Decoder, load_decoder_state
+from pipeline.models.decoder import Decoder, decoder_metadata, load_decoder_state
 from pipeline.models.vgg import STYLE_LAYERS, VGGEncoder, load_encoder
 from pipeline.ops.adain import adain
 from pipeline.ops.losses import style_stat_mse
@@ -113,11 +113,8 @@ def _start_state(cfg: TrainConfig, decoder: Decoder, optimizer: torch.optim.Opti
         random.setstate(state["rng"]["python"])
         return int(state["iteration"]), float(state["elapsed_s"])
     if cfg.init_from is not None:
-        from safetensors import safe_open
-
         decoder.load_state_dict(load_decoder_state(cfg.init_from))
-        with safe_open(str(cfg.init_from), "pt") as f:
-            meta = f.metadata() or {}
+        meta = decoder_metadata(cfg.init_from)
         return int(meta.get("iterations", 0)), float(meta.get("wall_time_s", 0.0))
     return 0, 0.0
 
