@@ -16,6 +16,7 @@ import platform
 import resource
 import tempfile
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -28,8 +29,8 @@ from rich.table import Table
 from pipeline.device import pick_device, pick_dtype
 from pipeline.folder import FolderOptions, plan_folder, run_folder
 from pipeline.io.images import read_image, to_tensor
-from pipeline.io.video import probe
-from pipeline.models.decoder import load_decoder, shipped_weights_path
+from pipeline.io.video import EncodeOptions, probe
+from pipeline.models.decoder import decoder_metadata, load_decoder, shipped_weights_path
 from pipeline.models.vgg import load_encoder
 from pipeline.ops.adain import adain
 from pipeline.stylizer import StyleOptions, Stylizer, auto_batch_size, resize_long_side
@@ -77,10 +78,12 @@ def reference_loop(clip: Path, style_path: Path, size: int, max_frames: int, out
     return {"frames": frames, "seconds": round(elapsed, 2), "fps": round(frames / elapsed, 3)}
 
 
-def pipeline_run(clip: Path, style_path: Path, size: int, max_frames: int, out: Path, temporal: str) -> dict:
+def pipeline_run(clip: Path, style_path: Path, size: int, max_frames: int, out: Path, temporal: str,
+                 preset: str = "medium") -> dict:
     stylizer = Stylizer.from_options(StyleOptions(styles=[style_path]))
     info = probe(clip)
-    opts = VideoOptions(size=size, max_frames=max_frames, temporal=TemporalOptions(mode=temporal))
+    opts = VideoOptions(size=size, max_frames=max_frames, temporal=TemporalOptions(mode=temporal),
+                        encode=EncodeOptions(preset=preset))
     opts.batch_size = auto_batch_size(stylizer, plan_sizes(info, opts)[0])  # the CLI's default
     start = time.perf_counter()
     figures = stylize_video(frame_stylizer_for(stylizer, info, opts), info, out, opts)
@@ -124,30 +127,39 @@ def folder_run(style_path: Path, size: int, out: Path) -> dict:
             "images_per_s": round(summary.units_done / summary.elapsed_s, 3)}
 
 
-def video_1080p_memory(style_path: Path, tmp: Path, frames: int) -> dict:
-    """Peak RSS of `stylize video` on a generated 1080p clip written back at 1080p (--keep-size), in a
-    child process so the figure is that command's alone."""
+def upscale_to_1080p(clip: Path, out: Path, frames: int) -> Path:
+    """A real clip scaled to 1920x1080 (looped if short): the input of the 1080p runs."""
+    with av.open(str(out), "w") as dst:
+        stream = dst.add_stream("libx264", rate=30, options={"crf": "18", "preset": "veryfast"})
+        stream.width, stream.height, stream.pix_fmt = 1920, 1080, "yuv420p"
+        written = 0
+        while written < frames:
+            with av.open(str(clip)) as src:
+                for frame in src.decode(video=0):
+                    if written == frames:
+                        break
+                    scaled = frame.reformat(width=1920, height=1080, format="yuv420p")
+                    scaled.pts, scaled.time_base = written, Fraction(1, 30)
+                    for packet in stream.encode(scaled):
+                        dst.mux(packet)
+                    written += 1
+        for packet in stream.encode(None):
+            dst.mux(packet)
+    return out
+
+
+def video_1080p_memory(style_path: Path, src: Path, tmp: Path) -> dict:
+    """Peak RSS of `stylize video` on the 1080p clip written back at 1080p (--keep-size), in a child process
+    so the figure is that command's alone."""
     import subprocess
     import sys
 
-    src = tmp / "clip_1080p.mp4"
-    with av.open(str(src), "w") as out:
-        stream = out.add_stream("libx264", rate=30)
-        stream.width, stream.height, stream.pix_fmt = 1920, 1080, "yuv420p"
-        rng = np.random.default_rng(0)
-        base = rng.integers(0, 255, (1080, 1920 + 4 * frames, 3), dtype=np.uint8)
-        for i in range(frames):
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(base[:, 4 * i:4 * i + 1920]),
-                                                                   format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "pipeline.cli", "video", str(src), str(tmp / "out_1080p.mp4"), "--style",
                     str(style_path), "--size", "256", "--keep-size"], check=True, capture_output=True)
     elapsed = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return {"frames": frames, "seconds": round(elapsed, 2), "peak_rss_mb": round(peak, 1)}
+    return {"frames": probe(src).frames, "seconds": round(elapsed, 2), "peak_rss_mb": round(peak, 1)}
 
 
 def cpu_name() -> str:
@@ -171,6 +183,8 @@ def main() -> None:
     parser.add_argument("--style", type=Path, default=ROOT / "samples" / "style" / "starry_night.jpg")
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--frames", type=int, default=48)
+    parser.add_argument("--frames-1080p", type=int, default=0,
+                        help="frames of the full-1080p end-to-end runs (default: 240 on CUDA, --frames on the CPU)")
     parser.add_argument("--quick", action="store_true", help="fewer sizes, precisions and repeats")
     parser.add_argument("--json", type=Path, default=ROOT / "out" / "bench.json")
     args = parser.parse_args()
@@ -178,11 +192,12 @@ def main() -> None:
     device = pick_device("auto")
     cuda = device.type == "cuda"
     sizes = ["256", "512", "720p", "1080p"] if cuda or not args.quick else ["256", "512"]
-    precisions = ["fp32", "fp16", "bf16"] if cuda else ["fp32", "bf16"]
-    batches = [1, 4, 16] if cuda else [1, 4]
+    precisions = ["bf16", "fp16", "fp32"] if cuda else ["bf16", "fp32"]  # the default first
+    batches = [1, 4, 8, 16] if cuda else [1, 4]
     results = {"device": torch.cuda.get_device_name() if cuda else cpu_name(),
                "cpu_threads": torch.get_num_threads(), "torch": torch.__version__, "av": av.__version__,
-               "clip": args.clip.name, "size": args.size, "frames": args.frames}
+               "clip": args.clip.name, "size": args.size, "frames": args.frames,
+               "decoder_iterations": decoder_metadata(shipped_weights_path()).get("iterations")}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         results["reference_loop"] = reference_loop(args.clip, args.style, args.size, args.frames, tmp / "ref.mp4")
@@ -194,8 +209,15 @@ def main() -> None:
             results[key]["speedup_vs_reference"] = round(results[key]["fps"] / results["reference_loop"]["fps"], 2)
             print(json.dumps({key: results[key]}), flush=True)
         results["folder"] = folder_run(args.style, args.size, tmp / "folder")
-        results["video_1080p_keep_size"] = video_1080p_memory(args.style, tmp, frames=args.frames)
+        frames_1080p = args.frames_1080p or (240 if cuda else args.frames)
+        clip_1080p = upscale_to_1080p(DATA / "video" / "cockatoo.mp4", tmp / "clip_1080p.mp4", frames_1080p)
+        results["video_1080p_keep_size"] = video_1080p_memory(args.style, clip_1080p, tmp)
         print(json.dumps({"video_1080p_keep_size": results["video_1080p_keep_size"]}), flush=True)
+        for temporal, preset in [("off", "medium"), ("off", "veryfast"), ("full", "veryfast")]:
+            key = f"video_1080p_temporal_{temporal}_{preset}"
+            results[key] = pipeline_run(clip_1080p, args.style, 1920, frames_1080p, tmp / f"{key}.mp4", temporal,
+                                        preset)
+            print(json.dumps({key: results[key]}), flush=True)
         results["net"] = net_throughput(sizes, precisions, batches, repeats=2 if args.quick or not cuda else 10)
     results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     if cuda:
@@ -213,10 +235,10 @@ def print_table(results: dict) -> None:
         table.add_column(column)
     ref = results["reference_loop"]
     table.add_row("reference loop", str(ref["fps"]), "1.00", "", "", "")
-    for key in ("pipeline_temporal_off", "pipeline_temporal_full"):
+    for key in [k for k in results if k.startswith(("pipeline_", "video_1080p_temporal"))]:
         r = results[key]
-        table.add_row(key, str(r["fps"]), str(r["speedup_vs_reference"]), str(r["decode_s"]), str(r["compute_s"]),
-                      str(r["encode_s"]))
+        table.add_row(key, str(r["fps"]), str(r.get("speedup_vs_reference", "")), str(r["decode_s"]),
+                      str(r["compute_s"]), str(r["encode_s"]))
     console.print(table)
     net = Table(title="network only (images/s)")
     for column in ("size", "precision", "batch", "images/s"):
