@@ -148,6 +148,23 @@ def upscale_to_1080p(clip: Path, out: Path, frames: int) -> Path:
     return out
 
 
+def encoder_alone(clip: Path, preset: str, frames: int = 120) -> dict:
+    """libx264 by itself on the clip's frames (decoded beforehand, yuv420p): the encoder's own ceiling on this
+    host, to tell a slow encoder from a starved one in the end-to-end runs."""
+    with av.open(str(clip)) as src:
+        images = [f.reformat(format="yuv420p") for _, f in zip(range(frames), src.decode(video=0))]
+    with tempfile.TemporaryDirectory() as tmp, av.open(str(Path(tmp) / "x.mp4"), "w") as dst:
+        stream = dst.add_stream("libx264", rate=30, options={"crf": "18", "preset": preset})
+        stream.width, stream.height, stream.pix_fmt = images[0].width, images[0].height, "yuv420p"
+        start = time.perf_counter()
+        for i, image in enumerate(images):
+            image.pts = i
+            dst.mux(stream.encode(image))
+        dst.mux(stream.encode(None))
+        elapsed = time.perf_counter() - start
+    return {"preset": preset, "frames": len(images), "fps": round(len(images) / elapsed, 1)}
+
+
 def video_1080p_memory(style_path: Path, src: Path, tmp: Path) -> dict:
     """Peak RSS of `stylize video` on the 1080p clip written back at 1080p (--keep-size), in a child process
     so the figure is that command's alone."""
@@ -213,6 +230,8 @@ def main() -> None:
         clip_1080p = upscale_to_1080p(DATA / "video" / "cockatoo.mp4", tmp / "clip_1080p.mp4", frames_1080p)
         results["video_1080p_keep_size"] = video_1080p_memory(args.style, clip_1080p, tmp)
         print(json.dumps({"video_1080p_keep_size": results["video_1080p_keep_size"]}), flush=True)
+        results["x264_1080p_alone"] = [encoder_alone(clip_1080p, preset) for preset in ("medium", "veryfast")]
+        print(json.dumps({"x264_1080p_alone": results["x264_1080p_alone"]}), flush=True)
         for temporal, preset in [("off", "medium"), ("off", "veryfast"), ("full", "veryfast")]:
             key = f"video_1080p_temporal_{temporal}_{preset}"
             results[key] = pipeline_run(clip_1080p, args.style, 1920, frames_1080p, tmp / f"{key}.mp4", temporal,
@@ -246,6 +265,8 @@ def print_table(results: dict) -> None:
     for row in results["net"]:
         net.add_row(row["size"], row["precision"], str(row["batch"]), str(row["images_per_s"]))
     console.print(net)
+    console.print("x264 alone at 1080p: " + ", ".join(f"{r['preset']} {r['fps']} frames/s"
+                                                      for r in results["x264_1080p_alone"]))
     console.print(f"1080p video (--size 256 --keep-size): peak RSS {results['video_1080p_keep_size']['peak_rss_mb']} MB")
     console.print(f"folder: {results['folder']['images_per_s']} images/s; peak RSS {results['peak_rss_mb']} MB"
                   + (f"; CUDA max allocated {results['cuda_max_allocated_mb']} MB" if "cuda_max_allocated_mb" in results
