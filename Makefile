@@ -36,7 +36,7 @@ temporal: install
 CKPT ?= checkpoints/decoder
 train: install
 	nice -n 10 $(BIN)/stylize train --content-dir ../shared/data/train/content \
-		--style-dir ../shared/data/train/style --out $(CKPT) --crop 128 --lr 3e-4 --resume \
+		--style-dir ../shared/data/train/style --out $(CKPT) --crop 128 --batch-size 16 --lr 3e-4 --resume \
 		--init-from pipeline/weights/decoder.safetensors
 
 eval: install
