@@ -21,7 +21,7 @@ def _relative_error(out: torch.Tensor, ref: torch.Tensor) -> float:
 
 
 def test_cuda_matches_cpu(random_decoder_file):
-    """fp32 on CUDA runs its convolutions in TF32 (PyTorch's default for cuDNN), so the bound is relative."""
+    """Relative error against the CPU (TF32 is off for fp32, see Stylizer; bf16 is looser by nature)."""
     x = torch.rand(2, 3, 96, 128, generator=torch.Generator().manual_seed(0))
     cpu = _stylizer("cpu", torch.float32, random_decoder_file)(x)
     fp32 = _relative_error(_stylizer("cuda", torch.float32, random_decoder_file)(x).cpu(), cpu)
