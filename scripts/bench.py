@@ -29,7 +29,7 @@ from rich.table import Table
 from pipeline.device import pick_device, pick_dtype
 from pipeline.folder import FolderOptions, plan_folder, run_folder
 from pipeline.io.images import read_image, to_tensor
-from pipeline.io.video import EncodeOptions, probe
+from pipeline.io.video import EncodeOptions, SegmentWriter, probe
 from pipeline.models.decoder import decoder_metadata, load_decoder, shipped_weights_path
 from pipeline.models.vgg import load_encoder
 from pipeline.ops.adain import adain
@@ -149,18 +149,19 @@ def upscale_to_1080p(clip: Path, out: Path, frames: int) -> Path:
 
 
 def encoder_alone(clip: Path, preset: str, frames: int = 120) -> dict:
-    """libx264 by itself on the clip's frames (decoded beforehand, yuv420p): the encoder's own ceiling on this
-    host, to tell a slow encoder from a starved one in the end-to-end runs."""
+    """The pipeline's segment writer by itself on the clip's frames (decoded beforehand into the packed yuv420p
+    arrays the GPU path hands it): the encoder's own ceiling on this host, to tell a slow encoder from a
+    starved one in the end-to-end runs."""
     with av.open(str(clip)) as src:
-        images = [f.reformat(format="yuv420p") for _, f in zip(range(frames), src.decode(video=0))]
-    with tempfile.TemporaryDirectory() as tmp, av.open(str(Path(tmp) / "x.mp4"), "w") as dst:
-        stream = dst.add_stream("libx264", rate=30, options={"crf": "18", "preset": preset})
-        stream.width, stream.height, stream.pix_fmt = images[0].width, images[0].height, "yuv420p"
+        images = [f.to_ndarray(format="yuv420p") for _, f in zip(range(frames), src.decode(video=0))]
+    size = (images[0].shape[0] * 2 // 3, images[0].shape[1])
+    with tempfile.TemporaryDirectory() as tmp:
+        writer = SegmentWriter(Path(tmp) / "x.mp4", size, Fraction(30), Fraction(1, 30),
+                               EncodeOptions(preset=preset))
         start = time.perf_counter()
         for i, image in enumerate(images):
-            image.pts = i
-            dst.mux(stream.encode(image))
-        dst.mux(stream.encode(None))
+            writer.write(image, i)
+        writer.close()
         elapsed = time.perf_counter() - start
     return {"preset": preset, "frames": len(images), "fps": round(len(images) / elapsed, 1)}
 

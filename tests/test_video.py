@@ -292,3 +292,17 @@ def test_rgb_to_yuv420p_matches_swscale():
     assert ours.shape == ref.shape == (72, 64)
     assert np.abs(ours[:48].astype(int) - ref[:48]).max() <= 1  # luma
     assert np.abs(ours[48:].astype(int) - ref[48:]).mean() < 2  # chroma (siting differs slightly)
+
+
+def test_x264_runs_frame_threads(tmp_path):
+    """PyAV's default slice threading would switch x264 to its low-latency sliced threads; x264 records the
+    settings it used in the stream, so read them back."""
+    from pipeline.io.video import EncodeOptions, SegmentWriter
+    from tests.helpers import gradient_image
+
+    writer = SegmentWriter(tmp_path / "s.mp4", (48, 64), Fraction(24), Fraction(1, 24), EncodeOptions(threads=2))
+    for i in range(4):
+        writer.write(gradient_image(64, 48, seed=i), i)
+    writer.close()
+    settings = (tmp_path / "s.mp4").read_bytes().split(b"options: ", 1)[1][:2000]
+    assert b" threads=2 " in settings and b" sliced_threads=0 " in settings

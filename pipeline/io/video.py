@@ -220,6 +220,10 @@ class SegmentWriter:
         self.stream.time_base = time_base
         self.stream.codec_context.time_base = time_base
         self.stream.options = encoder_options(opts)
+        if opts.codec == "libx264":
+            # PyAV opens encoders with slice threading, which switches x264 to its low-latency sliced threads;
+            # frame threads are x264's (and the ffmpeg CLI's) default and scale to many cores.
+            self.stream.codec_context.thread_type = "FRAME"
         if opts.threads:
             self.stream.codec_context.thread_count = opts.threads
         self.time_base = time_base
