@@ -222,6 +222,8 @@ def train(
     lr_decay: float = 5e-5,
     style_weight: float = 10.0,
     content_weight: float = 1.0,
+    style_loss: Annotated[str, typer.Option(help="mse (the reference code's) or l2 (the paper's Eq. 12, as evaluated).")] = "mse",
+    style_augment: Annotated[bool, typer.Option(help="Also train on turned and recoloured variants of the styles.")] = False,
     device: str = "auto",
     precision: Annotated[str, typer.Option(help="auto, fp32, fp16 or bf16 (autocast; on CUDA).")] = "auto",
     workers: Annotated[int, typer.Option(help="Data loader worker processes.")] = 0,
@@ -237,9 +239,9 @@ def train(
 
     cfg = TrainConfig(content_dir=content_dir, style_dir=style_dir, out=out, iterations=iterations,
                       batch_size=batch_size, crop=crop, lr=lr, lr_decay=lr_decay, style_weight=style_weight,
-                      content_weight=content_weight, device=device, precision=precision, workers=workers,
-                      seed=seed, resume=resume, init_from=init_from, save_every=save_every,
-                      save_minutes=save_minutes)
+                      content_weight=content_weight, style_loss=style_loss, style_augment=style_augment,
+                      device=device, precision=precision, workers=workers, seed=seed, resume=resume,
+                      init_from=init_from, save_every=save_every, save_minutes=save_minutes)
     raise typer.Exit(run_training(cfg, err))
 
 

@@ -7,9 +7,13 @@ import pytest
 import torch
 from PIL import Image
 
+from pipeline.metrics import style_loss
 from pipeline.models.decoder import load_decoder
+from pipeline.models.vgg import load_encoder
+from pipeline.ops.adain import adain
+from pipeline.training.data import new_painting, recolour
 from pipeline.training.export import export_checkpoint
-from pipeline.training.loop import CHECKPOINT, LOG, TrainConfig, load_checkpoint, train
+from pipeline.training.loop import CHECKPOINT, LOG, TrainConfig, adain_losses, load_checkpoint, train
 from tests.helpers import gradient_image
 
 
@@ -51,11 +55,42 @@ def test_loss_decreases_and_bad_files_are_skipped(data, tmp_path):
     assert np.mean(total[-5:]) < 0.5 * np.mean(total[:5])
 
 
+def test_paper_l2_style_loss_trains_and_matches_the_metric(data, tmp_path):
+    train(_config(data, tmp_path, 30, style_loss="l2", style_weight=1.0))
+    rows = _losses(tmp_path)
+    assert np.mean([s for _, _, s in rows[-5:]]) < 0.7 * np.mean([s for _, _, s in rows[:5]])
+    with pytest.raises(ValueError, match="style loss 'gram'"):
+        train(_config(data, tmp_path / "bad", 1, style_loss="gram"))
+
+    # The l2 training loss is exactly the evaluation's style loss of the decoded output.
+    encoder, decoder = load_encoder(last_layer="relu4_1"), load_decoder(None)
+    content, style = torch.rand(2, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        _, loss = adain_losses(encoder, decoder, content, style.expand(2, -1, -1, -1), "l2")
+        output = decoder(adain(encoder(content, ("relu4_1",))[0], encoder(style, ("relu4_1",))[0]))
+        assert loss.item() == pytest.approx(style_loss(encoder, output, style).mean().item(), rel=1e-4)
+
+
+def test_style_variants_keep_the_luma_and_change_the_colours():
+    image = gradient_image(56, 40, seed=1)
+    assert np.abs(recolour(image, 0.0, 1.0, 1.0).astype(int) - image).max() <= 1
+    grey = np.full((4, 4, 3), 100, np.uint8)
+    assert np.abs(recolour(grey, 2.0, 1.4, 1.0).astype(int) - 100).max() <= 1
+    red = recolour(np.array([[[180, 40, 40]]], np.uint8), np.pi, 1.0, 1.0)[0, 0].astype(int)
+    assert red[1] > red[0] + 50 and red[2] > red[0] + 50  # the opposite hue: cyan
+    luma = np.array([0.299, 0.587, 0.114])
+    turned = recolour(image, 1.0, 0.8, 1.0)
+    assert np.abs(turned @ luma - image @ luma).mean() < 1.5 and np.abs(turned.astype(int) - image).mean() > 5
+    shapes = {new_painting(image, np.random.default_rng(seed)).shape for seed in range(12)}
+    assert shapes == {(40, 56, 3), (56, 40, 3)}
+    assert np.array_equal(new_painting(image, np.random.default_rng(5)), new_painting(image, np.random.default_rng(5)))
+
+
 def test_resume_gives_the_same_steps_as_one_run(data, tmp_path):
-    train(_config(data, tmp_path / "one", 6))
-    train(_config(data, tmp_path / "two", 4))
+    train(_config(data, tmp_path / "one", 6, style_augment=True))
+    train(_config(data, tmp_path / "two", 4, style_augment=True))
     assert load_checkpoint(tmp_path / "two" / CHECKPOINT)["iteration"] == 4
-    train(_config(data, tmp_path / "two", 6, resume=True))
+    train(_config(data, tmp_path / "two", 6, resume=True, style_augment=True))
     assert load_checkpoint(tmp_path / "two" / CHECKPOINT)["iteration"] == 6
     one, two = _losses(tmp_path / "one"), _losses(tmp_path / "two")
     assert [r[0] for r in two] == list(range(1, 7))

@@ -54,6 +54,8 @@ def export_checkpoint(checkpoint: Path, out: Path, fp16: bool = True, eval_json:
 
 def _card_text(out: Path, state: dict, cfg: dict, losses: dict, figures: dict | None, grid: Path | None) -> str:
     device = cfg["device"] if cfg["device"] != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    style_loss = {"mse": "MSE (the reference code's)", "l2": "L2 distances (the paper's Eq. 12, as evaluated)"}[
+        cfg.get("style_loss", "mse")]
     lines = [
         "# AdaIN decoder trained by this project",
         "",
@@ -69,8 +71,9 @@ def _card_text(out: Path, state: dict, cfg: dict, losses: dict, figures: dict | 
         f"- Batch {cfg['batch_size']}, random crop {cfg['crop']} (short side resized to 2x crop), Adam lr "
         f"{cfg['lr']} with inverse decay {cfg['lr_decay']}, style weight {cfg['style_weight']}, "
         f"content weight {cfg['content_weight']}, seed {cfg['seed']}",
-        "- Losses: the AdaIN paper's (content MSE to the AdaIN target at relu4_1; mean/std MSE at "
-        "relu1_1..relu4_1); the decoder's first conv is scaled to the relu4_1 feature RMS at initialisation.",
+        f"- Losses: the AdaIN paper's, content MSE to the AdaIN target at relu4_1 and style {style_loss} "
+        "between channel means and stds at relu1_1..relu4_1; the decoder's first conv is scaled to the "
+        "relu4_1 feature RMS at initialisation.",
         f"- Precision setting of the last run: {cfg['precision']} (auto = bf16 autocast on CPUs with native bf16 "
         "and on CUDA), channels_last",
         f"- Training compute time, cumulative over all runs: {state['elapsed_s'] / 3600:.2f} h; the last run "
