@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 STYLE ?= samples/style/starry_night.jpg
 
-.PHONY: install demo test bench bench-ray temporal train eval clean
+.PHONY: install demo test bench bench-ray profile temporal train eval clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ bench: install
 
 bench-ray: install
 	$(BIN)/python scripts/bench_ray.py --json out/bench_ray.json
+
+profile: install
+	$(BIN)/python scripts/profile_video.py --out out/profile
+
+profile: install
+	$(BIN)/python scripts/profile_video.py --out out/profile
 
 temporal: install
 	$(BIN)/python scripts/temporal_table.py --frames 48 --size 256 --out docs/TEMPORAL.md
