@@ -42,6 +42,8 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=8, help="contents x styles used (up to 8 x 8)")
     parser.add_argument("--grid", type=Path, help="write a 4x4 content/style/output grid here")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
+    parser.add_argument("--gap", action="store_true",
+                        help="also compare training pairs with unseen ones at 256 px (the training images' scale)")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
 
@@ -50,17 +52,8 @@ def main() -> None:
     contents = [load(args.data / "content" / f"{n}.jpg", args.size) for n in CONTENTS[: args.pairs]]
     styles = [load(args.data / "style" / f"{n}.jpg", args.size) for n in STYLES[: args.pairs]]
 
-    ratios, out_losses, base_losses, outputs = [], [], [], {}
-    for si, style in enumerate(styles):
-        stylizer = Stylizer(encoder, decoder, [style])
-        for ci, content in enumerate(contents):
-            out = stylizer(content)
-            outputs[ci, si] = out
-            lo = style_loss(encoder, out, style).item()
-            lc = style_loss(encoder, content, style).item()
-            out_losses.append(lo)
-            base_losses.append(lc)
-            ratios.append(lo / lc)
+    out_losses, base_losses, outputs = style_losses(encoder, decoder, contents, styles)
+    ratios = [lo / lc for lo, lc in zip(out_losses, base_losses)]
 
     recon = Stylizer(encoder, decoder, [styles[0]], alpha=0.0)
     psnrs, ssims = [], []
@@ -81,12 +74,47 @@ def main() -> None:
         "reconstruction_psnr_db": round(float(np.mean(psnrs)), 2),
         "reconstruction_ssim": round(float(np.mean(ssims)), 4),
     }
+    if args.gap:
+        figures["generalisation_gap_256"] = generalisation_gap(encoder, decoder, args.data)
     if args.grid:
         write_grid(args.grid, contents[:4], styles[:4], outputs)
     text = json.dumps(figures, indent=2)
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
+
+
+def style_losses(encoder, decoder, contents: list[torch.Tensor], styles: list[torch.Tensor]
+                 ) -> tuple[list[float], list[float], dict]:
+    """Style loss of each stylized (content, style) pair and of the content itself; the outputs by index."""
+    out_losses, base_losses, outputs = [], [], {}
+    for si, style in enumerate(styles):
+        stylizer = Stylizer(encoder, decoder, [style])
+        for ci, content in enumerate(contents):
+            outputs[ci, si] = stylizer(content)
+            out_losses.append(style_loss(encoder, outputs[ci, si], style).item())
+            base_losses.append(style_loss(encoder, content, style).item())
+    return out_losses, base_losses, outputs
+
+
+def generalisation_gap(encoder, decoder, data: Path, count: int = 6, size: int = 256) -> dict[str, float]:
+    """Mean style-loss ratio on pairs of training images against unseen pairs, and on the two mixed cases:
+    says whether unseen contents or unseen styles are what the decoder has not learnt."""
+    rng = np.random.default_rng(0)
+
+    def pick(folder: Path) -> list[torch.Tensor]:
+        paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        return [load(p, size) for p in rng.choice(paths, count, replace=False)]
+
+    sets = {"train_content": pick(data / "train" / "content"), "train_style": pick(data / "train" / "style"),
+            "unseen_content": [load(data / "content" / f"{n}.jpg", size) for n in CONTENTS[:count]],
+            "unseen_style": [load(data / "style" / f"{n}.jpg", size) for n in STYLES[:count]]}
+    gap = {}
+    for c in ("train_content", "unseen_content"):
+        for s in ("train_style", "unseen_style"):
+            out, base, _ = style_losses(encoder, decoder, sets[c], sets[s])
+            gap[f"{c}_x_{s}"] = round(float(np.mean([o / b for o, b in zip(out, base)])), 4)
+    return gap
 
 
 def write_grid(path: Path, contents: list[torch.Tensor], styles: list[torch.Tensor], outputs: dict,

@@ -85,7 +85,9 @@ def _card_text(out: Path, state: dict, cfg: dict, losses: dict, figures: dict | 
     if figures:
         lines += ["", "## Evaluation (`scripts/eval_decoder.py`, unseen content and style images)", "",
                   "| figure | value |", "| --- | --- |"]
-        lines += [f"| {k} | {v} |" for k, v in figures.items() if not isinstance(v, (dict, list))]
+        for key, value in figures.items():
+            rows = value.items() if isinstance(value, dict) else [("", value)]
+            lines += [f"| {key}{': ' + sub if sub else ''} | {v} |" for sub, v in rows]
     if grid:
         lines += ["", "## Samples", "", "Top row: style; left column: content; the rest: outputs (unseen pairs).",
                   "", f"![grid]({os.path.relpath(grid, out.parent)})"]
