@@ -224,6 +224,7 @@ def train(
     content_weight: float = 1.0,
     style_loss: Annotated[str, typer.Option(help="mse (the reference code's) or l2 (the paper's Eq. 12, as evaluated).")] = "mse",
     style_augment: Annotated[bool, typer.Option(help="Also train on turned and recoloured variants of the styles.")] = False,
+    ema_decay: Annotated[float, typer.Option(min=0.0, max=0.99999, help="Keep a moving average of the weights (e.g. 0.999); export ships it. 0: off.")] = 0.0,
     device: str = "auto",
     precision: Annotated[str, typer.Option(help="auto, fp32, fp16 or bf16 (autocast; on CUDA).")] = "auto",
     workers: Annotated[int, typer.Option(help="Data loader worker processes.")] = 0,
@@ -240,8 +241,8 @@ def train(
     cfg = TrainConfig(content_dir=content_dir, style_dir=style_dir, out=out, iterations=iterations,
                       batch_size=batch_size, crop=crop, lr=lr, lr_decay=lr_decay, style_weight=style_weight,
                       content_weight=content_weight, style_loss=style_loss, style_augment=style_augment,
-                      device=device, precision=precision, workers=workers, seed=seed, resume=resume,
-                      init_from=init_from, save_every=save_every, save_minutes=save_minutes)
+                      ema_decay=ema_decay, device=device, precision=precision, workers=workers, seed=seed,
+                      resume=resume, init_from=init_from, save_every=save_every, save_minutes=save_minutes)
     raise typer.Exit(run_training(cfg, err))
 
 

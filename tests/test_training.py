@@ -87,17 +87,20 @@ def test_style_variants_keep_the_luma_and_change_the_colours():
 
 
 def test_resume_gives_the_same_steps_as_one_run(data, tmp_path):
-    train(_config(data, tmp_path / "one", 6, style_augment=True))
-    train(_config(data, tmp_path / "two", 4, style_augment=True))
+    kw = {"style_augment": True, "ema_decay": 0.5}
+    train(_config(data, tmp_path / "one", 6, **kw))
+    train(_config(data, tmp_path / "two", 4, **kw))
     assert load_checkpoint(tmp_path / "two" / CHECKPOINT)["iteration"] == 4
-    train(_config(data, tmp_path / "two", 6, resume=True, style_augment=True))
+    train(_config(data, tmp_path / "two", 6, resume=True, **kw))
     assert load_checkpoint(tmp_path / "two" / CHECKPOINT)["iteration"] == 6
     one, two = _losses(tmp_path / "one"), _losses(tmp_path / "two")
     assert [r[0] for r in two] == list(range(1, 7))
     assert np.allclose([r[1:] for r in one], [r[1:] for r in two], rtol=1e-5)
-    a = load_checkpoint(tmp_path / "one" / CHECKPOINT)["decoder"]
-    b = load_checkpoint(tmp_path / "two" / CHECKPOINT)["decoder"]
-    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+    a, b = load_checkpoint(tmp_path / "one" / CHECKPOINT), load_checkpoint(tmp_path / "two" / CHECKPOINT)
+    for key in ("decoder", "ema"):
+        assert all(torch.allclose(a[key][k].float(), b[key][k].float(), atol=1e-6) for k in a[key])
+    assert int(b["ema"]["n_averaged"]) == 6
+    assert not torch.allclose(a["ema"]["module.1.weight"], a["decoder"]["1.weight"])  # an average, not a copy
 
 
 def test_interrupt_keeps_the_finished_iterations(data, tmp_path):
@@ -118,6 +121,12 @@ def test_export_round_trip_and_resume_from_weights_alone(data, tmp_path):
     state = load_checkpoint(tmp_path / "ck" / CHECKPOINT)["decoder"]
     loaded = load_decoder(weights).state_dict()
     assert all(torch.allclose(loaded[k], state[k].half().float()) for k in state)
+    # With a moving average, that is what ships.
+    train(_config(data, tmp_path / "ema", 4, ema_decay=0.5))
+    export_checkpoint(tmp_path / "ema" / CHECKPOINT, weights)
+    ema = load_checkpoint(tmp_path / "ema" / CHECKPOINT)["ema"]
+    loaded = load_decoder(weights).state_dict()
+    assert all(torch.allclose(loaded[k], ema[f"module.{k}"].half().float()) for k in loaded)
     # The checkpoint folder is gone: training resumes from the shipped weights and their iteration count.
     train(_config(data, tmp_path / "fresh", 6, resume=True, init_from=weights))
     assert [r[0] for r in _losses(tmp_path / "fresh")] == [5, 6]

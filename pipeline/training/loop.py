@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 
 from pipeline.device import autocast, pick_device, pick_dtype
@@ -43,6 +44,7 @@ class TrainConfig:
     content_weight: float = 1.0
     style_loss: str = "mse"  # see STYLE_LOSSES
     style_augment: bool = False  # turned and recoloured variants of the style images (data.new_painting)
+    ema_decay: float = 0.0  # > 0: keep an exponential moving average of the weights; export ships it
     device: str = "auto"
     precision: str = "auto"
     workers: int = 0
@@ -85,10 +87,11 @@ def _scale_input_conv(decoder: Decoder, encoder: VGGEncoder, content: torch.Tens
         decoder[1].bias.zero_()
 
 
-def _save_checkpoint(path: Path, decoder: Decoder, optimizer: torch.optim.Optimizer, iteration: int,
-                     elapsed: float, cfg: TrainConfig) -> None:
+def _save_checkpoint(path: Path, decoder: Decoder, ema: AveragedModel | None, optimizer: torch.optim.Optimizer,
+                     iteration: int, elapsed: float, cfg: TrainConfig) -> None:
     state = {
         "decoder": decoder.state_dict(),
+        "ema": ema.state_dict() if ema is not None and ema.n_averaged > 0 else None,
         "optimizer": optimizer.state_dict(),
         "iteration": iteration,
         "elapsed_s": elapsed,
@@ -110,12 +113,16 @@ def load_checkpoint(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
-def _start_state(cfg: TrainConfig, decoder: Decoder, optimizer: torch.optim.Optimizer) -> tuple[int, float]:
-    """Restore from the checkpoint (or from decoder weights alone); returns (iteration, elapsed seconds)."""
+def _start_state(cfg: TrainConfig, decoder: Decoder, ema: AveragedModel | None,
+                 optimizer: torch.optim.Optimizer) -> tuple[int, float]:
+    """Restore from the checkpoint (or from decoder weights alone); returns (iteration, elapsed seconds).
+    An average the checkpoint lacks starts from the weights at the first step."""
     ckpt = cfg.out / CHECKPOINT
     if cfg.resume and ckpt.is_file():
         state = load_checkpoint(ckpt)
         decoder.load_state_dict(state["decoder"])
+        if ema is not None and state.get("ema") is not None:
+            ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"]["torch"])
         np.random.set_state(state["rng"]["numpy"])
@@ -148,7 +155,8 @@ def train(cfg: TrainConfig, on_step: Callable[[StepLosses], None] | None = None,
     decoder = Decoder().to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(decoder.parameters(), lr=cfg.lr)
     cfg.out.mkdir(parents=True, exist_ok=True)
-    start, elapsed = _start_state(cfg, decoder, optimizer)
+    ema = AveragedModel(decoder, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay)) if cfg.ema_decay > 0 else None
+    start, elapsed = _start_state(cfg, decoder, ema, optimizer)
     if start == 0 and cfg.init_from is None:
         _scale_input_conv(decoder, encoder, batches[0][0].to(device))
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
@@ -183,6 +191,8 @@ def train(cfg: TrainConfig, on_step: Callable[[StepLosses], None] | None = None,
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
                 scaler.update()
+                if ema is not None:
+                    ema.update_parameters(decoder)
                 seconds = time.perf_counter() - t0
                 reached["iteration"], reached["elapsed"] = iteration + 1, reached["elapsed"] + seconds
                 step = StepLosses(iteration + 1, c_loss.item(), s_loss.item(), lr, seconds)
@@ -192,9 +202,9 @@ def train(cfg: TrainConfig, on_step: Callable[[StepLosses], None] | None = None,
                 if on_step:
                     on_step(step)
                 if step.iteration % cfg.save_every == 0 or time.monotonic() - last_save > 60 * cfg.save_minutes:
-                    _save_checkpoint(ckpt, decoder, optimizer, step.iteration, reached["elapsed"], cfg)
+                    _save_checkpoint(ckpt, decoder, ema, optimizer, step.iteration, reached["elapsed"], cfg)
                     last_save = time.monotonic()
         finally:  # finished, or interrupted (Ctrl-C, SIGTERM): keep every completed iteration
             log_file.flush()
-            _save_checkpoint(ckpt, decoder, optimizer, reached["iteration"], reached["elapsed"], cfg)
+            _save_checkpoint(ckpt, decoder, ema, optimizer, reached["iteration"], reached["elapsed"], cfg)
     return ckpt
