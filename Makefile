@@ -42,11 +42,11 @@ temporal: install
 CKPT ?= checkpoints/decoder
 train: install
 	nice -n 10 $(BIN)/stylize train --content-dir ../shared/data/train/content \
-		--style-dir ../shared/data/train/style --out $(CKPT) --crop 128 --batch-size 16 --lr 3e-4 --resume \
-		--init-from pipeline/weights/decoder.safetensors
+		--style-dir ../shared/data/train/style --out $(CKPT) --crop 128 --batch-size 16 --lr 3e-4 --style-loss l2 \
+		--style-weight 117 --style-augment --ema-decay 0.999 --resume --init-from pipeline/weights/decoder.safetensors
 
 eval: install
-	$(BIN)/python scripts/eval_decoder.py --grid docs/decoder_grid.jpg --out out/eval_decoder.json
+	$(BIN)/python scripts/eval_decoder.py --gap --grid docs/decoder_grid.jpg --out out/eval_decoder.json
 
 clean:
 	rm -rf out build *.egg-info
