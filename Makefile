@@ -32,9 +32,6 @@ bench-ray: install
 profile: install
 	$(BIN)/python scripts/profile_video.py --out out/profile
 
-profile: install
-	$(BIN)/python scripts/profile_video.py --out out/profile
-
 temporal: install
 	$(BIN)/python scripts/temporal_table.py --frames 48 --size 256 --out docs/TEMPORAL.md
 

@@ -18,7 +18,8 @@ import torch
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from pipeline.io.images import read_image, to_tensor, to_uint8
+from pipeline.io.images import IMAGE_EXTENSIONS, read_image, to_tensor, to_uint8
+from pipeline.io.walk import walk_files
 from pipeline.metrics import style_loss
 from pipeline.models.decoder import load_decoder, shipped_weights_path
 from pipeline.models.vgg import load_encoder
@@ -103,7 +104,7 @@ def generalisation_gap(encoder, decoder, data: Path, count: int = 6, size: int =
     rng = np.random.default_rng(0)
 
     def pick(folder: Path) -> list[torch.Tensor]:
-        paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+        paths = sorted(walk_files(folder, IMAGE_EXTENSIONS))
         return [load(p, size) for p in rng.choice(paths, count, replace=False)]
 
     sets = {"train_content": pick(data / "train" / "content"), "train_style": pick(data / "train" / "style"),
