@@ -36,10 +36,14 @@ temporal: install
 	$(BIN)/python scripts/temporal_table.py --frames 48 --size 256 --out docs/TEMPORAL.md
 
 # Decoder training: resumes from checkpoints/ (outside git); see pipeline/weights/MODEL_CARD.md.
+# More paintings from a Debian package (apt-get download; kept out of git in out/styles).
 CKPT ?= checkpoints/decoder
-train: install
+out/styles/SOURCES.tsv: scripts/fetch_styles.py
+	$(BIN)/python scripts/fetch_styles.py --out out/styles
+
+train: install out/styles/SOURCES.tsv
 	nice -n 10 $(BIN)/stylize train --content-dir ../shared/data/train/content \
-		--style-dir ../shared/data/train/style --out $(CKPT) --crop 128 --batch-size 16 --lr 3e-4 --style-loss l2 \
+		--style-dir ../shared/data/train/style --style-dir out/styles --out $(CKPT) --crop 128 --batch-size 16 --lr 3e-4 --style-loss l2 \
 		--style-weight 117 --style-augment --ema-decay 0.999 --resume --init-from pipeline/weights/decoder.safetensors
 
 eval: install

@@ -212,8 +212,8 @@ def _fail_usage(exc: Exception, debug: bool) -> None:
 
 @app.command()
 def train(
-    content_dir: Annotated[Path, typer.Option(help="Folder of content photos (searched recursively).")],
-    style_dir: Annotated[Path, typer.Option(help="Folder of style paintings (searched recursively).")],
+    content_dir: Annotated[list[Path], typer.Option(help="Folder of content photos (searched recursively; repeatable).")],
+    style_dir: Annotated[list[Path], typer.Option(help="Folder of style paintings (searched recursively; repeatable).")],
     out: Annotated[Path, typer.Option(help="Checkpoint folder (checkpoint.pt and log.csv).")],
     iterations: Annotated[int, typer.Option(help="Total iterations, counting resumed ones.")] = 160_000,
     batch_size: int = 8,
@@ -238,7 +238,7 @@ def train(
     from pipeline.training.loop import TrainConfig
     from pipeline.training.progress import run_training
 
-    cfg = TrainConfig(content_dir=content_dir, style_dir=style_dir, out=out, iterations=iterations,
+    cfg = TrainConfig(content_dirs=content_dir, style_dirs=style_dir, out=out, iterations=iterations,
                       batch_size=batch_size, crop=crop, lr=lr, lr_decay=lr_decay, style_weight=style_weight,
                       content_weight=content_weight, style_loss=style_loss, style_augment=style_augment,
                       ema_decay=ema_decay, device=device, precision=precision, workers=workers, seed=seed,

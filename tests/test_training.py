@@ -11,7 +11,7 @@ from pipeline.metrics import style_loss
 from pipeline.models.decoder import load_decoder
 from pipeline.models.vgg import load_encoder
 from pipeline.ops.adain import adain
-from pipeline.training.data import new_painting, recolour
+from pipeline.training.data import load_folders, new_painting, recolour
 from pipeline.training.export import export_checkpoint
 from pipeline.training.loop import CHECKPOINT, LOG, TrainConfig, adain_losses, load_checkpoint, train
 from tests.helpers import gradient_image
@@ -36,7 +36,7 @@ def data(tmp_path_factory):
 
 
 def _config(data, out, iterations, **kw):
-    return TrainConfig(content_dir=data / "content", style_dir=data / "style", out=out, iterations=iterations,
+    return TrainConfig(content_dirs=[data / "content"], style_dirs=kw.pop("style_dirs", [data / "style"]), out=out, iterations=iterations,
                        batch_size=2, crop=32, lr=1e-3, precision="fp32", seed=3, save_every=2, **kw)
 
 
@@ -130,3 +130,15 @@ def test_export_round_trip_and_resume_from_weights_alone(data, tmp_path):
     # The checkpoint folder is gone: training resumes from the shipped weights and their iteration count.
     train(_config(data, tmp_path / "fresh", 6, resume=True, init_from=weights))
     assert [r[0] for r in _losses(tmp_path / "fresh")] == [5, 6]
+
+
+def test_style_folders_are_pooled_and_counted_on_the_card(data, tmp_path):
+    extra = tmp_path / "more"
+    extra.mkdir()
+    for i in range(2):
+        Image.fromarray(gradient_image(64, 48, seed=20 + i)).save(extra / f"m{i}.jpg")
+    images, skipped = load_folders([data / "style", extra])
+    assert len(images) == 5 and not skipped
+    train(_config(data, tmp_path / "ck", 2, style_dirs=[data / "style", extra]))
+    card = export_checkpoint(tmp_path / "ck" / CHECKPOINT, tmp_path / "decoder.safetensors").read_text()
+    assert f"style images: 3 from `{data / 'style'}`, 2 from `{extra}`" in card

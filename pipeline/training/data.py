@@ -17,10 +17,10 @@ from pipeline.io.images import IMAGE_EXTENSIONS, ImageReadError, read_image
 from pipeline.io.walk import walk_files
 
 
-def load_folder(root: Path, min_side: int = 16) -> tuple[list[np.ndarray], list[str]]:
-    """All decodable images under ``root`` as uint8 RGB arrays, and one line per file that was skipped."""
+def load_folders(roots: list[Path], min_side: int = 16) -> tuple[list[np.ndarray], list[str]]:
+    """All decodable images under the ``roots`` as uint8 RGB arrays, and one line per file that was skipped."""
     images, skipped = [], []
-    for path in walk_files(root, IMAGE_EXTENSIONS):
+    for path in (p for root in roots for p in walk_files(root, IMAGE_EXTENSIONS)):
         try:
             rgb = read_image(path).rgb
         except ImageReadError as exc:

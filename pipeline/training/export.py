@@ -32,6 +32,12 @@ def _count_images(folder: str) -> int:
     return sum(1 for _ in walk_files(path, IMAGE_EXTENSIONS)) if path.is_dir() else 0
 
 
+def _folders_text(cfg: dict, kind: str) -> str:
+    """"N from `dir`" for each training folder of one kind (older checkpoints kept a single ``{kind}_dir``)."""
+    folders = cfg.get(f"{kind}_dirs") or [cfg[f"{kind}_dir"]]
+    return ", ".join(f"{_count_images(folder)} from `{folder}`" for folder in folders)
+
+
 def shipped_state(state: dict) -> dict[str, torch.Tensor]:
     """The weights to ship: the moving average when training kept one (smoother than the last step)."""
     if state.get("ema"):
@@ -72,9 +78,9 @@ def _card_text(out: Path, state: dict, cfg: dict, losses: dict, figures: dict | 
         "stored as fp16 safetensors.",
         "",
         "## Training",
-        f"- Content images: {_count_images(cfg['content_dir'])} from `{cfg['content_dir']}`; "
-        f"style images: {_count_images(cfg['style_dir'])} from `{cfg['style_dir']}` "
-        "(see ../shared/data/README.md and MANIFEST.tsv for sources; the evaluation images are held out).",
+        f"- Content images: {_folders_text(cfg, 'content')}; style images: {_folders_text(cfg, 'style')} "
+        "(see ../shared/data/README.md and MANIFEST.tsv, and scripts/fetch_styles.py, for sources; the "
+        "evaluation images are held out).",
         f"- Iterations (cumulative over all resumed runs): **{state['iteration']}**",
         f"- Batch {cfg['batch_size']}, random crop {cfg['crop']} (short side resized to 2x crop), Adam lr "
         f"{cfg['lr']} with inverse decay {cfg['lr_decay']}, style weight {cfg['style_weight']}, "

@@ -20,7 +20,7 @@ from pipeline.models.decoder import Decoder, decoder_metadata, load_decoder_stat
 from pipeline.models.vgg import STYLE_LAYERS, VGGEncoder, load_encoder
 from pipeline.ops.adain import adain
 from pipeline.ops.losses import style_stat_distance, style_stat_mse
-from pipeline.training.data import PairBatches, load_folder
+from pipeline.training.data import PairBatches, load_folders
 
 CHECKPOINT = "checkpoint.pt"
 # mse: the reference code's (squared, channel-averaged, so relu4_1's large raw Caffe features dominate);
@@ -32,8 +32,8 @@ LOG = "log.csv"
 
 @dataclass
 class TrainConfig:
-    content_dir: Path
-    style_dir: Path
+    content_dirs: list[Path]
+    style_dirs: list[Path]
     out: Path
     iterations: int = 160_000
     batch_size: int = 8
@@ -95,7 +95,7 @@ def _save_checkpoint(path: Path, decoder: Decoder, ema: AveragedModel | None, op
         "optimizer": optimizer.state_dict(),
         "iteration": iteration,
         "elapsed_s": elapsed,
-        "config": {k: str(v) for k, v in asdict(cfg).items()},
+        "config": {k: [str(p) for p in v] if isinstance(v, list) else str(v) for k, v in asdict(cfg).items()},
         "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
     }
     tmp = path.with_name(path.name + ".tmp")
@@ -143,8 +143,8 @@ def train(cfg: TrainConfig, on_step: Callable[[StepLosses], None] | None = None,
     torch.manual_seed(cfg.seed)
     device = pick_device(cfg.device)
     dtype = pick_dtype(cfg.precision, device)
-    content, skipped_c = load_folder(cfg.content_dir)
-    style, skipped_s = load_folder(cfg.style_dir)
+    content, skipped_c = load_folders(cfg.content_dirs)
+    style, skipped_s = load_folders(cfg.style_dirs)
     for line in skipped_c + skipped_s:
         if on_skip:
             on_skip(line)
