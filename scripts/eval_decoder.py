@@ -55,6 +55,7 @@ def main() -> None:
 
     out_losses, base_losses, outputs = style_losses(encoder, decoder, contents, styles)
     ratios = [lo / lc for lo, lc in zip(out_losses, base_losses)]
+    per_style = np.reshape(ratios, (len(styles), len(contents))).mean(axis=1)  # style_losses loops styles outside
 
     recon = Stylizer(encoder, decoder, [styles[0]], alpha=0.0)
     psnrs, ssims = [], []
@@ -74,6 +75,7 @@ def main() -> None:
         "style_loss_content_mean": round(float(np.mean(base_losses)), 2),
         "reconstruction_psnr_db": round(float(np.mean(psnrs)), 2),
         "reconstruction_ssim": round(float(np.mean(ssims)), 4),
+        "style_loss_ratio_by_style": {name: round(float(r), 4) for name, r in zip(STYLES, per_style)},
     }
     if args.gap:
         figures["generalisation_gap_256"] = generalisation_gap(encoder, decoder, args.data)

@@ -38,7 +38,8 @@ def unpack_deb(package: str, root: Path) -> str:
 
 
 def read_qt_resources(path: Path) -> dict[str, bytes]:
-    """Files of a compiled Qt resource (.rcc): header, then a tree of 14- or 22-byte nodes, names, data."""
+    """Files of a compiled Qt resource (.rcc): header, then a tree of 14- or 22-byte nodes, names, data.
+    (Qt's own tools compile these files but do not unpack them.)"""
     blob = path.read_bytes()
     if blob[:4] != b"qres":
         raise ValueError(f"{path}: not a Qt resource file")
@@ -62,6 +63,8 @@ def read_qt_resources(path: Path) -> dict[str, bytes]:
         offset = data + struct.unpack(">I", blob[node + 10:node + 14])[0]
         size = struct.unpack(">I", blob[offset:offset + 4])[0]
         content = blob[offset + 4:offset + 4 + size]
+        if flags & 4:
+            raise ValueError(f"{path}: zstd-compressed resources are not supported")
         files[path] = zlib.decompress(content[4:]) if flags & 1 else content
 
     walk(0, "")

@@ -1,0 +1,64 @@
+"""scripts/fetch_styles.py: Qt resource files are unpacked, and jigsaw pieces go back together exactly."""
+
+import struct
+import sys
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from fetch_styles import assemble_paintings, read_qt_resources  # noqa: E402
+
+
+def _rcc(tmp_path: Path) -> Path:
+    """A version-1 .rcc: root -> (a/ -> b.txt zlib-compressed, c.bin stored)."""
+    names, name_offsets = b"", {}
+    for name in ("a", "b.txt", "c.bin"):
+        name_offsets[name] = len(names)
+        names += struct.pack(">HI", len(name), 0) + name.encode("utf-16-be")
+    payload_b, payload_c = b"hello " * 20, b"\x00\x01raw"
+    compressed = struct.pack(">I", len(payload_b)) + zlib.compress(payload_b)
+    data = struct.pack(">I", len(compressed)) + compressed
+    data_c = len(data)
+    data += struct.pack(">I", len(payload_c)) + payload_c
+    tree = (struct.pack(">IHII", 0, 2, 2, 1)                       # 0: root, children 1-2
+            + struct.pack(">IHII", name_offsets["a"], 2, 1, 3)     # 1: a/, child 3
+            + struct.pack(">IHHHI", name_offsets["c.bin"], 0, 0, 0, data_c)
+            + struct.pack(">IHHHI", name_offsets["b.txt"], 1, 0, 0, 0))
+    header = 20
+    blob = b"qres" + struct.pack(">IIII", 1, header, header + len(tree), header + len(tree) + len(data))
+    path = tmp_path / "x.rcc"
+    path.write_bytes(blob + tree + data + names)
+    return path
+
+
+def test_qt_resources_are_unpacked(tmp_path):
+    files = read_qt_resources(_rcc(tmp_path))
+    assert files == {"/a/b.txt": b"hello " * 20, "/c.bin": b"\x00\x01raw"}
+
+
+def _board(title: str, pieces: list[tuple[str, float, float]]) -> bytes:
+    items = ",".join(f'{{"pixmapfile" : "{name}", "x" : "{x}", "y" : "{y}"}}' for name, x, y in pieces)
+    return (f'property string instruction: qsTr("{title}")\nproperty var levels : [{{"pixmapfile" : "image/bg.svg",'
+            f' "type" : "SHAPE_BACKGROUND_IMAGE", "width": 200, "height": 150}},{items}]').encode()
+
+
+def test_jigsaw_pieces_are_put_back_together(tmp_path):
+    painting = np.random.default_rng(0).integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    files, pieces = {}, []
+    rows, cols = [(0, 20), (20, 60)], [(0, 30), (30, 80)]  # pieces of different sizes, as real ones are
+    for r, (top, bottom) in enumerate(rows):
+        for c, (left, right) in enumerate(cols):
+            piece = painting[top:bottom, left:right]
+            piece = np.dstack([piece, np.full(piece.shape[:2], 255, np.uint8)])
+            name = f"image/p{r}{c}.webp"
+            files[f"/act/resource/{name}"] = cv2.imencode(".webp", piece, [cv2.IMWRITE_WEBP_QUALITY, 101])[1].tobytes()
+            # Centre of the piece on the 200 x 150 board, the painting's corner at (20, 10).
+            pieces.append((name, (20 + (left + right) / 2) / 200, (10 + (top + bottom) / 2) / 150))
+    files["/act/resource/board/board1_0.qml"] = _board("Whole", pieces)
+    files["/act/resource/board/board2_0.qml"] = _board("Holed", pieces[:1] + [(pieces[3][0], 0.9, 0.9)])
+    assembled = assemble_paintings(files)
+    assert list(assembled) == ["Whole"]  # the board whose pieces leave a hole is skipped
+    assert np.array_equal(assembled["Whole"], painting)
