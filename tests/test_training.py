@@ -139,6 +139,11 @@ def test_style_folders_are_pooled_and_counted_on_the_card(data, tmp_path):
         Image.fromarray(gradient_image(64, 48, seed=20 + i)).save(extra / f"m{i}.jpg")
     images, skipped = load_folders([data / "style", extra])
     assert len(images) == 5 and not skipped
+    with pytest.raises(FileNotFoundError, match="missing"):
+        load_folders([data / "style", tmp_path / "missing"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="empty"):
+        load_folders([data / "style", tmp_path / "empty"])
     train(_config(data, tmp_path / "ck", 2, style_dirs=[data / "style", extra]))
     card = export_checkpoint(tmp_path / "ck" / CHECKPOINT, tmp_path / "decoder.safetensors").read_text()
     assert f"style images: 3 from `{data / 'style'}`, 2 from `{extra}`" in card

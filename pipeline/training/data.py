@@ -18,9 +18,18 @@ from pipeline.io.walk import walk_files
 
 
 def load_folders(roots: list[Path], min_side: int = 16) -> tuple[list[np.ndarray], list[str]]:
-    """All decodable images under the ``roots`` as uint8 RGB arrays, and one line per file that was skipped."""
+    """All decodable images under the ``roots`` as uint8 RGB arrays, and one line per file that was skipped.
+    A folder that is missing or holds no image files is an error: a mistyped path must not go unnoticed."""
+    paths = []
+    for root in roots:
+        if not root.is_dir():
+            raise FileNotFoundError(f"training folder {root} does not exist")
+        found = list(walk_files(root, IMAGE_EXTENSIONS))
+        if not found:
+            raise ValueError(f"no image files under {root}")
+        paths += found
     images, skipped = [], []
-    for path in (p for root in roots for p in walk_files(root, IMAGE_EXTENSIONS)):
+    for path in paths:
         try:
             rgb = read_image(path).rgb
         except ImageReadError as exc:
