@@ -38,7 +38,7 @@ temporal: install
 # Decoder training: resumes from checkpoints/ (outside git); see pipeline/weights/MODEL_CARD.md.
 # More paintings from a Debian package (apt-get download; kept out of git in out/styles).
 CKPT ?= checkpoints/decoder
-out/styles/SOURCES.tsv: scripts/fetch_styles.py
+out/styles/SOURCES.tsv: scripts/fetch_styles.py | $(STAMP)
 	$(BIN)/python scripts/fetch_styles.py --out out/styles
 
 train: install out/styles/SOURCES.tsv
