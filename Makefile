@@ -44,7 +44,7 @@ out/styles/SOURCES.tsv: scripts/fetch_styles.py | $(STAMP)
 train: install out/styles/SOURCES.tsv
 	nice -n 10 $(BIN)/stylize train --content-dir ../shared/data/train/content \
 		--style-dir ../shared/data/train/style --style-dir out/styles --out $(CKPT) --crop 128 --batch-size 16 \
-		--lr 3e-4 --style-loss l2 --style-weight 117 --style-augment --ema-decay 0.999 --resume --init-from pipeline/weights/decoder.safetensors
+		--lr 3e-4 --style-loss l2 --style-weight 468 --style-augment --ema-decay 0.999 --resume --init-from pipeline/weights/decoder.safetensors
 
 eval: install
 	$(BIN)/python scripts/eval_decoder.py --gap --grid docs/decoder_grid.jpg --out out/eval_decoder.json
