@@ -36,7 +36,7 @@ temporal: install
 	$(BIN)/python scripts/temporal_table.py --frames 48 --size 256 --out docs/TEMPORAL.md
 
 # Decoder training: resumes from checkpoints/ (outside git); see pipeline/weights/MODEL_CARD.md.
-# More paintings from a Debian package (apt-get download; kept out of git in out/styles).
+# More paintings from Debian packages (apt-get download; kept out of git in out/styles).
 CKPT ?= checkpoints/decoder
 out/styles/SOURCES.tsv: scripts/fetch_styles.py | $(STAMP)
 	$(BIN)/python scripts/fetch_styles.py --out out/styles

@@ -1,9 +1,12 @@
-"""Fetch more training paintings from a Debian package into a folder outside the tree (default out/styles).
+"""Fetch more training paintings from Debian packages into a folder outside the tree (default out/styles).
 
 The decoder generalises worse to unseen paintings than to unseen photos (eval_decoder.py --gap), and
-../shared/data/train/style holds only 105 paintings, so the style side gets more. Debian's gcompris-qt-data
-(GPL-3.0-or-later; the paintings themselves are public domain) ships 22 famous paintings for its "paintings"
-puzzle, cut into pieces inside a Qt resource file; each is put back together from its board file.
+../shared/data/train/style holds only 105 paintings, so the style side gets more:
+- gcompris-qt-data (GPL-3.0-or-later; the paintings themselves are public domain): 22 famous paintings cut
+  into pieces for its "paintings" jigsaw, and 13 more with holes cut out for its "details" and "baby shapes"
+  activities, each put back together from its board file inside a Qt resource file;
+- freecol (GPL-2+; the pictures are public-domain portraits and engravings, 15th to 19th century): 46
+  portraits of its founding fathers, monarchs and mercenary leaders, and four engravings.
 
 Paintings that are also among the held-out evaluation styles (../shared/data/style; titles checked by hand, as
 the copies differ in crop and colour) are left out, so the evaluation stays on unseen paintings. Nothing fetched
@@ -26,7 +29,24 @@ import cv2
 import numpy as np
 
 GCOMPRIS = "gcompris-qt-data"
+# Qt resource file of each activity, and what a board's title says when the board is a painting: the other
+# boards of "details" are photographs of monuments, those of "babyshapes" a dog and toys.
+GCOMPRIS_ACTIVITIES = (("paintings", ""), ("details", "van Gogh"), ("babyshapes", r"\d{4}|century"))
 LEFT_OUT = ("Great Wave", "Pieta")  # a held-out evaluation style; a photograph of a sculpture
+
+FREECOL = "freecol"
+# Paths under its data folder, and the pixels cropped off each side: the founding fathers hang in a drawn
+# gilt frame.
+FREECOL_PICTURES = (("default/resources/images/foundingFathers/*.size6.jpg", 76),
+                    ("default/resources/images/monarch/*.png", 0),
+                    ("default/resources/images/mercenaries/*.jpg", 0),
+                    ("mods/19thCenturyNations/resources/images/monarch/leopold.png", 0),
+                    ("mods/19thCenturyNations/resources/images/monarch/suleiman.png", 0),
+                    ("default/resources/images/ui/landing.png", 0),
+                    ("default/resources/images/ui/discovery.png", 0),
+                    ("default/resources/images/ui/meet_natives.png", 0),
+                    ("default/resources/images/ui/meet_aztec.png", 0))
+FREECOL_LEFT_OUT = ("geronimo.png",)  # a photograph
 
 
 def unpack_deb(package: str, root: Path) -> str:
@@ -71,25 +91,45 @@ def read_qt_resources(path: Path) -> dict[str, bytes]:
     return files
 
 
-def assemble_paintings(files: dict[str, bytes]) -> dict[str, np.ndarray]:
-    """GCompris boards: each piece (RGBA) sits centred at (x, y) fractions of the board (drawn here on a canvas
-    with half a board of margin, then cropped to the pieces); returns {title: BGR image}."""
+def decode(data: bytes) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+
+
+def assemble_paintings(files: dict[str, bytes], title_pattern: str = "") -> dict[str, np.ndarray]:
+    """GCompris boards whose title matches ``title_pattern``, put back together; returns {title: BGR image}.
+
+    A board is either pieces alone on a blank board of the stated width and height (the jigsaw), or a
+    painting with white holes (its SHAPE_BACKGROUND_IMAGE) and the pieces that fill them. Each piece (RGBA)
+    sits centred at (x, y) fractions of the board, drawn here on a canvas with half a board of margin, then
+    cropped to what is covered."""
     paintings = {}
     for path, text in files.items():
-        if not re.search(r"/board/board\d+_0\.qml$", path):
+        if not re.search(r"/board/board\d+_\d+\.qml$", path):
             continue
         board = text.decode()
-        title = re.search(r'qsTr\("([^"]*)"\)', board).group(1)
-        width, height = (int(re.search(rf'"{k}":\s*(\d+)', board).group(1)) for k in ("width", "height"))
+        title = re.search(r'qsTr\("([^"]*)"\)', board)
+        if not title or not re.search(title_pattern, title := title.group(1)):
+            continue
+        folder = path.rsplit("/board/", 1)[0]
+        background = re.search(r'"pixmapfile"\s*:\s*"([^"]+\.webp)",\s*"type"\s*:\s*"SHAPE_BACKGROUND_IMAGE"', board)
+        if background:
+            image = decode(files[f"{folder}/{background.group(1)}"])[..., :3].astype(np.float32)
+            known = (image.min(axis=2) <= 250).astype(np.float32)  # the holes are white
+        else:
+            width, height = (int(re.search(rf'"{k}":\s*(\d+)', board).group(1)) for k in ("width", "height"))
+            image, known = np.zeros((height, width, 3), np.float32), np.zeros((height, width), np.float32)
+        height, width = known.shape
         canvas = np.zeros((2 * height, 2 * width, 3), np.float32)
         cover = np.zeros((2 * height, 2 * width), np.float32)
-        folder = path.rsplit("/board/", 1)[0]
-        for name, x, y in re.findall(r'"pixmapfile"\s*:\s*"([^"]+\.webp)",\s*"x"\s*:\s*"([\d.]+)",\s*"y"\s*:\s*"([\d.]+)"',
-                                     board):
-            piece = cv2.imdecode(np.frombuffer(files[f"{folder}/{name}"], np.uint8), cv2.IMREAD_UNCHANGED)
+        top0, left0 = height // 2, width // 2
+        canvas[top0:top0 + height, left0:left0 + width] = image * known[..., None]
+        cover[top0:top0 + height, left0:left0 + width] = known
+        for name, x, y in re.findall(r'"pixmapfile"\s*:\s*"([^"]+\.webp)",\s*(?:"dropAreaSize"\s*:\s*"\d+",\s*)?'
+                                     r'"x"\s*:\s*"([\d.]+)",\s*"y"\s*:\s*"([\d.]+)"', board):
+            piece = decode(files[f"{folder}/{name}"])
             alpha = piece[..., 3] / 255.0 if piece.shape[2] == 4 else np.ones(piece.shape[:2])
             h, w = piece.shape[:2]
-            top, left = round((float(y) + 0.5) * height - h / 2), round((float(x) + 0.5) * width - w / 2)
+            top, left = top0 + round(float(y) * height - h / 2), left0 + round(float(x) * width - w / 2)
             canvas[top:top + h, left:left + w] += piece[..., :3] * alpha[..., None]
             cover[top:top + h, left:left + w] += alpha
         rows, cols = np.nonzero(cover > 0.5)
@@ -102,22 +142,46 @@ def assemble_paintings(files: dict[str, bytes]) -> dict[str, np.ndarray]:
     return paintings
 
 
+def freecol_pictures(data: Path) -> dict[str, np.ndarray]:
+    """FreeCol's portraits and engravings, frames cropped off; returns {file stem: BGR image}."""
+    pictures = {}
+    for pattern, margin in FREECOL_PICTURES:
+        for path in sorted(data.glob(pattern)):
+            if path.name in FREECOL_LEFT_OUT:
+                continue
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            pictures[path.name.split(".")[0]] = image[margin:image.shape[0] - margin, margin:image.shape[1] - margin]
+    return pictures
+
+
+def safe_name(prefix: str, title: str) -> str:
+    return f"{prefix}_{re.sub(r'[^A-Za-z0-9]+', '_', title).strip('_')[:60]}.jpg"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("out/styles"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     sources = ["file\tpackage\tversion\ttitle\tlicence"]
+
+    def save(name: str, image: np.ndarray, package: str, version: str, title: str, licence: str) -> None:
+        cv2.imwrite(str(args.out / name), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        sources.append(f"{name}\t{package}\t{version}\t{title}\t{licence}")
+
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         version = unpack_deb(GCOMPRIS, root)
-        rcc = root / "files/usr/share/gcompris-qt/rcc/paintings.rcc"
-        for title, image in sorted(assemble_paintings(read_qt_resources(rcc)).items()):
-            if any(word in title for word in LEFT_OUT):
-                continue
-            name = f"gcompris_{re.sub(r'[^A-Za-z0-9]+', '_', title).strip('_')[:60]}.jpg"
-            cv2.imwrite(str(args.out / name), image, [cv2.IMWRITE_JPEG_QUALITY, 95])
-            sources.append(f"{name}\t{GCOMPRIS}\t{version}\t{title}\tpublic domain painting; package GPL-3.0-or-later")
+        for activity, title_pattern in GCOMPRIS_ACTIVITIES:
+            files = read_qt_resources(root / f"files/usr/share/gcompris-qt/rcc/{activity}.rcc")
+            for title, image in sorted(assemble_paintings(files, title_pattern).items()):
+                if not any(word in title for word in LEFT_OUT):
+                    save(safe_name("gcompris", title), image, GCOMPRIS, version, title,
+                         "public domain painting; package GPL-3.0-or-later")
+        version = unpack_deb(FREECOL, root)
+        for title, image in freecol_pictures(root / "files/usr/share/games/freecol").items():
+            save(safe_name("freecol", title), image, FREECOL, version, title,
+                 "public domain portrait or engraving; package GPL-2+")
     (args.out / "SOURCES.tsv").write_text("\n".join(sources) + "\n")
     print(f"{len(sources) - 1} paintings in {args.out}")
 

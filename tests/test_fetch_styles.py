@@ -1,4 +1,4 @@
-"""scripts/fetch_styles.py: Qt resource files are unpacked, and jigsaw pieces go back together exactly."""
+"""scripts/fetch_styles.py: Qt resource files are unpacked, and puzzle pieces go back together exactly."""
 
 import struct
 import sys
@@ -62,3 +62,27 @@ def test_jigsaw_pieces_are_put_back_together(tmp_path):
     assembled = assemble_paintings(files)
     assert list(assembled) == ["Whole"]  # the board whose pieces leave a hole is skipped
     assert np.array_equal(assembled["Whole"], painting)
+
+
+def _webp(image: np.ndarray) -> bytes:
+    return cv2.imencode(".webp", image, [cv2.IMWRITE_WEBP_QUALITY, 101])[1].tobytes()  # 101: lossless
+
+
+def test_holes_in_a_painting_are_filled_by_its_pieces():
+    painting = np.random.default_rng(1).integers(0, 240, (60, 80, 3), dtype=np.uint8)
+    holed = painting.copy()
+    holed[10:30, 20:50] = 255  # GCompris cuts the pieces out in white
+    piece = np.dstack([painting[5:35, 15:55], np.full((30, 40), 255, np.uint8)])  # overlaps the hole's rim
+    files = {"/act/resource/image/bg.webp": _webp(holed), "/act/resource/image/piece.webp": _webp(piece)}
+
+    def board(title: str, x: float) -> bytes:
+        return (f'property string instruction: qsTr("{title}")\nproperty var levels: [{{"pixmapfile" :'
+                f' "image/bg.webp", "type" : "SHAPE_BACKGROUND_IMAGE"}}, {{"pixmapfile" : "image/piece.webp",'
+                f' "dropAreaSize" : "10", "x" : "{x}", "y" : "{20 / 60}"}}]').encode()
+
+    files["/act/resource/board/board7_0.qml"] = board("A painter, A painting - 1890", 35 / 80)
+    files["/act/resource/board/board7_1.qml"] = board("A painter, Misplaced - 1890", 20 / 80)
+    files["/act/resource/board/board8_0.qml"] = board("A castle", 35 / 80)
+    assembled = assemble_paintings(files, title_pattern=r"\d{4}")
+    assert list(assembled) == ["A painter, A painting - 1890"]  # the castle is no painting; a hole stays
+    assert np.array_equal(assembled["A painter, A painting - 1890"], painting)
