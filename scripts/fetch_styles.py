@@ -5,7 +5,7 @@ The decoder generalises worse to unseen paintings than to unseen photos (eval_de
 - gcompris-qt-data (GPL-3.0-or-later; the paintings themselves are public domain): 22 famous paintings cut
   into pieces for its "paintings" jigsaw, and 13 more with holes cut out for its "details" and "baby shapes"
   activities, each put back together from its board file inside a Qt resource file;
-- freecol (GPL-2+; the pictures are public-domain portraits and engravings, 15th to 19th century): 46
+- freecol (GPL-2+; the pictures are public-domain portraits and engravings, 16th to 19th century): 46
   portraits of its founding fathers, monarchs and mercenary leaders, and four engravings.
 
 Paintings that are also among the held-out evaluation styles (../shared/data/style; titles checked by hand, as
