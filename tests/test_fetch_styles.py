@@ -39,6 +39,10 @@ def test_qt_resources_are_unpacked(tmp_path):
     assert files == {"/a/b.txt": b"hello " * 20, "/c.bin": b"\x00\x01raw"}
 
 
+def _webp(image: np.ndarray) -> bytes:
+    return cv2.imencode(".webp", image, [cv2.IMWRITE_WEBP_QUALITY, 101])[1].tobytes()  # 101: lossless
+
+
 def _board(title: str, pieces: list[tuple[str, float, float]]) -> bytes:
     items = ",".join(f'{{"pixmapfile" : "{name}", "x" : "{x}", "y" : "{y}"}}' for name, x, y in pieces)
     return (f'property string instruction: qsTr("{title}")\nproperty var levels : [{{"pixmapfile" : "image/bg.svg",'
@@ -54,7 +58,7 @@ def test_jigsaw_pieces_are_put_back_together(tmp_path):
             piece = painting[top:bottom, left:right]
             piece = np.dstack([piece, np.full(piece.shape[:2], 255, np.uint8)])
             name = f"image/p{r}{c}.webp"
-            files[f"/act/resource/{name}"] = cv2.imencode(".webp", piece, [cv2.IMWRITE_WEBP_QUALITY, 101])[1].tobytes()
+            files[f"/act/resource/{name}"] = _webp(piece)
             # Centre of the piece on the 200 x 150 board, the painting's corner at (20, 10).
             pieces.append((name, (20 + (left + right) / 2) / 200, (10 + (top + bottom) / 2) / 150))
     files["/act/resource/board/board1_0.qml"] = _board("Whole", pieces)
@@ -62,10 +66,6 @@ def test_jigsaw_pieces_are_put_back_together(tmp_path):
     assembled = assemble_paintings(files)
     assert list(assembled) == ["Whole"]  # the board whose pieces leave a hole is skipped
     assert np.array_equal(assembled["Whole"], painting)
-
-
-def _webp(image: np.ndarray) -> bytes:
-    return cv2.imencode(".webp", image, [cv2.IMWRITE_WEBP_QUALITY, 101])[1].tobytes()  # 101: lossless
 
 
 def test_holes_in_a_painting_are_filled_by_its_pieces():
