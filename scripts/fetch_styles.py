@@ -6,7 +6,10 @@ The decoder generalises worse to unseen paintings than to unseen photos (eval_de
   into pieces for its "paintings" jigsaw, and 13 more with holes cut out for its "details" and "baby shapes"
   activities, each put back together from its board file inside a Qt resource file;
 - freecol (GPL-2+; the pictures are public-domain portraits and engravings, 16th to 19th century): 46
-  portraits of its founding fathers, monarchs and mercenary leaders, and four engravings.
+  portraits of its founding fathers, monarchs and mercenary leaders, and four engravings;
+- Battle for Wesnoth (GPL-2.0-or-later, art included): its story art, digital paintings by several artists:
+  the 16 landscapes of the core data and 43 scenes of six campaigns (one whose "story" images are game
+  screenshots is not fetched).
 
 Paintings that are also among the held-out evaluation styles (../shared/data/style; titles checked by hand, as
 the copies differ in crop and colour) are left out, so the evaluation stays on unseen paintings. Nothing fetched
@@ -47,6 +50,12 @@ FREECOL_PICTURES = (("default/resources/images/foundingFathers/*.size6.jpg", 76)
                     ("default/resources/images/ui/meet_natives.png", 0),
                     ("default/resources/images/ui/meet_aztec.png", 0))
 FREECOL_LEFT_OUT = ("geronimo.png",)  # a photograph
+
+WESNOTH = ("wesnoth-1.16-data", "wesnoth-1.16-did", "wesnoth-1.16-httt", "wesnoth-1.16-l", "wesnoth-1.16-trow",
+           "wesnoth-1.16-tsg", "wesnoth-1.16-ttb")
+WESNOTH_STORY = (("data/core/images/story/*.jpg", 0), ("data/campaigns/*/images/story/*.jpg", 0),
+                 ("data/campaigns/*/images/story/*.png", 0))
+WESNOTH_LEFT_OUT = ("landscape-battlefield_nohumans.jpg", "landscape-bridge_sun.jpg")  # the same paintings again
 
 
 def unpack_deb(package: str, root: Path) -> str:
@@ -142,15 +151,20 @@ def assemble_paintings(files: dict[str, bytes], title_pattern: str = "") -> dict
     return paintings
 
 
-def freecol_pictures(data: Path) -> dict[str, np.ndarray]:
-    """FreeCol's portraits and engravings, frames cropped off; returns {file stem: BGR image}."""
+def packaged_pictures(data: Path, patterns: tuple[tuple[str, int], ...], left_out: tuple[str, ...] = ()
+                      ) -> dict[str, np.ndarray]:
+    """Pictures under ``data`` matching each (glob, pixels cropped off each side), less the files named in
+    ``left_out`` and cut-outs (any transparent pixel: logos, a book on nothing); returns {file stem: BGR image}."""
     pictures = {}
-    for pattern, margin in FREECOL_PICTURES:
+    for pattern, margin in patterns:
         for path in sorted(data.glob(pattern)):
-            if path.name in FREECOL_LEFT_OUT:
+            image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+            if path.name in left_out or (image.shape[2] == 4 and image[..., 3].min() < 250):
                 continue
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            pictures[path.name.split(".")[0]] = image[margin:image.shape[0] - margin, margin:image.shape[1] - margin]
+            if (stem := path.name.split(".")[0]) in pictures:
+                raise ValueError(f"{path}: a second picture named {stem}")
+            pictures[stem] = image[margin:image.shape[0] - margin,
+                                                      margin:image.shape[1] - margin, :3]
     return pictures
 
 
@@ -179,9 +193,14 @@ def main() -> None:
                     save(safe_name("gcompris", title), image, GCOMPRIS, version, title,
                          "public domain painting; package GPL-3.0-or-later")
         version = unpack_deb(FREECOL, root)
-        for title, image in freecol_pictures(root / "files/usr/share/games/freecol").items():
+        pictures = packaged_pictures(root / "files/usr/share/games/freecol", FREECOL_PICTURES, FREECOL_LEFT_OUT)
+        for title, image in pictures.items():
             save(safe_name("freecol", title), image, FREECOL, version, title,
                  "public domain portrait or engraving; package GPL-2+")
+        version = [unpack_deb(package, root) for package in WESNOTH][0]
+        pictures = packaged_pictures(root / "files/usr/share/games/wesnoth/1.16", WESNOTH_STORY, WESNOTH_LEFT_OUT)
+        for title, image in pictures.items():
+            save(safe_name("wesnoth", title), image, WESNOTH[0], version, title, "digital painting; GPL-2.0-or-later")
     (args.out / "SOURCES.tsv").write_text("\n".join(sources) + "\n")
     print(f"{len(sources) - 1} paintings in {args.out}")
 

@@ -1,4 +1,5 @@
-"""scripts/fetch_styles.py: Qt resource files are unpacked, and puzzle pieces go back together exactly."""
+"""scripts/fetch_styles.py: Qt resource files are unpacked, puzzle pieces go back together exactly, and
+packaged pictures are picked by pattern, framed ones cropped, cut-outs and listed files left out."""
 
 import struct
 import sys
@@ -9,7 +10,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from fetch_styles import assemble_paintings, read_qt_resources  # noqa: E402
+from fetch_styles import assemble_paintings, packaged_pictures, read_qt_resources  # noqa: E402
 
 
 def _rcc(tmp_path: Path) -> Path:
@@ -86,3 +87,19 @@ def test_holes_in_a_painting_are_filled_by_its_pieces():
     assembled = assemble_paintings(files, title_pattern=r"\d{4}")
     assert list(assembled) == ["A painter, A painting - 1890"]  # the castle is no painting; a hole stays
     assert np.array_equal(assembled["A painter, A painting - 1890"], painting)
+
+
+def test_packaged_pictures_crop_frames_and_leave_out_cut_outs(tmp_path):
+    rng = np.random.default_rng(2)
+    framed, opaque, cut_out = (rng.integers(0, 256, (40, 50, channels), dtype=np.uint8) for channels in (3, 4, 4))
+    opaque[..., 3], cut_out[..., 3] = 255, 255
+    cut_out[0, 0, 3] = 0  # one transparent pixel makes a cut-out
+    for folder, name, image in (("frames", "king.size6.png", framed), ("scenes", "ship.png", opaque),
+                                ("scenes", "logo.png", cut_out), ("scenes", "photo.png", opaque),
+                                ("other", "skip.png", opaque)):
+        (tmp_path / folder).mkdir(exist_ok=True)
+        cv2.imwrite(str(tmp_path / folder / name), image)
+    pictures = packaged_pictures(tmp_path, (("frames/*.size6.png", 4), ("scenes/*.png", 0)), ("photo.png",))
+    assert sorted(pictures) == ["king", "ship"]
+    assert np.array_equal(pictures["king"], framed[4:36, 4:46])
+    assert np.array_equal(pictures["ship"], opaque[..., :3])
