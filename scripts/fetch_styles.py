@@ -163,8 +163,7 @@ def packaged_pictures(data: Path, patterns: tuple[tuple[str, int], ...], left_ou
                 continue
             if (stem := path.name.split(".")[0]) in pictures:
                 raise ValueError(f"{path}: a second picture named {stem}")
-            pictures[stem] = image[margin:image.shape[0] - margin,
-                                                      margin:image.shape[1] - margin, :3]
+            pictures[stem] = image[margin:image.shape[0] - margin, margin:image.shape[1] - margin, :3]
     return pictures
 
 
@@ -197,7 +196,9 @@ def main() -> None:
         for title, image in pictures.items():
             save(safe_name("freecol", title), image, FREECOL, version, title,
                  "public domain portrait or engraving; package GPL-2+")
-        version = [unpack_deb(package, root) for package in WESNOTH][0]
+        for package in WESNOTH[1:]:  # the campaigns
+            unpack_deb(package, root)
+        version = unpack_deb(WESNOTH[0], root)
         pictures = packaged_pictures(root / "files/usr/share/games/wesnoth/1.16", WESNOTH_STORY, WESNOTH_LEFT_OUT)
         for title, image in pictures.items():
             save(safe_name("wesnoth", title), image, WESNOTH[0], version, title, "digital painting; GPL-2.0-or-later")

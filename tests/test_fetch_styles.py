@@ -8,6 +8,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 from fetch_styles import assemble_paintings, packaged_pictures, read_qt_resources  # noqa: E402
@@ -103,3 +104,5 @@ def test_packaged_pictures_crop_frames_and_leave_out_cut_outs(tmp_path):
     assert sorted(pictures) == ["king", "ship"]
     assert np.array_equal(pictures["king"], framed[4:36, 4:46])
     assert np.array_equal(pictures["ship"], opaque[..., :3])
+    with pytest.raises(ValueError, match="second picture named ship"):  # two campaigns' ship.png: refused
+        packaged_pictures(tmp_path, (("scenes/ship.png", 0), ("*/ship.png", 0)))
