@@ -224,6 +224,7 @@ def train(
     content_weight: float = 1.0,
     style_loss: Annotated[str, typer.Option(help="mse (the reference code's) or l2 (the paper's Eq. 12, as evaluated).")] = "mse",
     style_augment: Annotated[bool, typer.Option(help="Also train on turned and recoloured variants of the styles.")] = False,
+    style_mix: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of samples trained on a random interpolation of two styles' statistics (synthetic styles). 0: off.")] = 0.0,
     ema_decay: Annotated[float, typer.Option(min=0.0, max=0.99999, help="Keep a moving average of the weights (e.g. 0.999); export ships it. 0: off.")] = 0.0,
     device: str = "auto",
     precision: Annotated[str, typer.Option(help="auto, fp32, fp16 or bf16 (autocast; on CUDA).")] = "auto",
@@ -233,6 +234,7 @@ def train(
     init_from: Annotated[Path | None, typer.Option(help="Decoder weights to start from without a checkpoint.")] = None,
     save_every: Annotated[int, typer.Option(help="Checkpoint every N iterations ...")] = 200,
     save_minutes: Annotated[float, typer.Option(help="... or every M minutes, whichever comes first.")] = 10.0,
+    minutes: Annotated[float | None, typer.Option(min=0.0, help="Stop, checkpointed, after this many minutes of this run (resume later).")] = None,
 ) -> None:
     """Train the AdaIN decoder (resumable)."""
     from pipeline.training.loop import TrainConfig
@@ -241,8 +243,9 @@ def train(
     cfg = TrainConfig(content_dirs=content_dir, style_dirs=style_dir, out=out, iterations=iterations,
                       batch_size=batch_size, crop=crop, lr=lr, lr_decay=lr_decay, style_weight=style_weight,
                       content_weight=content_weight, style_loss=style_loss, style_augment=style_augment,
-                      ema_decay=ema_decay, device=device, precision=precision, workers=workers, seed=seed,
-                      resume=resume, init_from=init_from, save_every=save_every, save_minutes=save_minutes)
+                      style_mix=style_mix, ema_decay=ema_decay, device=device, precision=precision, workers=workers,
+                      seed=seed, resume=resume, init_from=init_from, save_every=save_every,
+                      save_minutes=save_minutes, max_minutes=minutes)
     raise typer.Exit(run_training(cfg, err))
 
 

@@ -11,9 +11,10 @@ from pipeline.metrics import style_loss
 from pipeline.models.decoder import load_decoder
 from pipeline.models.vgg import load_encoder
 from pipeline.ops.adain import adain
-from pipeline.training.data import load_folders, new_painting, recolour
+from pipeline.training.data import PairBatches, load_folders, new_painting, recolour
 from pipeline.training.export import export_checkpoint
-from pipeline.training.loop import CHECKPOINT, LOG, TrainConfig, adain_losses, load_checkpoint, train
+from pipeline.training.loop import (CHECKPOINT, LOG, TrainConfig, adain_losses, load_checkpoint, mix_styles,
+                                    train)
 from tests.helpers import gradient_image
 
 
@@ -86,8 +87,38 @@ def test_style_variants_keep_the_luma_and_change_the_colours():
     assert np.array_equal(new_painting(image, np.random.default_rng(5)), new_painting(image, np.random.default_rng(5)))
 
 
+def test_style_mixing_interpolates_the_statistics_of_unchanged_batches():
+    content = [gradient_image(48, 40, seed=i) for i in range(3)]
+    style = [gradient_image(40, 56, seed=10 + i) for i in range(3)]
+    plain, mixing = PairBatches(content, style, 4, 32, seed=1), PairBatches(content, style, 4, 32, seed=1, style_mix=0.5)
+    weights = []
+    for iteration in range(6):
+        (c0, s0, w0), (c1, s1, w1) = plain[iteration], mixing[iteration]
+        assert torch.equal(c0, c1) and torch.equal(s0, s1)  # an A/B run sees the same images
+        assert torch.equal(w0, torch.ones(4))
+        weights.append(w1)
+    weights = torch.cat(weights)
+    assert 4 <= int((weights < 1).sum()) <= 20 and bool((weights >= 0).all())
+
+    mean, std = torch.tensor([1.0, 5.0]).reshape(2, 1, 1, 1), torch.tensor([2.0, 4.0]).reshape(2, 1, 1, 1)
+    [(m, s)] = mix_styles([(mean, std)], torch.tensor([1.0, 0.25]))
+    assert m.flatten().tolist() == [1.0, 2.0] and s.flatten().tolist() == [2.0, 2.5]
+
+    # Weight 0 trains sample i on sample i-1's style, weight 1 on its own: the losses say so.
+    encoder, decoder = load_encoder(last_layer="relu4_1"), load_decoder(None)
+    content, style = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        own = adain_losses(encoder, decoder, content, style, "l2")
+        assert torch.allclose(torch.stack(adain_losses(encoder, decoder, content, style, "l2", torch.ones(2))),
+                              torch.stack(own))
+        swapped = adain_losses(encoder, decoder, content, style, "l2", torch.zeros(2))
+        rolled = adain_losses(encoder, decoder, content, style.roll(1, 0), "l2")
+        assert torch.allclose(torch.stack(swapped), torch.stack(rolled), rtol=1e-5)
+        assert not torch.equal(torch.stack(rolled), torch.stack(own))
+
+
 def test_resume_gives_the_same_steps_as_one_run(data, tmp_path):
-    kw = {"style_augment": True, "ema_decay": 0.5}
+    kw = {"style_augment": True, "style_mix": 0.5, "ema_decay": 0.5}
     train(_config(data, tmp_path / "one", 6, **kw))
     train(_config(data, tmp_path / "two", 4, **kw))
     assert load_checkpoint(tmp_path / "two" / CHECKPOINT)["iteration"] == 4
@@ -111,6 +142,9 @@ def test_interrupt_keeps_the_finished_iterations(data, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train(_config(data, tmp_path, 10, save_minutes=100.0), on_step=stop_at_3)
     assert load_checkpoint(tmp_path / CHECKPOINT)["iteration"] == 3
+    # A time budget (a chunk on a lent machine) also stops at a finished, checkpointed iteration.
+    train(_config(data, tmp_path, 10, resume=True, max_minutes=0.0))
+    assert load_checkpoint(tmp_path / CHECKPOINT)["iteration"] == 4
 
 
 def test_export_round_trip_and_resume_from_weights_alone(data, tmp_path):

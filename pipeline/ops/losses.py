@@ -9,24 +9,36 @@ import torch.nn.functional as F
 
 from pipeline.ops.adain import calc_mean_std
 
+# Per-layer (mean, std) channel statistics, each shaped (N, C, 1, 1).
+LayerStats = Sequence[tuple[torch.Tensor, torch.Tensor]]
 
-def style_stat_mse(output_feats: Sequence[torch.Tensor], style_feats: Sequence[torch.Tensor]) -> torch.Tensor:
+
+def channel_stats(feats: Sequence[torch.Tensor]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Channel means and stds of each layer's features, in fp32 (bf16 statistics of raw Caffe features
+    in the hundreds would be off by whole units)."""
+    return [calc_mean_std(f.float()) for f in feats]
+
+
+def stats_mse(output_feats: Sequence[torch.Tensor], targets: LayerStats) -> torch.Tensor:
     """AdaIN training style loss: sum over layers of MSE between channel means plus between stds."""
-    loss = output_feats[0].new_zeros(())
-    for out, sty in zip(output_feats, style_feats):
-        (om, os_), (sm, ss) = calc_mean_std(out), calc_mean_std(sty)
-        loss = loss + F.mse_loss(om, sm) + F.mse_loss(os_, ss)
+    loss = output_feats[0].new_zeros((), dtype=torch.float32)
+    for (om, os_), (tm, ts) in zip(channel_stats(output_feats), targets):
+        loss = loss + F.mse_loss(om, tm) + F.mse_loss(os_, ts)
     return loss
 
 
-def style_stat_distance(output_feats: Sequence[torch.Tensor], style_feats: Sequence[torch.Tensor]) -> torch.Tensor:
+def stats_distance(output_feats: Sequence[torch.Tensor], targets: LayerStats) -> torch.Tensor:
     """AdaIN-protocol style loss per sample: sum over layers of the L2 distances between channel means and
     between channel standard deviations (Huang & Belongie 2017, eq. 12). Shape (N,)."""
-    total = output_feats[0].new_zeros(output_feats[0].shape[0])
-    for out, sty in zip(output_feats, style_feats):
-        (om, os_), (sm, ss) = calc_mean_std(out.float()), calc_mean_std(sty.float())
-        total = total + (om - sm).flatten(1).norm(dim=1) + (os_ - ss).flatten(1).norm(dim=1)
+    total = output_feats[0].new_zeros(output_feats[0].shape[0], dtype=torch.float32)
+    for (om, os_), (tm, ts) in zip(channel_stats(output_feats), targets):
+        total = total + (om - tm).flatten(1).norm(dim=1) + (os_ - ts).flatten(1).norm(dim=1)
     return total
+
+
+def style_stat_distance(output_feats: Sequence[torch.Tensor], style_feats: Sequence[torch.Tensor]) -> torch.Tensor:
+    """:func:`stats_distance` against the statistics of a style image's features."""
+    return stats_distance(output_feats, channel_stats(style_feats))
 
 
 def gram_matrix(feat: torch.Tensor) -> torch.Tensor:

@@ -79,15 +79,17 @@ def new_painting(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 class PairBatches(Dataset):
-    """Item ``i`` is the (content, style) batch of training iteration ``i``: two (B, 3, crop, crop) tensors."""
+    """Item ``i`` is the (content, style, mix) batch of training iteration ``i``: two (B, 3, crop, crop)
+    tensors and (B,) style-mixing weights (1 = the sample's own style; ``style_mix`` of them are uniform
+    in [0, 1), see ``loop.mix_styles``)."""
 
     def __init__(self, content: list[np.ndarray], style: list[np.ndarray], batch_size: int, crop: int,
-                 seed: int, style_augment: bool = False) -> None:
+                 seed: int, style_augment: bool = False, style_mix: float = 0.0) -> None:
         if not content or not style:
             raise ValueError("training needs at least one content and one style image")
         self.content, self.style = content, style
         self.batch_size, self.crop, self.seed = batch_size, crop, seed
-        self.style_augment = style_augment
+        self.style_augment, self.style_mix = style_augment, style_mix
 
     def __len__(self) -> int:
         return 2**62
@@ -100,6 +102,16 @@ class PairBatches(Dataset):
             crops = [random_crop(images[i], self.crop, rng) for i in picks]
         return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float().div_(255.0)
 
-    def __getitem__(self, iteration: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _mix(self, rng: np.random.Generator) -> torch.Tensor:
+        """Drawn after the images, and only when mixing is on, so the images stay those of a run without."""
+        weights = np.ones(self.batch_size, np.float32)
+        if self.style_mix > 0:
+            mixed = rng.random(self.batch_size) < self.style_mix
+            weights[mixed] = rng.random(int(mixed.sum()))
+        return torch.from_numpy(weights)
+
+    def __getitem__(self, iteration: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         rng = np.random.default_rng([self.seed, iteration])
-        return self._batch(self.content, rng), self._batch(self.style, rng, self.style_augment)
+        content = self._batch(self.content, rng)
+        style = self._batch(self.style, rng, self.style_augment)
+        return content, style, self._mix(rng)

@@ -18,8 +18,8 @@ from torch.utils.data import DataLoader
 from pipeline.device import autocast, pick_device, pick_dtype
 from pipeline.models.decoder import Decoder, decoder_metadata, load_decoder_state
 from pipeline.models.vgg import STYLE_LAYERS, VGGEncoder, load_encoder
-from pipeline.ops.adain import adain
-from pipeline.ops.losses import style_stat_distance, style_stat_mse
+from pipeline.ops.adain import adain_stats
+from pipeline.ops.losses import LayerStats, channel_stats, stats_distance, stats_mse
 from pipeline.training.data import PairBatches, load_folders
 
 CHECKPOINT = "checkpoint.pt"
@@ -44,6 +44,7 @@ class TrainConfig:
     content_weight: float = 1.0
     style_loss: str = "mse"  # see STYLE_LOSSES
     style_augment: bool = False  # turned and recoloured variants of the style images (data.new_painting)
+    style_mix: float = 0.0  # share of samples whose style statistics are mixed with another's (mix_styles)
     ema_decay: float = 0.0  # > 0: keep an exponential moving average of the weights; export ships it
     device: str = "auto"
     precision: str = "auto"
@@ -53,6 +54,7 @@ class TrainConfig:
     init_from: Path | None = None  # decoder weights to start from when there is no checkpoint
     save_every: int = 200  # iterations
     save_minutes: float = 10.0
+    max_minutes: float | None = None  # stop (checkpointed) after this much wall time: chunks on a lent machine
 
 
 @dataclass
@@ -64,18 +66,28 @@ class StepLosses:
     seconds: float
 
 
+def mix_styles(stats: LayerStats, weights: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Synthetic styles: sample i's statistics at every layer become ``w_i`` times its own plus ``1 - w_i``
+    times sample i-1's. At relu4_1 that is exactly the AdaIN target of the reference style interpolation;
+    the lower layers are mixed alike, so the decoder sees styles between its few hundred paintings."""
+    w = weights.reshape(-1, 1, 1, 1)
+    return [(w * m + (1 - w) * m.roll(1, 0), w * s + (1 - w) * s.roll(1, 0)) for m, s in stats]
+
+
 def adain_losses(encoder: VGGEncoder, decoder: Decoder, content: torch.Tensor, style: torch.Tensor,
-                 style_loss: str = "mse") -> tuple[torch.Tensor, torch.Tensor]:
-    """Content loss against the AdaIN target at relu4_1 and mean/std style loss at relu1_1..relu4_1."""
+                 style_loss: str = "mse", mix: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Content loss against the AdaIN target at relu4_1 and mean/std style loss at relu1_1..relu4_1;
+    ``mix`` (one weight per sample, 1 = its own style) interpolates the style statistics first."""
     with torch.no_grad():
-        style_feats = encoder(style, STYLE_LAYERS)
-        target = adain(encoder(content, ("relu4_1",))[0], style_feats[-1])
+        style_stats = channel_stats(encoder(style, STYLE_LAYERS))
+        if mix is not None:
+            style_stats = mix_styles(style_stats, mix)
+        target = adain_stats(encoder(content, ("relu4_1",))[0].float(), *style_stats[-1])
     output_feats = encoder(decoder(target), STYLE_LAYERS)
-    content_loss = torch.nn.functional.mse_loss(output_feats[-1].float(), target.float())
-    output_feats, style_feats = [f.float() for f in output_feats], [f.float() for f in style_feats]
+    content_loss = torch.nn.functional.mse_loss(output_feats[-1].float(), target)
     if style_loss == "l2":
-        return content_loss, style_stat_distance(output_feats, style_feats).mean()
-    return content_loss, style_stat_mse(output_feats, style_feats)
+        return content_loss, stats_distance(output_feats, style_stats).mean()
+    return content_loss, stats_mse(output_feats, style_stats)
 
 
 def _scale_input_conv(decoder: Decoder, encoder: VGGEncoder, content: torch.Tensor) -> None:
@@ -148,7 +160,7 @@ def train(cfg: TrainConfig, on_step: Callable[[StepLosses], None] | None = None,
     for line in skipped_c + skipped_s:
         if on_skip:
             on_skip(line)
-    batches = PairBatches(content, style, cfg.batch_size, cfg.crop, cfg.seed, cfg.style_augment)
+    batches = PairBatches(content, style, cfg.batch_size, cfg.crop, cfg.seed, cfg.style_augment, cfg.style_mix)
 
     # channels_last: about 1.3x faster convolutions with oneDNN on the CPU, and with cuDNN on CUDA.
     encoder = load_encoder(last_layer="relu4_1").to(device, memory_format=torch.channels_last)
@@ -173,9 +185,9 @@ def train(cfg: TrainConfig, on_step: Callable[[StepLosses], None] | None = None,
         log = csv.writer(log_file)
         if new_log:
             log.writerow(["iteration", "content_loss", "style_loss", "lr", "seconds"])
-        last_save = time.monotonic()
+        last_save = run_start = time.monotonic()
         try:
-            for content_batch, style_batch in loader:
+            for content_batch, style_batch, mix in loader:
                 iteration = reached["iteration"]
                 t0 = time.perf_counter()
                 lr = cfg.lr / (1.0 + cfg.lr_decay * iteration)
@@ -185,7 +197,7 @@ def train(cfg: TrainConfig, on_step: Callable[[StepLosses], None] | None = None,
                 style_batch = style_batch.to(device, memory_format=torch.channels_last)
                 with autocast(device, dtype):
                     c_loss, s_loss = adain_losses(encoder, decoder, content_batch, style_batch,
-                                                    cfg.style_loss)
+                                                  cfg.style_loss, mix.to(device) if cfg.style_mix > 0 else None)
                     loss = cfg.content_weight * c_loss + cfg.style_weight * s_loss
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
@@ -204,6 +216,8 @@ def train(cfg: TrainConfig, on_step: Callable[[StepLosses], None] | None = None,
                 if step.iteration % cfg.save_every == 0 or time.monotonic() - last_save > 60 * cfg.save_minutes:
                     _save_checkpoint(ckpt, decoder, ema, optimizer, step.iteration, reached["elapsed"], cfg)
                     last_save = time.monotonic()
+                if cfg.max_minutes is not None and time.monotonic() - run_start >= 60 * cfg.max_minutes:
+                    break
         finally:  # finished, or interrupted (Ctrl-C, SIGTERM): keep every completed iteration
             log_file.flush()
             _save_checkpoint(ckpt, decoder, ema, optimizer, reached["iteration"], reached["elapsed"], cfg)
