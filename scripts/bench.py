@@ -38,7 +38,7 @@ from pipeline.temporal.stabilizer import TemporalOptions
 from pipeline.video import VideoOptions, frame_stylizer_for, plan_sizes, stylize_video
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+DATA = Path(os.environ.get("STYLIZE_DATA", ROOT.parent / "shared" / "data"))
 SIZES = {"256": (256, 256), "512": (512, 512), "720p": (720, 1280), "1080p": (1080, 1920)}
 
 

@@ -10,6 +10,7 @@ Reconstruction: with alpha 0 the decoder should give back the content image (PSN
 from __future__ import annotations
 
 import argparse
+import os
 import json
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from pipeline.models.decoder import load_decoder, shipped_weights_path
 from pipeline.models.vgg import load_encoder
 from pipeline.stylizer import Stylizer, resize_long_side
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path(os.environ.get("STYLIZE_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 CONTENTS = ["tubingen", "golden_gate", "brad_pitt", "sailboat", "chicago", "venice_boat", "taj_mahal", "avril"]
 STYLES = ["starry_night", "the_scream", "great_wave_hokusai", "composition_vii_kandinsky", "la_muse_picasso",
           "mosaic", "candy", "udnie_picabia"]

@@ -11,6 +11,7 @@ the same frames of the plain AdaIN output.
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import tempfile
 import time
@@ -27,7 +28,7 @@ from pipeline.stylizer import StyleOptions, Stylizer, load_style_images
 from pipeline.temporal.stabilizer import TemporalOptions
 from pipeline.video import VideoOptions, frame_stylizer_for, stylize_video
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+DATA = Path(os.environ.get("STYLIZE_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 CLIPS = ["davis_bear.mp4", "slow_traffic_5s.mp4", "cutBunny.mp4", "cockatoo.mp4"]
 MODES = {
     "off": TemporalOptions(mode="off"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from pipeline.models.decoder import Decoder, save_decoder
 from pipeline.models.vgg import load_encoder
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+DATA = Path(os.environ.get("STYLIZE_DATA", ROOT.parent / "shared" / "data"))  # elsewhere on a lent machine
 SAMPLES = ROOT / "samples"
 
 
