@@ -204,6 +204,8 @@ def main() -> None:
     parser.add_argument("--frames-1080p", type=int, default=0,
                         help="frames of the full-1080p end-to-end runs (default: 240 on CUDA, --frames on the CPU)")
     parser.add_argument("--quick", action="store_true", help="fewer sizes, precisions and repeats")
+    parser.add_argument("--skip-1080p", action="store_true",
+                        help="leave out the 1080p runs (on a CPU without bf16 they take most of an hour)")
     parser.add_argument("--json", type=Path, default=ROOT / "out" / "bench.json")
     args = parser.parse_args()
 
@@ -227,17 +229,8 @@ def main() -> None:
             results[key]["speedup_vs_reference"] = round(results[key]["fps"] / results["reference_loop"]["fps"], 2)
             print(json.dumps({key: results[key]}), flush=True)
         results["folder"] = folder_run(args.style, args.size, tmp / "folder")
-        frames_1080p = args.frames_1080p or (240 if cuda else args.frames)
-        clip_1080p = upscale_to_1080p(DATA / "video" / "cockatoo.mp4", tmp / "clip_1080p.mp4", frames_1080p)
-        results["video_1080p_keep_size"] = video_1080p_memory(args.style, clip_1080p, tmp)
-        print(json.dumps({"video_1080p_keep_size": results["video_1080p_keep_size"]}), flush=True)
-        results["x264_1080p_alone"] = [encoder_alone(clip_1080p, preset) for preset in ("medium", "veryfast")]
-        print(json.dumps({"x264_1080p_alone": results["x264_1080p_alone"]}), flush=True)
-        for temporal, preset in [("off", "medium"), ("off", "veryfast"), ("full", "veryfast")]:
-            key = f"video_1080p_temporal_{temporal}_{preset}"
-            results[key] = pipeline_run(clip_1080p, args.style, 1920, frames_1080p, tmp / f"{key}.mp4", temporal,
-                                        preset)
-            print(json.dumps({key: results[key]}), flush=True)
+        if not args.skip_1080p:
+            results.update(runs_1080p(args.style, args.frames_1080p or (240 if cuda else args.frames), tmp))
         results["net"] = net_throughput(sizes, precisions, batches, repeats=2 if args.quick or not cuda else 10)
     results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     if cuda:
@@ -245,6 +238,21 @@ def main() -> None:
     print_table(results)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def runs_1080p(style: Path, frames: int, tmp: Path) -> dict:
+    """The 1080p figures: memory with --keep-size, x264 alone, and end to end at full size."""
+    results = {}
+    clip = upscale_to_1080p(DATA / "video" / "cockatoo.mp4", tmp / "clip_1080p.mp4", frames)
+    results["video_1080p_keep_size"] = video_1080p_memory(style, clip, tmp)
+    print(json.dumps({"video_1080p_keep_size": results["video_1080p_keep_size"]}), flush=True)
+    results["x264_1080p_alone"] = [encoder_alone(clip, preset) for preset in ("medium", "veryfast")]
+    print(json.dumps({"x264_1080p_alone": results["x264_1080p_alone"]}), flush=True)
+    for temporal, preset in [("off", "medium"), ("off", "veryfast"), ("full", "veryfast")]:
+        key = f"video_1080p_temporal_{temporal}_{preset}"
+        results[key] = pipeline_run(clip, style, 1920, frames, tmp / f"{key}.mp4", temporal, preset)
+        print(json.dumps({key: results[key]}), flush=True)
+    return results
 
 
 def print_table(results: dict) -> None:
@@ -266,9 +274,11 @@ def print_table(results: dict) -> None:
     for row in results["net"]:
         net.add_row(row["size"], row["precision"], str(row["batch"]), str(row["images_per_s"]))
     console.print(net)
-    console.print("x264 alone at 1080p: " + ", ".join(f"{r['preset']} {r['fps']} frames/s"
-                                                      for r in results["x264_1080p_alone"]))
-    console.print(f"1080p video (--size 256 --keep-size): peak RSS {results['video_1080p_keep_size']['peak_rss_mb']} MB")
+    if "x264_1080p_alone" in results:
+        console.print("x264 alone at 1080p: " + ", ".join(f"{r['preset']} {r['fps']} frames/s"
+                                                          for r in results["x264_1080p_alone"]))
+        console.print("1080p video (--size 256 --keep-size): peak RSS "
+                      f"{results['video_1080p_keep_size']['peak_rss_mb']} MB")
     console.print(f"folder: {results['folder']['images_per_s']} images/s; peak RSS {results['peak_rss_mb']} MB"
                   + (f"; CUDA max allocated {results['cuda_max_allocated_mb']} MB" if "cuda_max_allocated_mb" in results
                      else ""))
