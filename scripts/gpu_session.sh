@@ -2,7 +2,7 @@
 # A session on an offline GPU machine that has python3 with torch but no registry: what
 # `make gpu-bundle` gathered into out/gpu (wheels, training and test data) is carried with the checkout.
 #
-#   scripts/gpu_session.sh train OUTDIR [MINUTES]  # resume the shipped decoder for MINUTES (default 6),
+#   scripts/gpu_session.sh train OUTDIR [MINUTES]  # resume the shipped decoder for MINUTES (default 5),
 #                                                  # export it (fp16 + card), evaluate it (JSON, grid)
 #   scripts/gpu_session.sh bench OUTDIR            # CUDA and video tests, a 1080p profile, the benchmark
 #
@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 phase=${1:?train or bench}
 out=${2:?output folder}
-minutes=${3:-6}
+minutes=${3:-5}
 mkdir -p "$out"
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site \
     out/gpu/wheels*/*.whl
@@ -37,7 +37,7 @@ bench)
     export STYLIZE_DATA=out/gpu/bench-data
     python3 -m pytest -q tests/test_cuda.py tests/test_video.py tests/test_memory.py 2>&1 | tee "$out/tests.log" || true
     python3 scripts/profile_video.py --frames 64 --out "$out/profile" > /dev/null 2>&1 || echo "profile failed" >&2
-    timeout "${BENCH_SECONDS:-300}" python3 scripts/bench.py --quick --frames 240 --frames-1080p 240 \
+    timeout "${BENCH_SECONDS:-240}" python3 scripts/bench.py --quick --frames 240 --frames-1080p 240 \
         --json "$out/bench.json" 2>&1 | tee "$out/bench.txt" || true
     ;;
 *)
