@@ -85,7 +85,7 @@ def _card_text(out: Path, state: dict, cfg: dict, losses: dict, figures: dict | 
         f"- Batch {cfg['batch_size']}, random crop {cfg['crop']} (short side resized to 2x crop), Adam lr "
         f"{cfg['lr']} with inverse decay {cfg['lr_decay']}, style weight {cfg['style_weight']}, "
         f"content weight {cfg['content_weight']}, style augmentation {cfg.get('style_augment', 'False')}, "
-        f"seed {cfg['seed']}",
+        f"style mixing {cfg.get('style_mix', '0.0')}, seed {cfg['seed']}",
         f"- Losses: the AdaIN paper's, content MSE to the AdaIN target at relu4_1 and style {style_loss} "
         "between channel means and stds at relu1_1..relu4_1; the decoder's first conv is scaled to the "
         "relu4_1 feature RMS at initialisation.",
