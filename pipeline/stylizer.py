@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from pipeline.device import autocast, compile_or_eager, pick_device, pick_dtype
 from pipeline.io.images import ImageReadError, read_image, to_tensor
 from pipeline.models.decoder import load_decoder, shipped_weights_path
+from pipeline.models.fast_cpu import nnpack_available, use_fast_cpu_layers
 from pipeline.models.vgg import load_encoder
 from pipeline.ops.adain import adain_stats, blend, calc_mean_std, mix_style_stats
 from pipeline.ops.color import coral, transfer_luminance
@@ -95,7 +96,7 @@ class Stylizer:
     def __init__(self, encoder: torch.nn.Module, decoder: torch.nn.Module, styles: list[torch.Tensor],
                  style_weights: Sequence[float] | None = None, alpha: float = 1.0, preserve_color: str = "none",
                  device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, tile: int = 0,
-                 compile: bool = False) -> None:
+                 compile: bool = False, fast_cpu: bool = True) -> None:
         if not 0.0 <= alpha <= 1.0:
             raise StyleError(f"--alpha must be in [0, 1], got {alpha}")
         if preserve_color not in PRESERVE_COLOR:
@@ -112,14 +113,21 @@ class Stylizer:
         self.tile = tile
         self.alpha = alpha
         self.preserve_color = preserve_color
-        channels_last = torch.channels_last  # faster convolutions with cuDNN and with oneDNN on the CPU
-        self.memory_format = channels_last
+        # channels_last: faster convolutions with cuDNN and with oneDNN on the CPU. fp32 on the CPU goes
+        # through NNPACK's Winograd kernels instead (models/fast_cpu.py: 1.2-1.5x over oneDNN here), which
+        # want NCHW (torch.compile, when asked for, brings its own CPU kernels).
+        self.fast_cpu = (fast_cpu and not compile and self.device.type == "cpu" and dtype == torch.float32
+                         and nnpack_available())
+        self.memory_format = torch.contiguous_format if self.fast_cpu else torch.channels_last
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
             # PyTorch runs fp32 convolutions in TF32 by default; fp32 asked for is fp32 computed.
             torch.backends.cudnn.allow_tf32 = dtype != torch.float32
-        self.encoder = encoder.to(self.device, memory_format=channels_last).eval()
-        self.decoder = decoder.to(self.device, memory_format=channels_last).eval()
+        self.encoder = encoder.to(self.device, memory_format=self.memory_format).eval()
+        self.decoder = decoder.to(self.device, memory_format=self.memory_format).eval()
+        if self.fast_cpu:
+            use_fast_cpu_layers(self.encoder)
+            use_fast_cpu_layers(self.decoder)
         self._encode_fn = compile_or_eager(self.encoder) if compile else self.encoder
         self._decode_fn = compile_or_eager(self.decoder) if compile else self.decoder
         self.styles = [s.to(self.device) for s in styles]

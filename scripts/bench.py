@@ -26,11 +26,12 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.device import pick_device, pick_dtype
+from pipeline.device import cpu_has_fast_bf16, pick_device, pick_dtype
 from pipeline.folder import FolderOptions, plan_folder, run_folder
 from pipeline.io.images import read_image, to_tensor
 from pipeline.io.video import EncodeOptions, SegmentWriter, probe
 from pipeline.models.decoder import decoder_metadata, load_decoder, shipped_weights_path
+from pipeline.models.fast_cpu import nnpack_available
 from pipeline.models.vgg import load_encoder
 from pipeline.ops.adain import adain
 from pipeline.stylizer import StyleOptions, Stylizer, auto_batch_size, resize_long_side
@@ -93,13 +94,15 @@ def pipeline_run(clip: Path, style_path: Path, size: int, max_frames: int, out: 
 
 
 def net_throughput(sizes: list[str], precisions: list[str], batches: list[int], repeats: int) -> list[dict]:
-    """Encoder + AdaIN + decoder only, on random frames already on the device."""
+    """Encoder + AdaIN + decoder only, on random frames already on the device. ``fp32-onednn`` is fp32 on
+    the CPU without the NNPACK layers (pipeline/models/fast_cpu.py), to show what they bring."""
     device = pick_device("auto")
     rows = []
     style = torch.rand(1, 3, 256, 256)
     for precision in precisions:
         stylizer = Stylizer(load_encoder(last_layer="relu4_1"), load_decoder(shipped_weights_path()), [style],
-                            device=device, dtype=pick_dtype(precision, device))
+                            device=device, dtype=pick_dtype(precision.removesuffix("-onednn"), device),
+                            fast_cpu=not precision.endswith("-onednn"))
         for name in sizes:
             for batch in batches:
                 x = torch.rand(batch, 3, *SIZES[name], device=device)
@@ -212,12 +215,14 @@ def main() -> None:
     device = pick_device("auto")
     cuda = device.type == "cuda"
     sizes = ["256", "512", "720p", "1080p"] if cuda or not args.quick else ["256", "512"]
-    precisions = ["bf16", "fp16", "fp32"] if cuda else ["bf16", "fp32"]  # the default first
+    # The default first; bf16 only where the CPU has it natively (emulated, it takes hours here).
+    precisions = ["bf16", "fp16", "fp32"] if cuda else ["bf16"] * cpu_has_fast_bf16() + ["fp32", "fp32-onednn"]
     batches = [1, 4, 8, 16] if cuda else [1, 4]
     results = {"device": torch.cuda.get_device_name() if cuda else cpu_name(),
                "cpu_threads": torch.get_num_threads(), "torch": torch.__version__, "av": av.__version__,
                "clip": args.clip.name, "size": args.size, "frames": args.frames,
-               "decoder_iterations": decoder_metadata(shipped_weights_path()).get("iterations")}
+               "decoder_iterations": decoder_metadata(shipped_weights_path()).get("iterations"),
+               "cpu_fast_bf16": cpu_has_fast_bf16(), "nnpack": nnpack_available()}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         results["reference_loop"] = reference_loop(args.clip, args.style, args.size, args.frames, tmp / "ref.mp4")

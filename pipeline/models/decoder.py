@@ -32,7 +32,7 @@ class Decoder(nn.Sequential):
                 continue
             layers += [nn.ReflectionPad2d(1), nn.Conv2d(*step, kernel_size=3)]
             if step is not convs[-1]:
-                layers.append(nn.ReLU())
+                layers.append(nn.ReLU(inplace=True))
         super().__init__(*layers)
 
 

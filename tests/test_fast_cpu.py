@@ -1,0 +1,116 @@
+"""The CPU fp32 fast path: NNPACK convolutions and strided-view pooling compute what the stock layers do."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pipeline.io.images import read_image, to_tensor
+from pipeline.models import fast_cpu
+from pipeline.models.decoder import Decoder, load_decoder
+from pipeline.models.fast_cpu import FastConv2d, SliceMaxPool2d, nnpack_available, use_fast_cpu_layers
+from pipeline.models.vgg import load_encoder
+from pipeline.stylizer import Stylizer, resize_long_side
+from tests.conftest import SAMPLES
+
+pytestmark = pytest.mark.skipif(not nnpack_available(), reason="this PyTorch build has no NNPACK")
+
+
+def _pair(conv: nn.Conv2d) -> tuple[nn.Conv2d, nn.Conv2d]:
+    fast = nn.Conv2d(conv.in_channels, conv.out_channels, 3, padding=conv.padding, padding_mode=conv.padding_mode)
+    fast.load_state_dict(conv.state_dict())
+    assert use_fast_cpu_layers(fast) == 1 and type(fast) is FastConv2d
+    return conv, fast
+
+
+@pytest.mark.parametrize("padding,mode", [(1, "zeros"), (1, "reflect"), (0, "zeros")])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_nnpack_conv_matches_the_stock_conv(padding, mode, batch):
+    torch.manual_seed(0)
+    stock, fast = _pair(nn.Conv2d(16, 24, 3, padding=padding, padding_mode=mode))
+    x = torch.randn(batch, 16, 37, 50)
+    with torch.no_grad():
+        ref, out = stock(x), fast(x)
+    assert out.shape == ref.shape
+    assert (out - ref).abs().max() <= 1e-4 * ref.abs().max()
+    assert not torch.equal(out, ref)  # Winograd rounds differently: this really is the NNPACK path
+    with torch.no_grad():
+        assert all(torch.equal(out[i:i + 1], fast(x[i:i + 1])) for i in range(batch))  # batching changes nothing
+
+
+def test_strips_give_the_same_result(monkeypatch):
+    torch.manual_seed(1)
+    _, fast = _pair(nn.Conv2d(8, 8, 3, padding=1))
+    x = torch.randn(2, 8, 41, 30)
+    with torch.no_grad():
+        whole = fast(x)
+        monkeypatch.setattr(fast_cpu, "STRIP_VALUES", 8 * 30 * 5)  # about nine strips of rows
+        strips = fast(x)
+    assert (strips - whole).abs().max() <= 1e-5 * whole.abs().max()
+
+
+def test_large_inputs_and_gradients_take_oneDNN(monkeypatch):
+    torch.manual_seed(2)
+    stock, fast = _pair(nn.Conv2d(4, 4, 3, padding=1))
+    x = torch.randn(1, 4, 20, 20, requires_grad=True)
+    with torch.no_grad():
+        monkeypatch.setattr(fast_cpu, "MAX_PIXELS", 399)
+        assert torch.equal(fast(x), stock(x.contiguous(memory_format=torch.channels_last)))
+    out = fast(x)  # grad mode: oneDNN too, so training and Gatys work through it
+    out.sum().backward()
+    assert torch.equal(out, stock(x.contiguous(memory_format=torch.channels_last)))
+    assert fast.weight.grad is not None and x.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("ceil_mode", [False, True])
+def test_slice_pool_is_exact(ceil_mode):
+    x = torch.randn(2, 5, 12, 18)
+    pool = nn.MaxPool2d(2, 2, ceil_mode=ceil_mode)
+    fast = nn.MaxPool2d(2, 2, ceil_mode=ceil_mode)
+    assert use_fast_cpu_layers(fast) == 1 and type(fast) is SliceMaxPool2d
+    with torch.no_grad():
+        assert torch.equal(fast(x), pool(x))
+        odd = torch.randn(1, 2, 7, 9)  # odd sides: the stock pooling (floor or ceil) decides
+        assert torch.equal(fast(odd), pool(odd))
+
+
+def test_models_switch_in_place_and_keep_their_weights():
+    encoder, decoder = load_encoder(last_layer="relu4_1"), Decoder()
+    keys = (list(encoder.state_dict()), list(decoder.state_dict()))
+    assert use_fast_cpu_layers(encoder) == 1 + 9 + 3  # the 1x1 Caffe conv, nine 3x3 convs, three poolings
+    assert use_fast_cpu_layers(decoder) == 9
+    assert not encoder.input_conv.winograd and encoder.features[0].winograd
+    assert (list(encoder.state_dict()), list(decoder.state_dict())) == keys
+
+
+def test_stylizer_output_is_unchanged_by_the_fast_path(random_decoder_file):
+    image = resize_long_side(to_tensor(read_image(SAMPLES / "content" / "astronaut.jpg").rgb)[None], 160)
+    style = resize_long_side(to_tensor(read_image(SAMPLES / "style" / "starry_night.jpg").rgb)[None], 160)
+    outs = []
+    for fast in (False, True):
+        stylizer = Stylizer(load_encoder(last_layer="relu4_1"), load_decoder(random_decoder_file), [style],
+                            fast_cpu=fast)
+        assert stylizer.fast_cpu is fast
+        outs.append(stylizer(image))
+    assert outs[0].shape == image.shape
+    assert (outs[0] - outs[1]).abs().max() < 1e-3  # far below one 8-bit step (0.0039)
+    assert F.mse_loss(outs[0], image) > 1e-3  # and it is a real stylization, not the input passed through
+
+
+def test_results_do_not_depend_on_the_thread_count():
+    """Ray workers run one thread each and the local engine all the cores: both must write the same pixels
+    (oneDNN's NCHW kernels round differently with the thread count; the fast path avoids them)."""
+    encoder = load_encoder(last_layer="relu4_1")
+    use_fast_cpu_layers(encoder)
+    torch.manual_seed(3)
+    x = torch.rand(1, 3, 384, 384)
+    threads = torch.get_num_threads()
+    outs = []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            with torch.no_grad():
+                outs.append(encoder(x)[0])
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(outs[0], outs[1])
