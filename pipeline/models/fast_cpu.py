@@ -46,6 +46,8 @@ class FastConv2d(nn.Conv2d):
             x, ph, pw = F.pad(x, (pw, pw, ph, ph), mode=self.padding_mode), 0, 0
         # One image at a time: NNPACK's batched algorithm rounds differently from its single-image one,
         # and a frame must not change with the batch it happens to be in (segments, resumed runs).
+        if len(x) == 1:
+            return self._winograd(x, ph, pw)
         return torch.cat([self._winograd(x[i:i + 1], ph, pw) for i in range(len(x))])
 
     def _winograd(self, x: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
