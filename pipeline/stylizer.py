@@ -114,7 +114,7 @@ class Stylizer:
         self.alpha = alpha
         self.preserve_color = preserve_color
         # channels_last: faster convolutions with cuDNN and with oneDNN on the CPU. fp32 on the CPU goes
-        # through NNPACK's Winograd kernels instead (models/fast_cpu.py: 1.2-1.5x over oneDNN here), which
+        # through NNPACK's Winograd kernels instead (models/fast_cpu.py; docs/BENCHMARKS.md has the gain), which
         # want NCHW (torch.compile, when asked for, brings its own CPU kernels).
         self.fast_cpu = (fast_cpu and not compile and self.device.type == "cpu" and dtype == torch.float32
                          and nnpack_available())

@@ -114,3 +114,16 @@ def test_results_do_not_depend_on_the_thread_count():
     finally:
         torch.set_num_threads(threads)
     assert torch.equal(outs[0], outs[1])
+
+
+def test_an_nnpack_failure_falls_back_to_onednn(monkeypatch):
+    torch.manual_seed(4)
+    stock, fast = _pair(nn.Conv2d(4, 6, 3, padding=1))
+    x = torch.randn(1, 4, 16, 16)
+
+    def fail(*args):
+        raise RuntimeError("NNPACK SpatialConvolution_updateOutput failed")
+
+    monkeypatch.setattr(torch, "_nnpack_spatial_convolution", fail)
+    with torch.no_grad():
+        assert torch.equal(fast(x), stock(x.contiguous(memory_format=torch.channels_last)))

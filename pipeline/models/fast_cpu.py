@@ -3,7 +3,7 @@
 On CPUs without native bf16 (AVX2 only) oneDNN's direct fp32 convolution is the bound: the encoder and
 decoder run near the cores' peak FLOP rate. Winograd F(6x6, 3x3) needs several times fewer multiplications,
 and NNPACK, built into PyTorch's CPU wheels, runs VGG's 3x3 layers 1.3x (64 channels) to 2.5x (256) faster
-here at a relative error near 1e-5, far below what an 8-bit output can show. What NNPACK does not cover
+on one thread at a relative error near 1e-5, far below what an 8-bit output can show. What NNPACK does not cover
 (gradients, other dtypes or devices, 1x1 kernels) or does badly (very large inputs) stays on oneDNN.
 NNPACK wants NCHW, where PyTorch's 2x2 max pooling is 3x slower than in channels_last, so that becomes
 the maximum of four strided views.
@@ -20,7 +20,7 @@ from torch import nn
 MAX_PIXELS = 1280 * 720
 # NNPACK keeps transform buffers of about 3.6x its input alive for the process, so large inputs go
 # through in horizontal strips of at most this many input values (128 MB): buffers stay under 0.5 GB.
-# Strips cost speed (NNPACK threads less well on small inputs), so 512x512 still goes through whole.
+# Strips cost speed (strips of 2**24 made 512x512 about 15 % slower), so 512x512 still goes through whole.
 STRIP_VALUES = 2**25
 
 
