@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from pipeline.device import autocast, compile_or_eager, pick_device, pick_dtype
+from pipeline.device import autocast, compile_or_eager, keep_freed_memory, pick_device, pick_dtype
 from pipeline.io.images import ImageReadError, read_image, to_tensor
 from pipeline.models.decoder import load_decoder, shipped_weights_path
 from pipeline.models.fast_cpu import nnpack_available, use_fast_cpu_layers
@@ -119,6 +119,8 @@ class Stylizer:
         self.fast_cpu = (fast_cpu and not compile and self.device.type == "cpu" and dtype == torch.float32
                          and nnpack_available())
         self.memory_format = torch.contiguous_format if self.fast_cpu else torch.channels_last
+        if self.device.type == "cpu":
+            keep_freed_memory()  # every frame's activations are allocated again: no page faults for them
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
             # PyTorch runs fp32 convolutions in TF32 by default; fp32 asked for is fp32 computed.

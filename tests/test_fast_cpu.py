@@ -38,21 +38,38 @@ def test_nnpack_conv_matches_the_stock_conv(padding, mode, batch):
         assert all(torch.equal(out[i:i + 1], fast(x[i:i + 1])) for i in range(batch))  # batching changes nothing
 
 
-def test_strips_give_the_same_result(monkeypatch):
+@pytest.mark.parametrize("channels", [(3, 16), (16, 3)])
+@pytest.mark.parametrize("padding,mode", [(1, "zeros"), (1, "reflect"), (0, "zeros")])
+@pytest.mark.parametrize("batch", [1, 3])
+def test_thin_conv_matches_the_stock_conv(monkeypatch, channels, padding, mode, batch):
+    """Three channels in or out (the encoder's first layer, the decoder's last): one matrix product."""
+    torch.manual_seed(5)
+    stock, fast = _pair(nn.Conv2d(*channels, 3, padding=padding, padding_mode=mode))
+    monkeypatch.setattr(FastConv2d, "_nnpack", None)  # neither NNPACK nor its oneDNN fallback
+    x = torch.randn(batch, channels[0], 29, 44)
+    with torch.no_grad():
+        ref, out = stock(x), fast(x)
+        assert out.shape == ref.shape
+        assert (out - ref).abs().max() <= 1e-5 * ref.abs().max()
+        assert all(torch.equal(out[i:i + 1], fast(x[i:i + 1])) for i in range(batch))
+
+
+@pytest.mark.parametrize("channels", [(8, 8), (3, 8), (8, 3)])
+def test_strips_give_the_same_result(monkeypatch, channels):
     torch.manual_seed(1)
-    _, fast = _pair(nn.Conv2d(8, 8, 3, padding=1))
-    x = torch.randn(2, 8, 41, 30)
+    _, fast = _pair(nn.Conv2d(*channels, 3, padding=1))
+    x = torch.randn(2, channels[0], 41, 30)
     with torch.no_grad():
         whole = fast(x)
-        monkeypatch.setattr(fast_cpu, "STRIP_VALUES", 8 * 30 * 5)  # about nine strips of rows
+        monkeypatch.setattr(fast_cpu, "STRIP_VALUES", 8 * 30 * 5)  # several strips of rows
         strips = fast(x)
     assert (strips - whole).abs().max() <= 1e-5 * whole.abs().max()
 
 
 def test_large_inputs_and_gradients_take_oneDNN(monkeypatch):
     torch.manual_seed(2)
-    stock, fast = _pair(nn.Conv2d(4, 4, 3, padding=1))
-    x = torch.randn(1, 4, 20, 20, requires_grad=True)
+    stock, fast = _pair(nn.Conv2d(8, 8, 3, padding=1))
+    x = torch.randn(1, 8, 20, 20, requires_grad=True)
     with torch.no_grad():
         monkeypatch.setattr(fast_cpu, "MAX_PIXELS", 399)
         assert torch.equal(fast(x), stock(x.contiguous(memory_format=torch.channels_last)))
@@ -100,9 +117,10 @@ def test_stylizer_output_is_unchanged_by_the_fast_path(random_decoder_file):
 def test_results_do_not_depend_on_the_thread_count():
     """Ray workers run one thread each and the local engine all the cores: both must write the same pixels
     (oneDNN's NCHW kernels round differently with the thread count; the fast path avoids them)."""
-    encoder = load_encoder(last_layer="relu4_1")
-    use_fast_cpu_layers(encoder)
     torch.manual_seed(3)
+    encoder, decoder = load_encoder(last_layer="relu4_1"), Decoder().eval()
+    use_fast_cpu_layers(encoder)
+    use_fast_cpu_layers(decoder)
     x = torch.rand(1, 3, 384, 384)
     threads = torch.get_num_threads()
     outs = []
@@ -110,16 +128,17 @@ def test_results_do_not_depend_on_the_thread_count():
         for n in (1, 2):
             torch.set_num_threads(n)
             with torch.no_grad():
-                outs.append(encoder(x)[0])
+                feats = encoder(x)[0]
+                outs.append((feats, decoder(feats)))
     finally:
         torch.set_num_threads(threads)
-    assert torch.equal(outs[0], outs[1])
+    assert all(torch.equal(a, b) for a, b in zip(*outs))
 
 
 def test_an_nnpack_failure_falls_back_to_onednn(monkeypatch):
     torch.manual_seed(4)
-    stock, fast = _pair(nn.Conv2d(4, 6, 3, padding=1))
-    x = torch.randn(1, 4, 16, 16)
+    stock, fast = _pair(nn.Conv2d(8, 6, 3, padding=1))
+    x = torch.randn(1, 8, 16, 16)
 
     def fail(*args):
         raise RuntimeError("NNPACK SpatialConvolution_updateOutput failed")

@@ -4,7 +4,9 @@ On CPUs without native bf16 (AVX2 only) oneDNN's direct fp32 convolution is the 
 decoder run near the cores' peak FLOP rate. Winograd F(6x6, 3x3) needs several times fewer multiplications,
 and NNPACK, built into PyTorch's CPU wheels, runs VGG's 3x3 layers 1.3x (64 channels) to 2.5x (256) faster
 on one thread at a relative error near 1e-5, far below what an 8-bit output can show. What NNPACK does not cover
-(gradients, other dtypes or devices, 1x1 kernels) or does badly (very large inputs) stays on oneDNN.
+(gradients, other dtypes or devices, 1x1 kernels) or does badly (very large inputs) stays on oneDNN. Layers
+with three channels on one side (the encoder's first, the decoder's last) are too thin for either: they
+become one matrix product each, 1.4x (3 to 64) and 2.5x (64 to 3) faster than NNPACK at 512x288.
 NNPACK wants NCHW, where PyTorch's 2x2 max pooling is 3x slower than in channels_last, so that becomes
 the maximum of four strided views.
 """
@@ -22,6 +24,8 @@ MAX_PIXELS = 1280 * 720
 # through in horizontal strips of at most this many input values (128 MB): buffers stay under 0.5 GB.
 # Strips cost speed (strips of 2**24 made 512x512 about 15 % slower), so 512x512 still goes through whole.
 STRIP_VALUES = 2**25
+# At most this many channels on one side makes a convolution "thin" (see _thin).
+THIN_CHANNELS = 4
 
 
 def nnpack_available() -> bool:
@@ -31,15 +35,15 @@ def nnpack_available() -> bool:
 
 
 class FastConv2d(nn.Conv2d):
-    """An ``nn.Conv2d`` whose CPU forward runs on NNPACK where that is faster (no-grad fp32), and otherwise
-    on oneDNN's channels_last kernel: its NCHW kernel is slower and rounds differently with the thread
+    """An ``nn.Conv2d`` whose CPU forward runs on NNPACK where that is faster (no-grad fp32), as one matrix
+    product where a side has few channels, and otherwise on oneDNN's channels_last kernel: its NCHW kernel is slower and rounds differently with the thread
     count, and Ray workers (one thread each) must write exactly what the local engine writes."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cpu":
             return super().forward(x)
         if torch.is_grad_enabled() or x.dtype != torch.float32 or self.weight.dtype != torch.float32 or \
-                not self.winograd or x.shape[-2] * x.shape[-1] > MAX_PIXELS:
+                not self.winograd or (not self.thin and x.shape[-2] * x.shape[-1] > MAX_PIXELS):
             return super().forward(x.contiguous(memory_format=torch.channels_last))
         ph, pw = self.padding
         if self.padding_mode != "zeros":
@@ -47,23 +51,27 @@ class FastConv2d(nn.Conv2d):
         # One image at a time: NNPACK's batched algorithm rounds differently from its single-image one,
         # and a frame must not change with the batch it happens to be in (segments, resumed runs).
         if len(x) == 1:
-            return self._winograd(x, ph, pw)
-        return torch.cat([self._winograd(x[i:i + 1], ph, pw) for i in range(len(x))])
+            return self._in_strips(x, ph, pw)
+        return torch.cat([self._in_strips(x[i:i + 1], ph, pw) for i in range(len(x))])
 
-    def _winograd(self, x: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
-        strips = -(-x.numel() * (x.shape[-2] + 2 * ph) // (x.shape[-2] * STRIP_VALUES))
+    def _in_strips(self, x: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
+        """One image through the fast kernel, in horizontal strips where its buffers would be large."""
+        kernel = self._thin if self.thin else self._nnpack
+        # NNPACK's buffers grow with the input; the thin product's with nine shifted copies of the thin side.
+        work = 9 * min(self.in_channels, self.out_channels) * x[0, 0].numel() if self.thin else x.numel()
+        strips = -(-work * (x.shape[-2] + 2 * ph) // (x.shape[-2] * STRIP_VALUES))
         if strips == 1:
-            return self._nnpack(x.contiguous(), [ph, pw])
+            return kernel(x.contiguous(), [ph, pw])
         x = F.pad(x, (pw, pw, ph, ph)) if ph or pw else x
         out = x.new_empty(1, self.out_channels, x.shape[-2] - 2, x.shape[-1] - 2)
         rows = -(-out.shape[-2] // strips)  # equal strips: a thin last one would run slowly
         for top in range(0, out.shape[-2], rows):
-            out[..., top:top + rows, :] = self._nnpack(x[..., top:top + rows + 2, :].contiguous(), [0, 0])
+            out[..., top:top + rows, :] = kernel(x[..., top:top + rows + 2, :].contiguous(), [0, 0])
         return out
 
     @property
     def winograd(self) -> bool:
-        """NNPACK covers 3x3, stride 1, undilated, ungrouped convolutions."""
+        """NNPACK (and the thin product) cover 3x3, stride 1, undilated, ungrouped convolutions."""
         return self.kernel_size == (3, 3) and self.stride == (1, 1) and self.dilation == (1, 1) and \
             self.groups == 1 and not isinstance(self.padding, str)
 
@@ -73,6 +81,33 @@ class FastConv2d(nn.Conv2d):
         except RuntimeError:  # NNPACK says only "failed" (e.g. no memory for its buffers)
             return F.conv2d(x.contiguous(memory_format=torch.channels_last), self.weight, self.bias,
                             padding=padding)
+
+    @property
+    def thin(self) -> bool:
+        return min(self.in_channels, self.out_channels) <= THIN_CHANNELS
+
+    def _thin(self, x: torch.Tensor, padding: list[int]) -> torch.Tensor:
+        """A 3x3 convolution with few input or output channels as a single matrix product: with few inputs,
+        of the weights and the nine shifted copies of the input (im2col); with few outputs, of the nine
+        kernel taps and the input, the nine partial images then summed at their offsets. Both read the
+        wide side once, where Winograd's transforms cost more than they save."""
+        if padding != [0, 0]:
+            x = F.pad(x, (padding[1], padding[1], padding[0], padding[0]))
+        c, h, w = x.shape[1], x.shape[2] - 2, x.shape[3] - 2
+        taps = [(i, j) for i in range(3) for j in range(3)]
+        if self.in_channels <= self.out_channels:
+            cols = x.new_empty(9, c, h, w)
+            for k, (i, j) in enumerate(taps):
+                cols[k] = x[0, :, i:i + h, j:j + w]
+            weight = self.weight.permute(0, 2, 3, 1).reshape(self.out_channels, 9 * c)
+            out = torch.mm(weight, cols.view(9 * c, h * w)).view(1, self.out_channels, h, w)
+        else:
+            weight = self.weight.permute(2, 3, 0, 1).reshape(9 * self.out_channels, c)
+            parts = torch.mm(weight, x.view(c, -1)).view(9, self.out_channels, h + 2, w + 2)
+            out = parts[0, None, :, :h, :w].clone()
+            for k, (i, j) in enumerate(taps[1:], 1):
+                out[0] += parts[k, :, i:i + h, j:j + w]
+        return out if self.bias is None else out.add_(self.bias.view(1, -1, 1, 1))
 
 
 class SliceMaxPool2d(nn.MaxPool2d):

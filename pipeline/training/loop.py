@@ -15,7 +15,7 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 
-from pipeline.device import autocast, pick_device, pick_dtype
+from pipeline.device import autocast, keep_freed_memory, pick_device, pick_dtype
 from pipeline.models.decoder import Decoder, decoder_metadata, load_decoder_state
 from pipeline.models.vgg import STYLE_LAYERS, VGGEncoder, load_encoder
 from pipeline.ops.adain import adain_stats
@@ -155,6 +155,8 @@ def train(cfg: TrainConfig, on_step: Callable[[StepLosses], None] | None = None,
     torch.manual_seed(cfg.seed)
     device = pick_device(cfg.device)
     dtype = pick_dtype(cfg.precision, device)
+    if device.type == "cpu":
+        keep_freed_memory()  # a batch's activations are tens of MB each, allocated again every step
     content, skipped_c = load_folders(cfg.content_dirs)
     style, skipped_s = load_folders(cfg.style_dirs)
     for line in skipped_c + skipped_s:
