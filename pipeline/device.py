@@ -30,8 +30,12 @@ def keep_freed_memory() -> bool:
     Up to 128 MB of free memory at the top of the heap is kept too (freed blocks inside it always are):
     peak RSS grew 1447 -> 1649 MB on a folder of mixed sizes, 1643 -> 1664 MB for 1080p video; 1 GB kept
     gave no more speed and 1756 MB on the folder. Returns whether it applied."""
-    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
-    if mallopt is None or not hasattr(ctypes.CDLL(None), "gnu_get_libc_version"):
+    try:
+        libc = ctypes.CDLL(None)
+    except (OSError, TypeError):  # Windows has no process-wide C library handle
+        return False
+    mallopt = getattr(libc, "mallopt", None)
+    if mallopt is None or not hasattr(libc, "gnu_get_libc_version"):
         return False
     m_trim_threshold, m_mmap_max = -1, -4  # <malloc.h>
     return bool(mallopt(m_mmap_max, 0)) and bool(mallopt(m_trim_threshold, 2**27))

@@ -35,9 +35,10 @@ def nnpack_available() -> bool:
 
 
 class FastConv2d(nn.Conv2d):
-    """An ``nn.Conv2d`` whose CPU forward runs on NNPACK where that is faster (no-grad fp32), as one matrix
-    product where a side has few channels, and otherwise on oneDNN's channels_last kernel: its NCHW kernel is slower and rounds differently with the thread
-    count, and Ray workers (one thread each) must write exactly what the local engine writes."""
+    """An ``nn.Conv2d`` whose CPU forward (no-grad fp32) runs on NNPACK where that is faster, as one matrix
+    product where a side has few channels, and otherwise on oneDNN's channels_last kernel: its NCHW kernel
+    is slower and rounds differently with the thread count, and Ray workers (one thread each) must write
+    exactly what the local engine writes."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cpu":
@@ -84,6 +85,7 @@ class FastConv2d(nn.Conv2d):
 
     @property
     def thin(self) -> bool:
+        """Few channels on one side: the matrix product beats Winograd at any size, so no pixel limit."""
         return min(self.in_channels, self.out_channels) <= THIN_CHANNELS
 
     def _thin(self, x: torch.Tensor, padding: list[int]) -> torch.Tensor:
