@@ -114,8 +114,8 @@ class Stylizer:
         self.alpha = alpha
         self.preserve_color = preserve_color
         # channels_last: faster convolutions with cuDNN and with oneDNN on the CPU. fp32 on the CPU goes
-        # through NNPACK's Winograd kernels instead (models/fast_cpu.py; docs/BENCHMARKS.md has the gain), which
-        # want NCHW (torch.compile, when asked for, brings its own CPU kernels).
+        # through models/fast_cpu.py instead (NNPACK's Winograd kernels, thin layers as matrix products;
+        # docs/BENCHMARKS.md has the gain), which wants NCHW (torch.compile brings its own CPU kernels).
         self.fast_cpu = (fast_cpu and not compile and self.device.type == "cpu" and dtype == torch.float32
                          and nnpack_available())
         self.memory_format = torch.contiguous_format if self.fast_cpu else torch.channels_last
