@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from pipeline.models.vgg import STYLE_LAYERS, VGGEncoder
-from pipeline.ops.losses import style_stat_distance
+from pipeline.ops.losses import channel_stats, stats_distance_terms
 from pipeline.ops.warp import warp
 from pipeline.temporal.flow import FlowEstimator
 
@@ -16,9 +16,15 @@ from pipeline.temporal.flow import FlowEstimator
 def style_loss(encoder: VGGEncoder, images: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
     """Per-image AdaIN-protocol style loss of ``images`` (N, 3, H, W) against one ``style`` (1, 3, h, w):
     the sum over relu1_1..relu4_1 of the L2 distances between channel means and between channel stds."""
+    return style_loss_terms(encoder, images, style).sum(dim=(1, 2))
+
+
+@torch.no_grad()
+def style_loss_terms(encoder: VGGEncoder, images: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+    """The terms of :func:`style_loss`, shaped (N, layers, 2): mean and std distance of each style layer."""
     out_feats = encoder(images, STYLE_LAYERS)
     style_feats = [f.expand(images.shape[0], -1, -1, -1) for f in encoder(style, STYLE_LAYERS)]
-    return style_stat_distance(out_feats, style_feats)
+    return stats_distance_terms(out_feats, channel_stats(style_feats))
 
 
 @torch.no_grad()

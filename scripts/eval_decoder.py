@@ -21,9 +21,9 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from pipeline.io.images import IMAGE_EXTENSIONS, read_image, to_tensor, to_uint8
 from pipeline.io.walk import walk_files
-from pipeline.metrics import style_loss
+from pipeline.metrics import style_loss_terms
 from pipeline.models.decoder import load_decoder, shipped_weights_path
-from pipeline.models.vgg import load_encoder
+from pipeline.models.vgg import STYLE_LAYERS, load_encoder
 from pipeline.stylizer import Stylizer, resize_long_side
 
 DATA = Path(os.environ.get("STYLIZE_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
@@ -54,7 +54,8 @@ def main() -> None:
     contents = [load(args.data / "content" / f"{n}.jpg", args.size) for n in CONTENTS[: args.pairs]]
     styles = [load(args.data / "style" / f"{n}.jpg", args.size) for n in STYLES[: args.pairs]]
 
-    out_losses, base_losses, outputs = style_losses(encoder, decoder, contents, styles)
+    out_terms, base_terms, outputs = style_losses(encoder, decoder, contents, styles)
+    out_losses, base_losses = out_terms.sum(axis=(1, 2)).tolist(), base_terms.sum(axis=(1, 2)).tolist()
     ratios = [lo / lc for lo, lc in zip(out_losses, base_losses)]
     per_style = np.reshape(ratios, (len(styles), len(contents))).mean(axis=1)  # style_losses loops styles outside
 
@@ -77,6 +78,8 @@ def main() -> None:
         "reconstruction_psnr_db": round(float(np.mean(psnrs)), 2),
         "reconstruction_ssim": round(float(np.mean(ssims)), 4),
         "style_loss_ratio_by_style": {name: round(float(r), 4) for name, r in zip(STYLES, per_style)},
+        "style_loss_share_by_layer": layer_table(out_terms.sum(axis=0) / out_terms.sum()),
+        "style_loss_ratio_of_sums_by_layer": layer_table(out_terms.sum(axis=0) / base_terms.sum(axis=0)),
     }
     if args.gap:
         figures["generalisation_gap_256"] = generalisation_gap(encoder, decoder, args.data)
@@ -89,16 +92,23 @@ def main() -> None:
 
 
 def style_losses(encoder, decoder, contents: list[torch.Tensor], styles: list[torch.Tensor]
-                 ) -> tuple[list[float], list[float], dict]:
-    """Style loss of each stylized (content, style) pair and of the content itself; the outputs by index."""
-    out_losses, base_losses, outputs = [], [], {}
+                 ) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Style-loss terms (pairs, layers, mean/std) of each stylized (content, style) pair and of the content
+    itself; the outputs by index."""
+    out_terms, base_terms, outputs = [], [], {}
     for si, style in enumerate(styles):
         stylizer = Stylizer(encoder, decoder, [style])
         for ci, content in enumerate(contents):
             outputs[ci, si] = stylizer(content)
-            out_losses.append(style_loss(encoder, outputs[ci, si], style).item())
-            base_losses.append(style_loss(encoder, content, style).item())
-    return out_losses, base_losses, outputs
+            out_terms.append(style_loss_terms(encoder, outputs[ci, si], style)[0].numpy())
+            base_terms.append(style_loss_terms(encoder, content, style)[0].numpy())
+    return np.stack(out_terms), np.stack(base_terms), outputs
+
+
+def layer_table(values: np.ndarray) -> dict[str, dict[str, float]]:
+    """(layers, mean/std) figures keyed by layer name and term."""
+    return {layer: {"mean": round(float(m), 4), "std": round(float(s), 4)}
+            for layer, (m, s) in zip(STYLE_LAYERS, values)}
 
 
 def generalisation_gap(encoder, decoder, data: Path, count: int = 6, size: int = 256) -> dict[str, float]:
@@ -117,7 +127,7 @@ def generalisation_gap(encoder, decoder, data: Path, count: int = 6, size: int =
     for c in ("train_content", "unseen_content"):
         for s in ("train_style", "unseen_style"):
             out, base, _ = style_losses(encoder, decoder, sets[c], sets[s])
-            gap[f"{c}_x_{s}"] = round(float(np.mean([o / b for o, b in zip(out, base)])), 4)
+            gap[f"{c}_x_{s}"] = round(float(np.mean(out.sum(axis=(1, 2)) / base.sum(axis=(1, 2)))), 4)
     return gap
 
 

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from pipeline.ops.adain import adain, blend, calc_mean_std, mix_style_stats
+from pipeline.ops.adain import EPS, adain, blend, calc_mean_std, mix_style_stats
 from pipeline.ops.color import coral, rgb_to_yiq, transfer_luminance, yiq_to_rgb
-from pipeline.ops.losses import gram_matrix, style_stat_distance
+from pipeline.ops.losses import channel_stats, gram_matrix, stats_distance, stats_distance_terms
 
 
 def test_calc_mean_std_by_hand():
@@ -104,7 +104,14 @@ def test_style_stat_distance_by_hand():
     b = torch.zeros(1, 2, 2, 2)
     b[:, 0] = 3.0  # mean differs by 3 in channel 0; stds equal
     b[:, 1] = 4.0
-    assert style_stat_distance([a], [b]).item() == pytest.approx(5.0, abs=1e-4)
+    # second layer: mean 1 and unbiased std sqrt(4/3) against a flat map (std sqrt(EPS))
+    c = torch.tensor([0.0, 2.0]).repeat(2).reshape(1, 1, 2, 2)
+    targets = channel_stats([b, torch.zeros(1, 1, 2, 2)])
+    terms = stats_distance_terms([a, c], targets)
+    assert terms.shape == (1, 2, 2)
+    std_term = (4 / 3) ** 0.5 - EPS ** 0.5
+    assert terms.flatten().tolist() == pytest.approx([5.0, 0.0, 1.0, std_term], abs=1e-3)
+    assert stats_distance([a, c], targets).item() == pytest.approx(6.0 + std_term, abs=1e-3)
 
 
 def test_gram_matrix_by_hand():

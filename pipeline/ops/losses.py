@@ -27,18 +27,18 @@ def stats_mse(output_feats: Sequence[torch.Tensor], targets: LayerStats) -> torc
     return loss
 
 
+def stats_distance_terms(output_feats: Sequence[torch.Tensor], targets: LayerStats) -> torch.Tensor:
+    """The terms of :func:`stats_distance`: the L2 distance between channel means and between channel stds
+    of each layer, shaped (N, layers, 2); the evaluation reports them to show where the loss left sits."""
+    terms = [torch.stack(((om - tm).flatten(1).norm(dim=1), (os_ - ts).flatten(1).norm(dim=1)), dim=1)
+             for (om, os_), (tm, ts) in zip(channel_stats(output_feats), targets)]
+    return torch.stack(terms, dim=1)
+
+
 def stats_distance(output_feats: Sequence[torch.Tensor], targets: LayerStats) -> torch.Tensor:
     """AdaIN-protocol style loss per sample: sum over layers of the L2 distances between channel means and
     between channel standard deviations (Huang & Belongie 2017, eq. 12). Shape (N,)."""
-    total = output_feats[0].new_zeros(output_feats[0].shape[0], dtype=torch.float32)
-    for (om, os_), (tm, ts) in zip(channel_stats(output_feats), targets):
-        total = total + (om - tm).flatten(1).norm(dim=1) + (os_ - ts).flatten(1).norm(dim=1)
-    return total
-
-
-def style_stat_distance(output_feats: Sequence[torch.Tensor], style_feats: Sequence[torch.Tensor]) -> torch.Tensor:
-    """:func:`stats_distance` against the statistics of a style image's features."""
-    return stats_distance(output_feats, channel_stats(style_feats))
+    return stats_distance_terms(output_feats, targets).sum(dim=(1, 2))
 
 
 def gram_matrix(feat: torch.Tensor) -> torch.Tensor:
