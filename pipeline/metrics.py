@@ -22,9 +22,8 @@ def style_loss(encoder: VGGEncoder, images: torch.Tensor, style: torch.Tensor) -
 @torch.no_grad()
 def style_loss_terms(encoder: VGGEncoder, images: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
     """The terms of :func:`style_loss`, shaped (N, layers, 2): mean and std distance of each style layer."""
-    out_feats = encoder(images, STYLE_LAYERS)
-    style_feats = [f.expand(images.shape[0], -1, -1, -1) for f in encoder(style, STYLE_LAYERS)]
-    return stats_distance_terms(out_feats, channel_stats(style_feats))
+    style_stats = channel_stats(encoder(style, STYLE_LAYERS))  # (1, C, 1, 1): broadcast over the batch
+    return stats_distance_terms(encoder(images, STYLE_LAYERS), style_stats)
 
 
 @torch.no_grad()

@@ -100,8 +100,9 @@ def style_losses(encoder, decoder, contents: list[torch.Tensor], styles: list[to
         stylizer = Stylizer(encoder, decoder, [style])
         for ci, content in enumerate(contents):
             outputs[ci, si] = stylizer(content)
-            out_terms.append(style_loss_terms(encoder, outputs[ci, si], style)[0].numpy())
-            base_terms.append(style_loss_terms(encoder, content, style)[0].numpy())
+            out, base = style_loss_terms(encoder, torch.cat([outputs[ci, si], content]), style).numpy()
+            out_terms.append(out)
+            base_terms.append(base)
     return np.stack(out_terms), np.stack(base_terms), outputs
 
 
