@@ -15,6 +15,7 @@ from pipeline.folder import JobError
 from pipeline.gatys import INITS, OPTIMIZERS, GatysOptions, GatysStylizer
 from pipeline.models.decoder import shipped_weights_path
 from pipeline.report import EXIT_NOTHING, EXIT_USAGE, FAILED, ItemResult, Summary, make_progress, print_summary
+from pipeline.calibration import calibration_size_for
 from pipeline.stylizer import StyleError, StyleOptions, Stylizer, auto_batch_size, load_style_images
 
 METHODS = ("adain", "gatys", "adain+gatys")
@@ -50,11 +51,14 @@ Engine = Annotated[str, typer.Option(help="local, or ray (a local Ray instance, 
 RayAddress = Annotated[Optional[str], typer.Option(help="Ray cluster to join: 'auto' or host:port (default: start one here).")]
 Workers = Annotated[int, typer.Option(min=1, help="Ray workers (actors), one model copy each.")]
 Tile = Annotated[int, typer.Option(min=0, help="Stylize frames larger than this in overlapping tiles (0 = only when out of memory).")]
+Calibrate = Annotated[bool, typer.Option(help="Correct the style's statistics for the decoder's miss, once per run (a few seconds).")]
+Feedback = Annotated[int, typer.Option(min=0, help="Passes that correct each image's own statistics (each one more encode and decode: slower, closer to the style).")]
 
 
 def _style_options(style: list[Path], style_weights: str | None, alpha: float, preserve_color: str,
                    style_size: int, device: str, precision: str, decoder: Path | None,
-                   vgg: Path | None, tile: int, compile_nets: bool) -> StyleOptions:
+                   vgg: Path | None, tile: int, compile_nets: bool, calibrate: bool, size: int,
+                   feedback: int) -> StyleOptions:
     try:
         weights = [float(w) for w in style_weights.split(",")] if style_weights else None
     except ValueError:
@@ -62,7 +66,7 @@ def _style_options(style: list[Path], style_weights: str | None, alpha: float, p
     if precision not in ("auto", "fp32", "fp16", "bf16"):
         raise StyleError(f"--precision {precision!r}: expected auto, fp32, fp16 or bf16")
     return StyleOptions(style, weights, alpha, preserve_color, style_size, device, precision, decoder, vgg, tile,
-                        compile_nets)
+                        compile_nets, calibrate, calibration_size_for(size), feedback)
 
 
 def _gatys_options(method: str, iterations: int, optimizer: str, content_weight: float, style_weight: float,
@@ -121,6 +125,8 @@ def folder(
     scales: Scales = 1,
     tile: Tile = 0,
     compile_nets: Compile = False,
+    calibrate: Calibrate = True,
+    feedback: Feedback = 0,
     engine: Engine = "local",
     ray_address: RayAddress = None,
     workers: Workers = 2,
@@ -135,7 +141,7 @@ def folder(
     ext = None if ext is None else ("." + ext.lstrip(".")).lower()
     try:
         opts = _style_options(style, style_weights, alpha, preserve_color, style_size, device, precision,
-                              decoder, vgg, tile, compile_nets)
+                              decoder, vgg, tile, compile_nets, calibrate, size, feedback)
         tasks, excluded = plan_folder(input_dir, output_dir, ext)
         if excluded is not None:
             err.print(f"note: {output_dir} is inside {input_dir}; it is left out of the walk")
@@ -301,6 +307,8 @@ def video(
     tv_weight: TvWeight = 0.0,
     tile: Tile = 0,
     compile_nets: Compile = False,
+    calibrate: Calibrate = True,
+    feedback: Feedback = 0,
     engine: Engine = "local",
     ray_address: RayAddress = None,
     workers: Workers = 2,
@@ -319,7 +327,7 @@ def video(
         _fail_usage(StyleError(f"--audio {audio!r}: expected auto, copy, aac or none"), debug)
     try:
         opts = _style_options(style, style_weights, alpha, preserve_color, style_size, device, precision,
-                              decoder, vgg, tile, compile_nets)
+                              decoder, vgg, tile, compile_nets, calibrate, size, feedback)
         pairs = plan_videos(input_path, output)
         if not pairs:
             err.print(f"[red]error:[/] no videos found under {input_path}")

@@ -10,12 +10,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from pipeline.calibration import CALIBRATION_SIZE, calibrate, calibration_photos
 from pipeline.device import autocast, compile_or_eager, keep_freed_memory, pick_device, pick_dtype
 from pipeline.io.images import ImageReadError, read_image, to_tensor
 from pipeline.models.decoder import load_decoder, shipped_weights_path
 from pipeline.models.fast_cpu import nnpack_available, use_fast_cpu_layers
 from pipeline.models.vgg import load_encoder
-from pipeline.ops.adain import adain_stats, blend, calc_mean_std, mix_style_stats
+from pipeline.ops.adain import adain_stats, blend, calc_mean_std, correct_stats, mix_style_stats
 from pipeline.ops.color import coral, transfer_luminance
 from pipeline.ops.tiles import tiled_apply
 
@@ -45,12 +46,16 @@ class StyleOptions:
     vgg: Path | None = None
     tile: int = 0  # process frames larger than this in tiles (0: only when out of memory)
     compile: bool = False  # torch.compile the networks (falls back to eager)
+    calibrate: bool = True  # correct each style's statistics for the decoder's miss, once (calibration.py)
+    calibration_size: int = CALIBRATION_SIZE  # long side of the calibration photos: the work size, at most 512
+    feedback: int = 0  # passes correcting each image's own miss (one more encode and decode each)
 
     def key(self) -> str:
         """Identifies what the output depends on, so --resume never mixes work made with other settings."""
         styles = [f"{p.resolve()}:{p.stat().st_mtime_ns}" for p in self.styles]
+        calibration = self.calibration_size if self.calibrate else 0
         return repr((styles, self.style_weights, self.alpha, self.preserve_color, self.style_size,
-                     str(self.decoder), str(self.vgg), self.precision))
+                     str(self.decoder), str(self.vgg), self.precision, calibration, self.feedback))
 
 
 def resize_long_side(image: torch.Tensor, long_side: int) -> torch.Tensor:
@@ -96,7 +101,8 @@ class Stylizer:
     def __init__(self, encoder: torch.nn.Module, decoder: torch.nn.Module, styles: list[torch.Tensor],
                  style_weights: Sequence[float] | None = None, alpha: float = 1.0, preserve_color: str = "none",
                  device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, tile: int = 0,
-                 compile: bool = False, fast_cpu: bool = True) -> None:
+                 compile: bool = False, fast_cpu: bool = True, calibration_size: int = 0,
+                 feedback: int = 0) -> None:
         if not 0.0 <= alpha <= 1.0:
             raise StyleError(f"--alpha must be in [0, 1], got {alpha}")
         if preserve_color not in PRESERVE_COLOR:
@@ -106,12 +112,15 @@ class Stylizer:
             raise StyleError(f"{len(weights)} --style-weights given for {len(styles)} styles")
         if any(w < 0 for w in weights) or sum(weights) <= 0:
             raise StyleError("--style-weights must be non-negative and not all zero")
+        if feedback < 0:
+            raise StyleError(f"--feedback must be 0 or more, got {feedback}")
         if tile and tile < 2 * TILE_OVERLAP + MULTIPLE * 4:
             raise StyleError(f"--tile must be 0 or at least {2 * TILE_OVERLAP + MULTIPLE * 4}")
         self.device = torch.device(device)
         self.dtype = dtype
         self.tile = tile
         self.alpha = alpha
+        self.feedback = feedback
         self.preserve_color = preserve_color
         # channels_last: faster convolutions with cuDNN and with oneDNN on the CPU. fp32 on the CPU goes
         # through models/fast_cpu.py instead (NNPACK's Winograd kernels, thin layers as matrix products;
@@ -135,6 +144,7 @@ class Stylizer:
         self.styles = [s.to(self.device) for s in styles]
         self.weights = torch.tensor(weights, device=self.device)
         self.style_mean, self.style_std = self._style_stats(self.styles)
+        self.shift, self.gain = self._calibration(calibration_size) if calibration_size else (0.0, 1.0)
 
     @classmethod
     def from_options(cls, opts: StyleOptions) -> Stylizer:
@@ -142,7 +152,8 @@ class Stylizer:
         decoder_path = opts.decoder if opts.decoder is not None else shipped_weights_path()
         return cls(load_encoder(opts.vgg), load_decoder(decoder_path),
                    load_style_images(opts.styles, opts.style_size), opts.style_weights, opts.alpha,
-                   opts.preserve_color, device, pick_dtype(opts.precision, device), opts.tile, opts.compile)
+                   opts.preserve_color, device, pick_dtype(opts.precision, device), opts.tile, opts.compile,
+                   calibration_size=opts.calibration_size if opts.calibrate else 0, feedback=opts.feedback)
 
     @torch.no_grad()
     def _style_stats(self, styles: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -151,6 +162,14 @@ class Stylizer:
         means = torch.cat([m for m, _ in stats])
         stds = torch.cat([s for _, s in stats])
         return mix_style_stats(means, stds, self.weights)
+
+    @torch.no_grad()
+    def _calibration(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The decoder's per-channel correction for the mixed style statistics (``calibration.calibrate``), on
+        the calibration photos at long side ``size``: the miss depends on scale, so calibrate at the work size."""
+        photos = [pad_to_multiple(p)[0] for p in load_style_images(calibration_photos(), size)]
+        feats = [self.encode(p).float() for p in photos]
+        return calibrate(self.encode, self._render, feats, self.style_mean, self.style_std)
 
     def _features(self, batch: torch.Tensor) -> torch.Tensor:
         with autocast(self.device, self.dtype):
@@ -164,17 +183,23 @@ class Stylizer:
     @torch.no_grad()
     def decode(self, content: torch.Tensor, feats: torch.Tensor,
                content_stats: tuple[torch.Tensor, torch.Tensor] | None = None, tile: int = 0) -> torch.Tensor:
-        """AdaIN to the style statistics, alpha blend, decode (in tiles of ``tile`` pixels when given),
-        and colour handling; returns [0, 1] images."""
+        """AdaIN to the (calibrated) style statistics, alpha blend, decode (in tiles of ``tile`` pixels when
+        given; then without feedback passes), and colour handling; returns [0, 1] images."""
         mean, std = self.style_mean, self.style_std
         if self.preserve_color == "coral":
             mean, std = self._coral_stats(content)
-        target = adain_stats(feats.float(), mean, std, content_stats)
-        target = blend(feats.float(), target, self.alpha)
+        feats = feats.float()
+        target = blend(feats, adain_stats(feats, mean + self.shift, std * self.gain, content_stats), self.alpha)
         if tile:
             out = tiled_apply(target, self._render, tile // MULTIPLE, TILE_OVERLAP // MULTIPLE, MULTIPLE, 3)
         else:
             out = self._render(target)
+        if self.feedback and not tile:
+            wanted = calc_mean_std(blend(feats, adain_stats(feats, mean, std, content_stats), self.alpha))
+            for _ in range(self.feedback):
+                fed = correct_stats(*calc_mean_std(target), *wanted, *calc_mean_std(self._features(out).float()))
+                target = adain_stats(target, *fed)
+                out = self._render(target)
         if self.preserve_color == "luminance":
             out = transfer_luminance(out, content.to(out.device, torch.float32))
         return out

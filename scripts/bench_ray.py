@@ -16,6 +16,7 @@ from pathlib import Path
 
 import ray
 
+from pipeline.calibration import calibration_size_for
 from pipeline.distributed import Recipe, init_ray, run_folder_ray
 from pipeline.folder import FolderOptions, plan_folder
 from pipeline.stylizer import StyleOptions
@@ -40,8 +41,8 @@ def main() -> None:
             t0 = time.perf_counter()
             init_ray(None, workers)
             started = time.perf_counter() - t0
-            summary = run_folder_ray(Recipe(StyleOptions(styles=[args.style])), tasks,
-                                     FolderOptions(size=args.size, batch_size=1), workers)
+            style = StyleOptions(styles=[args.style], calibration_size=calibration_size_for(args.size))
+            summary = run_folder_ray(Recipe(style), tasks, FolderOptions(size=args.size, batch_size=1), workers)
             ray.shutdown()
         rows.append({"workers": workers, "images": summary.units_done, "ray_start_s": round(started, 2),
                      "job_s": round(summary.elapsed_s, 2),

@@ -3,6 +3,11 @@
 Style-loss ratio: the AdaIN-protocol style loss of the output against the style image, divided by the same
 loss of the unstylized content image (content at long side 512, style resized to the same long side).
 Reconstruction: with alpha 0 the decoder should give back the content image (PSNR, SSIM).
+Content loss: mean squared distance at relu4_1 between the output's features and the AdaIN target.
+
+The top-level figures are the decoder's own (plain AdaIN); "calibrated" is what `stylize` does by default
+(each style's statistics corrected once, pipeline/calibration.py) and "calibrated_feedback1" adds one
+``--feedback`` pass per image. The grid shows the calibrated outputs.
 
     python scripts/eval_decoder.py --decoder pipeline/weights/decoder.safetensors --grid docs/decoder_grid.jpg
 """
@@ -24,9 +29,12 @@ from pipeline.io.walk import walk_files
 from pipeline.metrics import style_loss_terms
 from pipeline.models.decoder import load_decoder, shipped_weights_path
 from pipeline.models.vgg import STYLE_LAYERS, load_encoder
-from pipeline.stylizer import Stylizer, resize_long_side
+from pipeline.ops.adain import adain_stats
+from pipeline.stylizer import Stylizer, pad_to_multiple, resize_long_side
 
 DATA = Path(os.environ.get("STYLIZE_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+MODES = {"decoder": {}, "calibrated": {"calibration_size": 512},
+         "calibrated_feedback1": {"calibration_size": 512, "feedback": 1}}
 CONTENTS = ["tubingen", "golden_gate", "brad_pitt", "sailboat", "chicago", "venice_boat", "taj_mahal", "avril"]
 STYLES = ["starry_night", "the_scream", "great_wave_hokusai", "composition_vii_kandinsky", "la_muse_picasso",
           "mosaic", "candy", "udnie_picabia"]
@@ -44,6 +52,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=8, help="contents x styles used (up to 8 x 8)")
     parser.add_argument("--grid", type=Path, help="write a 4x4 content/style/output grid here")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
+    parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated, of {', '.join(MODES)}")
     parser.add_argument("--gap", action="store_true",
                         help="also compare training pairs with unseen ones at 256 px (the training images' scale)")
     args = parser.parse_args()
@@ -54,10 +63,8 @@ def main() -> None:
     contents = [load(args.data / "content" / f"{n}.jpg", args.size) for n in CONTENTS[: args.pairs]]
     styles = [load(args.data / "style" / f"{n}.jpg", args.size) for n in STYLES[: args.pairs]]
 
-    out_terms, base_terms, outputs = style_losses(encoder, decoder, contents, styles)
-    out_losses, base_losses = out_terms.sum(axis=(1, 2)).tolist(), base_terms.sum(axis=(1, 2)).tolist()
-    ratios = [lo / lc for lo, lc in zip(out_losses, base_losses)]
-    per_style = np.reshape(ratios, (len(styles), len(contents))).mean(axis=1)  # style_losses loops styles outside
+    modes = args.modes.split(",")
+    results = {mode: style_losses(encoder, decoder, contents, styles, **MODES[mode]) for mode in modes}
 
     recon = Stylizer(encoder, decoder, [styles[0]], alpha=0.0)
     psnrs, ssims = [], []
@@ -67,43 +74,61 @@ def main() -> None:
         psnrs.append(peak_signal_noise_ratio(a, b, data_range=255))
         ssims.append(structural_similarity(a, b, channel_axis=2, data_range=255))
 
-    figures = {
-        "decoder": str(args.decoder),
-        "pairs": len(ratios),
-        "size": args.size,
-        "style_loss_ratio_mean": round(float(np.mean(ratios)), 4),
-        "style_loss_ratio_of_sums": round(sum(out_losses) / sum(base_losses), 4),
-        "style_loss_output_mean": round(float(np.mean(out_losses)), 2),
-        "style_loss_content_mean": round(float(np.mean(base_losses)), 2),
-        "reconstruction_psnr_db": round(float(np.mean(psnrs)), 2),
-        "reconstruction_ssim": round(float(np.mean(ssims)), 4),
-        "style_loss_ratio_by_style": {name: round(float(r), 4) for name, r in zip(STYLES, per_style)},
-        "style_loss_share_by_layer": layer_table(out_terms.sum(axis=0) / out_terms.sum()),
-        "style_loss_ratio_of_sums_by_layer": layer_table(out_terms.sum(axis=0) / base_terms.sum(axis=0)),
-    }
+    figures = {"decoder": str(args.decoder), "pairs": len(contents) * len(styles), "size": args.size,
+               "reconstruction_psnr_db": round(float(np.mean(psnrs)), 2),
+               "reconstruction_ssim": round(float(np.mean(ssims)), 4)}
+    for mode in modes:
+        mode_figures = summarise(*results[mode][:3], len(contents))
+        if mode == "decoder":
+            figures.update(mode_figures)
+        else:
+            figures[mode] = {k: v for k, v in mode_figures.items() if not k.endswith("_by_layer")}
     if args.gap:
         figures["generalisation_gap_256"] = generalisation_gap(encoder, decoder, args.data)
     if args.grid:
-        write_grid(args.grid, contents[:4], styles[:4], outputs)
+        write_grid(args.grid, contents[:4], styles[:4], results.get("calibrated", results[modes[0]])[3])
     text = json.dumps(figures, indent=2)
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
 
 
-def style_losses(encoder, decoder, contents: list[torch.Tensor], styles: list[torch.Tensor]
-                 ) -> tuple[np.ndarray, np.ndarray, dict]:
+def style_losses(encoder, decoder, contents: list[torch.Tensor], styles: list[torch.Tensor], **options
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Style-loss terms (pairs, layers, mean/std) of each stylized (content, style) pair and of the content
-    itself; the outputs by index."""
-    out_terms, base_terms, outputs = [], [], {}
+    itself, the content losses against the plain AdaIN target, and the outputs by index; ``options`` go to
+    the Stylizer (calibration_size, feedback)."""
+    out_terms, base_terms, content_losses, outputs = [], [], [], {}
     for si, style in enumerate(styles):
-        stylizer = Stylizer(encoder, decoder, [style])
+        stylizer = Stylizer(encoder, decoder, [style], **options)
         for ci, content in enumerate(contents):
-            outputs[ci, si] = stylizer(content)
-            out, base = style_loss_terms(encoder, torch.cat([outputs[ci, si], content]), style).numpy()
-            out_terms.append(out)
-            base_terms.append(base)
-    return np.stack(out_terms), np.stack(base_terms), outputs
+            outputs[ci, si] = out = stylizer(content)
+            terms = style_loss_terms(encoder, torch.cat([out, content]), style).numpy()
+            out_terms.append(terms[0])
+            base_terms.append(terms[1])
+            padded, _ = pad_to_multiple(torch.cat([out, content]))
+            feats = stylizer.encode(padded).float()
+            target = adain_stats(feats[1:], stylizer.style_mean, stylizer.style_std)
+            content_losses.append(float((feats[:1] - target).pow(2).mean()))
+    return np.stack(out_terms), np.stack(base_terms), np.array(content_losses), outputs
+
+
+def summarise(out_terms: np.ndarray, base_terms: np.ndarray, content_losses: np.ndarray,
+              contents: int) -> dict:
+    """The figures of one mode: ratios overall, by style and by layer, and the content loss."""
+    out_losses, base_losses = out_terms.sum(axis=(1, 2)), base_terms.sum(axis=(1, 2))
+    ratios = out_losses / base_losses
+    per_style = ratios.reshape(-1, contents).mean(axis=1)  # style_losses loops styles outside
+    return {
+        "style_loss_ratio_mean": round(float(ratios.mean()), 4),
+        "style_loss_ratio_of_sums": round(float(out_losses.sum() / base_losses.sum()), 4),
+        "style_loss_output_mean": round(float(out_losses.mean()), 2),
+        "style_loss_content_mean": round(float(base_losses.mean()), 2),
+        "content_loss_mean": round(float(content_losses.mean()), 1),
+        "style_loss_ratio_by_style": {name: round(float(r), 4) for name, r in zip(STYLES, per_style)},
+        "style_loss_share_by_layer": layer_table(out_terms.sum(axis=0) / out_terms.sum()),
+        "style_loss_ratio_of_sums_by_layer": layer_table(out_terms.sum(axis=0) / base_terms.sum(axis=0)),
+    }
 
 
 def layer_table(values: np.ndarray) -> dict[str, dict[str, float]]:
@@ -127,7 +152,7 @@ def generalisation_gap(encoder, decoder, data: Path, count: int = 6, size: int =
     gap = {}
     for c in ("train_content", "unseen_content"):
         for s in ("train_style", "unseen_style"):
-            out, base, _ = style_losses(encoder, decoder, sets[c], sets[s])
+            out, base, _, _ = style_losses(encoder, decoder, sets[c], sets[s])
             gap[f"{c}_x_{s}"] = round(float(np.mean(out.sum(axis=(1, 2)) / base.sum(axis=(1, 2)))), 4)
     return gap
 

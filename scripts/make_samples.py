@@ -1,8 +1,9 @@
 """Rebuild samples/ from registry packages and from what this project generates (see samples/README.md).
 
-Content photos come from scikit-image's bundled data (public domain / CC0), the Starry Night from Debian's
-``opencv-doc`` examples (``apt-get download opencv-doc``; public-domain painting), and the generated style
-and the demo video are made here. Run once by a developer; the results are committed.
+Content photos, and the decoder's calibration photos in pipeline/weights/calibration, come from scikit-image's
+bundled data (public domain / CC0), the Starry Night from Debian's ``opencv-doc`` examples (``apt-get download
+opencv-doc``; public-domain painting), and the generated style and the demo video are made here. Run once by
+a developer; the results are committed.
 
     python scripts/make_samples.py --opencv-doc /path/to/opencv-doc_*.deb
 """
@@ -20,7 +21,9 @@ import numpy as np
 import skimage.data
 from PIL import Image
 
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples"
+CALIBRATION = ROOT / "pipeline" / "weights" / "calibration"  # the decoder's calibration photos (packaged)
 
 
 def save(img: Image.Image, path: Path, long_side: int = 512) -> None:
@@ -97,6 +100,8 @@ def main() -> None:
     save(Image.fromarray(skimage.data.coffee()), SAMPLES / "content" / "coffee.jpg")
     save(Image.fromarray(skimage.data.chelsea()), SAMPLES / "content" / "animals" / "chelsea.jpg")
     save(Image.fromarray(skimage.data.rocket()), SAMPLES / "content" / "space" / "rocket.jpg")
+    for name in ("chelsea", "astronaut", "coffee"):
+        save(Image.fromarray(getattr(skimage.data, name)()), CALIBRATION / f"{name}.jpg")
     (SAMPLES / "video").mkdir(parents=True, exist_ok=True)
     demo_video(SAMPLES / "video" / "astronaut_pan.mp4", skimage.data.astronaut())
 

@@ -21,6 +21,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from bench import DATA, ROOT, upscale_to_1080p
+from pipeline.calibration import calibration_size_for
 from pipeline.io.video import EncodeOptions, probe
 from pipeline.stylizer import StyleOptions, Stylizer, auto_batch_size
 from pipeline.temporal.stabilizer import TemporalOptions
@@ -46,7 +47,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "out" / "profile")
     args = parser.parse_args()
 
-    stylizer = Stylizer.from_options(StyleOptions(styles=[args.style]))
+    options = StyleOptions(styles=[args.style], calibration_size=calibration_size_for(args.size))
+    stylizer = Stylizer.from_options(options)
     cuda = stylizer.device.type == "cuda"
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pipeline.calibration import calibration_size_for
 from pipeline.gatys import GatysOptions, GatysStylizer
 from pipeline.io.video import decode_frames, probe
 from pipeline.metrics import style_loss, video_metrics
@@ -54,7 +55,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("docs/TEMPORAL.md"))
     args = parser.parse_args()
 
-    stylizer = Stylizer.from_options(StyleOptions(styles=[args.style]))
+    options = StyleOptions(styles=[args.style], calibration_size=calibration_size_for(args.size))
+    stylizer = Stylizer.from_options(options)
     refiner = GatysStylizer(stylizer, GatysOptions(iterations=args.iterations), from_adain=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

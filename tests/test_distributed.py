@@ -106,16 +106,14 @@ def test_ray_folder_of_videos(tmp_path, random_decoder_file, ray_local):
 
 def test_ray_resumes_a_locally_interrupted_video(tmp_path, random_decoder_file, ray_local):
     from pipeline.distributed import Recipe, run_videos_ray
-    from pipeline.models.decoder import load_decoder
-    from pipeline.models.vgg import load_encoder
-    from pipeline.stylizer import StyleOptions, Stylizer, load_style_images
+    from pipeline.stylizer import StyleOptions, Stylizer
     from pipeline.video import stylize_video
 
     src = make_video(tmp_path / "in.mp4", frames=24, rate=24)
     info = probe(src)
     opts = VideoOptions(size=64, batch_size=2, segment_seconds=0.25)
-    style = StyleOptions(styles=[STYLE], decoder=random_decoder_file, precision="fp32")
-    stylizer = Stylizer(load_encoder(), load_decoder(random_decoder_file), load_style_images([STYLE], 512))
+    style = StyleOptions(styles=[STYLE], decoder=random_decoder_file, precision="fp32", calibration_size=64)
+    stylizer = Stylizer.from_options(style)  # what each Ray worker builds
     dst = tmp_path / "out.mp4"
     seen = []
 

@@ -200,3 +200,16 @@ def test_large_jpeg_decodes_at_reduced_scale_with_the_same_output_size(tmp_path)
     full = load_task(Task(tmp_path / "big.jpg", tmp_path / "o.jpg"), 256, keep_size=True)
     assert loaded.work.shape == full.work.shape == (256, 192, 3) and loaded.source_hw == full.source_hw
     assert np.abs(loaded.work - full.work).mean() < 0.02
+
+
+def test_calibration_and_feedback_options_reach_the_stylizer(tmp_path, random_decoder_file):
+    src = tmp_path / "in"
+    save_rgb(src / "a.png", 64, 48)
+    args = ["--style", STYLE, "--decoder", random_decoder_file, "--size", "64"]
+    images = {}
+    for name, extra in {"default": [], "off": ["--no-calibrate"], "feedback": ["--feedback", "1"]}.items():
+        assert run_cli("folder", src, tmp_path / name, *args, *extra).exit_code == 0
+        images[name] = np.asarray(Image.open(tmp_path / name / "a.png"), dtype=float)
+    assert np.abs(images["default"] - images["off"]).mean() > 1
+    assert np.abs(images["default"] - images["feedback"]).mean() > 1
+    assert run_cli("folder", src, tmp_path / "bad", *args, "--feedback", "-1").exit_code == 2

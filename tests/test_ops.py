@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from pipeline.ops.adain import EPS, adain, blend, calc_mean_std, mix_style_stats
+from pipeline.calibration import calibrate
+from pipeline.ops.adain import EPS, adain, adain_stats, blend, calc_mean_std, correct_stats, mix_style_stats
 from pipeline.ops.color import coral, rgb_to_yiq, transfer_luminance, yiq_to_rgb
 from pipeline.ops.losses import channel_stats, gram_matrix, stats_distance, stats_distance_terms
 
@@ -56,6 +57,33 @@ def test_mix_style_stats_by_hand():
     stds = torch.tensor([1.0, 3.0]).reshape(2, 1, 1, 1)
     mean, std = mix_style_stats(means, stds, torch.tensor([3.0, 1.0]))
     assert mean.item() == pytest.approx(2.5) and std.item() == pytest.approx(1.5)
+
+
+def test_correct_stats_by_hand():
+    one = lambda *v: torch.tensor(v).reshape(1, len(v), 1, 1)
+    mean, std = correct_stats(one(1.0, 1.0), one(2.0, 2.0), target_mean=one(5.0, 5.0), target_std=one(3.0, 3.0),
+                              out_mean=one(4.0, 6.0), out_std=one(1.5, 0.5))
+    assert mean.flatten().tolist() == [2.0, 0.0]  # moved by what the output missed
+    assert std.flatten().tolist() == [4.0, 4.0]  # scaled by the missed ratio: 3 / 1.5, and 3 / 0.5 clamped to 2
+
+
+def test_calibration_undoes_a_decoder_that_misses_by_a_per_channel_affine_map():
+    """A stand-in decoder that scales each channel by ``a`` and shifts it by ``b``: calibration must find the
+    statistics that make its output hit the wanted ones, which AdaIN to the plain ones misses."""
+    torch.manual_seed(0)
+    a = torch.tensor([0.7, 1.0, 1.3]).reshape(1, 3, 1, 1)
+    b = torch.tensor([0.5, -0.2, 0.0]).reshape(1, 3, 1, 1)
+    decode, encode = (lambda t: t * a + b), (lambda x: x)
+    photos = [torch.randn(1, 3, 8, 8) * 2 + 1, torch.randn(1, 3, 6, 10) - 3]
+    mean, std = torch.tensor([1.0, 2.0, 3.0]).reshape(1, 3, 1, 1), torch.tensor([0.5, 1.0, 2.0]).reshape(1, 3, 1, 1)
+    miss = lambda m, s: max((calc_mean_std(decode(adain_stats(f, m, s)))[i] - w).abs().max().item()
+                            for f in photos for i, w in enumerate((mean, std)))
+    assert miss(mean, std) > 0.5
+    shift, gain = calibrate(encode, decode, photos, mean, std, steps=4)
+    assert miss(mean + shift, std * gain) < 0.05 * miss(mean, std)
+    assert torch.allclose(gain, 1 / a, atol=1e-4)  # the std is right after one step, the mean converges
+    shift, gain = calibrate(encode, decode, photos, mean, std, steps=0)
+    assert torch.equal(shift, torch.zeros_like(mean)) and torch.equal(gain, torch.ones_like(std))
 
 
 def test_blend_alpha():

@@ -50,3 +50,17 @@ def mix_style_stats(means: torch.Tensor, stds: torch.Tensor,
 def blend(content_feat: torch.Tensor, stylized_feat: torch.Tensor, alpha: float) -> torch.Tensor:
     """Content-style trade-off: alpha=1 is full style, alpha=0 reconstructs the content."""
     return alpha * stylized_feat + (1.0 - alpha) * content_feat
+
+
+def correct_stats(mean: torch.Tensor, std: torch.Tensor, target_mean: torch.Tensor, target_std: torch.Tensor,
+                  out_mean: torch.Tensor, out_std: torch.Tensor,
+                  max_gain: float = 2.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """One fixed-point step on the statistics fed to the decoder, so that its output's statistics come closer
+    to the target: the mean moved by what the output missed, the std scaled by the missed ratio.
+
+    The decoder inverts relu4_1 features only approximately, channel by channel; ``(mean, std)`` went in,
+    ``(out_mean, out_std)`` came out, ``(target_mean, target_std)`` was wanted. The ratio is clamped to
+    ``[1 / max_gain, max_gain]`` because a channel the output hardly uses would otherwise explode.
+    """
+    gain = (target_std / out_std).clamp(1.0 / max_gain, max_gain)
+    return mean + (target_mean - out_mean), std * gain
