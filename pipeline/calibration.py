@@ -18,7 +18,7 @@ import torch
 from pipeline.ops.adain import adain_stats, calc_mean_std, correct_stats
 
 CALIBRATION_SIZE = 512  # long side of the bundled photos; smaller work sizes calibrate smaller
-CALIBRATION_STEPS = 2  # the second step still helps; a third does not (model card)
+CALIBRATION_STEPS = 2  # the second step still helps; a third gained little (model card)
 
 
 def calibration_size_for(work_size: int) -> int:

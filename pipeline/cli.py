@@ -11,11 +11,11 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
+from pipeline.calibration import calibration_size_for
 from pipeline.folder import JobError
 from pipeline.gatys import INITS, OPTIMIZERS, GatysOptions, GatysStylizer
 from pipeline.models.decoder import shipped_weights_path
 from pipeline.report import EXIT_NOTHING, EXIT_USAGE, FAILED, ItemResult, Summary, make_progress, print_summary
-from pipeline.calibration import calibration_size_for
 from pipeline.stylizer import StyleError, StyleOptions, Stylizer, auto_batch_size, load_style_images
 
 METHODS = ("adain", "gatys", "adain+gatys")

@@ -12,7 +12,7 @@ from pipeline.models.decoder import load_decoder
 from pipeline.models.vgg import load_encoder
 from pipeline.ops.adain import adain
 from pipeline.training.data import PairBatches, load_folders, new_painting, recolour
-from pipeline.training.export import export_checkpoint
+from pipeline.training.export import evaluation_lines, export_checkpoint
 from pipeline.training.loop import (CHECKPOINT, LOG, TrainConfig, adain_losses, load_checkpoint, mix_styles,
                                     train)
 from tests.helpers import gradient_image
@@ -181,3 +181,12 @@ def test_style_folders_are_pooled_and_counted_on_the_card(data, tmp_path):
     train(_config(data, tmp_path / "ck", 2, style_dirs=[data / "style", extra]))
     card = export_checkpoint(tmp_path / "ck" / CHECKPOINT, tmp_path / "decoder.safetensors").read_text()
     assert f"style images: 3 from `{data / 'style'}`, 2 from `{extra}`" in card
+
+
+def test_card_evaluation_table_has_a_column_per_mode():
+    figures = {"pairs": 4, "size": 64, "style_loss_ratio_mean": 0.3, "style_loss_ratio_by_style": {"a": 0.31},
+               "calibrated_feedback1": {"style_loss_ratio_mean": 0.25, "style_loss_ratio_by_style": {"a": 0.24}}}
+    lines = evaluation_lines(figures)
+    assert "| figure | decoder | calibrated, `--feedback 1` |" in lines
+    assert "| held-out style-loss ratio (mean of pairs) | 0.3 | 0.25 |" in lines
+    assert "| ratio: a | 0.31 | 0.24 |" in lines

@@ -101,12 +101,40 @@ def _card_text(out: Path, state: dict, cfg: dict, losses: dict, figures: dict | 
         lines.append(f"- Final losses (mean of the last 100 iterations): content {losses['content_loss']:.4g}, "
                      f"style {losses['style_loss']:.4g}")
     if figures:
-        lines += ["", "## Evaluation (`scripts/eval_decoder.py`, unseen content and style images)", "",
-                  "| figure | value |", "| --- | --- |"]
-        for key, value in figures.items():
-            rows = value.items() if isinstance(value, dict) else [("", value)]
-            lines += [f"| {key}{': ' + sub if sub else ''} | {v} |" for sub, v in rows]
+        lines += ["", *evaluation_lines(figures)]
     if grid:
-        lines += ["", "## Samples", "", "Top row: style; left column: content; the rest: outputs (unseen pairs).",
-                  "", f"![grid]({os.path.relpath(grid, out.parent)})"]
+        lines += ["", "## Samples", "", "Top row: style; left column: content; the rest: outputs (unseen pairs), "
+                  "calibrated as `stylize` makes them.", "", f"![grid]({os.path.relpath(grid, out.parent)})"]
     return "\n".join(lines) + "\n"
+
+
+# Columns of the evaluation table: scripts/eval_decoder.py's modes beside the decoder's own figures.
+EVAL_MODES = {"calibrated": "calibrated (default)", "calibrated_feedback1": "calibrated, `--feedback 1`"}
+EVAL_ROWS = {"style_loss_ratio_mean": "held-out style-loss ratio (mean of pairs)",
+             "style_loss_ratio_of_sums": "ratio of sums", "style_loss_output_mean": "style loss of the outputs (mean)",
+             "content_loss_mean": "content loss (relu4_1 MSE to the AdaIN target, mean)"}
+
+
+def evaluation_lines(figures: dict) -> list[str]:
+    """The card's evaluation section from ``scripts/eval_decoder.py``'s JSON: one column per mode."""
+    columns = [figures] + [figures[mode] for mode in EVAL_MODES if mode in figures]
+    titles = ["decoder"] + [title for mode, title in EVAL_MODES.items() if mode in figures]
+    rows = [(name, [c.get(key, "") for c in columns]) for key, name in EVAL_ROWS.items() if key in figures]
+    rows += [(f"ratio: {style}", [c.get("style_loss_ratio_by_style", {}).get(style, "") for c in columns])
+             for style in figures.get("style_loss_ratio_by_style", {})]
+    return ["## Evaluation (`scripts/eval_decoder.py`, unseen content and style images)", "",
+            f"{figures.get('pairs')} pairs at {figures.get('size')} px (`docs/decoder_eval.json`). \"decoder\" is "
+            "plain AdaIN through these weights; \"calibrated\" is what `stylize` does by default (each style's "
+            "statistics corrected once per run, pipeline/calibration.py); `--feedback 1` adds one correction per "
+            "image.", "",
+            "| figure | " + " | ".join(titles) + " |", "| --- |" + " --- |" * len(titles),
+            *[f"| {name} | " + " | ".join(str(v) for v in values) + " |" for name, values in rows], "",
+            f"The contents' own style loss (mean): {figures.get('style_loss_content_mean')}. Reconstruction with "
+            f"`--alpha 0`: PSNR {figures.get('reconstruction_psnr_db')} dB, SSIM {figures.get('reconstruction_ssim')} "
+            "(calibration leaves alpha 0 as it is; `--feedback` also corrects a reconstruction, not measured).",
+            "", "By layer (decoder): share of the style loss left, and ratio of sums, for the mean and std terms:", "",
+            "| layer | share (mean, std) | ratio of sums (mean, std) |", "| --- | --- | --- |",
+            *[f"| {layer} | {share['mean']}, {share['std']} | "
+              f"{figures['style_loss_ratio_of_sums_by_layer'][layer]['mean']}, "
+              f"{figures['style_loss_ratio_of_sums_by_layer'][layer]['std']} |"
+              for layer, share in figures.get("style_loss_share_by_layer", {}).items()]]
