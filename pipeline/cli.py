@@ -51,7 +51,7 @@ Engine = Annotated[str, typer.Option(help="local, or ray (a local Ray instance, 
 RayAddress = Annotated[Optional[str], typer.Option(help="Ray cluster to join: 'auto' or host:port (default: start one here).")]
 Workers = Annotated[int, typer.Option(min=1, help="Ray workers (actors), one model copy each.")]
 Tile = Annotated[int, typer.Option(min=0, help="Stylize frames larger than this in overlapping tiles (0 = only when out of memory).")]
-Calibrate = Annotated[bool, typer.Option(help="Correct the style's statistics for the decoder's miss, once per run (about 11 s on a 2-core CPU at 512 px).")]
+Calibrate = Annotated[bool, typer.Option(help="Correct the style's statistics for the decoder's miss, once per run (about 4 s on a 2-core CPU at 512 px).")]
 Feedback = Annotated[int, typer.Option(min=0, help="Passes that correct each image's own statistics (each one more encode and decode: slower, closer to the style; for images and --temporal off).")]
 
 

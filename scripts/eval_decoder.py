@@ -26,11 +26,11 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from pipeline.io.images import IMAGE_EXTENSIONS, read_image, to_tensor, to_uint8
 from pipeline.io.walk import walk_files
-from pipeline.metrics import style_loss_terms
 from pipeline.models.decoder import load_decoder, shipped_weights_path
 from pipeline.models.vgg import STYLE_LAYERS, load_encoder
 from pipeline.ops.adain import adain_stats
-from pipeline.stylizer import Stylizer, pad_to_multiple, resize_long_side
+from pipeline.ops.losses import channel_stats, stats_distance_terms
+from pipeline.stylizer import Stylizer, resize_long_side
 
 DATA = Path(os.environ.get("STYLIZE_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 MODES = {"decoder": {}, "calibrated": {"calibration_size": 512},
@@ -101,15 +101,16 @@ def style_losses(encoder, decoder, contents: list[torch.Tensor], styles: list[to
     out_terms, base_terms, content_losses, outputs = [], [], [], {}
     for si, style in enumerate(styles):
         stylizer = Stylizer(encoder, decoder, [style], **options)
+        style_stats = channel_stats(encoder(style, STYLE_LAYERS))  # once per style, as the stylizer does
         for ci, content in enumerate(contents):
             outputs[ci, si] = out = stylizer(content)
-            terms = style_loss_terms(encoder, torch.cat([out, content]), style).numpy()
-            out_terms.append(terms[0])
-            base_terms.append(terms[1])
-            padded, _ = pad_to_multiple(torch.cat([out, content]))
-            feats = stylizer.encode(padded).float()
-            target = adain_stats(feats[1:], stylizer.style_mean, stylizer.style_std)
-            content_losses.append(float((feats[:1] - target).pow(2).mean()))
+            feats = encoder(torch.cat([out, content]), STYLE_LAYERS)  # output and content in one pass
+            out_term, base_term = stats_distance_terms(feats, style_stats).numpy()
+            out_terms.append(out_term)
+            base_terms.append(base_term)
+            relu4_1 = feats[STYLE_LAYERS.index("relu4_1")].float()
+            target = adain_stats(relu4_1[1:], stylizer.style_mean, stylizer.style_std)
+            content_losses.append(float((relu4_1[:1] - target).pow(2).mean()))
     return np.stack(out_terms), np.stack(base_terms), np.array(content_losses), outputs
 
 
