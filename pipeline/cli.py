@@ -16,7 +16,8 @@ from pipeline.folder import JobError
 from pipeline.gatys import INITS, OPTIMIZERS, GatysOptions, GatysStylizer
 from pipeline.models.decoder import shipped_weights_path
 from pipeline.report import EXIT_NOTHING, EXIT_USAGE, FAILED, ItemResult, Summary, make_progress, print_summary
-from pipeline.stylizer import StyleError, StyleOptions, Stylizer, auto_batch_size, load_style_images
+from pipeline.stylizer import (StyleError, StyleOptions, Stylizer, auto_batch_size, load_style_images,
+                               style_size_for)
 
 METHODS = ("adain", "gatys", "adain+gatys")
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -30,7 +31,7 @@ Alpha = Annotated[float, typer.Option(min=0.0, max=1.0, help="Style strength: 0 
 PreserveColor = Annotated[str, typer.Option(help="none, coral (recolour the style) or luminance.")]
 Size = Annotated[int, typer.Option(min=0, help="Long side of the work resolution (0 = source size).")]
 KeepSize = Annotated[bool, typer.Option(help="Write outputs at the source resolution.")]
-StyleSize = Annotated[int, typer.Option(min=0, help="Long side the style image is resized to (0 = as is).")]
+StyleSize = Annotated[Optional[int], typer.Option(min=0, help="Long side the style image is resized to, never enlarged (default: the work size, 512 with --size 0; 0 = as is).")]
 BatchSize = Annotated[int, typer.Option(min=0, help="Images or frames per batch (0 = auto: 1 on the CPU, as many as fit on CUDA).")]
 Device = Annotated[str, typer.Option(help="auto, cpu or cuda.")]
 Precision = Annotated[str, typer.Option(help="auto, fp32, fp16 or bf16.")]
@@ -56,7 +57,7 @@ Feedback = Annotated[int, typer.Option(min=0, help="Passes that correct each ima
 
 
 def _style_options(style: list[Path], style_weights: str | None, alpha: float, preserve_color: str,
-                   style_size: int, device: str, precision: str, decoder: Path | None,
+                   style_size: int | None, device: str, precision: str, decoder: Path | None,
                    vgg: Path | None, tile: int, compile_nets: bool, calibrate: bool, size: int,
                    feedback: int) -> StyleOptions:
     try:
@@ -65,6 +66,7 @@ def _style_options(style: list[Path], style_weights: str | None, alpha: float, p
         raise StyleError(f"--style-weights {style_weights!r}: expected comma-separated numbers") from None
     if precision not in ("auto", "fp32", "fp16", "bf16"):
         raise StyleError(f"--precision {precision!r}: expected auto, fp32, fp16 or bf16")
+    style_size = style_size_for(size) if style_size is None else style_size
     return StyleOptions(style, weights, alpha, preserve_color, style_size, device, precision, decoder, vgg, tile,
                         compile_nets, calibrate, calibration_size_for(size), feedback)
 
@@ -109,7 +111,7 @@ def folder(
     preserve_color: PreserveColor = "none",
     size: Size = 512,
     keep_size: KeepSize = False,
-    style_size: StyleSize = 512,
+    style_size: StyleSize = None,
     batch_size: BatchSize = 0,
     device: Device = "auto",
     precision: Precision = "auto",
@@ -281,7 +283,7 @@ def video(
     preserve_color: PreserveColor = "none",
     size: Size = 512,
     keep_size: KeepSize = False,
-    style_size: StyleSize = 512,
+    style_size: StyleSize = None,
     batch_size: BatchSize = 0,
     device: Device = "auto",
     precision: Precision = "auto",

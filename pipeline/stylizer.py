@@ -15,12 +15,13 @@ from pipeline.device import autocast, compile_or_eager, keep_freed_memory, pick_
 from pipeline.io.images import ImageReadError, read_image, to_tensor
 from pipeline.models.decoder import load_decoder, shipped_weights_path
 from pipeline.models.fast_cpu import nnpack_available, use_fast_cpu_layers
-from pipeline.models.vgg import load_encoder
+from pipeline.models.vgg import VGGEncoder, load_encoder
 from pipeline.ops.adain import adain_stats, blend, calc_mean_std, correct_stats, mix_style_stats
 from pipeline.ops.color import coral, transfer_luminance
 from pipeline.ops.tiles import tiled_apply
 
 PRESERVE_COLOR = ("none", "coral", "luminance")
+STYLE_SIZE = 512  # the style's long side unless the work size says otherwise
 MULTIPLE = 8  # three 2x poolings between the image and relu4_1
 TILE_OVERLAP = 96  # pixels each side: more than half the encoder's and decoder's receptive fields
 OOM_TILE = 1024
@@ -39,7 +40,7 @@ class StyleOptions:
     style_weights: Sequence[float] | None = None
     alpha: float = 1.0
     preserve_color: str = "none"
-    style_size: int = 512
+    style_size: int = STYLE_SIZE
     device: str = "auto"
     precision: str = "auto"
     decoder: Path | None = None
@@ -56,6 +57,12 @@ class StyleOptions:
         calibration = self.calibration_size if self.calibrate else 0
         return repr((styles, self.style_weights, self.alpha, self.preserve_color, self.style_size,
                      str(self.decoder), str(self.vgg), self.precision, calibration, self.feedback))
+
+
+def style_size_for(work_size: int) -> int:
+    """The style at the work size (0: the source's, then 512): the output is aimed at the style's statistics
+    at that scale, so a 256 px run is not aimed at a 512 px style's finer ones (model card, "Calibration")."""
+    return work_size or STYLE_SIZE
 
 
 def resize_long_side(image: torch.Tensor, long_side: int) -> torch.Tensor:
@@ -98,7 +105,7 @@ class Stylizer:
     """AdaIN with cached style statistics; ``encode`` and ``decode`` are exposed so video code can adjust
     the content statistics between them (temporal smoothing, whole-frame statistics for tiles)."""
 
-    def __init__(self, encoder: torch.nn.Module, decoder: torch.nn.Module, styles: list[torch.Tensor],
+    def __init__(self, encoder: VGGEncoder, decoder: torch.nn.Module, styles: list[torch.Tensor],
                  style_weights: Sequence[float] | None = None, alpha: float = 1.0, preserve_color: str = "none",
                  device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, tile: int = 0,
                  compile: bool = False, fast_cpu: bool = True, calibration_size: int = 0,
@@ -134,7 +141,7 @@ class Stylizer:
             torch.backends.cudnn.benchmark = True
             # PyTorch runs fp32 convolutions in TF32 by default; fp32 asked for is fp32 computed.
             torch.backends.cudnn.allow_tf32 = dtype != torch.float32
-        self.encoder = encoder.to(self.device, memory_format=self.memory_format).eval()
+        self.encoder = encoder.reflect_padded().to(self.device, memory_format=self.memory_format).eval()
         self.decoder = decoder.to(self.device, memory_format=self.memory_format).eval()
         if self.fast_cpu:
             use_fast_cpu_layers(self.encoder)

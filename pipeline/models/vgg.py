@@ -8,6 +8,7 @@ RGB->BGR, 0-255 and Caffe mean conversion, which is also exactly where the refer
 
 from __future__ import annotations
 
+import copy
 from importlib import resources
 from pathlib import Path
 
@@ -59,6 +60,18 @@ class VGGEncoder(nn.Module):
             if index in wanted:
                 out[wanted[index]] = x
         return out  # type: ignore[return-value]
+
+    def reflect_padded(self) -> VGGEncoder:
+        """This encoder with reflection instead of zero padding in its convolutions (a copy: what scores
+        images keeps the VGG's own padding). A zero-padded edge gives features no photo has, which the
+        decoder paints as a band of dots along the image border."""
+        if all(m.padding_mode == "reflect" for m in self.features if isinstance(m, nn.Conv2d)):
+            return self
+        padded = copy.deepcopy(self)
+        for module in padded.features:
+            if isinstance(module, nn.Conv2d):
+                module.padding_mode = "reflect"
+        return padded
 
     def use_reference_padding(self) -> None:
         """Reflection padding and ceil-mode pooling, as in the Torch AdaIN ``vgg_normalised`` model."""

@@ -164,8 +164,10 @@ def train(cfg: TrainConfig, on_step: Callable[[StepLosses], None] | None = None,
             on_skip(line)
     batches = PairBatches(content, style, cfg.batch_size, cfg.crop, cfg.seed, cfg.style_augment, cfg.style_mix)
 
+    # Reflection padding, as the Stylizer encodes: with zero padding the decoder learnt to paint a band of
+    # dots along the border, which the zero-padded edge features of its output then matched.
     # channels_last: about 1.3x faster convolutions with oneDNN on the CPU, and with cuDNN on CUDA.
-    encoder = load_encoder(last_layer="relu4_1").to(device, memory_format=torch.channels_last)
+    encoder = load_encoder(last_layer="relu4_1").reflect_padded().to(device, memory_format=torch.channels_last)
     decoder = Decoder().to(device, memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(decoder.parameters(), lr=cfg.lr)
     cfg.out.mkdir(parents=True, exist_ok=True)
