@@ -61,24 +61,27 @@ class VGGEncoder(nn.Module):
                 out[wanted[index]] = x
         return out  # type: ignore[return-value]
 
+    def use_reflect_padding(self) -> None:
+        """Pad the convolutions by reflection instead of zeros. A zero-padded edge gives features no photo
+        has, which the decoder paints as a band of dots along the image border."""
+        for module in self.features:
+            if isinstance(module, nn.Conv2d):
+                module.padding_mode = "reflect"
+
     def reflect_padded(self) -> VGGEncoder:
-        """This encoder with reflection instead of zero padding in its convolutions (a copy: what scores
-        images keeps the VGG's own padding). A zero-padded edge gives features no photo has, which the
-        decoder paints as a band of dots along the image border."""
+        """This encoder padded by reflection (``use_reflect_padding``), as a copy when it is not already, so
+        an encoder that also scores images keeps the VGG's own padding."""
         if all(m.padding_mode == "reflect" for m in self.features if isinstance(m, nn.Conv2d)):
             return self
         padded = copy.deepcopy(self)
-        for module in padded.features:
-            if isinstance(module, nn.Conv2d):
-                module.padding_mode = "reflect"
+        padded.use_reflect_padding()
         return padded
 
     def use_reference_padding(self) -> None:
         """Reflection padding and ceil-mode pooling, as in the Torch AdaIN ``vgg_normalised`` model."""
+        self.use_reflect_padding()
         for module in self.features:
-            if isinstance(module, nn.Conv2d):
-                module.padding_mode = "reflect"
-            elif isinstance(module, nn.MaxPool2d):
+            if isinstance(module, nn.MaxPool2d):
                 module.ceil_mode = True
 
 
