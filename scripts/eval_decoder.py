@@ -6,8 +6,8 @@ Reconstruction: with alpha 0 the decoder should give back the content image (PSN
 Content loss: mean squared distance at relu4_1 between the output's features and the AdaIN target.
 
 The top-level figures are the decoder's own (plain AdaIN); "calibrated" is what `stylize` does by default
-(each style's statistics corrected once, pipeline/calibration.py) and "calibrated_feedback1" adds one
-``--feedback`` pass per image. The grid shows the calibrated outputs.
+(each style's statistics corrected once, pipeline/calibration.py) and "calibrated_feedbackN" adds N
+``--feedback`` passes per image. The grid shows the calibrated outputs.
 
     python scripts/eval_decoder.py --decoder pipeline/weights/decoder.safetensors --grid docs/decoder_grid.jpg
 """
@@ -34,7 +34,8 @@ from pipeline.stylizer import Stylizer, resize_long_side
 
 DATA = Path(os.environ.get("STYLIZE_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 MODES = {"decoder": {}, "calibrated": {"calibration_size": 512},
-         "calibrated_feedback1": {"calibration_size": 512, "feedback": 1}}
+         "calibrated_feedback1": {"calibration_size": 512, "feedback": 1},
+         "calibrated_feedback2": {"calibration_size": 512, "feedback": 2}}
 CONTENTS = ["tubingen", "golden_gate", "brad_pitt", "sailboat", "chicago", "venice_boat", "taj_mahal", "avril"]
 STYLES = ["starry_night", "the_scream", "great_wave_hokusai", "composition_vii_kandinsky", "la_muse_picasso",
           "mosaic", "candy", "udnie_picabia"]
@@ -52,7 +53,8 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=8, help="contents x styles used (up to 8 x 8)")
     parser.add_argument("--grid", type=Path, help="write a 4x4 content/style/output grid here")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
-    parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated, of {', '.join(MODES)}")
+    parser.add_argument("--modes", default="decoder,calibrated,calibrated_feedback1",
+                        help=f"comma-separated, of {', '.join(MODES)}")
     parser.add_argument("--gap", action="store_true",
                         help="also compare training pairs with unseen ones at 256 px (the training images' scale)")
     args = parser.parse_args()
@@ -97,8 +99,10 @@ def style_losses(encoder, decoder, contents: list[torch.Tensor], styles: list[to
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Style-loss terms (pairs, layers, mean/std) of each stylized (content, style) pair and of the content
     itself, the content losses against the plain AdaIN target, and the outputs by index; ``options`` go to
-    the Stylizer (calibration_size, feedback)."""
+    the Stylizer (calibration_size, feedback). The style loss is scored by ``encoder`` as given; the content
+    loss through the reflection-padded encoder the decoder was trained and runs with."""
     out_terms, base_terms, content_losses, outputs = [], [], [], {}
+    decoder_view = encoder.reflect_padded()
     for si, style in enumerate(styles):
         stylizer = Stylizer(encoder, decoder, [style], **options)
         style_stats = channel_stats(encoder(style, STYLE_LAYERS))  # once per style, as the stylizer does
@@ -108,7 +112,7 @@ def style_losses(encoder, decoder, contents: list[torch.Tensor], styles: list[to
             out_term, base_term = stats_distance_terms(feats, style_stats).numpy()
             out_terms.append(out_term)
             base_terms.append(base_term)
-            relu4_1 = feats[STYLE_LAYERS.index("relu4_1")].float()
+            relu4_1 = decoder_view(torch.cat([out, content]))[0].float()
             target = adain_stats(relu4_1[1:], stylizer.style_mean, stylizer.style_std)
             content_losses.append(float((relu4_1[:1] - target).pow(2).mean()))
     return np.stack(out_terms), np.stack(base_terms), np.array(content_losses), outputs
