@@ -112,7 +112,7 @@ def _card_text(out: Path, state: dict, cfg: dict, losses: dict, figures: dict | 
 EVAL_MODES = {"calibrated": "calibrated (default)", "calibrated_feedback1": "calibrated, `--feedback 1`"}
 EVAL_ROWS = {"style_loss_ratio_mean": "held-out style-loss ratio (mean of pairs)",
              "style_loss_ratio_of_sums": "ratio of sums", "style_loss_output_mean": "style loss of the outputs (mean)",
-             "content_loss_mean": "content loss (relu4_1 MSE to the AdaIN target, mean)"}
+             "content_loss_mean": "content loss (relu4_1 MSE to the AdaIN target, reflection-padded encoder, mean)"}
 
 
 def evaluation_lines(figures: dict) -> list[str]:
