@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from pipeline.adaptation import adapt_decoder, cache_key, cached_adaptation
 from pipeline.calibration import CALIBRATION_SIZE, calibrate, calibration_photos
 from pipeline.device import autocast, compile_or_eager, keep_freed_memory, pick_device, pick_dtype
 from pipeline.io.images import ImageReadError, read_image, to_tensor
 from pipeline.models.decoder import load_decoder, shipped_weights_path
 from pipeline.models.fast_cpu import nnpack_available, use_fast_cpu_layers
-from pipeline.models.vgg import VGGEncoder, load_encoder
+from pipeline.models.vgg import STYLE_LAYERS, VGGEncoder, load_encoder
 from pipeline.ops.adain import adain_stats, blend, calc_mean_std, correct_stats, mix_style_stats
 from pipeline.ops.color import coral, transfer_luminance
+from pipeline.ops.losses import channel_stats
 from pipeline.ops.tiles import tiled_apply
 
 PRESERVE_COLOR = ("none", "coral", "luminance")
@@ -50,13 +53,15 @@ class StyleOptions:
     calibrate: bool = True  # correct each style's statistics for the decoder's miss, once (calibration.py)
     calibration_size: int = CALIBRATION_SIZE  # long side of the calibration photos: the work size, at most 512
     feedback: int = 0  # passes correcting each image's own miss (one more encode and decode each)
+    adapt: int = 0  # steps fine-tuning the decoder to the style on the calibration photos (adaptation.py)
 
     def key(self) -> str:
         """Identifies what the output depends on, so --resume never mixes work made with other settings."""
         styles = [f"{p.resolve()}:{p.stat().st_mtime_ns}" for p in self.styles]
         calibration = self.calibration_size if self.calibrate else 0
         return repr((styles, self.style_weights, self.alpha, self.preserve_color, self.style_size,
-                     str(self.decoder), str(self.vgg), self.precision, calibration, self.feedback))
+                     str(self.decoder), str(self.vgg), self.precision, calibration, self.feedback, self.adapt,
+                     self.calibration_size if self.adapt else 0))
 
 
 def style_size_for(work_size: int) -> int:
@@ -109,7 +114,8 @@ class Stylizer:
                  style_weights: Sequence[float] | None = None, alpha: float = 1.0, preserve_color: str = "none",
                  device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32, tile: int = 0,
                  compile: bool = False, fast_cpu: bool = True, calibration_size: int = 0,
-                 feedback: int = 0) -> None:
+                 feedback: int = 0, adapt: int = 0, adapt_size: int = CALIBRATION_SIZE,
+                 on_adapt_step: Callable[[int], None] | None = None) -> None:
         if not 0.0 <= alpha <= 1.0:
             raise StyleError(f"--alpha must be in [0, 1], got {alpha}")
         if preserve_color not in PRESERVE_COLOR:
@@ -119,8 +125,11 @@ class Stylizer:
             raise StyleError(f"{len(weights)} --style-weights given for {len(styles)} styles")
         if any(w < 0 for w in weights) or sum(weights) <= 0:
             raise StyleError("--style-weights must be non-negative and not all zero")
-        if feedback < 0:
-            raise StyleError(f"--feedback must be 0 or more, got {feedback}")
+        if feedback < 0 or adapt < 0:
+            raise StyleError(f"--feedback and --adapt must be 0 or more, got {feedback} and {adapt}")
+        if adapt and preserve_color == "coral":
+            raise StyleError("--adapt fits the decoder to the style's own colours: use --preserve-color "
+                             "luminance, or --adapt 0 with coral")
         if tile and tile < 2 * TILE_OVERLAP + MULTIPLE * 4:
             raise StyleError(f"--tile must be 0 or at least {2 * TILE_OVERLAP + MULTIPLE * 4}")
         self.device = torch.device(device)
@@ -142,6 +151,8 @@ class Stylizer:
             # PyTorch runs fp32 convolutions in TF32 by default; fp32 asked for is fp32 computed.
             torch.backends.cudnn.allow_tf32 = dtype != torch.float32
         self.encoder = encoder.reflect_padded().to(self.device, memory_format=self.memory_format).eval()
+        if adapt and alpha > 0:
+            decoder = copy.deepcopy(decoder)  # adapted in place below; the caller's stays as it was
         self.decoder = decoder.to(self.device, memory_format=self.memory_format).eval()
         if self.fast_cpu:
             use_fast_cpu_layers(self.encoder)
@@ -152,15 +163,18 @@ class Stylizer:
         self.weights = torch.tensor(weights, device=self.device)
         self.style_mean, self.style_std = self._style_stats(self.styles)
         self.shift, self.gain = self._calibration(calibration_size) if calibration_size else (0.0, 1.0)
+        if adapt and alpha > 0:  # alpha 0 is the content's reconstruction: no style to adapt to
+            self._adapt(adapt, adapt_size, calibration_size, on_adapt_step)
 
     @classmethod
-    def from_options(cls, opts: StyleOptions) -> Stylizer:
+    def from_options(cls, opts: StyleOptions, on_adapt_step: Callable[[int], None] | None = None) -> Stylizer:
         device = pick_device(opts.device)
         decoder_path = opts.decoder if opts.decoder is not None else shipped_weights_path()
         return cls(load_encoder(opts.vgg), load_decoder(decoder_path),
                    load_style_images(opts.styles, opts.style_size), opts.style_weights, opts.alpha,
                    opts.preserve_color, device, pick_dtype(opts.precision, device), opts.tile, opts.compile,
-                   calibration_size=opts.calibration_size if opts.calibrate else 0, feedback=opts.feedback)
+                   calibration_size=opts.calibration_size if opts.calibrate else 0, feedback=opts.feedback,
+                   adapt=opts.adapt, adapt_size=opts.calibration_size, on_adapt_step=on_adapt_step)
 
     @torch.no_grad()
     def _style_stats(self, styles: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -174,9 +188,40 @@ class Stylizer:
     def _calibration(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The decoder's per-channel correction for the mixed style statistics (``calibration.calibrate``), on
         the calibration photos at long side ``size``: the miss depends on scale, so calibrate at the work size."""
+        return calibrate(self.encode, self._render, self._photo_features(size), self.style_mean, self.style_std)
+
+    def _photo_features(self, size: int) -> list[torch.Tensor]:
+        """relu4_1 features of the calibration photos at long side ``size``."""
         photos = [pad_to_multiple(p)[0] for p in load_style_images(calibration_photos(), size)]
-        feats = [self.encode(p).float() for p in photos]
-        return calibrate(self.encode, self._render, feats, self.style_mean, self.style_std)
+        return [self.encode(p).float() for p in photos]
+
+    def _adapt(self, steps: int, size: int, calibration_size: int, on_step: Callable[[int], None] | None) -> None:
+        """Fine-tune the decoder to the mixed style on the calibration photos at long side ``size``
+        (``adaptation.adapt_decoder``), aiming its calibrated inputs at the style's statistics at every style
+        layer; cached on disk (``adaptation.cached_adaptation``)."""
+
+        def run() -> None:
+            feats = self._photo_features(size)
+            inputs = [adain_stats(f, self.style_mean + self.shift, self.style_std * self.gain) for f in feats]
+            targets = [adain_stats(f, self.style_mean, self.style_std) for f in feats]
+            with torch.no_grad():
+                per_style = [channel_stats(self._layers(s)) for s in self.styles]
+            style_stats = [mix_style_stats(torch.cat([p[i][0] for p in per_style]),
+                                           torch.cat([p[i][1] for p in per_style]), self.weights)
+                           for i in range(len(STYLE_LAYERS))]
+            decode = functools.partial(self._render, decoder=self.decoder)  # eager: backward through it
+            adapt_decoder(self.decoder, self._layers, decode, inputs, targets, style_stats, steps, on_step=on_step)
+
+        # Keyed by what is exactly reproducible (weights, pixels, settings), not by features, whose last bits
+        # can change with the thread count: a Ray worker must find what the driver stored.
+        key = cache_key([self.decoder, self.encoder], [*self.styles, self.weights], steps, size, calibration_size,
+                        str(self.dtype), self.device.type)
+        cached_adaptation(self.decoder, key, run)
+
+    def _layers(self, batch: torch.Tensor) -> list[torch.Tensor]:
+        """Features at the style layers (with gradients when enabled), for adaptation."""
+        with autocast(self.device, self.dtype):
+            return self.encoder(batch.to(self.device, memory_format=self.memory_format), STYLE_LAYERS)
 
     def _features(self, batch: torch.Tensor) -> torch.Tensor:
         with autocast(self.device, self.dtype):
@@ -211,9 +256,9 @@ class Stylizer:
             out = transfer_luminance(out, content.to(out.device, torch.float32))
         return out
 
-    def _render(self, target: torch.Tensor) -> torch.Tensor:
+    def _render(self, target: torch.Tensor, decoder: Callable | None = None) -> torch.Tensor:
         with autocast(self.device, self.dtype):
-            out = self._decode_fn(target.to(memory_format=self.memory_format))
+            out = (decoder or self._decode_fn)(target.to(memory_format=self.memory_format))
         return out.float().clamp(0, 1)
 
     @torch.no_grad()

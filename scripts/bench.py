@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
 
+from pipeline.adaptation import default_steps
 from pipeline.device import cpu_has_fast_bf16, pick_device, pick_dtype
 from pipeline.folder import FolderOptions, plan_folder, run_folder
 from pipeline.io.images import read_image, to_tensor
@@ -120,6 +121,23 @@ def net_throughput(sizes: list[str], precisions: list[str], batches: list[int], 
                     rows.append({"size": name, "precision": precision, "batch": batch, "images_per_s": None})
                 print(json.dumps(rows[-1]), flush=True)
     return rows
+
+
+def setup_times(style_path: Path, tmp: Path) -> dict:
+    """What a run pays once before its first frame, at the default 512 px: models and style, with calibration,
+    and with the device's default ``--adapt`` (CUDA only) into an empty cache."""
+    os.environ["STYLIZE_CACHE"] = str(tmp / "cache")
+    steps = default_steps(pick_device("auto"))
+    runs = {"plain": StyleOptions(styles=[style_path], calibrate=False),
+            "calibrated": StyleOptions(styles=[style_path])}
+    if steps:
+        runs[f"adapted_{steps}"] = StyleOptions(styles=[style_path], adapt=steps)
+    times = {}
+    for name, opts in runs.items():
+        start = time.perf_counter()
+        Stylizer.from_options(opts)
+        times[name] = round(time.perf_counter() - start, 2)
+    return times
 
 
 def folder_run(style_path: Path, size: int, out: Path) -> dict:
@@ -234,6 +252,8 @@ def main() -> None:
             results[key]["speedup_vs_reference"] = round(results[key]["fps"] / results["reference_loop"]["fps"], 2)
             print(json.dumps({key: results[key]}), flush=True)
         results["folder"] = folder_run(args.style, args.size, tmp / "folder")
+        results["setup_s"] = setup_times(args.style, tmp)
+        print(json.dumps({"setup_s": results["setup_s"]}), flush=True)
         if not args.skip_1080p:
             results.update(runs_1080p(args.style, args.frames_1080p or (240 if cuda else args.frames), tmp))
         results["net"] = net_throughput(sizes, precisions, batches, repeats=2 if args.quick or not cuda else 10)

@@ -7,7 +7,9 @@ Content loss: mean squared distance at relu4_1 between the output's features and
 
 The top-level figures are the decoder's own (plain AdaIN); "calibrated" is what `stylize` does by default
 (each style's statistics corrected once, pipeline/calibration.py) and "calibrated_feedbackN" adds N
-``--feedback`` passes per image. The grid shows the calibrated outputs.
+``--feedback`` passes per image; "adapted" also fine-tunes the decoder to each style first (``--adapt``, the
+default on CUDA; pipeline/adaptation.py), on the bundled calibration photos, none of them an evaluation
+photo. The grid shows the calibrated outputs.
 
     python scripts/eval_decoder.py --decoder pipeline/weights/decoder.safetensors --grid docs/decoder_grid.jpg
 """
@@ -24,6 +26,8 @@ import torch
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from pipeline.adaptation import CUDA_STEPS
+from pipeline.device import pick_device
 from pipeline.io.images import IMAGE_EXTENSIONS, read_image, to_tensor, to_uint8
 from pipeline.io.walk import walk_files
 from pipeline.models.decoder import load_decoder, shipped_weights_path
@@ -35,7 +39,9 @@ from pipeline.stylizer import Stylizer, resize_long_side
 DATA = Path(os.environ.get("STYLIZE_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 MODES = {"decoder": {}, "calibrated": {"calibration_size": 512},
          "calibrated_feedback1": {"calibration_size": 512, "feedback": 1},
-         "calibrated_feedback2": {"calibration_size": 512, "feedback": 2}}
+         "calibrated_feedback2": {"calibration_size": 512, "feedback": 2},
+         "adapted": {"calibration_size": 512, "adapt": CUDA_STEPS, "adapt_size": 512},
+         "adapted_feedback1": {"calibration_size": 512, "adapt": CUDA_STEPS, "adapt_size": 512, "feedback": 1}}
 CONTENTS = ["tubingen", "golden_gate", "brad_pitt", "sailboat", "chicago", "venice_boat", "taj_mahal", "avril"]
 STYLES = ["starry_night", "the_scream", "great_wave_hokusai", "composition_vii_kandinsky", "la_muse_picasso",
           "mosaic", "candy", "udnie_picabia"]
@@ -50,6 +56,7 @@ def main() -> None:
     parser.add_argument("--decoder", type=Path, default=shipped_weights_path())
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--device", default="auto", help="where the stylizer runs (the scoring stays on the CPU)")
     parser.add_argument("--pairs", type=int, default=8, help="contents x styles used (up to 8 x 8)")
     parser.add_argument("--grid", type=Path, help="write a 4x4 content/style/output grid here")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
@@ -66,7 +73,9 @@ def main() -> None:
     styles = [load(args.data / "style" / f"{n}.jpg", args.size) for n in STYLES[: args.pairs]]
 
     modes = args.modes.split(",")
-    results = {mode: style_losses(encoder, decoder, contents, styles, **MODES[mode]) for mode in modes}
+    device = pick_device(args.device)
+    results = {mode: style_losses(encoder, decoder, contents, styles, device=device, **MODES[mode])
+               for mode in modes}
 
     recon = Stylizer(encoder, decoder, [styles[0]], alpha=0.0)
     psnrs, ssims = [], []
@@ -99,21 +108,21 @@ def style_losses(encoder, decoder, contents: list[torch.Tensor], styles: list[to
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Style-loss terms (pairs, layers, mean/std) of each stylized (content, style) pair and of the content
     itself, the content losses against the plain AdaIN target, and the outputs by index; ``options`` go to
-    the Stylizer (calibration_size, feedback). The style loss is scored by ``encoder`` as given; the content
-    loss through the reflection-padded encoder the decoder was trained and runs with."""
+    the Stylizer (calibration_size, feedback, adapt, device). The style loss is scored by ``encoder`` as given;
+    the content loss through the reflection-padded encoder the decoder was trained and runs with."""
     out_terms, base_terms, content_losses, outputs = [], [], [], {}
     decoder_view = encoder.reflect_padded()
     for si, style in enumerate(styles):
         stylizer = Stylizer(encoder, decoder, [style], **options)
         style_stats = channel_stats(encoder(style, STYLE_LAYERS))  # once per style, as the stylizer does
         for ci, content in enumerate(contents):
-            outputs[ci, si] = out = stylizer(content)
+            outputs[ci, si] = out = stylizer(content).cpu()
             feats = encoder(torch.cat([out, content]), STYLE_LAYERS)  # output and content in one pass
             out_term, base_term = stats_distance_terms(feats, style_stats).numpy()
             out_terms.append(out_term)
             base_terms.append(base_term)
             relu4_1 = decoder_view(torch.cat([out, content]))[0].float()
-            target = adain_stats(relu4_1[1:], stylizer.style_mean, stylizer.style_std)
+            target = adain_stats(relu4_1[1:], stylizer.style_mean.cpu(), stylizer.style_std.cpu())
             content_losses.append(float((relu4_1[:1] - target).pow(2).mean()))
     return np.stack(out_terms), np.stack(base_terms), np.array(content_losses), outputs
 

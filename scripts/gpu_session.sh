@@ -29,6 +29,7 @@ train)
     python3 -m pipeline export /tmp/ckpt/checkpoint.pt --out "$out/decoder.safetensors"
     cp /tmp/ckpt/log.csv "$out/train_log.csv"
     STYLIZE_DATA=$data python3 scripts/eval_decoder.py --decoder "$out/decoder.safetensors" --gap \
+        --modes decoder,calibrated,calibrated_feedback1,adapted,adapted_feedback1 \
         --grid "$out/decoder_grid.jpg" --out "$out/eval.json"
     ;;
 bench)

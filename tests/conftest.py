@@ -26,6 +26,12 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_data)
 
 
+@pytest.fixture(autouse=True)
+def adaptation_cache(tmp_path, monkeypatch):
+    """Adapted decoders (``--adapt``, the default on CUDA) go to a per-test folder, never the user's cache."""
+    monkeypatch.setenv("STYLIZE_CACHE", str(tmp_path / "stylize-cache"))
+
+
 @pytest.fixture(scope="session")
 def encoder():
     return load_encoder(last_layer="relu5_1")

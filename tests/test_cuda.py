@@ -35,3 +35,14 @@ def test_auto_batch_size_fits(random_decoder_file):
     batch = auto_batch_size(stylizer, (288, 512))
     assert 1 <= batch <= 64
     assert stylizer(torch.rand(batch, 3, 288, 512, device="cuda")).shape == (batch, 3, 288, 512)
+
+
+def test_adaptation_runs_on_cuda_and_is_cached_exactly(random_decoder_file):
+    """``--adapt`` is the default on CUDA: the fine-tuning runs there, and a second run reuses its weights."""
+    style = load_style_images([SAMPLES / "style" / "starry_night.jpg"], 128)
+    make = lambda adapt: Stylizer(load_encoder(), load_decoder(random_decoder_file), style, device="cuda",
+                                  dtype=torch.bfloat16, calibration_size=128, adapt=adapt, adapt_size=128)
+    x = torch.rand(1, 3, 96, 128, device="cuda", generator=torch.Generator("cuda").manual_seed(0))
+    first = make(2)(x)
+    assert torch.equal(make(2)(x), first)
+    assert not torch.equal(make(0)(x), first)

@@ -109,7 +109,8 @@ def _card_text(out: Path, state: dict, cfg: dict, losses: dict, figures: dict | 
 
 
 # Columns of the evaluation table: scripts/eval_decoder.py's modes beside the decoder's own figures.
-EVAL_MODES = {"calibrated": "calibrated (default)", "calibrated_feedback1": "calibrated, `--feedback 1`"}
+EVAL_MODES = {"calibrated": "calibrated (the CPU default)", "calibrated_feedback1": "calibrated, `--feedback 1`",
+              "adapted": "adapted (`--adapt 30`, the default on CUDA)", "adapted_feedback1": "adapted, `--feedback 1`"}
 EVAL_ROWS = {"style_loss_ratio_mean": "held-out style-loss ratio (mean of pairs)",
              "style_loss_ratio_of_sums": "ratio of sums", "style_loss_output_mean": "style loss of the outputs (mean)",
              "content_loss_mean": "content loss (relu4_1 MSE to the AdaIN target, reflection-padded encoder, mean)"}
@@ -124,9 +125,10 @@ def evaluation_lines(figures: dict) -> list[str]:
              for style in figures.get("style_loss_ratio_by_style", {})]
     return ["## Evaluation (`scripts/eval_decoder.py`, unseen content and style images)", "",
             f"{figures.get('pairs')} pairs at {figures.get('size')} px (`docs/decoder_eval.json`). \"decoder\" is "
-            "plain AdaIN through these weights; \"calibrated\" is what `stylize` does by default (each style's "
-            "statistics corrected once per run, pipeline/calibration.py); `--feedback 1` adds one correction per "
-            "image.", "",
+            "plain AdaIN through these weights; \"calibrated\" is what `stylize` does by default on the CPU (each "
+            "style's statistics corrected once per run, pipeline/calibration.py); `--feedback 1` adds one "
+            "correction per image; \"adapted\" also fine-tunes the decoder to each style for 30 steps first, on "
+            "the three calibration photos (`--adapt`, pipeline/adaptation.py).", "",
             "| figure | " + " | ".join(titles) + " |", "| --- |" + " --- |" * len(titles),
             *[f"| {name} | " + " | ".join(str(v) for v in values) + " |" for name, values in rows], "",
             f"The contents' own style loss (mean): {figures.get('style_loss_content_mean')}. Reconstruction with "
