@@ -78,12 +78,13 @@ def _style_options(style: list[Path], style_weights: str | None, alpha: float, p
 def _build_stylizer(opts: StyleOptions) -> Stylizer:
     """The models and style statistics, with a bar while the decoder adapts to the style (not when cached)."""
     with make_progress(err) as progress:
-        bar = {}
+        advance = None
 
         def on_step(step: int) -> None:
-            if not bar:
-                bar["advance"] = _bar(progress, "adapting the decoder to the style", opts.adapt, "steps")
-            bar["advance"](1)
+            nonlocal advance
+            if advance is None:  # only once adapting starts: a cached style shows no bar
+                advance = _bar(progress, "adapting the decoder to the style", opts.adapt, "steps")
+            advance(1)
 
         return Stylizer.from_options(opts, on_adapt_step=on_step)
 
