@@ -160,6 +160,8 @@ def folder(
     from pipeline.folder import FolderOptions, plan_folder, run_folder
 
     ext = None if ext is None else ("." + ext.lstrip(".")).lower()
+    if method == "gatys" and init != "adain" and adapt is None:
+        adapt = 0  # the decoder is not used: nothing to adapt by default
     try:
         opts = _style_options(style, style_weights, alpha, preserve_color, style_size, device, precision,
                               decoder, vgg, tile, compile_nets, calibrate, size, feedback, adapt)
