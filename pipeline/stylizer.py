@@ -18,7 +18,7 @@ from pipeline.io.images import ImageReadError, read_image, to_tensor
 from pipeline.models.decoder import load_decoder, shipped_weights_path
 from pipeline.models.fast_cpu import nnpack_available, use_fast_cpu_layers
 from pipeline.models.vgg import STYLE_LAYERS, VGGEncoder, load_encoder
-from pipeline.ops.adain import adain_stats, blend, calc_mean_std, correct_stats, mix_style_stats
+from pipeline.ops.adain import adain_stats, blend, calc_mean_std, correct_stats, mix_layer_stats
 from pipeline.ops.color import coral, transfer_luminance
 from pipeline.ops.losses import channel_stats
 from pipeline.ops.tiles import tiled_apply
@@ -151,7 +151,8 @@ class Stylizer:
             # PyTorch runs fp32 convolutions in TF32 by default; fp32 asked for is fp32 computed.
             torch.backends.cudnn.allow_tf32 = dtype != torch.float32
         self.encoder = encoder.reflect_padded().to(self.device, memory_format=self.memory_format).eval()
-        if adapt and alpha > 0:
+        adapting = adapt > 0 and alpha > 0  # alpha 0 is the content's reconstruction: no style to adapt to
+        if adapting:
             decoder = copy.deepcopy(decoder)  # adapted in place below; the caller's stays as it was
         self.decoder = decoder.to(self.device, memory_format=self.memory_format).eval()
         if self.fast_cpu:
@@ -163,7 +164,7 @@ class Stylizer:
         self.weights = torch.tensor(weights, device=self.device)
         self.style_mean, self.style_std = self._style_stats(self.styles)
         self.shift, self.gain = self._calibration(calibration_size) if calibration_size else (0.0, 1.0)
-        if adapt and alpha > 0:  # alpha 0 is the content's reconstruction: no style to adapt to
+        if adapting:
             self._adapt(adapt, adapt_size, calibration_size, on_adapt_step)
 
     @classmethod
@@ -179,10 +180,7 @@ class Stylizer:
     @torch.no_grad()
     def _style_stats(self, styles: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """Mixed relu4_1 (mean, std) of the styles, each (1, C, 1, 1): computed once per run."""
-        stats = [calc_mean_std(self._features(s).float()) for s in styles]
-        means = torch.cat([m for m, _ in stats])
-        stds = torch.cat([s for _, s in stats])
-        return mix_style_stats(means, stds, self.weights)
+        return mix_layer_stats([[calc_mean_std(self._features(s).float())] for s in styles], self.weights)[0]
 
     @torch.no_grad()
     def _calibration(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -205,10 +203,7 @@ class Stylizer:
             inputs = [adain_stats(f, self.style_mean + self.shift, self.style_std * self.gain) for f in feats]
             targets = [adain_stats(f, self.style_mean, self.style_std) for f in feats]
             with torch.no_grad():
-                per_style = [channel_stats(self._layers(s)) for s in self.styles]
-            style_stats = [mix_style_stats(torch.cat([p[i][0] for p in per_style]),
-                                           torch.cat([p[i][1] for p in per_style]), self.weights)
-                           for i in range(len(STYLE_LAYERS))]
+                style_stats = mix_layer_stats([channel_stats(self._layers(s)) for s in self.styles], self.weights)
             decode = functools.partial(self._render, decoder=self.decoder)  # eager: backward through it
             adapt_decoder(self.decoder, self._layers, decode, inputs, targets, style_stats, steps, on_step=on_step)
 

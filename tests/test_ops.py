@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from pipeline.calibration import calibrate
-from pipeline.ops.adain import EPS, adain, adain_stats, blend, calc_mean_std, correct_stats, mix_style_stats
+from pipeline.ops.adain import (EPS, adain, adain_stats, blend, calc_mean_std, correct_stats, mix_layer_stats,
+                                mix_style_stats)
 from pipeline.ops.color import coral, rgb_to_yiq, transfer_luminance, yiq_to_rgb
 from pipeline.ops.losses import channel_stats, gram_matrix, stats_distance, stats_distance_terms
 
@@ -146,3 +147,13 @@ def test_gram_matrix_by_hand():
     feat = torch.tensor([[1.0, 2.0], [3.0, 4.0]]).reshape(1, 2, 1, 2)
     gram = gram_matrix(feat)
     assert torch.allclose(gram[0], torch.tensor([[5.0, 11.0], [11.0, 25.0]]) / 2)
+
+
+def test_mix_layer_stats_mixes_each_layer_with_the_same_weights():
+    """Layers of different widths stay apart; weights (3, 1) give 3/4 of the first style at every layer."""
+    a = [(torch.full((1, c, 1, 1), 4.0), torch.full((1, c, 1, 1), 8.0)) for c in (2, 5)]
+    b = [(torch.zeros(1, c, 1, 1), torch.full((1, c, 1, 1), 4.0)) for c in (2, 5)]
+    mixed = mix_layer_stats([a, b], torch.tensor([3.0, 1.0]))
+    assert [m.shape[1] for m, _ in mixed] == [2, 5]
+    for mean, std in mixed:
+        assert torch.allclose(mean, torch.tensor(3.0)) and torch.allclose(std, torch.tensor(7.0))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 EPS = 1e-5
@@ -45,6 +47,13 @@ def mix_style_stats(means: torch.Tensor, stds: torch.Tensor,
     w = weights.to(means.dtype) / weights.sum()
     w = w.reshape(-1, 1, 1, 1)
     return (w * means).sum(0, keepdim=True), (w * stds).sum(0, keepdim=True)
+
+
+def mix_layer_stats(per_style: Sequence[Sequence[tuple[torch.Tensor, torch.Tensor]]],
+                    weights: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``mix_style_stats`` layer by layer: ``per_style[k][l]`` is style k's (1, C, 1, 1) (mean, std) at layer l."""
+    return [mix_style_stats(torch.cat([m for m, _ in layer]), torch.cat([s for _, s in layer]), weights)
+            for layer in zip(*per_style)]
 
 
 def blend(content_feat: torch.Tensor, stylized_feat: torch.Tensor, alpha: float) -> torch.Tensor:
