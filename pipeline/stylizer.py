@@ -21,14 +21,17 @@ from pipeline.models.vgg import STYLE_LAYERS, VGGEncoder, load_encoder
 from pipeline.ops.adain import adain_stats, blend, calc_mean_std, correct_stats, mix_layer_stats
 from pipeline.ops.color import coral, transfer_luminance
 from pipeline.ops.losses import channel_stats
-from pipeline.ops.tiles import tiled_apply
+from pipeline.ops.tiles import tile_shape, tiled_apply
 
 PRESERVE_COLOR = ("none", "coral", "luminance")
 STYLE_SIZE = 512  # the style's long side unless the work size says otherwise
 MULTIPLE = 8  # three 2x poolings between the image and relu4_1
-TILE_OVERLAP = 96  # pixels each side: more than half the encoder's and decoder's receptive fields
-OOM_TILE = 1024
-RELU4_1_CHANNELS = 512  # tile size used when even one frame does not fit in memory
+TILE_OVERLAP = 48  # pixels each side: exact from 32 (16 is not), the reach of the encoder and decoder
+OOM_TILE = 1024  # tile side used when even one frame does not fit in memory
+CPU_TILE_ABOVE = 600_000  # CPU frames past this many pixels go in tiles of at most CPU_TILE_AREA pixels
+CPU_TILE_AREA = 640 * 640  # (Stylizer._tile_for says why)
+RELU4_1_CHANNELS = 512
+StatsFn = Callable[[torch.Tensor], "tuple[torch.Tensor, torch.Tensor] | None"]
 
 
 class StyleError(ValueError):
@@ -229,24 +232,22 @@ class Stylizer:
 
     @torch.no_grad()
     def decode(self, content: torch.Tensor, feats: torch.Tensor,
-               content_stats: tuple[torch.Tensor, torch.Tensor] | None = None, tile: int = 0) -> torch.Tensor:
-        """AdaIN to the (calibrated) style statistics, alpha blend, decode (in tiles of ``tile`` pixels when
-        given; then without feedback passes), and colour handling; returns [0, 1] images."""
+               content_stats: tuple[torch.Tensor, torch.Tensor] | None = None,
+               tile: tuple[int, int] | None = None) -> torch.Tensor:
+        """AdaIN to the (calibrated) style statistics, alpha blend, decode (in tiles of ``tile`` image pixels
+        when given), feedback passes, and colour handling; returns [0, 1] images."""
         mean, std = self.style_mean, self.style_std
         if self.preserve_color == "coral":
             mean, std = self._coral_stats(content)
         feats = feats.float()
         target = blend(feats, adain_stats(feats, mean + self.shift, std * self.gain, content_stats), self.alpha)
-        if tile:
-            out = tiled_apply(target, self._render, tile // MULTIPLE, TILE_OVERLAP // MULTIPLE, MULTIPLE, 3)
-        else:
-            out = self._render(target)
-        if self.feedback and not tile:
+        out = self._render_part(tile, target)
+        if self.feedback:
             wanted = calc_mean_std(blend(feats, adain_stats(feats, mean, std, content_stats), self.alpha))
             for _ in range(self.feedback):
-                fed = correct_stats(*calc_mean_std(target), *wanted, *calc_mean_std(self._features(out).float()))
+                fed = correct_stats(*calc_mean_std(target), *wanted, *calc_mean_std(self._encode_part(tile, out)))
                 target = adain_stats(target, *fed)
-                out = self._render(target)
+                out = self._render_part(tile, target)
         if self.preserve_color == "luminance":
             out = transfer_luminance(out, content.to(out.device, torch.float32))
         return out
@@ -255,15 +256,6 @@ class Stylizer:
         with autocast(self.device, self.dtype):
             out = (decoder or self._decode_fn)(target.to(memory_format=self.memory_format))
         return out.float().clamp(0, 1)
-
-    @torch.no_grad()
-    def stylize_tiled(self, image: torch.Tensor, tile: int) -> torch.Tensor:
-        """One large image in overlapping tiles; the AdaIN statistics come from the whole image's features,
-        so tiles agree and no seams show."""
-        padded, (h, w) = pad_to_multiple(image)
-        feats = tiled_apply(padded, lambda t: self._features(t).float(), tile, TILE_OVERLAP, 1 / MULTIPLE,
-                            RELU4_1_CHANNELS, align=MULTIPLE)
-        return self.decode(padded, feats, tile=tile)[..., :h, :w]
 
     def with_fixed_coral(self, reference: torch.Tensor) -> Stylizer:
         """A copy whose styles are recoloured (CORAL) once, to ``reference`` (1, 3, H, W). For video, where
@@ -281,26 +273,71 @@ class Stylizer:
     def reset(self) -> None:
         """Per-frame AdaIN keeps no state between calls."""
 
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+    def __call__(self, batch: torch.Tensor, content_stats: StatsFn | None = None) -> torch.Tensor:
         """Stylize an (N, 3, H, W) batch in [0, 1] of any size; the result has the same size.
 
-        Frames larger than ``tile`` go through in tiles. Out of memory, the batch is halved and retried,
-        down to one frame, which then goes through in tiles."""
+        ``content_stats`` maps the batch's relu4_1 features to the statistics AdaIN normalises them by
+        (temporal smoothing); it is called once, on the whole batch, whatever happens below. Frames past
+        ``tile`` on a side, or on the CPU past ``CPU_TILE_ABOVE`` pixels, go through in tiles with the
+        statistics of the whole frame. Out of memory, a stage is retried on half the batch, down to one
+        frame, which then goes through in tiles."""
         batch = batch.to(self.device, torch.float32)
-        if self.tile and max(batch.shape[-2:]) > self.tile:
-            return torch.cat([self.stylize_tiled(frame[None], self.tile) for frame in batch])
+        padded, (h, w) = pad_to_multiple(batch)
+        tile = self._tile_for(*padded.shape[-2:])
+        feats = self._in_parts(self._encode_part, tile, padded)
+        stats = content_stats(feats) if content_stats else None
+        out = self._in_parts(self._decode_part, tile, padded, feats, *(stats or (None, None)))
+        return out[..., :h, :w]
+
+    def _tile_for(self, h: int, w: int) -> tuple[int, int] | None:
+        """The tile shape for (padded) frames of ``h`` x ``w``, or None to run them whole. On the CPU, large
+        frames go in tiles even unasked: a whole 1080p frame took 4.8 GB at peak (glibc's heap fragments
+        under activations of 270 MB each) and ran slower than its tiles, memory-bound (2x4 tiles of 592x552,
+        1.25x the pixels: 3.6-4.3 s against 6.6-10.6 s; 720p in 1x3 tiles 1.5-2.2 s against 1.8-2.6 s;
+        800x600 whole 0.75 s against 0.94 s in tiles, hence the threshold; docs/BENCHMARKS.md)."""
+        if self.tile:
+            return tile_shape(h, w, self.tile**2, TILE_OVERLAP, MULTIPLE, self.tile) if max(h, w) > self.tile else None
+        if self.device.type == "cpu" and h * w > CPU_TILE_ABOVE:
+            return tile_shape(h, w, CPU_TILE_AREA, TILE_OVERLAP, MULTIPLE)
+        return None
+
+    def _in_parts(self, stage: Callable[..., torch.Tensor], tile: tuple[int, int] | None,
+                  *tensors: torch.Tensor | None) -> torch.Tensor:
+        """``stage(tile, *tensors)`` frame by frame in tiles, or on the whole batch; out of memory, on each
+        half in turn, and a single frame in tiles."""
+        n = tensors[0].shape[0]
+        rows = lambda i, j: [t if t is None else t[i:j] for t in tensors]
+        if tile is not None:
+            return torch.cat([stage(tile, *rows(i, i + 1)) for i in range(n)])
         try:
-            padded, (h, w) = pad_to_multiple(batch)
-            return self.decode(padded, self.encode(padded))[..., :h, :w]
+            return stage(None, *tensors)
         except (torch.cuda.OutOfMemoryError, RuntimeError) as exc:
             if not _is_too_large(exc):
                 raise
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
-        if len(batch) > 1:
-            half = len(batch) // 2
-            return torch.cat([self(batch[:half]), self(batch[half:])])
-        return self.stylize_tiled(batch, min(self.tile or OOM_TILE, max(batch.shape[-2:]) // 2 + TILE_OVERLAP))
+        if n > 1:
+            return torch.cat([self._in_parts(stage, None, *rows(0, n // 2)),
+                              self._in_parts(stage, None, *rows(n // 2, n))])
+        h, w = tensors[0].shape[-2:]
+        side = min(self.tile or OOM_TILE, max(h, w) // 2 + TILE_OVERLAP)
+        return stage(tile_shape(h, w, side * side, TILE_OVERLAP, MULTIPLE, side), *tensors)
+
+    def _encode_part(self, tile: tuple[int, int] | None, padded: torch.Tensor) -> torch.Tensor:
+        if tile is None:
+            return self.encode(padded).float()
+        return tiled_apply(padded, lambda t: self.encode(t).float(), tile, TILE_OVERLAP, 1 / MULTIPLE,
+                           RELU4_1_CHANNELS, align=MULTIPLE)
+
+    def _render_part(self, tile: tuple[int, int] | None, target: torch.Tensor) -> torch.Tensor:
+        if tile is None:
+            return self._render(target)
+        feature_tile = (tile[0] // MULTIPLE, tile[1] // MULTIPLE)
+        return tiled_apply(target, self._render, feature_tile, TILE_OVERLAP // MULTIPLE, MULTIPLE, 3)
+
+    def _decode_part(self, tile: tuple[int, int] | None, padded: torch.Tensor, feats: torch.Tensor,
+                     mean: torch.Tensor | None, std: torch.Tensor | None) -> torch.Tensor:
+        return self.decode(padded, feats, None if mean is None else (mean, std), tile=tile)
 
 
 def auto_batch_size(stylizer: Stylizer, hw: tuple[int, int], limit: int = 16) -> int:

@@ -9,15 +9,27 @@ import torch
 from pipeline.device import keep_freed_memory
 from pipeline.models.decoder import load_decoder
 from pipeline.models.vgg import load_encoder
-from pipeline.ops.tiles import tiled_apply
+from pipeline import stylizer as stylizer_module
+from pipeline.ops.tiles import tile_shape, tiled_apply
 from pipeline.stylizer import TILE_OVERLAP, Stylizer, load_style_images
+from pipeline.temporal.stabilizer import TemporalOptions, TemporalStylizer
 from tests.conftest import SAMPLES
 from tests.helpers import gradient_image
 
 
-def _stylizer(decoder_file, tile=0):
+def _stylizer(decoder_file, tile=0, feedback=0):
     return Stylizer(load_encoder(), load_decoder(decoder_file), load_style_images([SAMPLES / "style" / "starry_night.jpg"], 128),
-                    tile=tile)
+                    tile=tile, feedback=feedback)
+
+
+def _gradient(width, height):
+    return torch.from_numpy(gradient_image(width, height)).permute(2, 0, 1)[None].float() / 255
+
+
+def _record_encoded_shapes(stylizer, monkeypatch):
+    shapes, real_encode = [], stylizer.encode
+    monkeypatch.setattr(stylizer, "encode", lambda batch: shapes.append(tuple(batch.shape)) or real_encode(batch))
+    return shapes
 
 
 def test_tiled_apply_identity_and_scaling():
@@ -25,17 +37,60 @@ def test_tiled_apply_identity_and_scaling():
     assert torch.equal(tiled_apply(x, lambda t: t, tile=24, overlap=4, scale=1, out_channels=2), x)
     up = tiled_apply(x, lambda t: t.repeat_interleave(2, -1).repeat_interleave(2, -2), 24, 4, 2, 2)
     assert torch.equal(up, x.repeat_interleave(2, -1).repeat_interleave(2, -2))
+    assert torch.equal(tiled_apply(x, lambda t: t, tile=(20, 32), overlap=4, scale=1, out_channels=2), x)
+
+
+def test_tile_shape_computes_the_fewest_pixels():
+    # 1088 rows in 2 tiles of (1088 + 2 * 48) / 2 = 592; 1920 columns in 4 of (1920 + 6 * 48) / 4 = 552.
+    # One row of full-height tiles would need 7 of 360 columns: 2.74 Mpx computed against 2.61 Mpx.
+    assert tile_shape(1088, 1920, 640 * 640, 48, 8) == (592, 552)
+    assert tile_shape(720, 1280, 640 * 640, 48, 8) == (720, 496)  # 1x3: 1.07 Mpx, no split of the rows
+    assert tile_shape(600, 344, 160 * 160, 48, 8, max_side=160) == (160, 160)  # 8x4
+    assert tile_shape(100, 100, 640 * 640, 48, 8) == (100, 100)  # fits whole
 
 
 def test_tiles_match_the_whole_frame(random_decoder_file):
-    image = torch.from_numpy(gradient_image(600, 344)).permute(2, 0, 1)[None].float() / 255
-    stylizer = _stylizer(random_decoder_file)
-    whole = stylizer(image)
-    tiled = _stylizer(random_decoder_file, tile=2 * TILE_OVERLAP + 64)(image)  # forces a 4x2 grid of tiles
+    image = _gradient(600, 344)
+    whole = _stylizer(random_decoder_file)(image)
+    tiled = _stylizer(random_decoder_file, tile=2 * TILE_OVERLAP + 64)(image)  # 4x8 tiles of 160x160
     assert tiled.shape == whole.shape == image.shape
     diff = (tiled - whole).abs()
     seam_columns = diff[..., :, 100:500]  # where the tile borders are
     assert diff.max().item() < 1e-3 and seam_columns.mean().item() < 1e-5
+
+
+def test_feedback_passes_work_in_tiles(random_decoder_file):
+    image = _gradient(320, 256)
+    whole = _stylizer(random_decoder_file, feedback=1)(image)
+    tiled = _stylizer(random_decoder_file, tile=160, feedback=1)(image)
+    plain = _stylizer(random_decoder_file)(image)
+    assert (tiled - whole).abs().max().item() < 1e-3
+    assert (whole - plain).abs().mean().item() > 1e-3  # the feedback pass did change the result
+
+
+def test_large_cpu_frames_go_in_tiles_unasked(random_decoder_file, monkeypatch):
+    image = _gradient(800, 784)  # 627,200 pixels: past CPU_TILE_ABOVE
+    stylizer = _stylizer(random_decoder_file)
+    shapes = _record_encoded_shapes(stylizer, monkeypatch)
+    tiled = stylizer(image)
+    assert max(h * w for *_, h, w in shapes) <= stylizer_module.CPU_TILE_AREA and len(shapes) > 1
+    monkeypatch.setattr(stylizer_module, "CPU_TILE_ABOVE", 10**9)
+    shapes.clear()
+    whole = stylizer(image)
+    assert shapes == [tuple(image.shape)] and (tiled - whole).abs().max().item() < 1e-3
+
+
+def test_temporal_video_path_honours_tiles(random_decoder_file, monkeypatch):
+    """The default video path (temporal smoothing between encode and decode) goes through the same tiles
+    as single images, with the smoothed statistics taken on the whole frames."""
+    frames = torch.cat([_gradient(296, 200), _gradient(296, 200).flip(-1)])
+    opts = TemporalOptions(mode="stats")
+    whole = TemporalStylizer(_stylizer(random_decoder_file), opts)(frames)
+    stylizer = _stylizer(random_decoder_file, tile=160)
+    shapes = _record_encoded_shapes(stylizer, monkeypatch)
+    tiled = TemporalStylizer(stylizer, opts)(frames)
+    assert max(max(h, w) for *_, h, w in shapes) <= 160
+    assert (tiled - whole).abs().max().item() < 1e-3
 
 
 def test_out_of_memory_halves_the_batch_then_tiles(random_decoder_file, monkeypatch):
@@ -50,8 +105,11 @@ def test_out_of_memory_halves_the_batch_then_tiles(random_decoder_file, monkeypa
         return real_encode(batch)
 
     monkeypatch.setattr(stylizer, "encode", encode_with_small_memory)
-    out = stylizer(torch.rand(4, 3, 64, 80, generator=torch.Generator().manual_seed(0)))
+    stats_calls = []
+    out = stylizer(torch.rand(4, 3, 64, 80, generator=torch.Generator().manual_seed(0)),
+                   lambda feats: stats_calls.append(feats.shape[0]))
     assert sizes[:3] == [4, 2, 1] and torch.allclose(out, expected, atol=1e-5)
+    assert stats_calls == [4]  # temporal smoothing sees the whole batch once, whatever was split
     big = torch.rand(1, 3, 64, 400)
     assert stylizer(big).shape == big.shape  # one frame too large: handled in tiles
 

@@ -26,7 +26,6 @@ import torch
 
 from pipeline.ops.adain import adain, calc_mean_std
 from pipeline.ops.warp import warp
-from pipeline.stylizer import pad_to_multiple
 from pipeline.temporal.flow import FlowEstimator, is_scene_cut
 
 MODES = ("off", "stats", "warp", "full")
@@ -101,9 +100,7 @@ class TemporalStylizer:
             prev = frame
         carry = self.opts.mode in ("warp", "full") or self.opts.refine_every
         flows = self._start_flows(frames, cuts) if carry else []
-        padded, (h, w) = pad_to_multiple(batch)
-        feats = self.stylizer.encode(padded)
-        out = self.stylizer.decode(padded, feats, self._smoothed_stats(feats, cuts))[..., :h, :w]
+        out = self.stylizer(batch, lambda feats: self._smoothed_stats(feats, cuts))
         if carry:
             out = torch.cat([self._carry(batch[i:i + 1], frames[i], out[i:i + 1], flows[i])
                              for i in range(len(out))])
