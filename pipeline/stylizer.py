@@ -29,7 +29,7 @@ MULTIPLE = 8  # three 2x poolings between the image and relu4_1
 TILE_OVERLAP = 48  # pixels each side: exact from 32 (16 is not), the reach of the encoder and decoder
 OOM_TILE = 1024  # tile side used when even one frame does not fit in memory
 CPU_TILE_ABOVE = 600_000  # CPU frames past this many pixels go in tiles of at most CPU_TILE_AREA pixels
-CPU_TILE_AREA = 640 * 640  # (Stylizer._tile_for says why)
+CPU_TILE_AREA = 512 * 512  # (Stylizer._tile_for says why)
 RELU4_1_CHANNELS = 512
 StatsFn = Callable[[torch.Tensor], "tuple[torch.Tensor, torch.Tensor] | None"]
 
@@ -292,9 +292,11 @@ class Stylizer:
     def _tile_for(self, h: int, w: int) -> tuple[int, int] | None:
         """The tile shape for (padded) frames of ``h`` x ``w``, or None to run them whole. On the CPU, large
         frames go in tiles even unasked: a whole 1080p frame took 4.8 GB at peak (glibc's heap fragments
-        under activations of 270 MB each) and ran slower than its tiles, memory-bound (2x4 tiles of 592x552,
-        1.25x the pixels: 3.6-4.3 s against 6.6-10.6 s; 720p in 1x3 tiles 1.5-2.2 s against 1.8-2.6 s;
-        800x600 whole 0.75 s against 0.94 s in tiles, hence the threshold; docs/BENCHMARKS.md)."""
+        under activations of 270 MB each) and ran slower than its tiles, memory-bound (1080p in 3x4 tiles of
+        424x552, 1.34x the pixels: 3.8-3.9 s against 4.5-6.9 s whole; 720p in 1x4 tiles 1.7 s against
+        2.3 s; 800x600 whole 0.75 s against 0.94 s in tiles, hence the threshold). Tiles of 640x640 were
+        4 % faster at 1080p (2x4 of 592x552) and 15 % at 720p, but a 1080p video at full size then peaked
+        at 2.0-2.1 GB against 1.7-1.85 GB (docs/BENCHMARKS.md)."""
         if self.tile:
             return tile_shape(h, w, self.tile**2, TILE_OVERLAP, MULTIPLE, self.tile) if max(h, w) > self.tile else None
         if self.device.type == "cpu" and h * w > CPU_TILE_ABOVE:
