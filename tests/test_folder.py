@@ -172,6 +172,7 @@ def test_gatys_methods_end_to_end(tmp_path, random_decoder_file):
         assert not np.array_equal(image, np.asarray(Image.open(src / "x.png")))
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # the style, under the lowered limit
 def test_huge_image_is_refused_by_name_and_the_rest_continue(tmp_path, random_decoder_file, monkeypatch):
     from PIL import Image as PILImage
 

@@ -294,9 +294,10 @@ def test_rgb_to_yuv420p_matches_swscale():
     assert np.abs(ours[48:].astype(int) - ref[48:]).mean() < 2  # chroma (siting differs slightly)
 
 
-def test_x264_runs_frame_threads(tmp_path):
-    """PyAV's default slice threading would switch x264 to its low-latency sliced threads; x264 records the
-    settings it used in the stream, so read them back."""
+def test_x264_runs_frame_threads_with_a_short_lookahead(tmp_path):
+    """PyAV's default slice threading would switch x264 to its low-latency sliced threads, and ``medium``
+    would hold 40 frames ahead (260 MB at 1080p); x264 records the settings it used in the stream, so read
+    them back."""
     from pipeline.io.video import EncodeOptions, SegmentWriter
     from tests.helpers import gradient_image
 
@@ -306,3 +307,4 @@ def test_x264_runs_frame_threads(tmp_path):
     writer.close()
     settings = (tmp_path / "s.mp4").read_bytes().split(b"options: ", 1)[1][:2000]
     assert b" threads=2 " in settings and b" sliced_threads=0 " in settings
+    assert b" rc_lookahead=20 " in settings
