@@ -327,6 +327,7 @@ def video(
     max_frames: Annotated[Optional[int], typer.Option(min=1, help="Stop after this many frames.")] = None,
     resume: Annotated[bool, typer.Option(help="Reuse the finished segments of an interrupted run.")] = False,
     segment_seconds: Annotated[float, typer.Option(min=0.1, help="Length of the resumable encoded segments.")] = 10.0,
+    parallel: Annotated[int, typer.Option(min=0, help="Lanes rendering runs of segments side by side, each with its own decoder and encoder (0 = auto: on CUDA one per 4 host cores, at most 4; on the CPU 2 for frames up to 512x512 stylized and 720p written, else 1).")] = 0,
     temporal: Annotated[str, typer.Option(help="Flicker reduction: off, stats, warp or full (stats + warp).")] = "full",
     temporal_strength: Annotated[float, typer.Option(min=0.0, max=0.99, help="Statistics momentum and warped-frame blend weight where the content moves.")] = 0.5,
     temporal_still_strength: Annotated[float, typer.Option(min=0.0, max=0.99, help="Warped-frame blend weight where the content stands still (under half a pixel a frame).")] = 0.8,
@@ -353,8 +354,8 @@ def video(
     """Stylize a video (or a folder of videos) into a playable video with the original audio."""
     from pipeline.io.video import EncodeOptions, VideoError
     from pipeline.temporal.stabilizer import MODES, TemporalOptions
-    from pipeline.video import (VideoOptions, expected_frames, frame_stylizer_for, plan_videos, probe_all,
-                                run_videos)
+    from pipeline.video import (VideoOptions, auto_parallel, expected_frames, frame_stylizer_for, plan_videos,
+                                probe_all, run_videos)
 
     if audio not in ("auto", "copy", "aac", "none"):
         _fail_usage(StyleError(f"--audio {audio!r}: expected auto, copy, aac or none"), debug)
@@ -382,9 +383,13 @@ def video(
     except (JobError, StyleError, ValueError, OSError) as exc:
         _fail_usage(exc, debug)
     if not batch_size:
-        batch_size = auto_batch_size(stylizer, (size or 1080, size or 1920)) if stylizer else 1
+        hw = (size or 1080, size or 1920)
+        lanes = (parallel or auto_parallel(stylizer.device, hw, hw)) if stylizer else 1
+        batch_size = auto_batch_size(stylizer, hw, lanes=lanes) if stylizer else 1
+    if engine == "ray":
+        parallel = parallel or 1  # the actors share the cores already
     video_opts = VideoOptions(size=size, keep_size=keep_size, batch_size=batch_size, start=start, duration=duration,
-                              max_frames=max_frames, resume=resume, segment_seconds=segment_seconds,
+                              max_frames=max_frames, resume=resume, segment_seconds=segment_seconds, parallel=parallel,
                               encode=EncodeOptions(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt, audio=audio),
                               temporal=TemporalOptions(mode=temporal, strength=temporal_strength,
                                                         still_strength=temporal_still_strength, refine_every=refine))

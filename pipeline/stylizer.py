@@ -273,6 +273,10 @@ class Stylizer:
     def reset(self) -> None:
         """Per-frame AdaIN keeps no state between calls."""
 
+    def fork(self) -> Stylizer:
+        """What another video lane uses: this very stylizer, since it keeps no state between calls."""
+        return self
+
     def __call__(self, batch: torch.Tensor, content_stats: StatsFn | None = None) -> torch.Tensor:
         """Stylize an (N, 3, H, W) batch in [0, 1] of any size; the result has the same size.
 
@@ -342,12 +346,13 @@ class Stylizer:
         return self.decode(padded, feats, None if mean is None else (mean, std), tile=tile)
 
 
-def auto_batch_size(stylizer: Stylizer, hw: tuple[int, int], limit: int = 16) -> int:
+def auto_batch_size(stylizer: Stylizer, hw: tuple[int, int], limit: int = 16, lanes: int = 1) -> int:
     """The largest batch that fits: one on the CPU (oneDNN is fastest frame by frame there); on CUDA,
-    70 % of the free memory divided by what one frame of ``hw`` takes at peak (out-of-memory halving
-    covers any misjudgement), at most ``limit`` (throughput no longer grows there, and a large batch
-    only adds latency) and small enough that the widest activation (64 channels at full size) stays
-    within the 2**31 elements that cuDNN and padding kernels index."""
+    70 % of the free memory divided by what one frame of ``hw`` takes at peak and by the ``lanes`` whose
+    batches are on the device at once (out-of-memory halving covers any misjudgement), at most ``limit``
+    (throughput no longer grows there, and a large batch only adds latency) and small enough that the
+    widest activation (64 channels at full size) stays within the 2**31 elements that cuDNN and padding
+    kernels index."""
     if stylizer.device.type != "cuda":
         return 1
     probe = copy.copy(stylizer)
@@ -360,7 +365,7 @@ def auto_batch_size(stylizer: Stylizer, hw: tuple[int, int], limit: int = 16) ->
     free, _ = torch.cuda.mem_get_info()
     (h, w), m = hw, MULTIPLE
     index_limit = (2**31 - 1) // (64 * (-(-h // m) * m + 2) * (-(-w // m) * m + 2))
-    return max(1, min(limit, index_limit, int(0.7 * free / per_frame)))
+    return max(1, min(limit, index_limit, int(0.7 * free / per_frame / lanes)))
 
 
 def _is_too_large(exc: BaseException) -> bool:

@@ -4,10 +4,15 @@ One thread decodes (PyAV, frame threading on), the calling thread stylizes batch
 Encoded output goes into per-segment files in a work folder beside the output; when every segment is
 there they are joined with the audio into a temporary file that is renamed onto OUTPUT. ``--resume``
 keeps the finished segments of an interrupted run, so the result is the same as an uninterrupted one.
+With ``--parallel N`` a whole video is cut into N runs of consecutive segments, each rendered by its own
+lane (decoder, stylizing thread with its own temporal state, encoder) on the shared networks.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
+import math
 import os
 import queue
 import shutil
@@ -15,7 +20,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +30,8 @@ import torch.nn.functional as F
 from pipeline.folder import JobError, work_size
 from pipeline.io.segments import finished_segments, job_key, prepare_workdir, segment_part_path, segment_path
 from pipeline.io.video import (VIDEO_EXTENSIONS, EncodeOptions, Frame, SegmentWriter, VideoError, VideoInfo,
-                               check_encoder, codec_for_container, decode_frames, even_size, join_segments, probe)
+                               check_encoder, codec_for_container, decode_frames, even_size, frame_timestamps,
+                               join_segments, probe)
 from pipeline.io.walk import walk_files
 from pipeline.ops.colorspace import rgb_to_yuv420p
 from pipeline.report import FAILED, PROCESSED, ItemResult, Summary
@@ -33,6 +39,24 @@ from pipeline.temporal.stabilizer import TemporalOptions, TemporalStylizer
 
 _END = object()
 WARMUP_FRAMES = 8  # enough for the 0.5-momentum state to forget its reset (0.5^8 < 0.4 %)
+MAX_AUTO_LANES = 4
+CORES_PER_LANE = 4  # on CUDA: an x264 encoder at 1080p with frame threads, and the lane's decoder
+CPU_LANES_WORK = 512 * 512  # on the CPU, two lanes for work frames up to this many pixels
+CPU_LANES_OUT = 1280 * 720  # and output frames up to this many (docs/BENCHMARKS.md, "Lanes")
+
+
+def auto_parallel(device: torch.device, work_hw: tuple[int, int], out_hw: tuple[int, int]) -> int:
+    """Lanes for ``--parallel 0``. On CUDA the host's single x264 was the bottleneck (16 frames/s at 1080p
+    `medium` on a 16-core H100 host against a net at 30 frames/s), and one lane's thread leaves the GPU
+    idle while it waits for its batch to come back: one lane per four host cores, at most four. On the
+    CPU the networks already use every core, but one lane leaves them idle in its serial parts (flow,
+    blending, conversions): two lanes ran 5-17 % faster on 2 cores, for 0.4-0.6 GB more memory, so
+    two for frames up to 512x512 stylized and 720p written, one beyond (1080p stays under 2 GB)."""
+    cores = os.cpu_count() or 1
+    if device.type == "cuda":
+        return max(1, min(MAX_AUTO_LANES, cores // CORES_PER_LANE))
+    small = work_hw[0] * work_hw[1] <= CPU_LANES_WORK and out_hw[0] * out_hw[1] <= CPU_LANES_OUT
+    return 2 if small and cores >= 2 else 1
 
 
 @dataclass
@@ -45,6 +69,7 @@ class VideoOptions:
     max_frames: int | None = None
     resume: bool = False
     segment_seconds: float = 10.0
+    parallel: int = 1  # lanes rendering runs of segments side by side (0: auto_parallel)
     encode: EncodeOptions = field(default_factory=EncodeOptions)
     temporal: TemporalOptions = field(default_factory=TemporalOptions)
 
@@ -72,6 +97,12 @@ class FrameStylizer:
     def reset(self) -> None:
         self.stylizer.reset()
 
+    def fork(self) -> FrameStylizer:
+        """Another lane's frame stylizer: the same networks and sizes, its own temporal state."""
+        twin = copy.copy(self)
+        twin.stylizer = self.stylizer.fork()
+        return twin
+
     def to_batch(self, images: list[np.ndarray]) -> torch.Tensor:
         """uint8 frames uploaded as they are (a quarter of the bytes of float), converted on the device."""
         batch = torch.from_numpy(np.stack(images))
@@ -96,12 +127,15 @@ class FrameStylizer:
     def __call__(self, images: list[np.ndarray]) -> list[np.ndarray]:
         return self.to_frames(self.stylizer(self.to_batch(images)))
 
-    def start_segment(self, previous: list[np.ndarray]) -> None:
+    def start_segment(self, previous: list[np.ndarray], batch_size: int) -> None:
         """Reset the temporal state and rebuild it from the frames just before the segment, so every
-        segment starts the same way whether the run is fresh, resumed, or split across workers."""
+        segment starts the same way whether the run is fresh, resumed, or split across workers. In the
+        run's batches: all eight at once held eight frames' activations (a 512x288 video on the CPU with
+        1 s segments peaked at 2.5 GB instead of 1.2)."""
         self.reset()
-        if self.warmup and previous:
-            self.stylizer(self.to_batch(previous[-self.warmup:]))
+        frames = previous[-self.warmup:] if self.warmup else []
+        for i in range(0, len(frames), batch_size):
+            self.stylizer(self.to_batch(frames[i:i + batch_size]))
 
 
 def plan_sizes(info: VideoInfo, opts: VideoOptions) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -185,17 +219,24 @@ def prepare_output(info: VideoInfo, dst: Path, opts: VideoOptions, style_key: st
     if not os.access(dst.parent, os.W_OK):
         raise JobError(f"output folder {dst.parent} is not writable")
     check_encoder(opts.encode, plan_sizes(info, opts)[1], info.rate)
-    settings = {"style": style_key, "video": asdict(opts) | {"resume": None}}
+    # How many lanes render it does not change a segment, so --resume may use another --parallel.
+    settings = {"style": style_key, "video": asdict(opts) | {"resume": None, "parallel": None}}
     return prepare_workdir(dst, job_key(info.path, settings), opts.resume)
+
+
+class Cancelled(Exception):
+    """A lane stopped because another one failed or the run was interrupted."""
 
 
 def render_segments(frame_stylizer: FrameStylizer, info: VideoInfo, workdir: Path, opts: VideoOptions,
                     segments: range | None = None, timestamps: list[int] | None = None,
-                    on_frames: Callable[[int], None] = lambda n: None) -> Rendered:
+                    on_frames: Callable[[int], None] = lambda n: None,
+                    cancel: threading.Event | None = None) -> Rendered:
     """Decode, stylize and encode the given segments (all of them by default) into ``workdir``.
 
     Segments already in ``workdir`` are skipped. Each segment starts from a reset temporal state rebuilt
     from the frames just before it, so a segment comes out the same whichever run or worker makes it.
+    ``cancel`` set from outside stops it at the next batch (raising Cancelled).
     """
     _, out_hw = plan_sizes(info, opts)
     seg_len = segment_length(info, opts)
@@ -269,11 +310,13 @@ def render_segments(frame_stylizer: FrameStylizer, info: VideoInfo, workdir: Pat
     try:
         segment = -1
         for batch in _batches(incoming(), opts.batch_size, seg_len):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled
             t0 = time.perf_counter()
             if batch[0].index // seg_len != segment:
                 segment = batch[0].index // seg_len
                 first = segment * seg_len
-                frame_stylizer.start_segment([f.image for f in recent if f.index < first])
+                frame_stylizer.start_segment([f.image for f in recent if f.index < first], opts.batch_size)
             images = frame_stylizer([f.image for f in batch])
             timings.compute_s += time.perf_counter() - t0
             for frame, image in zip(batch, images):
@@ -290,6 +333,59 @@ def render_segments(frame_stylizer: FrameStylizer, info: VideoInfo, workdir: Pat
         stop.set()
         decoder.join(timeout=5)
     return result
+
+
+def lane_runs(info: VideoInfo, opts: VideoOptions) -> tuple[list[range], list[int]] | None:
+    """The runs of consecutive segments that ``opts.parallel`` lanes render, with the frame timestamps
+    they seek by; None for a single lane, and with a start or duration to honour (segment indices then
+    count from --start, not from the first frame, so a lane could not seek to its run)."""
+    if opts.parallel <= 1 or opts.start > 0 or opts.duration is not None:
+        return None
+    timestamps = frame_timestamps(info)
+    frames = min(len(timestamps), opts.max_frames or len(timestamps))
+    count = math.ceil(frames / segment_length(info, opts))
+    lanes = min(opts.parallel, count)
+    if lanes <= 1:
+        return None
+    edges = [k * count // lanes for k in range(lanes + 1)]
+    return [range(a, b) for a, b in zip(edges, edges[1:])], timestamps
+
+
+def render_lanes(frame_stylizer: FrameStylizer, info: VideoInfo, workdir: Path, opts: VideoOptions,
+                 on_frames: Callable[[int], None] = lambda n: None) -> Rendered:
+    """``render_segments`` over every segment, split into ``lane_runs`` rendered side by side, each with
+    its own fork of ``frame_stylizer``: the segments are those of a one-lane run, frame for frame. The
+    first failure (or an interruption) cancels the other lanes and is raised; timings are summed."""
+    plan = lane_runs(info, opts)
+    if plan is None:
+        return render_segments(frame_stylizer, info, workdir, opts, on_frames=on_frames)
+    runs, timestamps = plan
+    cancel = threading.Event()
+    results: list[Rendered] = [Rendered() for _ in runs]
+
+    def lane(k: int, stylizer: FrameStylizer) -> None:
+        try:
+            results[k] = render_segments(stylizer, info, workdir, opts, runs[k], timestamps, on_frames, cancel)
+        except BaseException:
+            cancel.set()  # the other lanes stop at their next batch
+            raise
+
+    stages = [_Stage(functools.partial(lane, k, frame_stylizer if k == 0 else frame_stylizer.fork()))
+              for k in range(len(runs))]
+    for stage in stages:
+        stage.start()
+    try:
+        for stage in stages:
+            stage.join()
+    except BaseException:  # interrupted here, in the calling thread
+        cancel.set()
+        raise
+    failed = [stage.error for stage in stages if stage.error is not None]
+    if failed:
+        raise next((e for e in failed if not isinstance(e, Cancelled)), failed[0])
+    return Rendered(sum(r.frames for r in results), sum(r.reused for r in results), results[0].first_pts,
+                    results[-1].last_pts, Timings(*(sum(getattr(r.timings, f.name) for r in results)
+                                                    for f in fields(Timings))))
 
 
 def finish_output(info: VideoInfo, workdir: Path, dst: Path, opts: VideoOptions, rendered: Rendered) -> None:
@@ -323,11 +419,12 @@ def stylize_video(frame_stylizer: FrameStylizer, info: VideoInfo, dst: Path, opt
 
     Raises VideoError or JobError; an interruption leaves OUTPUT untouched and the finished segments in
     the work folder for --resume."""
-    opts = replace(opts, encode=codec_for_container(opts.encode, dst))
+    opts = replace(opts, encode=codec_for_container(opts.encode, dst), parallel=opts.parallel or auto_parallel(
+        frame_stylizer.stylizer.device, frame_stylizer.work_hw, frame_stylizer.out_hw))
     workdir = prepare_output(info, dst, opts, style_key)
-    rendered = render_segments(frame_stylizer, info, workdir, opts, on_frames=on_frames)
+    rendered = render_lanes(frame_stylizer, info, workdir, opts, on_frames=on_frames)
     finish_output(info, workdir, dst, opts, rendered)
-    return {"frames": rendered.frames, "reused_frames": rendered.reused,
+    return {"frames": rendered.frames, "reused_frames": rendered.reused, "parallel": opts.parallel,
             "output_size": list(plan_sizes(info, opts)[1]),
             **{k: round(v, 3) for k, v in asdict(rendered.timings).items()}}
 

@@ -37,7 +37,7 @@ from pipeline.models.vgg import load_encoder
 from pipeline.ops.adain import adain
 from pipeline.stylizer import StyleOptions, Stylizer, auto_batch_size, resize_long_side
 from pipeline.temporal.stabilizer import TemporalOptions
-from pipeline.video import VideoOptions, frame_stylizer_for, plan_sizes, stylize_video
+from pipeline.video import VideoOptions, auto_parallel, frame_stylizer_for, plan_sizes, stylize_video
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("STYLIZE_DATA", ROOT.parent / "shared" / "data"))
@@ -81,16 +81,21 @@ def reference_loop(clip: Path, style_path: Path, size: int, max_frames: int, out
 
 
 def pipeline_run(clip: Path, style_path: Path, size: int, max_frames: int, out: Path, temporal: str,
-                 preset: str = "medium") -> dict:
+                 preset: str = "medium", parallel: int = 0, segment_seconds: float = 10.0) -> dict:
+    """`stylize video` with the CLI's defaults (``parallel`` 0: ``auto_parallel``); decode, compute and
+    encode seconds are summed over the lanes."""
     stylizer = Stylizer.from_options(StyleOptions(styles=[style_path]))
     info = probe(clip)
     opts = VideoOptions(size=size, max_frames=max_frames, temporal=TemporalOptions(mode=temporal),
-                        encode=EncodeOptions(preset=preset))
-    opts.batch_size = auto_batch_size(stylizer, plan_sizes(info, opts)[0])  # the CLI's default
+                        encode=EncodeOptions(preset=preset), segment_seconds=segment_seconds)
+    work_hw, out_hw = plan_sizes(info, opts)
+    opts.parallel = parallel or auto_parallel(stylizer.device, work_hw, out_hw)
+    opts.batch_size = auto_batch_size(stylizer, work_hw, lanes=opts.parallel)
     start = time.perf_counter()
     figures = stylize_video(frame_stylizer_for(stylizer, info, opts), info, out, opts)
     elapsed = time.perf_counter() - start
     return {"frames": figures["frames"], "seconds": round(elapsed, 2), "fps": round(figures["frames"] / elapsed, 3),
+            "parallel": opts.parallel, "batch_size": opts.batch_size,
             **{k: figures[k] for k in ("decode_s", "compute_s", "encode_s", "join_s")}}
 
 
@@ -224,6 +229,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=48)
     parser.add_argument("--frames-1080p", type=int, default=0,
                         help="frames of the full-1080p end-to-end runs (default: 240 on CUDA, --frames on the CPU)")
+    parser.add_argument("--segment-seconds", type=float, default=10.0,
+                        help="segments of the runs at --size: lanes (--parallel) need at least two")
     parser.add_argument("--quick", action="store_true", help="fewer sizes, precisions and repeats")
     parser.add_argument("--skip-1080p", action="store_true",
                         help="leave out the 1080p runs (on a CPU without bf16 they take most of an hour)")
@@ -239,6 +246,7 @@ def main() -> None:
     results = {"device": torch.cuda.get_device_name() if cuda else cpu_name(),
                "cpu_threads": torch.get_num_threads(), "torch": torch.__version__, "av": av.__version__,
                "clip": args.clip.name, "size": args.size, "frames": args.frames,
+               "segment_seconds": args.segment_seconds,
                "decoder_iterations": decoder_metadata(shipped_weights_path()).get("iterations"),
                "cpu_fast_bf16": cpu_has_fast_bf16(), "nnpack": nnpack_available()}
     with tempfile.TemporaryDirectory() as tmp:
@@ -248,7 +256,7 @@ def main() -> None:
         for temporal in ("off", "full"):
             key = f"pipeline_temporal_{temporal}"
             results[key] = pipeline_run(args.clip, args.style, args.size, args.frames, tmp / f"{temporal}.mp4",
-                                        temporal)
+                                        temporal, segment_seconds=args.segment_seconds)
             results[key]["speedup_vs_reference"] = round(results[key]["fps"] / results["reference_loop"]["fps"], 2)
             print(json.dumps({key: results[key]}), flush=True)
         results["folder"] = folder_run(args.style, args.size, tmp / "folder")
@@ -273,9 +281,14 @@ def runs_1080p(style: Path, frames: int, tmp: Path) -> dict:
     print(json.dumps({"video_1080p_keep_size": results["video_1080p_keep_size"]}), flush=True)
     results["x264_1080p_alone"] = [encoder_alone(clip, preset) for preset in ("medium", "veryfast")]
     print(json.dumps({"x264_1080p_alone": results["x264_1080p_alone"]}), flush=True)
-    for temporal, preset in [("off", "medium"), ("off", "veryfast"), ("full", "veryfast")]:
-        key = f"video_1080p_temporal_{temporal}_{preset}"
-        results[key] = pipeline_run(clip, style, 1920, frames, tmp / f"{key}.mp4", temporal, preset)
+    # 2 s segments, so that the 240 frames make enough segments for every lane (users' videos are longer);
+    # on CUDA the first run is repeated with one lane to show what the lanes bring.
+    runs = [("off", "medium", 0), ("off", "veryfast", 0), ("full", "veryfast", 0)]
+    if pick_device("auto").type == "cuda":
+        runs.insert(1, ("off", "medium", 1))
+    for temporal, preset, parallel in runs:
+        key = f"video_1080p_temporal_{temporal}_{preset}" + ("_one_lane" if parallel == 1 else "")
+        results[key] = pipeline_run(clip, style, 1920, frames, tmp / f"{key}.mp4", temporal, preset, parallel, 2.0)
         print(json.dumps({key: results[key]}), flush=True)
     return results
 
@@ -284,14 +297,14 @@ def print_table(results: dict) -> None:
     console = Console()
     table = Table(title=f"bench on {results['device']} ({results['frames']} frames of {results['clip']} "
                         f"at {results['size']})")
-    for column in ("run", "fps", "speedup", "decode s", "compute s", "encode s"):
+    for column in ("run", "lanes", "fps", "speedup", "decode s", "compute s", "encode s"):
         table.add_column(column)
     ref = results["reference_loop"]
-    table.add_row("reference loop", str(ref["fps"]), "1.00", "", "", "")
+    table.add_row("reference loop", "1", str(ref["fps"]), "1.00", "", "", "")
     for key in [k for k in results if k.startswith(("pipeline_", "video_1080p_temporal"))]:
         r = results[key]
-        table.add_row(key, str(r["fps"]), str(r.get("speedup_vs_reference", "")), str(r["decode_s"]),
-                      str(r["compute_s"]), str(r["encode_s"]))
+        table.add_row(key, str(r["parallel"]), str(r["fps"]), str(r.get("speedup_vs_reference", "")),
+                      str(r["decode_s"]), str(r["compute_s"]), str(r["encode_s"]))
     console.print(table)
     net = Table(title="network only (images/s)")
     for column in ("size", "precision", "batch", "images/s"):

@@ -38,7 +38,7 @@ bench)
     export STYLIZE_DATA=out/gpu/bench-data
     python3 -m pytest -q tests/test_cuda.py tests/test_video.py tests/test_memory.py 2>&1 | tee "$out/tests.log" || true
     python3 scripts/profile_video.py --frames 64 --out "$out/profile" > /dev/null 2>&1 || echo "profile failed" >&2
-    timeout "${BENCH_SECONDS:-240}" python3 scripts/bench.py --quick --frames 240 --frames-1080p 240 \
+    timeout "${BENCH_SECONDS:-240}" python3 scripts/bench.py --quick --frames 240 --segment-seconds 2.5 --frames-1080p 240 \
         --json "$out/bench.json" 2>&1 | tee "$out/bench.txt" || true
     ;;
 *)

@@ -55,6 +55,8 @@ def main() -> None:
         tmp = Path(tmp)
         clip = args.clip or upscale_to_1080p(DATA / "video" / "cockatoo.mp4", tmp / "clip.mp4", args.frames)
         info = probe(clip)
+        # One lane (VideoOptions' default, not the CLI's auto): torch.profiler records the host operators of
+        # the thread that starts it only, so the stylizing must run in this one.
         opts = VideoOptions(size=args.size, max_frames=args.frames, temporal=TemporalOptions(mode=args.temporal),
                             encode=EncodeOptions(preset=args.preset))
         opts.batch_size = auto_batch_size(stylizer, plan_sizes(info, opts)[0])

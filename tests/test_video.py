@@ -78,16 +78,27 @@ def test_max_frames(tmp_path, random_decoder_file):
 
 
 class Recording(FrameStylizer):
-    """A frame stylizer that keeps every frame it stylized."""
+    """A frame stylizer that keeps every frame it stylized; its forks (one per extra lane, in lane order)
+    keep theirs, so ``all_frames`` is the video's frames in order."""
 
     def __init__(self, inner: FrameStylizer):
         super().__init__(inner.stylizer, inner.work_hw, inner.out_hw, inner.source_hw, inner.warmup)
         self.frames = []
+        self.forks = []
 
     def __call__(self, images):
         out = super().__call__(images)
         self.frames += [o.copy() for o in out]
         return out
+
+    def fork(self):
+        twin = Recording(super().fork())
+        self.forks.append(twin)
+        return twin
+
+    @property
+    def all_frames(self):
+        return self.frames + [f for twin in self.forks for f in twin.frames]
 
 
 def test_resume_gives_the_same_result(tmp_path, stylizer):
@@ -120,11 +131,131 @@ def test_resume_gives_the_same_result(tmp_path, stylizer):
     assert len(resumed.frames) == 30 - reused
     assert all(np.array_equal(a, b) for a, b in zip(resumed.frames, full.frames[reused:]))
     a, b = read_video(tmp_path / "full.mp4"), read_video(dst)
-    assert a["pts"] == b["pts"] and b["frames"] == 30
-    # x264 is not bit-repeatable between runs here, so the two encodes agree to encoder noise.
-    mse = [np.mean((x.astype(float) - y) ** 2) for x, y in zip(a["images"], b["images"])]
-    assert min(10 * np.log10(255**2 / max(m, 1e-9)) for m in mse) > 30  # PSNR in dB
+    assert a["pts"] == b["pts"] and b["frames"] == 30 and _psnr_min(a, b) > 30
     assert not (tmp_path / ".resumed.mp4.parts").exists()
+
+
+def _psnr_min(a, b):
+    """The worst frame's PSNR (dB) between two decoded videos: x264 is not bit-repeatable between runs here,
+    so two encodes of the same frames agree to encoder noise."""
+    mse = [np.mean((x.astype(float) - y) ** 2) for x, y in zip(a["images"], b["images"])]
+    return min(10 * np.log10(255**2 / max(m, 1e-9)) for m in mse)
+
+
+def test_parallel_lanes_give_the_frames_of_one_lane(tmp_path, stylizer):
+    """Three lanes, each seeking to its run of segments and rebuilding the temporal state there (default
+    --temporal full), stylize exactly the frames one lane does; the joined video keeps every timestamp and
+    the audio."""
+    src = make_video(tmp_path / "in.mp4", frames=40, rate=24)
+    info = probe(src)
+    opts = VideoOptions(size=64, batch_size=4, segment_seconds=0.25)  # 6-frame segments: 7 of them
+    one = Recording(frame_stylizer_for(stylizer, info, opts))
+    stylize_video(one, info, tmp_path / "one.mp4", opts)
+    opts.parallel = 3
+    three = Recording(frame_stylizer_for(stylizer, info, opts))
+    figures = stylize_video(three, info, tmp_path / "three.mp4", opts)
+    assert len(three.forks) == 2 and figures["frames"] == 40
+    assert [len(r.frames) for r in (three, *three.forks)] == [12, 12, 16]  # segments 0-1, 2-3, 4-6
+    assert len(one.frames) == 40 and all(np.array_equal(a, b) for a, b in zip(three.all_frames, one.frames))
+    a, b = read_video(tmp_path / "one.mp4"), read_video(tmp_path / "three.mp4")
+    assert b["frames"] == 40 and b["pts"] == a["pts"] == read_video(src)["pts"]
+    assert b["audio"] == "aac" and b["audio_s"] == pytest.approx(a["audio_s"], abs=0.03)
+    assert _psnr_min(a, b) > 30
+
+
+def test_interrupted_lanes_resume_with_another_parallel(tmp_path, stylizer):
+    """An interruption in one lane stops them all with nothing written to OUTPUT; --resume with a different
+    --parallel keeps the finished segments and gives the uninterrupted run's frames."""
+    src = make_video(tmp_path / "in.mp4", frames=36, rate=24)
+    info = probe(src)
+    opts = VideoOptions(size=64, batch_size=3, segment_seconds=0.25, parallel=1)
+    full = Recording(frame_stylizer_for(stylizer, info, opts))
+    stylize_video(full, info, tmp_path / "full.mp4", opts)
+
+    seen = []
+
+    def interrupt(n):  # once, in whichever lane gets there: the other one must be stopped by the first
+        seen.append(n)
+        if sum(seen) >= 15 and sum(seen) - n < 15:
+            raise KeyboardInterrupt
+
+    dst = tmp_path / "out.mp4"
+    opts.parallel = 2
+    with pytest.raises(KeyboardInterrupt):
+        stylize_video(frame_stylizer_for(stylizer, info, opts), info, dst, opts, on_frames=interrupt)
+    assert not dst.exists()
+    parts = sorted(int(p.stem.split("_")[1]) for p in (tmp_path / ".out.mp4.parts").glob("segment_*.mp4"))
+    assert parts and len(parts) < 6 and sum(seen) <= 15 + 2 * opts.batch_size  # the other lane stopped too
+
+    opts.resume, opts.parallel = True, 3
+    resumed = Recording(frame_stylizer_for(stylizer, info, opts))
+    figures = stylize_video(resumed, info, dst, opts)
+    assert figures["reused_frames"] == 6 * len(parts) and figures["frames"] == 36
+    redone = [f for k in range(6) if k not in parts for f in full.frames[6 * k: 6 * k + 6]]
+    assert len(resumed.all_frames) == len(redone)
+    assert all(np.array_equal(a, b) for a, b in zip(resumed.all_frames, redone))
+    a, b = read_video(tmp_path / "full.mp4"), read_video(dst)
+    assert b["frames"] == 36 and a["pts"] == b["pts"] and _psnr_min(a, b) > 30
+
+
+def test_segment_warm_up_goes_in_the_runs_batches(tmp_path, stylizer):
+    """Each segment re-runs the 8 frames before it to rebuild the temporal state; in one batch of 8 those
+    held 8 frames' activations at once (a 512x288 video with 1 s segments peaked at 2.5 GB, not 1.2)."""
+    sizes = []
+
+    class Counting(FrameStylizer):
+        def to_batch(self, images):
+            sizes.append(len(images))
+            return super().to_batch(images)
+
+    src = make_video(tmp_path / "in.mp4", frames=30, rate=24, audio=None)
+    info = probe(src)
+    opts = VideoOptions(size=64, batch_size=3, segment_seconds=0.5)  # 12-frame segments, two warm-ups
+    inner = frame_stylizer_for(stylizer, info, opts)
+    stylize_video(Counting(inner.stylizer, inner.work_hw, inner.out_hw, warmup=inner.warmup), info,
+                  tmp_path / "out.mp4", opts)
+    assert sum(sizes) == 30 + 2 * 8 and max(sizes) == 3
+
+
+def test_lanes_follow_the_requested_range(tmp_path):
+    from pipeline.video import lane_runs
+
+    info = probe(make_video(tmp_path / "in.mp4", frames=40, rate=24, audio=None))
+    opts = VideoOptions(segment_seconds=0.25, parallel=4)
+    runs, timestamps = lane_runs(info, opts)
+    assert runs == [range(0, 1), range(1, 3), range(3, 5), range(5, 7)] and len(timestamps) == 40
+    assert lane_runs(info, VideoOptions(segment_seconds=0.25, parallel=4, max_frames=13))[0] == \
+        [range(0, 1), range(1, 2), range(2, 3)]  # 13 frames: three segments, so three lanes
+    assert lane_runs(info, VideoOptions(segment_seconds=0.25, parallel=4, start=0.5)) is None
+    assert lane_runs(info, VideoOptions(segment_seconds=0.25, parallel=4, duration=1.0)) is None
+    assert lane_runs(info, VideoOptions(segment_seconds=10, parallel=4)) is None  # a single segment
+
+
+def test_auto_parallel_sizes_lanes_to_the_frames():
+    import os
+
+    import torch
+
+    from pipeline.video import auto_parallel
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")  # a device object needs no GPU
+    two = 2 if (os.cpu_count() or 1) >= 2 else 1
+    assert auto_parallel(cpu, (288, 512), (288, 512)) == two
+    assert auto_parallel(cpu, (288, 512), (720, 1280)) == two  # --keep-size on 720p
+    assert auto_parallel(cpu, (288, 512), (1080, 1920)) == 1  # 1080p written: one lane keeps it under 2 GB
+    assert auto_parallel(cpu, (720, 1280), (720, 1280)) == 1
+    assert auto_parallel(cuda, (1080, 1920), (1080, 1920)) == max(1, min(4, (os.cpu_count() or 1) // 4))
+
+
+def test_cli_parallel_with_max_frames(tmp_path, random_decoder_file):
+    src = make_video(tmp_path / "in.mp4", frames=30, rate=24)
+    result, summary = _cli(src, tmp_path / "out.mp4", random_decoder_file, "--parallel", "2",
+                           "--segment-seconds", "0.25", "--max-frames", "20")
+    assert result.exit_code == 0, result.stderr
+    assert summary["frames"] == 20
+    out = read_video(tmp_path / "out.mp4")
+    assert out["frames"] == 20 and out["pts"] == read_video(src)["pts"][:20]
+    assert out["audio_end_s"] == pytest.approx(20 / 24, abs=0.05)
 
 
 def _unknown_codec_video(path):

@@ -73,6 +73,10 @@ class TemporalStylizer:
     def reset(self) -> None:
         self.state.reset()
 
+    def fork(self) -> TemporalStylizer:
+        """Another video lane's: the same networks and refiner, its own state and flow threads."""
+        return TemporalStylizer(self.stylizer, self.opts, self.refiner)
+
     def _smoothed_stats(self, feats: torch.Tensor, cuts: list[bool]) -> tuple[torch.Tensor, torch.Tensor] | None:
         if self.opts.mode not in ("stats", "full"):
             return None
