@@ -200,7 +200,7 @@ def test_interrupted_lanes_resume_with_another_parallel(tmp_path, stylizer):
 
 def test_segment_warm_up_goes_in_the_runs_batches(tmp_path, stylizer):
     """Each segment re-runs the 8 frames before it to rebuild the temporal state; in one batch of 8 those
-    held 8 frames' activations at once (a 512x288 video with 1 s segments peaked at 2.5 GB, not 1.2)."""
+    held 8 frames' activations at once (a 512x288 video with 1 s segments peaked at 2.4 GB, not 1.2)."""
     sizes = []
 
     class Counting(FrameStylizer):
@@ -245,6 +245,29 @@ def test_auto_parallel_sizes_lanes_to_the_frames():
     assert auto_parallel(cpu, (288, 512), (1080, 1920)) == 1  # 1080p written: one lane keeps it under 2 GB
     assert auto_parallel(cpu, (720, 1280), (720, 1280)) == 1
     assert auto_parallel(cuda, (1080, 1920), (1080, 1920)) == max(1, min(4, (os.cpu_count() or 1) // 4))
+
+
+def test_cpu_runs_past_720p_get_a_lean_encoder(tmp_path):
+    """One x264 thread looking 10 frames ahead where the CPU writes frames past 720p (137 MiB less at 1080p);
+    elsewhere, or when threads are asked for, the options stay as given; the stream says what x264 used."""
+    import torch
+
+    from pipeline.io.video import EncodeOptions, SegmentWriter
+    from pipeline.video import lean_encoder
+    from tests.helpers import gradient_image
+
+    cpu, cuda, full_hd = torch.device("cpu"), torch.device("cuda"), (1080, 1920)
+    lean = lean_encoder(EncodeOptions(), cpu, full_hd)
+    assert (lean.threads, lean.lookahead) == (1, 10)
+    for opts, device, hw in [(EncodeOptions(), cpu, (720, 1280)), (EncodeOptions(), cuda, full_hd),
+                             (EncodeOptions(threads=4), cpu, full_hd), (EncodeOptions(codec="libx265"), cpu, full_hd)]:
+        assert lean_encoder(opts, device, hw) == opts
+    writer = SegmentWriter(tmp_path / "s.mp4", (48, 64), Fraction(24), Fraction(1, 24), lean)
+    for i in range(4):
+        writer.write(gradient_image(64, 48, seed=i), i)
+    writer.close()
+    settings = (tmp_path / "s.mp4").read_bytes().split(b"options: ", 1)[1][:2000]
+    assert b" threads=1 " in settings and b" rc_lookahead=10 " in settings
 
 
 def test_cli_parallel_with_max_frames(tmp_path, random_decoder_file):
