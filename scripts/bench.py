@@ -248,7 +248,11 @@ def main() -> None:
                "clip": args.clip.name, "size": args.size, "frames": args.frames,
                "segment_seconds": args.segment_seconds,
                "decoder_iterations": decoder_metadata(shipped_weights_path()).get("iterations"),
-               "cpu_fast_bf16": cpu_has_fast_bf16(), "nnpack": nnpack_available()}
+               "cpu_fast_bf16": cpu_has_fast_bf16(), "nnpack": nnpack_available(),
+               # What ATen vectorises with and how far oneDNN may go (ONEDNN_MAX_CPU_ISA=AVX2 runs an
+               # AVX512-BF16 CPU as one without bf16: docs/BENCHMARKS.md).
+               "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+               "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "")}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         results["reference_loop"] = reference_loop(args.clip, args.style, args.size, args.frames, tmp / "ref.mp4")
@@ -295,15 +299,17 @@ def runs_1080p(style: Path, frames: int, tmp: Path) -> dict:
 
 def print_table(results: dict) -> None:
     console = Console()
-    table = Table(title=f"bench on {results['device']} ({results['frames']} frames of {results['clip']} "
+    isa = "" if "cuda_max_allocated_mb" in results else f", {results['cpu_capability']}"
+    table = Table(title=f"bench on {results['device']}{isa} ({results['frames']} frames of {results['clip']} "
                         f"at {results['size']})")
     for column in ("run", "lanes", "fps", "speedup", "decode s", "compute s", "encode s"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")  # a log must tell the 1080p runs apart: no ellipsis
     ref = results["reference_loop"]
     table.add_row("reference loop", "1", str(ref["fps"]), "1.00", "", "", "")
     for key in [k for k in results if k.startswith(("pipeline_", "video_1080p_temporal"))]:
         r = results[key]
-        table.add_row(key, str(r["parallel"]), str(r["fps"]), str(r.get("speedup_vs_reference", "")),
+        label = key.removeprefix("pipeline_").removeprefix("video_").replace("_", " ")
+        table.add_row(label, str(r["parallel"]), str(r["fps"]), str(r.get("speedup_vs_reference", "")),
                       str(r["decode_s"]), str(r["compute_s"]), str(r["encode_s"]))
     console.print(table)
     net = Table(title="network only (images/s)")
