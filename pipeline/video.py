@@ -174,13 +174,28 @@ class _Stage(threading.Thread):
             raise self.error
 
 
-def _put(q: queue.Queue, item, stop: threading.Event) -> None:
+def _put(q: queue.Queue, item, stop: threading.Event, peer: _Stage | None = None) -> None:
+    """Put ``item`` unless ``stop`` is set first; ``peer``, the stage taking from ``q``, has its error raised
+    here if it fails, instead of leaving this waiting on a full queue for ever."""
     while not stop.is_set():
         try:
             q.put(item, timeout=0.1)
             return
         except queue.Full:
-            continue
+            if peer is not None:
+                peer.check()
+
+
+def _get(q: queue.Queue, stop: threading.Event, peer: _Stage | None = None):
+    """The next item, or None once ``stop`` is set; ``peer``, the stage filling ``q``, has its error raised
+    here if it fails (a file that stops decoding half way must not leave this waiting for ever)."""
+    while not stop.is_set():
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            if peer is not None:
+                peer.check()
+    return None
 
 
 def _batches(frames: Iterable[Frame], size: int, seg_len: int) -> Iterator[list[Frame]]:
@@ -271,31 +286,35 @@ def render_segments(frame_stylizer: FrameStylizer, info: VideoInfo, workdir: Pat
         _put(decoded, _END, stop)
 
     def encode() -> None:
+        """Frames into segment files; a segment is renamed finished once the next one's first frame (or the
+        end) arrives. Stopped (the run failed or was cancelled), it discards the segment it was writing."""
         writer, current = None, -1
-        while True:
-            item = encoded.get()
-            t0 = time.perf_counter()
-            if item is _END or (item[0] // seg_len) != current:
-                if writer is not None:
-                    writer.close()
-                    writer.path.replace(segment_path(workdir, current))
-                    writer = None
-                if item is _END:
-                    timings.encode_s += time.perf_counter() - t0
-                    return
-                current = item[0] // seg_len
-                writer = SegmentWriter(segment_part_path(workdir, current), out_hw, info.rate, info.time_base,
-                                       opts.encode)
-            index, pts, image = item
-            writer.write(image, pts - offset["pts"])
-            timings.encode_s += time.perf_counter() - t0
+        try:
+            while (item := _get(encoded, stop)) is not None:
+                t0 = time.perf_counter()
+                if item is _END or (item[0] // seg_len) != current:
+                    if writer is not None:
+                        done, writer = writer, None
+                        done.close()
+                        done.path.replace(segment_path(workdir, current))
+                    if item is _END:
+                        timings.encode_s += time.perf_counter() - t0
+                        return
+                    current = item[0] // seg_len
+                    writer = SegmentWriter(segment_part_path(workdir, current), out_hw, info.rate, info.time_base,
+                                           opts.encode)
+                index, pts, image = item
+                writer.write(image, pts - offset["pts"])
+                timings.encode_s += time.perf_counter() - t0
+        finally:
+            if writer is not None:
+                writer.discard()
 
     recent: deque[Frame] = deque(maxlen=frame_stylizer.warmup + opts.batch_size)
 
     def incoming() -> Iterator[Frame]:
         while True:
-            item = decoded.get()
-            decoder.check()
+            item = _get(decoded, stop, decoder)
             if item is _END:
                 return
             recent.append(item)
@@ -330,16 +349,15 @@ def render_segments(frame_stylizer: FrameStylizer, info: VideoInfo, workdir: Pat
             timings.compute_s += time.perf_counter() - t0
             for frame, image in zip(batch, images):
                 encoder.check()
-                _put(encoded, (frame.index, frame.pts, image), stop)
+                _put(encoded, (frame.index, frame.pts, image), stop, encoder)
             on_frames(len(batch))
-        _put(encoded, _END, stop)
+        _put(encoded, _END, stop, encoder)
         encoder.join()
         encoder.check()
-    except BaseException:
-        stop.set()
-        raise
     finally:
+        # Joined, so that when this returns or raises no thread of it still writes into ``workdir``.
         stop.set()
+        encoder.join()
         decoder.join(timeout=5)
     return result
 
@@ -426,13 +444,17 @@ def stylize_video(frame_stylizer: FrameStylizer, info: VideoInfo, dst: Path, opt
                   style_key: str = "", on_frames: Callable[[int], None] = lambda n: None) -> dict:
     """Stylize one probed video into ``dst``; returns figures (frames, timings).
 
-    Raises VideoError or JobError; an interruption leaves OUTPUT untouched and the finished segments in
-    the work folder for --resume."""
+    Raises VideoError or JobError, or OSError when writing fails; an interruption or a failed write leaves
+    OUTPUT untouched and the finished segments in the work folder for --resume."""
     device, work_hw, out_hw = frame_stylizer.stylizer.device, frame_stylizer.work_hw, frame_stylizer.out_hw
     opts = replace(opts, encode=lean_encoder(codec_for_container(opts.encode, dst), device, out_hw),
                    parallel=opts.parallel or auto_parallel(device, work_hw, out_hw))
     workdir = prepare_output(info, dst, opts, style_key)
-    rendered = render_lanes(frame_stylizer, info, workdir, opts, on_frames=on_frames)
+    try:
+        rendered = render_lanes(frame_stylizer, info, workdir, opts, on_frames=on_frames)
+    except VideoError:
+        shutil.rmtree(workdir, ignore_errors=True)  # a file that fails to decode fails again: nothing to resume
+        raise
     finish_output(info, workdir, dst, opts, rendered)
     return {"frames": rendered.frames, "reused_frames": rendered.reused, "parallel": opts.parallel,
             "output_size": list(plan_sizes(info, opts)[1]),
@@ -507,6 +529,10 @@ def run_videos(make_frame_stylizer: Callable[[VideoInfo, VideoOptions], FrameSty
             figures = stylize_video(make_frame_stylizer(info, opts), info, dst, opts, style_key, on_frames)
         except (VideoError, JobError) as exc:
             summary.add(ItemResult(str(src), FAILED, str(exc)))
+            continue
+        except OSError as exc:  # decoding errors are VideoErrors: this is the output side (a full disk, ...)
+            summary.add(ItemResult(str(src), FAILED, f"writing failed: {exc} (finished segments are kept for "
+                                                     "--resume)"))
             continue
         summary.units_done += figures["frames"]
         for key in ("decode_s", "compute_s", "encode_s", "join_s"):

@@ -1,16 +1,23 @@
 """`stylize video`: frame counts, exact rates and timestamps, audio, rotation, odd sizes, resume, bad input."""
 
+import errno
 import json
+import threading
+import time
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from pipeline.io.video import probe
+import pipeline.video
+from pipeline.io.video import SegmentWriter, VideoError, probe
 from pipeline.models.decoder import load_decoder
 from pipeline.models.vgg import load_encoder
+from pipeline.report import FAILED, PROCESSED
 from pipeline.stylizer import Stylizer, load_style_images
-from pipeline.video import FrameStylizer, VideoOptions, frame_stylizer_for, stylize_video
+from pipeline.video import (FrameStylizer, VideoOptions, frame_stylizer_for, plan_videos, probe_all, run_videos,
+                            stylize_video)
 from tests.conftest import DATA, SAMPLES
 from tests.helpers import run_cli
 from tests.videos import make_video, read_video
@@ -196,6 +203,85 @@ def test_interrupted_lanes_resume_with_another_parallel(tmp_path, stylizer):
     assert all(np.array_equal(a, b) for a, b in zip(resumed.all_frames, redone))
     a, b = read_video(tmp_path / "full.mp4"), read_video(dst)
     assert b["frames"] == 36 and a["pts"] == b["pts"] and _psnr_min(a, b) > 30
+
+
+def _within(seconds, fn):
+    """``fn()`` in a thread: a test of a run that used to wait for ever fails instead of hanging the suite."""
+    out = []
+    worker = threading.Thread(target=lambda: out.append(fn()), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"still running after {seconds} s"
+    return out[0]
+
+
+def _two_videos(tmp_path):
+    (tmp_path / "in").mkdir()
+    make_video(tmp_path / "in" / "a.mp4", frames=12)
+    make_video(tmp_path / "in" / "b.mp4", frames=24)
+    return probe_all(plan_videos(tmp_path / "in", tmp_path / "out"))
+
+
+@pytest.mark.parametrize("parallel", [1, 2])
+def test_decoding_failing_half_way_fails_that_video_only(tmp_path, stylizer, monkeypatch, parallel):
+    """A file that stops decoding part way (the decoder thread raising) is one failed item and leaves no
+    work folder, and the next video still runs; the run used to wait for ever for the decoder's next frame."""
+    decode = pipeline.video.decode_frames
+
+    def failing(info, *args, **kwargs):
+        for frame in decode(info, *args, **kwargs):
+            if info.path.name == "b.mp4" and frame.index == 15:
+                time.sleep(1)  # the stylizer waits on an empty queue, as when the GPU outpaces the decoder
+                raise VideoError("truncated or corrupt: decoding failed after 15 frames (test)")
+            yield frame
+
+    monkeypatch.setattr(pipeline.video, "decode_frames", failing)
+    opts = VideoOptions(size=64, batch_size=2, segment_seconds=0.25, parallel=parallel)
+    probed = _two_videos(tmp_path)
+    summary = _within(120, lambda: run_videos(lambda info, o: frame_stylizer_for(stylizer, info, o), probed, opts))
+    status = {Path(r.path).name: (r.status, r.reason) for r in summary.results}
+    assert status["a.mp4"][0] == PROCESSED and status["b.mp4"] == (FAILED, "truncated or corrupt: decoding "
+                                                                           "failed after 15 frames (test)")
+    assert read_video(tmp_path / "out" / "a.mp4")["frames"] == 12
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.mp4"]  # no b.mp4, no work folder
+
+
+def test_failed_write_keeps_finished_segments_for_resume(tmp_path, stylizer, monkeypatch):
+    """The disk filling up while segment 2 is written: one failed item naming the error, the next video still
+    runs, segments 0 and 1 stay (and no half-written file), and --resume finishes with the same frames."""
+    write, count = SegmentWriter.write, {"n": 0}
+
+    def failing(self, image, pts):
+        if "b.mp4" in str(self.path):
+            count["n"] += 1
+            if count["n"] == 15:
+                raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
+        write(self, image, pts)
+
+    monkeypatch.setattr(SegmentWriter, "write", failing)
+    opts = VideoOptions(size=64, batch_size=2, segment_seconds=0.25)  # 6-frame segments
+    probed = _two_videos(tmp_path)
+    make = lambda info, o: frame_stylizer_for(stylizer, info, o)
+    summary = _within(120, lambda: run_videos(make, probed, opts))
+    status = {Path(r.path).name: (r.status, r.reason) for r in summary.results}
+    assert status["a.mp4"][0] == PROCESSED and status["b.mp4"][0] == FAILED
+    assert "No space left on device" in status["b.mp4"][1] and "--resume" in status["b.mp4"][1]
+    assert not (tmp_path / "out" / "b.mp4").exists()
+    kept = sorted(p.name for p in (tmp_path / "out" / ".b.mp4.parts").glob("segment_*"))
+    assert kept == ["segment_000000.mp4", "segment_000001.mp4"]
+
+    monkeypatch.setattr(SegmentWriter, "write", write)
+    info = probed[1][2]
+    whole = Recording(make(info, opts))
+    stylize_video(whole, info, tmp_path / "whole.mp4", opts)
+    opts.resume = True
+    resumed = Recording(make(info, opts))
+    summary = run_videos(lambda i, o: resumed, probed[1:], opts)
+    assert summary.results[0].status == PROCESSED and summary.units_done == 24
+    assert len(resumed.frames) == 12 and all(np.array_equal(a, b) for a, b in zip(resumed.frames, whole.frames[12:]))
+    a, b = read_video(tmp_path / "whole.mp4"), read_video(tmp_path / "out" / "b.mp4")
+    assert b["frames"] == 24 and b["pts"] == a["pts"] and _psnr_min(a, b) > 30
+    assert not (tmp_path / "out" / ".b.mp4.parts").exists()
 
 
 def test_segment_warm_up_goes_in_the_runs_batches(tmp_path, stylizer):

@@ -253,6 +253,11 @@ class SegmentWriter:
             self.container.mux(packet)
         self.container.close()
 
+    def discard(self) -> None:
+        """Give up on the file: nothing half-written is left behind."""
+        self.container.close()
+        self.path.unlink(missing_ok=True)
+
 
 def _audio_plan(info: VideoInfo, out_format: str, mode: str) -> str:
     """'copy', 'transcode' or 'none' for the source's audio in the given output container."""
