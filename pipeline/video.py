@@ -294,9 +294,9 @@ def render_segments(frame_stylizer: FrameStylizer, info: VideoInfo, workdir: Pat
                 t0 = time.perf_counter()
                 if item is _END or (item[0] // seg_len) != current:
                     if writer is not None:
-                        done, writer = writer, None
-                        done.close()
-                        done.path.replace(segment_path(workdir, current))
+                        writer.close()
+                        writer.path.replace(segment_path(workdir, current))
+                        writer = None
                     if item is _END:
                         timings.encode_s += time.perf_counter() - t0
                         return

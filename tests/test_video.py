@@ -246,19 +246,21 @@ def test_decoding_failing_half_way_fails_that_video_only(tmp_path, stylizer, mon
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.mp4"]  # no b.mp4, no work folder
 
 
-def test_failed_write_keeps_finished_segments_for_resume(tmp_path, stylizer, monkeypatch):
-    """The disk filling up while segment 2 is written: one failed item naming the error, the next video still
-    runs, segments 0 and 1 stay (and no half-written file), and --resume finishes with the same frames."""
-    write, count = SegmentWriter.write, {"n": 0}
+@pytest.mark.parametrize("method,call", [("write", 15), ("close", 3)])
+def test_failed_write_keeps_finished_segments_for_resume(tmp_path, stylizer, monkeypatch, method, call):
+    """The disk filling up while segment 2 is written (its 3rd frame) or closed: one failed item naming the
+    error, the next video still runs, segments 0 and 1 stay and no half-written file does, and --resume
+    finishes with the same frames."""
+    original, count = getattr(SegmentWriter, method), {"n": 0}
 
-    def failing(self, image, pts):
+    def failing(self, *args):
+        original(self, *args)  # then fail: a closed segment is on disk, and must not stay as a .part file
         if "b.mp4" in str(self.path):
             count["n"] += 1
-            if count["n"] == 15:
+            if count["n"] == call:
                 raise OSError(errno.ENOSPC, "No space left on device", str(self.path))
-        write(self, image, pts)
 
-    monkeypatch.setattr(SegmentWriter, "write", failing)
+    monkeypatch.setattr(SegmentWriter, method, failing)
     opts = VideoOptions(size=64, batch_size=2, segment_seconds=0.25)  # 6-frame segments
     probed = _two_videos(tmp_path)
     make = lambda info, o: frame_stylizer_for(stylizer, info, o)
@@ -270,7 +272,7 @@ def test_failed_write_keeps_finished_segments_for_resume(tmp_path, stylizer, mon
     kept = sorted(p.name for p in (tmp_path / "out" / ".b.mp4.parts").glob("segment_*"))
     assert kept == ["segment_000000.mp4", "segment_000001.mp4"]
 
-    monkeypatch.setattr(SegmentWriter, "write", write)
+    monkeypatch.setattr(SegmentWriter, method, original)
     info = probed[1][2]
     whole = Recording(make(info, opts))
     stylize_video(whole, info, tmp_path / "whole.mp4", opts)

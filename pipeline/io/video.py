@@ -8,6 +8,7 @@ audio: a resumed job only re-encodes missing segments and gives the same bytes a
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from fractions import Fraction
@@ -254,8 +255,10 @@ class SegmentWriter:
         self.container.close()
 
     def discard(self) -> None:
-        """Give up on the file: nothing half-written is left behind."""
-        self.container.close()
+        """Give up on the file, so nothing half-written is left behind. Closing can fail as the writing did
+        (a full disk); for a file being deleted that changes nothing, and the first error is the one to report."""
+        with contextlib.suppress(av.error.FFmpegError, OSError):
+            self.container.close()
         self.path.unlink(missing_ok=True)
 
 
