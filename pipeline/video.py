@@ -176,14 +176,15 @@ class _Stage(threading.Thread):
 
 def _put(q: queue.Queue, item, stop: threading.Event, peer: _Stage | None = None) -> None:
     """Put ``item`` unless ``stop`` is set first; ``peer``, the stage taking from ``q``, has its error raised
-    here if it fails, instead of leaving this waiting on a full queue for ever."""
+    here once it has failed, instead of this filling a queue nobody empties and then waiting for ever."""
     while not stop.is_set():
+        if peer is not None:
+            peer.check()
         try:
             q.put(item, timeout=0.1)
             return
         except queue.Full:
-            if peer is not None:
-                peer.check()
+            continue
 
 
 def _get(q: queue.Queue, stop: threading.Event, peer: _Stage | None = None):
@@ -348,11 +349,10 @@ def render_segments(frame_stylizer: FrameStylizer, info: VideoInfo, workdir: Pat
             images = frame_stylizer([f.image for f in batch])
             timings.compute_s += time.perf_counter() - t0
             for frame, image in zip(batch, images):
-                encoder.check()
                 _put(encoded, (frame.index, frame.pts, image), stop, encoder)
             on_frames(len(batch))
         _put(encoded, _END, stop, encoder)
-        encoder.join()
+        encoder.join()  # before ``stop`` is set below: set, the encoder would drop the end and its last segment
         encoder.check()
     finally:
         # Joined, so that when this returns or raises no thread of it still writes into ``workdir``.
