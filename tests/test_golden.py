@@ -1,0 +1,142 @@
+"""Pixel-identical outputs across restructurings: a fixed set of jobs hashed against recorded digests.
+
+The jobs (a folder with a bad file, a video with audio, a video killed with SIGKILL and resumed, the same
+folder through Ray) run at fp32 on the CPU with the shipped decoder. Floating-point results depend on the
+processor's kernels and the torch version, so digests are recorded per machine signature in
+``tests/golden.json`` (``python -m tests.test_golden --record`` writes this machine's); on a machine with
+no recorded digests the comparison skips with that reason, while the resume and Ray checks still compare
+against this run's own uninterrupted local output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tests.conftest import ROOT, SAMPLES
+from tests.helpers import gradient_image
+from tests.videos import make_video, read_video
+
+GOLDEN = Path(__file__).with_name("golden.json")
+STYLE = SAMPLES / "style" / "stained_glass.png"
+COMMON = ["--style", str(STYLE), "--device", "cpu", "--precision", "fp32", "--size", "64", "--json"]
+
+
+def machine_signature() -> str:
+    """What the digests depend on: torch's version and the CPU kernels it dispatches to."""
+    cpu = "unknown"
+    if Path("/proc/cpuinfo").is_file():
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return f"torch {torch.__version__} | {torch.backends.cpu.get_cpu_capability()} | {cpu} | {platform.machine()}"
+
+
+def stylize(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """``stylize`` as a user runs it: a separate process (a signal must reach a real one)."""
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT)
+
+
+def digest_images(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(np.asarray(Image.open(p).convert("RGB")).tobytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def digest_video(path: Path) -> str:
+    info = read_video(path)
+    h = hashlib.sha256(repr((info["frames"], info["pts"], info["audio"])).encode())
+    for image in info["images"]:
+        h.update(image.tobytes())
+    return h.hexdigest()
+
+
+def build_inputs(root: Path) -> tuple[Path, Path, Path]:
+    folder = root / "photos"
+    (folder / "sub").mkdir(parents=True)
+    Image.fromarray(gradient_image(80, 60, seed=1)).save(folder / "a.jpg", quality=95)
+    Image.fromarray(gradient_image(50, 70, seed=2)).save(folder / "sub" / "b.png")
+    (folder / "broken.jpg").write_text("not an image")
+    short = make_video(root / "short.mp4", frames=20, size=(72, 48))
+    long = make_video(root / "long.mp4", frames=240, size=(96, 64))
+    return folder, short, long
+
+
+def kill_after_first_segment(src: Path, dst: Path) -> None:
+    """Start a run and SIGKILL it once its first segment is finished (nothing gets to clean up)."""
+    workdir = dst.parent / f".{dst.name}.parts"
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "video", str(src), str(dst), *COMMON,
+                             "--segment-seconds", "0.25", "--parallel", "1"], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not (workdir / "segment_000001.mp4").exists():
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline, "no finished segment after 300 s"
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not dst.exists()
+
+
+def run_jobs(root: Path) -> dict:
+    folder, short, long = build_inputs(root)
+    out = root / "out"
+    digests = {}
+    folder_run = stylize("folder", str(folder), str(out / "photos"), *COMMON)
+    assert folder_run.returncode == 1, folder_run.stderr  # the broken file fails, the others are written
+    assert "broken.jpg" in folder_run.stderr
+    digests["folder"] = digest_images(out / "photos")
+    video_run = stylize("video", str(short), str(out / "short.mp4"), *COMMON, "--segment-seconds", "0.25")
+    assert video_run.returncode == 0, video_run.stderr
+    digests["video"] = digest_video(out / "short.mp4")
+    whole = stylize("video", str(long), str(out / "long.mp4"), *COMMON, "--segment-seconds", "0.25")
+    assert whole.returncode == 0, whole.stderr
+    digests["long"] = digest_video(out / "long.mp4")
+    kill_after_first_segment(long, out / "resumed.mp4")
+    resumed = stylize("video", str(long), str(out / "resumed.mp4"), *COMMON, "--segment-seconds", "0.25",
+                      "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    digests["resumed"] = digest_video(out / "resumed.mp4")
+    return digests
+
+
+@pytest.mark.slow
+def test_fixed_jobs_give_the_recorded_pixels(tmp_path):
+    digests = run_jobs(tmp_path)
+    assert digests["resumed"] == digests["long"], "a resumed run must equal the uninterrupted one"
+    ray_run = stylize("folder", str(tmp_path / "photos"), str(tmp_path / "ray"), *COMMON, "--engine", "ray",
+                      "--workers", "1")
+    assert ray_run.returncode == 1, ray_run.stderr
+    assert digest_images(tmp_path / "ray") == digests["folder"], "Ray must write what the local engine writes"
+    recorded = json.loads(GOLDEN.read_text()) if GOLDEN.is_file() else {}
+    signature = machine_signature()
+    if signature not in recorded:
+        pytest.skip(f"no golden digests recorded for this machine ({signature}); "
+                    "record them on the pre-change code with `python -m tests.test_golden --record`")
+    assert digests == recorded[signature]
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    if sys.argv[1:] != ["--record"]:
+        sys.exit("usage: python -m tests.test_golden --record")
+    with tempfile.TemporaryDirectory() as tmp:
+        found = run_jobs(Path(tmp))
+    table = json.loads(GOLDEN.read_text()) if GOLDEN.is_file() else {}
+    table[machine_signature()] = found
+    GOLDEN.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+    print(f"recorded {len(found)} digests for {machine_signature()}")
