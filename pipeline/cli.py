@@ -14,7 +14,7 @@ from rich.progress import Progress
 from pipeline.adaptation import default_steps
 from pipeline.calibration import calibration_size_for
 from pipeline.device import pick_device
-from pipeline.folder import JobError
+from pipeline.jobs.folder import JobError
 from pipeline.gatys import INITS, OPTIMIZERS, GatysOptions, GatysStylizer
 from pipeline.models.decoder import shipped_weights_path
 from pipeline.report import EXIT_NOTHING, EXIT_USAGE, FAILED, ItemResult, Summary, make_progress, print_summary
@@ -157,7 +157,7 @@ def folder(
     debug: Debug = False,
 ) -> None:
     """Stylize every image under INPUT_DIR into the same tree under OUTPUT_DIR."""
-    from pipeline.folder import FolderOptions, plan_folder, run_folder
+    from pipeline.jobs.folder import FolderOptions, plan_folder, run_folder
 
     ext = None if ext is None else ("." + ext.lstrip(".")).lower()
     if method == "gatys" and init != "adain" and adapt is None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from pipeline.folder import FolderOptions, JobError, Task, drop_existing, run_folder
+from pipeline.jobs.folder import FolderOptions, JobError, Task, drop_existing, run_folder
 from pipeline.gatys import GatysOptions, GatysStylizer
 from pipeline.io.video import VideoError, codec_for_container, frame_timestamps, probe
 from pipeline.report import FAILED, PROCESSED, ItemResult, Summary

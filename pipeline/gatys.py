@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.device import autocast
+from pipeline.options import GatysOptions
 from pipeline.models.vgg import VGGEncoder
 from pipeline.ops.losses import gram_matrix
 
@@ -22,20 +23,6 @@ GRAM_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYER = "relu4_2"
 INITS = ("content", "noise", "adain")
 OPTIMIZERS = ("lbfgs", "adam")
-
-
-@dataclass
-class GatysOptions:
-    iterations: int = 100
-    optimizer: str = "lbfgs"
-    content_weight: float = 1.0
-    style_weight: float = 10.0
-    tv_weight: float = 0.0
-    temporal_weight: float = 10.0
-    lr: float = 0.02  # Adam step in [0, 1] pixel units
-    init: str = "content"  # content, noise, adain (when an AdaIN output is at hand), or a file path
-    scales: int = 1  # coarse-to-fine levels, each twice the size of the last
-    layer_weights: Sequence[float] = (1.0, 1.0, 1.0, 1.0, 1.0)
 
 
 def style_targets(encoder: VGGEncoder, styles: Sequence[torch.Tensor], weights: torch.Tensor,

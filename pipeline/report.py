@@ -24,6 +24,17 @@ class ItemResult:
 
 
 @dataclass
+class Hooks:
+    """How a job tells its caller what is happening; every hook may be left out. Warnings and notes go
+    through ``logging`` (logger ``pipeline``) instead, so ``-q``/``-v`` govern them."""
+
+    on_result: Callable[[ItemResult], None] | None = None  # one item finished: processed, skipped or failed
+    on_units: Callable[[int], None] = lambda n: None  # n more images (or frames) done
+    on_total: Callable[[int], None] = lambda n: None  # the number of units the job will do, once known
+    on_adapt_step: Callable[[int], None] | None = None  # one step of fitting the decoder to the style
+
+
+@dataclass
 class Summary:
     command: str
     results: list[ItemResult] = field(default_factory=list)

@@ -11,8 +11,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from pipeline.adaptation import adapt_decoder, cache_key, cached_adaptation
+from pipeline.adaptation import adapt_decoder, default_steps, cache_key, cached_adaptation
 from pipeline.calibration import CALIBRATION_SIZE, calibrate, calibration_photos
+from pipeline.errors import StyleError
+from pipeline.options import StyleOptions
 from pipeline.device import autocast, compile_or_eager, keep_freed_memory, pick_device, pick_dtype
 from pipeline.io.images import ImageReadError, read_image, to_tensor
 from pipeline.models.decoder import load_decoder, shipped_weights_path
@@ -32,39 +34,6 @@ CPU_TILE_ABOVE = 600_000  # CPU frames past this many pixels go in tiles of at m
 CPU_TILE_AREA = 512 * 512  # (Stylizer._tile_for says why)
 RELU4_1_CHANNELS = 512
 StatsFn = Callable[[torch.Tensor], "tuple[torch.Tensor, torch.Tensor] | None"]
-
-
-class StyleError(ValueError):
-    """A style image or style option that cannot be used; the whole run stops with this line."""
-
-
-@dataclass
-class StyleOptions:
-    """What every stylizing command shares (folder, video, ...)."""
-
-    styles: Sequence[Path]
-    style_weights: Sequence[float] | None = None
-    alpha: float = 1.0
-    preserve_color: str = "none"
-    style_size: int = STYLE_SIZE
-    device: str = "auto"
-    precision: str = "auto"
-    decoder: Path | None = None
-    vgg: Path | None = None
-    tile: int = 0  # process frames larger than this in tiles (0: only when out of memory)
-    compile: bool = False  # torch.compile the networks (falls back to eager)
-    calibrate: bool = True  # correct each style's statistics for the decoder's miss, once (calibration.py)
-    calibration_size: int = CALIBRATION_SIZE  # long side of the calibration photos: the work size, at most 512
-    feedback: int = 0  # passes correcting each image's own miss (one more encode and decode each)
-    adapt: int = 0  # steps fine-tuning the decoder to the style on the calibration photos (adaptation.py)
-
-    def key(self) -> str:
-        """Identifies what the output depends on, so --resume never mixes work made with other settings."""
-        styles = [f"{p.resolve()}:{p.stat().st_mtime_ns}" for p in self.styles]
-        calibration = self.calibration_size if self.calibrate else 0
-        return repr((styles, self.style_weights, self.alpha, self.preserve_color, self.style_size,
-                     str(self.decoder), str(self.vgg), self.precision, calibration, self.feedback, self.adapt,
-                     self.calibration_size if self.adapt else 0))
 
 
 def style_size_for(work_size: int) -> int:
@@ -178,7 +147,7 @@ class Stylizer:
                    load_style_images(opts.styles, opts.style_size), opts.style_weights, opts.alpha,
                    opts.preserve_color, device, pick_dtype(opts.precision, device), opts.tile, opts.compile,
                    calibration_size=opts.calibration_size if opts.calibrate else 0, feedback=opts.feedback,
-                   adapt=opts.adapt, adapt_size=opts.calibration_size, on_adapt_step=on_adapt_step)
+                   adapt=default_steps(device) if opts.adapt is None else opts.adapt, adapt_size=opts.calibration_size, on_adapt_step=on_adapt_step)
 
     @torch.no_grad()
     def _style_stats(self, styles: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -27,7 +27,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pipeline.folder import JobError, work_size
+from pipeline.errors import Cancelled, JobError
+from pipeline.ops.sizes import work_size
+from pipeline.options import VideoOptions
 from pipeline.io.segments import finished_segments, job_key, prepare_workdir, segment_part_path, segment_path
 from pipeline.io.video import (VIDEO_EXTENSIONS, EncodeOptions, Frame, SegmentWriter, VideoError, VideoInfo,
                                check_encoder, codec_for_container, decode_frames, even_size, frame_timestamps,
@@ -66,21 +68,6 @@ def lean_encoder(opts: EncodeOptions, device: torch.device, out_hw: tuple[int, i
     if device.type != "cpu" or opts.codec != "libx264" or opts.threads or out_hw[0] * out_hw[1] <= CPU_LANES_OUT:
         return opts
     return replace(opts, threads=1, lookahead=10)
-
-
-@dataclass
-class VideoOptions:
-    size: int = 512
-    keep_size: bool = False
-    batch_size: int = 4
-    start: float = 0.0
-    duration: float | None = None
-    max_frames: int | None = None
-    resume: bool = False
-    segment_seconds: float = 10.0
-    parallel: int = 1  # lanes rendering runs of segments side by side (0: auto_parallel)
-    encode: EncodeOptions = field(default_factory=EncodeOptions)
-    temporal: TemporalOptions = field(default_factory=TemporalOptions)
 
 
 @dataclass
@@ -247,10 +234,6 @@ def prepare_output(info: VideoInfo, dst: Path, opts: VideoOptions, style_key: st
     # How many lanes render it does not change a segment, so --resume may use another --parallel.
     settings = {"style": style_key, "video": asdict(opts) | {"resume": None, "parallel": None}}
     return prepare_workdir(dst, job_key(info.path, settings), opts.resume)
-
-
-class Cancelled(Exception):
-    """A lane stopped because another one failed or the run was interrupted."""
 
 
 def render_segments(frame_stylizer: FrameStylizer, info: VideoInfo, workdir: Path, opts: VideoOptions,
@@ -447,7 +430,8 @@ def stylize_video(frame_stylizer: FrameStylizer, info: VideoInfo, dst: Path, opt
     Raises VideoError or JobError, or OSError when writing fails; an interruption or a failed write leaves
     OUTPUT untouched and the finished segments in the work folder for --resume."""
     device, work_hw, out_hw = frame_stylizer.stylizer.device, frame_stylizer.work_hw, frame_stylizer.out_hw
-    opts = replace(opts, encode=lean_encoder(codec_for_container(opts.encode, dst), device, out_hw),
+    opts = replace(opts, batch_size=opts.batch_size or 1,
+                   encode=lean_encoder(codec_for_container(opts.encode, dst), device, out_hw),
                    parallel=opts.parallel or auto_parallel(device, work_hw, out_hw))
     workdir = prepare_output(info, dst, opts, style_key)
     try:

@@ -28,7 +28,7 @@ from rich.table import Table
 
 from pipeline.adaptation import default_steps
 from pipeline.device import cpu_has_fast_bf16, pick_device, pick_dtype
-from pipeline.folder import FolderOptions, plan_folder, run_folder
+from pipeline.jobs.folder import FolderOptions, plan_folder, run_folder
 from pipeline.io.images import read_image, to_tensor
 from pipeline.io.video import EncodeOptions, SegmentWriter, probe
 from pipeline.models.decoder import decoder_metadata, load_decoder, shipped_weights_path

@@ -18,7 +18,7 @@ import ray
 
 from pipeline.calibration import calibration_size_for
 from pipeline.distributed import Recipe, init_ray, run_folder_ray
-from pipeline.folder import FolderOptions, plan_folder
+from pipeline.jobs.folder import FolderOptions, plan_folder
 from pipeline.stylizer import StyleOptions
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -190,7 +190,7 @@ def test_huge_image_is_refused_by_name_and_the_rest_continue(tmp_path, random_de
 
 
 def test_large_jpeg_decodes_at_reduced_scale_with_the_same_output_size(tmp_path):
-    from pipeline.folder import Task, load_task
+    from pipeline.jobs.folder import Task, load_task
 
     exif = Image.Exif()
     exif[0x0112] = 6  # shown rotated by 90 degrees

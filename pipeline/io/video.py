@@ -17,6 +17,9 @@ from pathlib import Path
 import av
 import numpy as np
 
+from pipeline.errors import VideoError
+from pipeline.options import EncodeOptions
+
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm"}
 # Audio codecs each output container takes as they are; anything else is transcoded.
 _COPYABLE_AUDIO = {
@@ -27,10 +30,6 @@ _COPYABLE_AUDIO = {
     "avi": {"mp3", "ac3", "pcm_s16le"},
 }
 _DECODER_ALIASES = {"mp3float": "mp3", "aac_fixed": "aac"}
-
-
-class VideoError(Exception):
-    """A video that cannot be processed; the message is one line for the user."""
 
 
 @dataclass
@@ -153,17 +152,6 @@ def decode_frames(info: VideoInfo, start_s: float = 0.0, duration_s: float | Non
                              f"({exc.strerror or exc})") from None
     if index == 0:
         raise VideoError("no frames in the requested range")
-
-
-@dataclass
-class EncodeOptions:
-    codec: str = "libx264"
-    crf: int = 18
-    preset: str = "medium"
-    pix_fmt: str = "yuv420p"
-    audio: str = "auto"  # auto (copy when the container takes it, else transcode), copy, aac, none
-    threads: int = 0  # 0 = encoder's choice
-    lookahead: int = 20  # x264's rc-lookahead in frames (encoder_options says why 20)
 
 
 def even_size(height: int, width: int, pix_fmt: str) -> tuple[int, int]:

@@ -18,24 +18,13 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.batching import SizeBuckets
+from pipeline.errors import JobError
+from pipeline.ops.sizes import work_size
+from pipeline.options import FolderOptions
 from pipeline.io.images import IMAGE_EXTENSIONS, ImageReadError, read_image, to_tensor, to_uint8, write_image
 from pipeline.io.walk import walk_files
 from pipeline.report import FAILED, PROCESSED, SKIPPED, ItemResult, Summary
 from pipeline.stylizer import Stylizer
-
-
-class JobError(ValueError):
-    """The job as a whole cannot start (bad paths); one line, exit code 2."""
-
-
-@dataclass
-class FolderOptions:
-    size: int = 512  # long side of the work resolution; 0 = source size
-    keep_size: bool = False  # write at the source resolution
-    batch_size: int = 4
-    ext: str | None = None  # output extension, e.g. ".png"; None keeps each input's
-    skip_existing: bool = False
-    readers: int = 2
 
 
 @dataclass
@@ -78,14 +67,6 @@ def plan_folder(input_dir: Path, output_dir: Path, ext: str | None = None) -> tu
         dst = output_dir / src.relative_to(input_dir)
         tasks.append(Task(src, dst.with_suffix(ext) if ext else dst))
     return tasks, excluded
-
-
-def work_size(h: int, w: int, size: int) -> tuple[int, int]:
-    """(h, w) scaled so the long side is ``size``; images already smaller are not enlarged."""
-    if size <= 0 or max(h, w) <= size:
-        return h, w
-    scale = size / max(h, w)
-    return max(1, round(h * scale)), max(1, round(w * scale))
 
 
 def load_task(task: Task, size: int, keep_size: bool = False) -> Loaded:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from pipeline.options import TemporalOptions
 from pipeline.ops.adain import adain, calc_mean_std
 from pipeline.ops.warp import warp
 from pipeline.temporal.flow import FlowEstimator, is_scene_cut
@@ -31,16 +32,6 @@ from pipeline.temporal.flow import FlowEstimator, is_scene_cut
 MODES = ("off", "stats", "warp", "full")
 STILL_PX = 0.5  # motion (pixels per frame at work size) below which a pixel counts as still
 FLOW_THREADS = min(8, os.cpu_count() or 1)  # OpenCV releases the GIL: flows of a batch run side by side
-
-
-@dataclass
-class TemporalOptions:
-    mode: str = "full"
-    strength: float = 0.5  # EMA momentum of the statistics and blend weight of the warped previous frame
-    still_strength: float = 0.8  # blend weight where the content moves less than STILL_PX between frames
-    refine_every: int = 0  # Gatys refinement of every Nth frame (0 = none); scene cuts are keyframes too
-    cut_threshold: float = 0.5  # histogram correlation below which two frames are a scene cut
-    flow_size: int = 320  # long side at which optical flow is computed
 
 
 class TemporalState:

@@ -1,0 +1,43 @@
+"""The errors a user sees: each carries one line that names what is wrong; the class says what happens next.
+
+A ``UsageError`` stops the whole command before any work starts (exit code 2). The others fail one item
+(an image, a video) and the rest of the batch goes on. No job imports another job for these: they live here.
+"""
+
+from __future__ import annotations
+
+
+class StylizeError(Exception):
+    """Base of every error this package raises for a user; ``str()`` is the one line to print."""
+
+
+class UsageError(StylizeError, ValueError):
+    """The command as given cannot run (an option, a path, a weight file); exit code 2, nothing written."""
+
+
+class OptionError(UsageError):
+    """An option value out of range or inconsistent with another; found once, when options are built."""
+
+
+class JobError(UsageError):
+    """The job as a whole cannot start (missing input, output inside input, ...)."""
+
+
+class StyleError(UsageError):
+    """A style image or style option that cannot be used."""
+
+
+class WeightsError(UsageError):
+    """A weight file (``--decoder``, ``--vgg``, a checkpoint) that cannot be loaded."""
+
+
+class ImageReadError(StylizeError):
+    """An input that is not a decodable image; that file fails, the others go on."""
+
+
+class VideoError(StylizeError):
+    """A video that cannot be processed; that video fails, the others go on."""
+
+
+class Cancelled(StylizeError):
+    """Work stopped because another lane failed or the run was interrupted."""
