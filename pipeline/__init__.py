@@ -1,1 +1,33 @@
-"""Batch neural style transfer for image folders and videos."""
+"""Batch neural style transfer for image folders and videos.
+
+The Python API (``pipeline/api.py``) is exported here, loaded on first use so that ``import pipeline`` and
+``stylize --help`` stay free of torch::
+
+    import pipeline
+    styled = pipeline.stylize_image("photo.jpg", "painting.jpg")  # a PIL image at the work size (512 px)
+    stylizer = pipeline.load_stylizer("painting.jpg", alpha=0.8)  # one style, many images
+"""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+try:
+    __version__ = metadata.version("pipeline")
+except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"
+
+__all__ = ["ImageStylizer", "__version__", "load_stylizer", "stylize_image"]
+_API = ("ImageStylizer", "load_stylizer", "stylize_image")
+
+
+def __getattr__(name: str):
+    if name in _API:
+        from pipeline import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'pipeline' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_API])

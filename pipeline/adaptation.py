@@ -25,7 +25,7 @@ from pipeline.ops.losses import LayerStats, stats_distance
 
 LR = 1e-4
 STYLE_WEIGHT = 468.0  # the training recipe's (scripts/train_recipe.args), content weight 1
-CUDA_STEPS = 30  # not yet timed on a GPU; on the 2-core CPU about 9 s a step at 512 px (model card)
+CUDA_STEPS = 30  # cheap on a GPU; minutes on a CPU (docs/BENCHMARKS.md, "Start-up and activations")
 VERSION = 1  # part of the cache key: bump when the procedure changes
 
 

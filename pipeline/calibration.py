@@ -3,7 +3,7 @@
 The decoder inverts relu4_1 features only approximately: its output's channel means and stds miss the ones it
 was given by 10-30 % channel by channel, and most of that miss depends on the style, not on the photo
 (pipeline/weights/MODEL_CARD.md, "Calibration"). So each style's statistics are corrected on a few bundled
-photos when a Stylizer is made, and every frame after that gets the correction for free. ``--feedback`` then
+photos when a stylizer is built (pipeline/build.py), and every frame after that gets the correction for free. ``--feedback`` then
 corrects each image's own miss, at the cost of one more encode and decode per pass.
 """
 
@@ -16,14 +16,9 @@ from pathlib import Path
 import torch
 
 from pipeline.ops.adain import adain_stats, calc_mean_std, correct_stats
+from pipeline.options import CALIBRATION_SIZE, calibration_size_for  # noqa: F401 - their home is options.py
 
-CALIBRATION_SIZE = 512  # long side of the bundled photos; smaller work sizes calibrate smaller
 CALIBRATION_STEPS = 2  # the second step still helps; a third gained little (model card)
-
-
-def calibration_size_for(work_size: int) -> int:
-    """Calibrate at the work size (0: the source's, then the photos' own), since the miss depends on scale."""
-    return min(work_size or CALIBRATION_SIZE, CALIBRATION_SIZE)
 
 
 def calibration_photos() -> list[Path]:

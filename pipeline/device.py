@@ -10,13 +10,15 @@ from collections.abc import Callable
 
 import torch
 
+from pipeline.errors import OptionError
+
 
 def pick_device(name: str = "auto") -> torch.device:
     """``auto`` is CUDA when present, else CPU; asking for CUDA without one is an error, not a fallback."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for, but no CUDA device is available")
+        raise OptionError(f"--device {name} was asked for, but no CUDA device is available")
     return torch.device(name)
 
 
@@ -24,12 +26,10 @@ def pick_device(name: str = "auto") -> torch.device:
 def keep_freed_memory() -> bool:
     """Keep freed memory in the heap instead of handing it back to the OS (glibc only; elsewhere a no-op).
 
-    glibc maps each block over 32 MB afresh and unmaps it when freed, so every such tensor is zero-filled
-    by the kernel page by page on first touch. On the CPU path one 64-channel activation at 512x288 is
-    38 MB: those page faults took 5-13 s of system time in a 60 s video run, 10 s in a 44 s folder run.
-    Up to 128 MB of free memory at the top of the heap is kept too (freed blocks inside it always are):
-    peak RSS grew 1447 -> 1649 MB on a folder of mixed sizes, 1643 -> 1664 MB for 1080p video; 1 GB kept
-    gave no more speed and 1756 MB on the folder. Returns whether it applied."""
+    glibc maps each large block afresh and unmaps it when freed, so every large activation would be
+    zero-filled by the kernel page by page, every frame. Up to 128 MB of free memory at the top of the heap
+    is kept too (docs/BENCHMARKS.md, "Keeping freed memory"). Process-wide: called by
+    ``process.setup_process``. Returns whether it applied."""
     try:
         libc = ctypes.CDLL(None)
     except (OSError, TypeError):  # Windows has no process-wide C library handle
@@ -51,7 +51,8 @@ def cpu_has_fast_bf16() -> bool:
 
 def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
     """Autocast dtype. ``auto``: bf16 (or fp16) on CUDA; on the CPU bf16 where oneDNN has native bf16
-    (about 1.5x faster here, and 8-bit output cannot show the difference), else fp32."""
+    (faster, and 8-bit output cannot show the difference: docs/BENCHMARKS.md, "CPU fast layers"),
+    else fp32."""
     if precision == "auto":
         if device.type != "cuda":
             return torch.bfloat16 if cpu_has_fast_bf16() else torch.float32

@@ -9,20 +9,21 @@ resolution.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
 from pipeline.device import autocast
-from pipeline.options import GatysOptions
+from pipeline.options import GatysOptions, Init, Optimizer
 from pipeline.models.vgg import VGGEncoder
 from pipeline.ops.losses import gram_matrix
 
+if TYPE_CHECKING:
+    from pipeline.stylizer import Stylizer
+
 GRAM_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYER = "relu4_2"
-INITS = ("content", "noise", "adain")
-OPTIMIZERS = ("lbfgs", "adam")
 
 
 def style_targets(encoder: VGGEncoder, styles: Sequence[torch.Tensor], weights: torch.Tensor,
@@ -77,7 +78,7 @@ class GatysLoss:
 def _optimize_at(image: torch.Tensor, loss_fn: GatysLoss, opts: GatysOptions, iterations: int,
                  history: list[dict[str, float]]) -> torch.Tensor:
     x = image.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
-    if opts.optimizer == "adam":
+    if opts.optimizer == Optimizer.ADAM:
         optimizer = torch.optim.Adam([x], lr=opts.lr)
         for _ in range(iterations):
             optimizer.zero_grad(set_to_none=True)
@@ -112,10 +113,8 @@ def gatys(encoder: VGGEncoder, content: torch.Tensor, grams: list[torch.Tensor],
     ``opts.init`` picks the content or noise. With ``opts.scales`` > 1 the image is first optimised at
     1/2^(scales-1) of the size, upsampled, and refined at each larger size.
     """
-    if opts.optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}")
     if init is None:
-        init = torch.rand_like(content) if opts.init == "noise" else content
+        init = torch.rand_like(content) if opts.init == Init.NOISE else content
     history: list[dict[str, float]] = []
     size = content.shape[-2:]
     x = init
@@ -134,10 +133,10 @@ def gatys(encoder: VGGEncoder, content: torch.Tensor, grams: list[torch.Tensor],
 
 
 class GatysStylizer:
-    """``--method gatys`` / ``adain+gatys``: the same batch-in, batch-out interface as ``Stylizer``, each
-    image optimised on its own (starting from the AdaIN output for ``adain+gatys``)."""
+    """``--method gatys`` / ``adain+gatys``: a ``stylizer.BatchStylizer`` like the AdaIN one, each image
+    optimised on its own (starting from the AdaIN output for init ``adain``, or when ``from_adain``)."""
 
-    def __init__(self, stylizer, opts: GatysOptions, from_adain: bool) -> None:
+    def __init__(self, stylizer: Stylizer, opts: GatysOptions, from_adain: bool = False) -> None:
         self.stylizer, self.opts, self.from_adain = stylizer, opts, from_adain
         self.device = stylizer.device
         # Reduced precision only on CUDA: L-BFGS line searches need fp32 gradients on the CPU's bf16 path.
@@ -156,5 +155,5 @@ class GatysStylizer:
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         batch = batch.to(self.device, torch.float32)
-        starts = self.stylizer(batch) if self.from_adain or self.opts.init == "adain" else [None] * len(batch)
+        starts = self.stylizer(batch) if self.from_adain or self.opts.init == Init.ADAIN else [None] * len(batch)
         return torch.cat([self.refine(c[None], None if s is None else s[None]) for c, s in zip(batch, starts)])

@@ -34,17 +34,27 @@ from pipeline.models.decoder import load_decoder, shipped_weights_path
 from pipeline.models.vgg import STYLE_LAYERS, load_encoder
 from pipeline.ops.adain import adain_stats
 from pipeline.ops.losses import channel_stats, stats_distance_terms
-from pipeline.stylizer import Stylizer, resize_long_side
+from pipeline.build import build_stylizer
+from pipeline.ops.resize import resize_long_side
+from pipeline.options import StyleOptions
 
 DATA = Path(os.environ.get("STYLIZE_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 MODES = {"decoder": {}, "calibrated": {"calibration_size": 512},
          "calibrated_feedback1": {"calibration_size": 512, "feedback": 1},
          "calibrated_feedback2": {"calibration_size": 512, "feedback": 2},
-         "adapted": {"calibration_size": 512, "adapt": CUDA_STEPS, "adapt_size": 512},
-         "adapted_feedback1": {"calibration_size": 512, "adapt": CUDA_STEPS, "adapt_size": 512, "feedback": 1}}
+         "adapted": {"calibration_size": 512, "adapt": CUDA_STEPS},
+         "adapted_feedback1": {"calibration_size": 512, "adapt": CUDA_STEPS, "feedback": 1}}
 CONTENTS = ["tubingen", "golden_gate", "brad_pitt", "sailboat", "chicago", "venice_boat", "taj_mahal", "avril"]
 STYLES = ["starry_night", "the_scream", "great_wave_hokusai", "composition_vii_kandinsky", "la_muse_picasso",
           "mosaic", "candy", "udnie_picabia"]
+
+
+def stylizer_for(encoder, decoder, style: torch.Tensor, calibration_size: int = 0, device="cpu", **options):
+    """fp32, the style as given, calibrated (and adapted) at ``calibration_size`` when it is given."""
+    opts = StyleOptions(styles=[Path("<style>")], style_size=0, device=str(device), precision="fp32",
+                        calibrate=bool(calibration_size), calibration_size=calibration_size or 512,
+                        **{"adapt": 0, **options})
+    return build_stylizer(opts, styles=[style], encoder=encoder, decoder=decoder)
 
 
 def load(path: Path, size: int) -> torch.Tensor:
@@ -77,7 +87,7 @@ def main() -> None:
     results = {mode: style_losses(encoder, decoder, contents, styles, device=device, **MODES[mode])
                for mode in modes}
 
-    recon = Stylizer(encoder, decoder, [styles[0]], alpha=0.0)
+    recon = stylizer_for(encoder, decoder, styles[0], alpha=0.0)
     psnrs, ssims = [], []
     for content in contents:
         a = to_uint8(content[0])
@@ -113,7 +123,7 @@ def style_losses(encoder, decoder, contents: list[torch.Tensor], styles: list[to
     out_terms, base_terms, content_losses, outputs = [], [], [], {}
     decoder_view = encoder.reflect_padded()
     for si, style in enumerate(styles):
-        stylizer = Stylizer(encoder, decoder, [style], **options)
+        stylizer = stylizer_for(encoder, decoder, style, **options)
         style_stats = channel_stats(encoder(style, STYLE_LAYERS))  # once per style, as the stylizer does
         for ci, content in enumerate(contents):
             outputs[ci, si] = out = stylizer(content).cpu()

@@ -8,10 +8,15 @@ from PIL import Image
 import pipeline.adaptation as adaptation
 from pipeline.io.images import read_image, to_tensor
 from pipeline.metrics import style_loss
+from pipeline.build import build_stylizer, load_style_images
+from pipeline.errors import OptionError
 from pipeline.models.decoder import load_decoder, shipped_weights_path
-from pipeline.stylizer import StyleError, StyleOptions, Stylizer, load_style_images, resize_long_side
+from pipeline.models.vgg import load_encoder
+from pipeline.ops.resize import resize_long_side
+from pipeline.options import StyleOptions
+from pipeline.stylizer import Stylizer
 from tests.conftest import SAMPLES
-from tests.helpers import run_cli, save_rgb
+from tests.helpers import PLAIN, make_stylizer, run_cli, save_rgb
 
 pytestmark = pytest.mark.skipif(shipped_weights_path() is None, reason="no trained decoder is shipped")
 STYLE = SAMPLES / "style" / "starry_night.jpg"
@@ -30,8 +35,7 @@ def style():
 
 
 def _stylizer(encoder, style, adapt: int, **kwargs) -> Stylizer:
-    return Stylizer(encoder, load_decoder(shipped_weights_path()), [style], calibration_size=SIZE, adapt=adapt,
-                    adapt_size=SIZE, **kwargs)
+    return make_stylizer(None, STYLE, SIZE, calibrate=True, calibration_size=SIZE, adapt=adapt, **kwargs)
 
 
 def test_adaptation_brings_an_unseen_photo_closer_to_the_style(encoder, style, cache):
@@ -54,7 +58,7 @@ def test_a_cached_adaptation_stylizes_exactly_as_the_run_that_made_it(encoder, s
         raise AssertionError("the cached weights should have been used")
 
     monkeypatch.setattr(adaptation, "adapt_decoder", no_adapting)
-    monkeypatch.setattr("pipeline.stylizer.adapt_decoder", no_adapting)
+    monkeypatch.setattr("pipeline.build.adapt_decoder", no_adapting)
     assert torch.equal(_stylizer(encoder, style, 2)(content), first)
     with pytest.raises(AssertionError):  # other settings are another cache entry
         _stylizer(encoder, style, 3)
@@ -69,16 +73,25 @@ def test_a_damaged_cache_file_is_adapted_again(encoder, style, cache):
     assert path.stat().st_size > 1_000_000
 
 
-def test_adaptation_leaves_the_callers_decoder_and_alpha_zero_alone(encoder, style, cache):
-    decoder = load_decoder(shipped_weights_path())
-    before = {k: v.clone() for k, v in decoder.state_dict().items()}
-    Stylizer(encoder, decoder, [style], calibration_size=SIZE, adapt=1, adapt_size=SIZE)
-    assert all(torch.equal(before[k], v) for k, v in decoder.state_dict().items())
+def test_adaptation_leaves_the_callers_modules_and_alpha_zero_alone(style, cache):
+    """The builder copies the modules it is given: adapting, moving and switching to the fast CPU layers
+    happen to its own copies."""
+    encoder, decoder = load_encoder(), load_decoder(shipped_weights_path())
+    before = [{k: v.clone() for k, v in m.state_dict().items()} for m in (encoder, decoder)]
+    classes = [[type(layer) for layer in m.modules()] for m in (encoder, decoder)]
+    opts = StyleOptions(styles=[STYLE], style_size=SIZE, calibration_size=SIZE, **{**PLAIN, "adapt": 1})
+    adapted = build_stylizer(opts, styles=[style], encoder=encoder, decoder=decoder)
+    assert adapted.fast_cpu or not torch.backends.nnpack.is_available()
+    for module, state, kinds in zip((encoder, decoder), before, classes):
+        assert all(torch.equal(state[k], v) for k, v in module.state_dict().items())
+        assert [type(layer) for layer in module.modules()] == kinds
+    assert all(m.padding_mode == "zeros" for m in encoder.features if isinstance(m, torch.nn.Conv2d))
     content = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(2))
-    plain = Stylizer(encoder, decoder, [style], alpha=0.0)(content)
-    assert torch.equal(Stylizer(encoder, decoder, [style], alpha=0.0, adapt=2, adapt_size=SIZE)(content), plain)
-    with pytest.raises(StyleError, match="coral"):
-        Stylizer(encoder, decoder, [style], preserve_color="coral", adapt=1)
+    plain = make_stylizer(None, STYLE, SIZE, alpha=0.0)(content)
+    assert torch.equal(make_stylizer(None, STYLE, SIZE, alpha=0.0, adapt=2, calibration_size=SIZE)(content), plain)
+    assert len(list(cache.glob("*.safetensors"))) == 1  # alpha 0 adapted nothing: only the first build's entry
+    with pytest.raises(OptionError, match="coral"):
+        StyleOptions(styles=[STYLE], preserve_color="coral", adapt=1)
 
 
 def test_adapt_option_reaches_the_stylizer_and_the_resume_key(tmp_path, cache):

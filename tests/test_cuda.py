@@ -3,17 +3,19 @@
 import pytest
 import torch
 
-from pipeline.models.decoder import load_decoder
-from pipeline.models.vgg import load_encoder
-from pipeline.stylizer import Stylizer, auto_batch_size, load_style_images
+from pipeline.process import setup_process
+from pipeline.stylizer import Stylizer, auto_batch_size
 from tests.conftest import SAMPLES
+from tests.helpers import make_stylizer
 
 pytestmark = pytest.mark.cuda
+PRECISION = {torch.float32: "fp32", torch.bfloat16: "bf16"}
 
 
 def _stylizer(device: str, dtype: torch.dtype, decoder_file) -> Stylizer:
-    return Stylizer(load_encoder(), load_decoder(decoder_file), load_style_images([SAMPLES / "style" / "starry_night.jpg"], 256),
-                    device=device, dtype=dtype)
+    setup_process(torch.device(device), dtype)  # as the CLI does: fp32 on CUDA without TF32
+    return make_stylizer(decoder_file, SAMPLES / "style" / "starry_night.jpg", 256, device=device,
+                         precision=PRECISION[dtype])
 
 
 def _relative_error(out: torch.Tensor, ref: torch.Tensor) -> float:
@@ -21,7 +23,7 @@ def _relative_error(out: torch.Tensor, ref: torch.Tensor) -> float:
 
 
 def test_cuda_matches_cpu(random_decoder_file):
-    """Relative error against the CPU (TF32 is off for fp32, see Stylizer; bf16 is looser by nature)."""
+    """Relative error against the CPU (TF32 is off for fp32, see process.setup_process; bf16 is looser)."""
     x = torch.rand(2, 3, 96, 128, generator=torch.Generator().manual_seed(0))
     cpu = _stylizer("cpu", torch.float32, random_decoder_file)(x)
     fp32 = _relative_error(_stylizer("cuda", torch.float32, random_decoder_file)(x).cpu(), cpu)
@@ -39,9 +41,9 @@ def test_auto_batch_size_fits(random_decoder_file):
 
 def test_adaptation_runs_on_cuda_and_is_cached_exactly(random_decoder_file):
     """``--adapt`` is the default on CUDA: the fine-tuning runs there, and a second run reuses its weights."""
-    style = load_style_images([SAMPLES / "style" / "starry_night.jpg"], 128)
-    make = lambda adapt: Stylizer(load_encoder(), load_decoder(random_decoder_file), style, device="cuda",
-                                  dtype=torch.bfloat16, calibration_size=128, adapt=adapt, adapt_size=128)
+    make = lambda adapt: make_stylizer(random_decoder_file, SAMPLES / "style" / "starry_night.jpg", 128,
+                                       device="cuda", precision="bf16", calibrate=True, calibration_size=128,
+                                       adapt=adapt)
     x = torch.rand(1, 3, 96, 128, device="cuda", generator=torch.Generator("cuda").manual_seed(0))
     first = make(2)(x)
     assert torch.equal(make(2)(x), first)

@@ -5,13 +5,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from pipeline.build import build_stylizer
 from pipeline.io.images import read_image, to_tensor
 from pipeline.models import fast_cpu
-from pipeline.models.decoder import Decoder, load_decoder
+from pipeline.models.decoder import Decoder
 from pipeline.models.fast_cpu import FastConv2d, SliceMaxPool2d, nnpack_available, use_fast_cpu_layers
 from pipeline.models.vgg import load_encoder
-from pipeline.stylizer import Stylizer, resize_long_side
+from pipeline.ops.resize import resize_long_side
+from pipeline.options import StyleOptions
 from tests.conftest import SAMPLES
+from tests.helpers import PLAIN
 
 pytestmark = pytest.mark.skipif(not nnpack_available(), reason="this PyTorch build has no NNPACK")
 
@@ -102,12 +105,13 @@ def test_models_switch_in_place_and_keep_their_weights():
 
 def test_stylizer_output_is_unchanged_by_the_fast_path(random_decoder_file):
     image = resize_long_side(to_tensor(read_image(SAMPLES / "content" / "astronaut.jpg").rgb)[None], 160)
-    style = resize_long_side(to_tensor(read_image(SAMPLES / "style" / "starry_night.jpg").rgb)[None], 160)
+    opts = StyleOptions(styles=[SAMPLES / "style" / "starry_night.jpg"], style_size=160,
+                        decoder=random_decoder_file, **PLAIN)
     outs = []
     for fast in (False, True):
-        stylizer = Stylizer(load_encoder(last_layer="relu4_1"), load_decoder(random_decoder_file), [style],
-                            fast_cpu=fast)
+        stylizer = build_stylizer(opts, fast_cpu=fast)
         assert stylizer.fast_cpu is fast
+        assert isinstance(stylizer.encoder.features[0], FastConv2d) is fast
         outs.append(stylizer(image))
     assert outs[0].shape == image.shape
     assert (outs[0] - outs[1]).abs().max() < 1e-3  # far below one 8-bit step (0.0039)

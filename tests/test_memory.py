@@ -7,19 +7,16 @@ import sys
 import pytest
 import torch
 
-from pipeline.models.decoder import load_decoder
-from pipeline.models.vgg import load_encoder
-from pipeline import stylizer as stylizer_module
+from pipeline import tiling
+from pipeline.ops.adain import calc_mean_std
 from pipeline.ops.tiles import tile_shape, tiled_apply
-from pipeline.stylizer import TILE_OVERLAP, Stylizer, load_style_images
-from pipeline.temporal.stabilizer import TemporalOptions, TemporalStylizer
+from pipeline.options import TILE_OVERLAP
 from tests.conftest import SAMPLES
-from tests.helpers import gradient_image
+from tests.helpers import gradient_image, make_stylizer
 
 
 def _stylizer(decoder_file, tile=0, feedback=0):
-    return Stylizer(load_encoder(), load_decoder(decoder_file), load_style_images([SAMPLES / "style" / "starry_night.jpg"], 128),
-                    tile=tile, feedback=feedback)
+    return make_stylizer(decoder_file, SAMPLES / "style" / "starry_night.jpg", 128, tile=tile, feedback=feedback)
 
 
 def _gradient(width, height):
@@ -73,29 +70,37 @@ def test_large_cpu_frames_go_in_tiles_unasked(random_decoder_file, monkeypatch):
     stylizer = _stylizer(random_decoder_file)
     shapes = _record_encoded_shapes(stylizer, monkeypatch)
     tiled = stylizer(image)
-    assert max(h * w for *_, h, w in shapes) <= stylizer_module.CPU_TILE_AREA and len(shapes) > 1
-    monkeypatch.setattr(stylizer_module, "CPU_TILE_ABOVE", 10**9)
+    assert max(h * w for *_, h, w in shapes) <= tiling.CPU_TILE_AREA and len(shapes) > 1
+    monkeypatch.setattr(tiling, "CPU_TILE_ABOVE", 10**9)
     shapes.clear()
     whole = stylizer(image)
     assert shapes == [tuple(image.shape)] and (tiled - whole).abs().max().item() < 1e-3
 
 
-def test_temporal_video_path_honours_tiles(random_decoder_file, monkeypatch):
-    """The default video path (temporal smoothing between encode and decode) goes through the same tiles
-    as single images, with the smoothed statistics taken on the whole frames."""
+def test_both_stages_tile_with_statistics_the_caller_gives(random_decoder_file, monkeypatch):
+    """The video path's two stages (temporal smoothing puts its statistics between them) go through the same
+    tiles as single images: the networks per tile, the given statistics for the whole frames."""
     frames = torch.cat([_gradient(296, 200), _gradient(296, 200).flip(-1)])
-    opts = TemporalOptions(mode="stats")
-    whole = TemporalStylizer(_stylizer(random_decoder_file), opts)(frames)
+    whole_stylizer = _stylizer(random_decoder_file)
+    encoded = whole_stylizer.encode_batch(frames)
+    mean, std = calc_mean_std(encoded.feats)
+    smoothed = (mean.mean(0, keepdim=True).expand_as(mean), std.mean(0, keepdim=True).expand_as(std))
+    whole = whole_stylizer.decode_batch(encoded, smoothed)
     stylizer = _stylizer(random_decoder_file, tile=160)
     shapes = _record_encoded_shapes(stylizer, monkeypatch)
-    tiled = TemporalStylizer(stylizer, opts)(frames)
-    assert max(max(h, w) for *_, h, w in shapes) <= 160
+    tiled_encoded = stylizer.encode_batch(frames)
+    assert tiled_encoded.tile is not None and encoded.tile is None
+    assert (tiled_encoded.feats - encoded.feats).abs().max().item() < 1e-5 * encoded.feats.abs().max().item()
+    tiled = stylizer.decode_batch(tiled_encoded, smoothed)
+    assert max(max(h, w) for *_, h, w in shapes) <= 160 and tiled.shape == frames.shape
     assert (tiled - whole).abs().max().item() < 1e-3
+    assert (whole - whole_stylizer(frames)).abs().mean().item() > 1e-3  # the statistics given were used
 
 
 def test_out_of_memory_halves_the_batch_then_tiles(random_decoder_file, monkeypatch):
     stylizer = _stylizer(random_decoder_file)
-    expected = stylizer(torch.rand(4, 3, 64, 80, generator=torch.Generator().manual_seed(0)))
+    batch = torch.rand(4, 3, 64, 80, generator=torch.Generator().manual_seed(0))
+    expected = stylizer(batch)
     real_encode, sizes = stylizer.encode, []
 
     def encode_with_small_memory(batch):
@@ -105,11 +110,9 @@ def test_out_of_memory_halves_the_batch_then_tiles(random_decoder_file, monkeypa
         return real_encode(batch)
 
     monkeypatch.setattr(stylizer, "encode", encode_with_small_memory)
-    stats_calls = []
-    out = stylizer(torch.rand(4, 3, 64, 80, generator=torch.Generator().manual_seed(0)),
-                   lambda feats: stats_calls.append(feats.shape[0]))
-    assert sizes[:3] == [4, 2, 1] and torch.allclose(out, expected, atol=1e-5)
-    assert stats_calls == [4]  # temporal smoothing sees the whole batch once, whatever was split
+    encoded = stylizer.encode_batch(batch)
+    assert sizes[:3] == [4, 2, 1] and encoded.feats.shape[0] == 4  # the caller sees the whole batch's features
+    assert torch.allclose(stylizer.decode_batch(encoded), expected, atol=1e-5)
     big = torch.rand(1, 3, 64, 400)
     assert stylizer(big).shape == big.shape  # one frame too large: handled in tiles
 

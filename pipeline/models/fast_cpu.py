@@ -2,13 +2,12 @@
 
 On CPUs without native bf16 (AVX2 only) oneDNN's direct fp32 convolution is the bound: the encoder and
 decoder run near the cores' peak FLOP rate. Winograd F(6x6, 3x3) needs several times fewer multiplications,
-and NNPACK, built into PyTorch's CPU wheels, runs VGG's 3x3 layers 1.3x (64 channels) to 2.5x (256) faster
-on one thread at a relative error near 1e-5, far below what an 8-bit output can show. What NNPACK does not cover
-(gradients, other dtypes or devices, 1x1 kernels) or does badly (very large inputs) stays on oneDNN. Layers
-with three channels on one side (the encoder's first, the decoder's last) are too thin for either: they
-become one matrix product each, 1.4x (3 to 64) and 2.5x (64 to 3) faster than NNPACK at 512x288.
-NNPACK wants NCHW, where PyTorch's 2x2 max pooling is 3x slower than in channels_last, so that becomes
-the maximum of four strided views.
+and NNPACK, built into PyTorch's CPU wheels, runs VGG's 3x3 layers faster at a relative error near 1e-5, far
+below what an 8-bit output can show. What NNPACK does not cover (gradients, other dtypes or devices, 1x1
+kernels) or does badly (very large inputs) stays on oneDNN. Layers with three channels on one side (the
+encoder's first, the decoder's last) are too thin for either: they become one matrix product each. NNPACK
+wants NCHW, where PyTorch's 2x2 max pooling is slow, so that becomes the maximum of four strided views.
+The speeds behind these choices: docs/BENCHMARKS.md, "CPU fast layers".
 """
 
 from __future__ import annotations
@@ -17,12 +16,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# Above this many pixels per channel NNPACK loses: 64 channels at 1920x1080 run at 0.87x oneDNN's speed,
-# while at 1280x720 they are still 1.5x faster (and the 128- and 256-channel layers 2-3x).
+# Above this many pixels per channel NNPACK loses to oneDNN (docs/BENCHMARKS.md, "CPU fast layers").
 MAX_PIXELS = 1280 * 720
-# NNPACK keeps transform buffers of about 3.6x its input alive for the process, so large inputs go
-# through in horizontal strips of at most this many input values (128 MB): buffers stay under 0.5 GB.
-# Strips cost speed (strips of 2**24 made 512x512 about 15 % slower), so 512x512 still goes through whole.
+# NNPACK keeps transform buffers several times its input alive for the process, so large inputs go
+# through in horizontal strips of at most this many input values; strips cost speed, so 512x512 still
+# goes through whole (docs/BENCHMARKS.md, "CPU fast layers").
 STRIP_VALUES = 2**25
 # At most this many channels on one side makes a convolution "thin" (see _thin).
 THIN_CHANNELS = 4

@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 # VGG-19's convolution widths, "M" for a 2x2 max pool: torchvision's configuration "E", built here because
-# importing torchvision pulls in torch._dynamo and Triton, 160 MB of resident memory and about a second of
-# start-up for two lines of configuration. The module indices (and so the weight names) are torchvision's.
+# importing torchvision pulls in torch._dynamo and Triton for two lines of configuration (docs/BENCHMARKS.md,
+# "Start-up and activations"). The module indices (and so the weight names) are torchvision's.
 VGG19_LAYOUT = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
                 512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
 # Place of each convolution in ``features``: a convolution and its ReLU take two places, a pool one.

@@ -30,8 +30,8 @@ def adain_stats(content_feat: torch.Tensor, style_mean: torch.Tensor, style_std:
     """
     c_mean, c_std = content_stats if content_stats is not None else calc_mean_std(content_feat)
     scale = style_std / c_std
-    # One pass, one full-size result: a 1080p frame's relu4_1 map is 67 MB, and the four-step form held
-    # three of them at once.
+    # One pass, one full-size result where the four-step form held three (docs/BENCHMARKS.md, "Start-up
+    # and activations").
     return torch.addcmul(style_mean - c_mean * scale, content_feat, scale)
 
 

@@ -1,0 +1,139 @@
+"""Building a stylizer from options: weights, style images, calibration, adaptation and its cache, compile,
+the CPU fast layers. The objects built here only compute.
+
+Nothing here changes process-wide settings (``process.setup_process`` does, for whoever owns the process),
+and modules passed in are copied, never changed: a caller's encoder or decoder stays as it was.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import functools
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from pipeline.adaptation import adapt_decoder, cache_key, cached_adaptation, default_steps
+from pipeline.calibration import calibrate, calibration_photos
+from pipeline.device import compile_or_eager, pick_device, pick_dtype
+from pipeline.errors import ImageReadError, StyleError
+from pipeline.gatys import GatysStylizer
+from pipeline.io.images import read_image, to_tensor
+from pipeline.models.decoder import load_decoder, shipped_weights_path
+from pipeline.models.fast_cpu import nnpack_available, use_fast_cpu_layers
+from pipeline.models.vgg import VGGEncoder, load_encoder
+from pipeline.ops.adain import adain_stats, mix_layer_stats
+from pipeline.ops.losses import channel_stats
+from pipeline.ops.resize import pad_to_multiple, resize_long_side
+from pipeline.options import GatysOptions, StyleOptions
+from pipeline.stylizer import Networks, Stylizer, StyleTarget, style_stats
+
+OnStep = Callable[[int], None]
+
+
+def load_style_images(paths: Sequence[Path], style_size: int) -> list[torch.Tensor]:
+    """Read each style image as (1, 3, H, W), resized to ``style_size`` on its long side."""
+    if not paths:
+        raise StyleError("at least one --style image is needed")
+    images = []
+    for path in paths:
+        try:
+            rgb = read_image(path).rgb
+        except ImageReadError as exc:
+            raise StyleError(f"style {path}: {exc}") from None
+        images.append(resize_long_side(to_tensor(rgb)[None], style_size))
+    return images
+
+
+def build_stylizer(opts: StyleOptions, on_adapt_step: OnStep | None = None, *,
+                   styles: Sequence[torch.Tensor] | None = None, encoder: VGGEncoder | None = None,
+                   decoder: nn.Module | None = None, fast_cpu: bool = True) -> Stylizer:
+    """The AdaIN stylizer ``opts`` describe, calibrated and adapted (``on_adapt_step(step)`` after each step
+    of adapting; a cached adaptation takes none).
+
+    ``styles``: images (1, 3, H, W) in [0, 1] to use instead of reading ``opts.styles`` (which then only
+    name them), resized to ``opts.style_size`` like files. ``encoder`` / ``decoder``: modules to use (copied)
+    instead of loading ``opts.vgg`` / ``opts.decoder``. ``fast_cpu``: False keeps oneDNN's layers on the CPU
+    (for comparisons)."""
+    device = pick_device(opts.device)
+    nets = build_networks(opts, device, pick_dtype(opts.precision, device), encoder, decoder, fast_cpu)
+    images = load_style_images(opts.styles, opts.style_size) if styles is None else \
+        [resize_long_side(s, opts.style_size) for s in styles]
+    images = tuple(s.to(device) for s in images)
+    weights = torch.tensor(list(opts.style_weights or [1.0] * len(images)), device=device)
+    target = StyleTarget(images, weights, *style_stats(nets, images, weights))
+    calibration_size = opts.calibration_size if opts.calibrate else 0
+    if calibration_size:
+        target = calibrated(nets, target, calibration_size)
+    steps = default_steps(device) if opts.adapt is None else opts.adapt
+    if steps and opts.alpha > 0:  # alpha 0 is the content's reconstruction: no style to adapt to
+        adapt_to_style(nets, target, steps, opts.calibration_size, calibration_size, on_adapt_step)
+    return Stylizer(nets, target, opts.alpha, opts.preserve_color, opts.feedback, opts.tile)
+
+
+def build_networks(opts: StyleOptions, device: torch.device, dtype: torch.dtype, encoder: VGGEncoder | None = None,
+                   decoder: nn.Module | None = None, fast_cpu: bool = True) -> Networks:
+    """The encoder (padded by reflection) and decoder on ``device``, in the layout their kernels want.
+
+    channels_last suits cuDNN and oneDNN; fp32 on the CPU goes through ``models/fast_cpu.py`` instead
+    (NNPACK and matrix-product layers), which wants NCHW (torch.compile brings its own CPU kernels)."""
+    encoder = load_encoder(opts.vgg) if encoder is None else copy.deepcopy(encoder)
+    encoder.use_reflect_padding()
+    if decoder is None:
+        decoder = load_decoder(opts.decoder if opts.decoder is not None else shipped_weights_path())
+    else:
+        decoder = copy.deepcopy(decoder)
+    fast = fast_cpu and not opts.compile and device.type == "cpu" and dtype == torch.float32 and nnpack_available()
+    memory_format = torch.contiguous_format if fast else torch.channels_last
+    encoder = encoder.to(device, memory_format=memory_format).eval()
+    decoder = decoder.to(device, memory_format=memory_format).eval()
+    if fast:
+        use_fast_cpu_layers(encoder)
+        use_fast_cpu_layers(decoder)
+    compiled = (compile_or_eager(encoder), compile_or_eager(decoder)) if opts.compile else (None, None)
+    return Networks(encoder, decoder, device, dtype, memory_format, fast, *compiled)
+
+
+@torch.no_grad()
+def calibrated(nets: Networks, target: StyleTarget, size: int) -> StyleTarget:
+    """``target`` with the decoder's per-channel correction for it (``calibration.calibrate``) on the
+    calibration photos at long side ``size``: the miss depends on scale, so calibrate at the work size."""
+    shift, gain = calibrate(nets.features, nets.render, photo_features(nets, size), target.mean, target.std)
+    return dataclasses.replace(target, shift=shift, gain=gain)
+
+
+@torch.no_grad()
+def photo_features(nets: Networks, size: int) -> list[torch.Tensor]:
+    """relu4_1 features (float) of the bundled calibration photos at long side ``size``."""
+    photos = [pad_to_multiple(p)[0] for p in load_style_images(calibration_photos(), size)]
+    return [nets.features(p).float() for p in photos]
+
+
+def adapt_to_style(nets: Networks, target: StyleTarget, steps: int, size: int, calibration_size: int,
+                   on_step: OnStep | None = None) -> None:
+    """Fine-tune ``nets.decoder`` in place to the mixed style on the calibration photos at long side ``size``
+    (``adaptation.adapt_decoder``), aiming its calibrated inputs at the style's statistics at every style
+    layer; cached on disk (``adaptation.cached_adaptation``)."""
+
+    def run() -> None:
+        feats = photo_features(nets, size)
+        inputs = [adain_stats(f, target.mean + target.shift, target.std * target.gain) for f in feats]
+        wanted = [adain_stats(f, target.mean, target.std) for f in feats]
+        with torch.no_grad():
+            layer_stats = mix_layer_stats([channel_stats(nets.layers(s)) for s in target.images], target.weights)
+        decode = functools.partial(nets.render, eager=True)  # backward through the eager decoder
+        adapt_decoder(nets.decoder, nets.layers, decode, inputs, wanted, layer_stats, steps, on_step=on_step)
+
+    # Keyed by what is exactly reproducible (weights, pixels, settings), not by features, whose last bits
+    # can change with the thread count: a Ray worker must find what the driver stored.
+    key = cache_key([nets.decoder, nets.encoder], [*target.images, target.weights], steps, size, calibration_size,
+                    str(nets.dtype), nets.device.type)
+    cached_adaptation(nets.decoder, key, run)
+
+
+def build_refiner(stylizer: Stylizer, gatys: GatysOptions) -> GatysStylizer:
+    """The Gatys optimiser over ``stylizer``'s encoder and styles, starting from its output for init adain."""
+    return GatysStylizer(stylizer, gatys)

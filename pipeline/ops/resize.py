@@ -1,0 +1,30 @@
+"""Resizing and padding image batches (N, 3, H, W) for the networks."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+MULTIPLE = 8  # three 2x poolings between the image and relu4_1
+
+
+def resize_long_side(image: torch.Tensor, long_side: int) -> torch.Tensor:
+    """Resize (N, 3, H, W) so the longer side is ``long_side`` (never upscales; 0 keeps the size)."""
+    h, w = image.shape[-2:]
+    if long_side <= 0 or max(h, w) <= long_side:
+        return image
+    scale = long_side / max(h, w)
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    return F.interpolate(image, size=size, mode="bilinear", antialias=True, align_corners=False)
+
+
+def pad_to_multiple(batch: torch.Tensor, multiple: int = MULTIPLE) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Reflect-pad the bottom/right so both sides divide by ``multiple`` and are at least ``2 * multiple``
+    (relu4_1 needs 2x2 positions for a standard deviation); returns the original (H, W)."""
+    h, w = batch.shape[-2:]
+    ph = max(2 * multiple, h + (-h) % multiple) - h
+    pw = max(2 * multiple, w + (-w) % multiple) - w
+    if ph or pw:
+        mode = "reflect" if ph < h and pw < w else "replicate"
+        batch = F.pad(batch, (0, pw, 0, ph), mode=mode)
+    return batch, (h, w)

@@ -1,0 +1,58 @@
+"""Process-wide settings, made in one place by whoever owns the process: the CLI, a Ray worker, the Python API.
+
+Building or running a stylizer never changes them, so a program that imports the package keeps its own
+allocator, thread count and signal handling until it asks for these.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import torch
+
+from pipeline.device import keep_freed_memory
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: raised in the main thread like ``KeyboardInterrupt`` for Ctrl-C, so the same cleanup
+    runs (``finally`` blocks, lanes cancelled, finished work kept). A ``BaseException``, so that no
+    ``except Exception`` on the way swallows it; the CLI exits with 143 for it."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated(f"terminated by signal {signum}")
+
+
+def install_signal_handlers() -> bool:
+    """Make SIGTERM raise ``Terminated`` in the main thread. A handler someone else installed (Ray's worker
+    has one) is left alone, as is everything when called off the main thread, where Python cannot install
+    handlers. Returns whether ours is in place."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    current = signal.getsignal(signal.SIGTERM)
+    if current is _raise_terminated:
+        return True
+    if current not in (signal.SIG_DFL, None):
+        return False
+    signal.signal(signal.SIGTERM, _raise_terminated)
+    return True
+
+
+def setup_process(device: torch.device, dtype: torch.dtype, threads: int | None = None) -> None:
+    """The settings the stylizer's speed and exactness rely on, for work on ``device`` at ``dtype``; calling it
+    again is harmless.
+
+    On the CPU freed memory stays in the heap (``device.keep_freed_memory``: every frame allocates the same
+    activations again). On CUDA cuDNN picks its fastest kernels, and fp32 asked for is fp32 computed
+    (PyTorch would run fp32 convolutions in TF32). ``threads`` sets torch's intra-op threads (a Ray worker
+    runs one per CPU it was given)."""
+    device = torch.device(device)
+    if device.type == "cpu":
+        keep_freed_memory()
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.allow_tf32 = dtype != torch.float32
+    if threads:
+        torch.set_num_threads(threads)
+    install_signal_handlers()

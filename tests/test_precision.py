@@ -1,0 +1,34 @@
+"""The bf16 CPU path that `--precision auto` picks on CPUs with native bf16: chosen where it should be, and
+close to fp32 on a real photo (it runs nowhere else in the suite, since tests pin fp32 for exact pixels)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.device import cpu_has_fast_bf16, pick_dtype
+from pipeline.io.images import read_image, to_tensor
+from pipeline.ops.resize import resize_long_side
+from tests.conftest import SAMPLES
+from tests.helpers import make_stylizer, psnr
+
+
+def test_auto_precision_follows_the_cpu():
+    expected = torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
+    assert pick_dtype("auto", torch.device("cpu")) == expected
+    assert pick_dtype("fp32", torch.device("cpu")) == torch.float32
+
+
+@pytest.mark.bf16
+def test_bf16_matches_fp32_on_a_real_photo():
+    photo = resize_long_side(to_tensor(read_image(SAMPLES / "content" / "coffee.jpg").rgb)[None], 256)
+    style = SAMPLES / "style" / "starry_night.jpg"
+    out = {}
+    for precision in ("fp32", "bf16"):
+        stylizer = make_stylizer(None, style, size=256, precision=precision, calibrate=True, calibration_size=256)
+        assert stylizer.dtype == (torch.bfloat16 if precision == "bf16" else torch.float32)
+        image = stylizer(photo)[0]
+        out[precision] = (image.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(1, 2, 0).numpy()
+    assert not np.array_equal(out["fp32"], out["bf16"])  # the bf16 kernels really ran
+    assert psnr(out["fp32"], out["bf16"]) > 35  # 8-bit output: differences of a level or two
