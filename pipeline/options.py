@@ -239,6 +239,7 @@ class EncodeOptions:
     audio: Audio = Audio.AUTO
     threads: int = 0  # 0 = encoder's choice
     lookahead: int = 20  # x264's rc-lookahead in frames (docs/BENCHMARKS.md, "Encoder")
+    b_frames: bool = True  # False where the container cannot reorder frames (AVI: io/encode.py)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "audio", Audio(self.audio))

@@ -1,8 +1,8 @@
-"""The work folder of a video job: its finished segments, and the key that says which job they belong to.
+"""The work folder of a video job and the sink that fills it with finished segments.
 
 ``OUTPUT`` gets a hidden sibling folder ``.OUTPUT.parts/``. A segment is written as
 ``segment_NNNNNN.part.mp4`` and renamed to ``segment_NNNNNN.mp4`` when complete, so a crash or a worker
-still writing never passes for a finished segment.
+still writing never passes for a finished segment, and ``--resume`` trusts every finished one.
 """
 
 from __future__ import annotations
@@ -11,7 +11,15 @@ import hashlib
 import json
 import re
 import shutil
+import time
+from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
+
+import numpy as np
+
+from pipeline.io.video import SegmentWriter
+from pipeline.options import EncodeOptions
 
 _FINISHED = re.compile(r"segment_(\d{6})\.mp4")
 
@@ -23,9 +31,13 @@ def job_key(src: Path, settings: dict) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
 
 
+def workdir_for(dst: Path) -> Path:
+    return dst.parent / f".{dst.name}.parts"
+
+
 def prepare_workdir(dst: Path, key: str, resume: bool) -> Path:
     """The folder of finished segments; kept only by --resume for the very same job, emptied otherwise."""
-    workdir = dst.parent / f".{dst.name}.parts"
+    workdir = workdir_for(dst)
     manifest = workdir / "job.json"
     if workdir.exists():
         same = manifest.is_file() and json.loads(manifest.read_text()).get("key") == key
@@ -48,9 +60,99 @@ def segment_path(workdir: Path, index: int) -> Path:
 
 def finished_segments(workdir: Path) -> dict[int, Path]:
     """Completed segments by index, ignoring the ``.part`` files other workers may be writing."""
+    if not workdir.is_dir():
+        return {}
     found = {}
     for path in workdir.iterdir():
         match = _FINISHED.fullmatch(path.name)
         if match:
             found[int(match.group(1))] = path
     return found
+
+
+@dataclass
+class Tally:
+    """What a sink saw: frames of its run (written or already finished), the finished ones among them, the
+    first and last presentation timestamps (source time base) and the seconds spent encoding."""
+
+    frames: int = 0
+    reused: int = 0
+    first_pts: int | None = None
+    last_pts: int | None = None
+    encode_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class SegmentFormat:
+    """How segments are written: frames per segment, frame size, rate, time base and encoder settings."""
+
+    seg_len: int
+    size: tuple[int, int]
+    rate: Fraction
+    time_base: Fraction
+    encode: EncodeOptions
+
+
+class SegmentSink:
+    """Takes a run's frames in order and writes them into segment files: it opens a segment at its first
+    frame, renames it finished at the next segment's first frame (or ``close``), shifts timestamps so the
+    first frame is at 0 when ``zero_start``, and skips frames of segments already finished (``image`` None).
+    ``discard`` deletes the segment being written, so a failed or interrupted run leaves no ``.part``."""
+
+    writer_class = SegmentWriter  # what encodes one segment file
+
+    def __init__(self, workdir: Path, fmt: SegmentFormat, zero_start: bool = False) -> None:
+        self.workdir, self.fmt, self.zero_start = workdir, fmt, zero_start
+        self.tally = Tally()
+        self._writer: SegmentWriter | None = None
+        self._segment = -1
+        self._offset = 0
+
+    def write(self, index: int, pts: int, image: np.ndarray | None) -> None:
+        """One frame: ``image`` as ``SegmentWriter.write`` takes it, or None for a frame of a finished segment."""
+        t0 = time.perf_counter()
+        tally = self.tally
+        if tally.first_pts is None:
+            tally.first_pts = pts
+            self._offset = pts if self.zero_start else 0
+        tally.last_pts = pts
+        tally.frames += 1
+        segment = index // self.fmt.seg_len
+        if image is None:
+            tally.reused += 1
+        else:
+            if segment != self._segment:
+                self._finish_segment()
+                self._open(segment)
+            self._writer.write(image, pts - self._offset)
+        tally.encode_s += time.perf_counter() - t0
+
+    def _open(self, segment: int) -> None:
+        fmt = self.fmt
+        self._writer = self.writer_class(segment_part_path(self.workdir, segment), fmt.size, fmt.rate, fmt.time_base,
+                                     fmt.encode)
+        self._segment = segment
+
+    def _finish_segment(self) -> None:
+        if self._writer is None:
+            return
+        writer, self._writer = self._writer, None
+        try:
+            writer.close()
+        except BaseException:
+            writer.discard()
+            raise
+        writer.path.replace(segment_path(self.workdir, self._segment))
+
+    def close(self) -> Tally:
+        """Finish the segment being written; returns the tally."""
+        t0 = time.perf_counter()
+        self._finish_segment()
+        self.tally.encode_s += time.perf_counter() - t0
+        return self.tally
+
+    def discard(self) -> None:
+        """Give up on the segment being written (its ``.part`` file is deleted); finished ones stay."""
+        if self._writer is not None:
+            writer, self._writer = self._writer, None
+            writer.discard()

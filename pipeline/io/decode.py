@@ -1,0 +1,266 @@
+"""Reading videos with PyAV: probe a file, list its frame times, stream its frames out upright.
+
+Frames carry their presentation times in ``VideoInfo.time_base``, strictly increasing, repaired where the
+container's are out of order or missing (``pipeline/io/timing.py``), so rate (30000/1001 too) and variable
+frame timing survive. Every failure of the file itself (missing, empty, damaged, truncated, no video) is a
+``VideoError`` with one line, never a PyAV exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from pipeline.errors import VideoError
+from pipeline.io.timing import REORDER_WINDOW, Timing, increasing, retimed
+
+# What folders are searched for: every container and elementary stream the decoder is tested on.
+VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".ts", ".m2ts", ".mts", ".h264", ".264",
+                    ".hevc", ".h265", ".265", ".gif"}
+_DECODER_ALIASES = {"mp3float": "mp3", "aac_fixed": "aac"}
+# Containers with an index of keyframes, where a seek lands on the keyframe before the time asked for. Others
+# (MPEG-TS, GIF, raw streams) are read from the start up to the frame asked for.
+_INDEXED = {"mov", "mp4", "matroska", "webm", "avi"}
+
+
+@dataclass
+class VideoInfo:
+    path: Path
+    width: int  # as displayed, after rotation
+    height: int
+    rate: Fraction  # average frame rate, exact
+    time_base: Fraction  # of the frames' pts: the stream's, or 1/rate where the stream has no times
+    frames: int  # from the container (counted for raw streams); 0 when unknown
+    duration_s: float
+    rotation: int  # counter-clockwise degrees the decoded frames need to be upright
+    codec: str
+    audio_codec: str | None
+    timing: Timing = Timing.STREAM  # where frame times come from (pipeline/io/timing.py)
+    seekable: bool = True  # False: decoding always starts at the first frame and skips to the one asked for
+    reorders: bool = True  # the codec can store frames in another order than they are shown (B-frames)
+
+    @property
+    def expected_frames(self) -> int:
+        return self.frames or round(self.duration_s * float(self.rate))
+
+    @property
+    def step(self) -> int:
+        """One frame period in ``time_base`` ticks (at least one)."""
+        return max(1, round(1 / (self.rate * self.time_base)))
+
+
+@dataclass
+class Frame:
+    index: int
+    pts: int  # in VideoInfo.time_base
+    image: np.ndarray  # (H, W, 3) uint8 RGB, upright
+
+
+def _why(exc: Exception) -> str:
+    return getattr(exc, "strerror", None) or str(exc)
+
+
+def open_input(path: Path) -> av.container.InputContainer:
+    """The file opened for reading; metadata that is not UTF-8 (old cameras write Latin-1) is read, not fatal."""
+    return av.open(str(path), metadata_errors="replace")
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    if not path.exists():
+        raise VideoError("no such file")
+    if path.is_dir():
+        raise VideoError("is a directory, not a video")
+    if path.stat().st_size == 0:
+        raise VideoError("empty file (0 bytes)")
+    try:
+        return open_input(path)
+    except (av.error.FFmpegError, ValueError) as exc:  # ValueError: PyAV's own checks of what it read
+        raise VideoError(f"not a readable video ({_why(exc)})") from None
+
+
+def _video_stream(container: av.container.InputContainer):
+    if not container.streams.video:
+        kind = "audio-only file" if container.streams.audio else "no streams"
+        raise VideoError(f"no video stream ({kind})")
+    stream = container.streams.video[0]
+    ctx = stream.codec_context
+    if ctx is None or ctx.name in (None, "none"):
+        raise VideoError(f"unsupported video codec ({ctx.name if ctx else 'unknown'})")
+    if ctx.width == 0:
+        raise VideoError(f"no picture size in the {ctx.name} stream (truncated or corrupt)")
+    return stream
+
+
+def _first_frame(container: av.container.InputContainer, stream) -> tuple[av.VideoFrame, int, bool]:
+    """The first decodable frame, how many packets with data it took, and whether those carried times."""
+    packets, stamped = 0, False
+    try:
+        for packet in container.demux(stream):
+            if packet.size:
+                packets += 1
+                stamped = stamped or packet.pts is not None or packet.dts is not None
+            for frame in packet.decode():
+                return frame, packets, stamped
+    except av.error.FFmpegError as exc:
+        raise VideoError(f"cannot decode the first frame ({_why(exc)})") from None
+    raise VideoError("video stream has no frames (zero-length video)")
+
+
+def _count_packets(container: av.container.InputContainer, stream) -> int:
+    try:
+        return sum(1 for packet in container.demux(stream) if packet.size)
+    except av.error.FFmpegError as exc:
+        raise VideoError(f"truncated or corrupt: reading failed ({_why(exc)})") from None
+
+
+def _riff_short_by(path: Path, size: int) -> int:
+    """Bytes an AVI's RIFF chunks (the first, and OpenDML's ``AVIX`` after it) say they hold past the end."""
+    pos = 0
+    with path.open("rb") as file:
+        while pos + 8 <= size:
+            file.seek(pos)
+            tag, length = file.read(4), int.from_bytes(file.read(4), "little")
+            if tag != b"RIFF":
+                return 0
+            if pos + 8 + length > size:
+                return pos + 8 + length - size
+            pos += 8 + length + length % 2  # chunks start at even offsets
+    return 0
+
+
+def _check_complete(path: Path, container: av.container.InputContainer, stream) -> None:
+    """A file cut short is truncated when its index (MP4/MOV sample tables, an AVI's) lists frames past its
+    end, or its AVI chunks say they hold more; a header's frame count alone is a hint (``VideoInfo.frames``)."""
+    size = path.stat().st_size
+    if "avi" in container.format.name.split(",") and (short := _riff_short_by(path, size)):
+        raise VideoError(f"truncated: the file ends {short} bytes before its AVI chunks do")
+    past = sum(1 for entry in stream.index_entries if entry.pos + entry.size > size)
+    if past:
+        raise VideoError(f"truncated: {past} of the {len(stream.index_entries)} frames its index lists lie past "
+                         f"the end of the file")
+
+
+def probe(path: Path) -> VideoInfo:
+    """Read the stream parameters, refusing files that have no decodable video stream.
+
+    A stream without any times (a raw elementary stream) gets time base 1/rate and its packets counted."""
+    with _open(path) as container:
+        stream = _video_stream(container)
+        ctx = stream.codec_context
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        if not rate:
+            raise VideoError("video stream has no frame rate")
+        rate, time_base = Fraction(rate), Fraction(stream.time_base)
+        _check_complete(path, container, stream)
+        first, packets, stamped = _first_frame(container, stream)
+        rotation = int(round(first.rotation or 0)) % 360
+        frames = stream.frames or 0
+        duration = float(stream.duration * time_base) if stream.duration else (
+            container.duration / av.time_base if container.duration else 0.0)
+        reorders = av.Codec(ctx.name, "r").reorder
+        formats = set(container.format.name.split(","))
+        if not stamped:
+            timing, time_base = Timing.RATE, 1 / rate
+            frames = packets + _count_packets(container, stream)
+            duration = float(frames / rate)
+        else:
+            timing = Timing.ORDER if "avi" in formats else Timing.STREAM
+        width, height = (ctx.height, ctx.width) if rotation % 180 else (ctx.width, ctx.height)
+        audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
+        # Stamps permuted by reordering only sort out over a run of frames decoded from a keyframe on.
+        seekable = bool(formats & _INDEXED) and timing != Timing.RATE and not (timing == Timing.ORDER and reorders)
+        return VideoInfo(path, width, height, rate, time_base, frames, duration, rotation, ctx.name,
+                         _DECODER_ALIASES.get(audio, audio), timing, seekable, reorders)
+
+
+def frame_timestamps(info: VideoInfo) -> list[int]:
+    """Presentation timestamps of every video frame, in order, read from the packets without decoding:
+    the same list ``decode_frames`` yields, so a worker can start at frame k by ``decode_frames``'s
+    ``first_index``."""
+    with _open(info.path) as container:
+        stream = container.streams.video[0]
+        try:
+            packets = [p for p in container.demux(stream) if p.size]
+            stamps = [p.dts if info.timing == Timing.ORDER or p.pts is None else p.pts for p in packets]
+        except av.error.FFmpegError as exc:
+            raise VideoError(f"truncated or corrupt: reading failed ({_why(exc)})") from None
+    if info.timing == Timing.RATE:
+        return list(range(len(stamps)))
+    return increasing(sorted(s for s in stamps if s is not None), info.step)
+
+
+def _seek(container: av.container.InputContainer, stream, info: VideoInfo, start_s: float,
+          first_index: int, timestamps: list[int] | None) -> None:
+    """To the keyframe before the frame asked for; files that cannot seek are read from the start."""
+    if not info.seekable:
+        return
+    if first_index > 0 and timestamps is not None:
+        container.seek(timestamps[first_index], stream=stream, backward=True)
+    elif start_s > 0:
+        container.seek(int(start_s / info.time_base), stream=stream, backward=True)
+
+
+def _upright(frame: av.VideoFrame, rotation: int) -> np.ndarray:
+    image = frame.to_ndarray(format="rgb24")
+    if rotation:
+        image = np.ascontiguousarray(np.rot90(image, k=rotation // 90))
+    return image
+
+
+def _decoded(container: av.container.InputContainer, stream, seen: list[int], slots: bool) -> Iterator[av.VideoFrame]:
+    """The stream's frames in decoder order, counted in ``seen``; with ``slots`` (AVI), each frame's ``pts``
+    is its packet's slot in the file (``dts``), where FFmpeg's own pts for AVI assume a decoder delay of a
+    frame."""
+    slot_of = {}
+    for packet in container.demux(stream):
+        if slots and packet.size and packet.dts is not None:
+            slot_of[packet.pts] = packet.dts
+        for frame in packet.decode():
+            seen[0] += 1
+            if slots:
+                frame.pts = slot_of.pop(frame.pts, frame.pts)
+            yield frame
+
+
+def decode_frames(info: VideoInfo, start_s: float = 0.0, duration_s: float | None = None,
+                  max_frames: int | None = None, first_index: int = 0,
+                  timestamps: list[int] | None = None) -> Iterator[Frame]:
+    """Decode upright RGB frames in presentation order, with frame threading on.
+
+    ``first_index`` (with the ``frame_timestamps`` list) seeks to the keyframe before that frame and
+    yields from it on with the same indices a decode from the start would give. A decoding error
+    (truncated or corrupt file) raises VideoError naming how far decoding got; a file that ends cleanly
+    before the frame count its header gives (``VideoInfo.frames`` is a hint) yields the frames there are.
+    """
+    end_s = None if duration_s is None else start_s + duration_s
+    index_of = {pts: i for i, pts in enumerate(timestamps)} if timestamps is not None else None
+    index = yielded = 0
+    decoded = [0]
+    with _open(info.path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        try:
+            _seek(container, stream, info, start_s, first_index, timestamps)
+            for frame, pts in retimed(_decoded(container, stream, decoded, info.timing == Timing.ORDER), info.timing,
+                                         info.step, REORDER_WINDOW if info.reorders else 1):
+                t = float(pts * info.time_base)
+                if t < start_s - 1e-6:
+                    continue
+                if index_of is not None:
+                    index = index_of.get(pts, index)
+                    if index < first_index:
+                        continue
+                if (end_s is not None and t >= end_s - 1e-6) or (max_frames is not None and index >= max_frames):
+                    return
+                yield Frame(index, pts, _upright(frame, info.rotation))
+                index += 1
+                yielded += 1
+        except av.error.FFmpegError as exc:
+            raise VideoError(f"truncated or corrupt: decoding failed after {decoded[0]} frames ({_why(exc)})") from None
+    if yielded == 0:
+        raise VideoError("no frames in the requested range")

@@ -1,0 +1,173 @@
+"""Encoding with PyAV: which outputs can be written, each encoder's settings, and one segment's writer.
+
+A segment is an MP4 file of video only, opening with a keyframe, that keeps the source's presentation
+times; ``pipeline/io/join.py`` joins the segments into the output by stream copy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from dataclasses import replace
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from pipeline.errors import JobError, VideoError
+from pipeline.options import EncodeOptions
+
+# What an output may be called, and the muxer each suffix gets.
+_FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
+OUTPUT_EXTENSIONS = set(_FORMATS)
+# Audio codecs each output container takes as they are; anything else is transcoded.
+_COPYABLE_AUDIO = {
+    "mp4": {"aac", "mp3", "ac3", "eac3", "alac", "opus", "flac"},
+    "mov": {"aac", "mp3", "ac3", "eac3", "alac", "pcm_s16le", "pcm_s24le"},
+    "matroska": {"aac", "mp3", "ac3", "eac3", "opus", "vorbis", "flac", "pcm_s16le", "alac"},
+    "webm": {"opus", "vorbis"},
+    "avi": {"mp3", "ac3", "pcm_s16le"},
+}
+
+
+def output_format(path: Path) -> str:
+    return _FORMATS.get(path.suffix.lower(), "mp4")
+
+
+def output_suffix(path: Path) -> str:
+    """``path``'s suffix where it names a writable container, else ``.mp4`` (for outputs mirrored from inputs
+    such as ``.ts``, ``.h264`` or ``.gif``)."""
+    return path.suffix.lower() if path.suffix.lower() in OUTPUT_EXTENSIONS else ".mp4"
+
+
+def even_size(height: int, width: int, pix_fmt: str) -> tuple[int, int]:
+    """Chroma-subsampled formats need even sides; the frame is padded (never cropped) to get them."""
+    if pix_fmt.startswith(("yuv420", "yuvj420", "nv12", "yuv422")):
+        return height + height % 2, width + width % 2
+    return height, width
+
+
+def encoder_options(opts: EncodeOptions) -> dict[str, str]:
+    """Quality and speed settings in each encoder's own terms.
+
+    x264 looks ``opts.lookahead`` frames ahead instead of its preset's 40: each frame it holds is memory
+    (docs/BENCHMARKS.md, "Full-size 1080p on the CPU (2026-12-03)")."""
+    if opts.codec == "libx264":
+        return {"crf": str(opts.crf), "preset": opts.preset, "rc-lookahead": str(opts.lookahead)}
+    if opts.codec == "libx265":
+        return {"crf": str(opts.crf), "preset": opts.preset}
+    if opts.codec == "libvpx-vp9":
+        return {"crf": str(opts.crf), "b": "0"}  # constant quality needs a zero bitrate target
+    if opts.codec == "libsvtav1":
+        return {"crf": str(opts.crf)}
+    if opts.codec.endswith("_nvenc"):
+        return {"cq": str(opts.crf), "rc": "vbr"}
+    return {}
+
+
+def codec_for_container(opts: EncodeOptions, output: Path) -> EncodeOptions:
+    """WebM holds only VP8/VP9/AV1: the default H.264 becomes VP9 there. AVI stores no presentation times,
+    so frames must be stored in the order they are shown: no B-frames."""
+    fmt = output_format(output)
+    if fmt == "webm" and opts.codec == "libx264":
+        return replace(opts, codec="libvpx-vp9")
+    if fmt == "avi" and opts.b_frames:
+        return replace(opts, b_frames=False)
+    return opts
+
+
+def check_encoder(opts: EncodeOptions, size: tuple[int, int], rate: Fraction) -> None:
+    """Open the encoder once with the real settings, so a missing or unusable one (e.g. h264_nvenc without an
+    NVIDIA encoder) is one clear error before any work is done."""
+    if opts.codec not in av.codecs_available:
+        raise VideoError(f"encoder {opts.codec!r} is not available in this PyAV build")
+    try:
+        ctx = av.CodecContext.create(opts.codec, "w")
+        ctx.height, ctx.width = size
+        ctx.pix_fmt = opts.pix_fmt
+        ctx.time_base = 1 / rate
+        ctx.options = encoder_options(opts)
+        ctx.open()
+    except (av.error.FFmpegError, ValueError) as exc:
+        raise VideoError(f"encoder {opts.codec} cannot be used here with {opts.pix_fmt} ({exc})") from None
+
+
+def audio_plan(audio_codec: str | None, out_format: str, mode: str) -> str:
+    """'copy', 'transcode' or 'none' for the source's audio in the given output container."""
+    if audio_codec is None or mode == "none":
+        return "none"
+    copyable = audio_codec in _COPYABLE_AUDIO.get(out_format, set())
+    if mode == "copy":
+        if not copyable:
+            raise VideoError(f"--audio copy: {out_format} cannot hold {audio_codec} audio; use --audio aac")
+        return "copy"
+    return "copy" if mode == "auto" and copyable else "transcode"
+
+
+def check_output(path: Path, opts: EncodeOptions, audio_codec: str | None = None) -> None:
+    """Refuse, before any work, an output that cannot be written: a suffix that names no writable
+    container or a container that cannot hold the codec (JobError), or ``--audio copy`` of a source's
+    ``audio_codec`` the container cannot hold (VideoError). ``opts`` as ``codec_for_container`` gives them;
+    run ``check_encoder`` first, which names an unusable encoder."""
+    if path.suffix.lower() not in OUTPUT_EXTENSIONS:
+        raise JobError(f"output {path.name}: cannot write {path.suffix or 'a file without a suffix'}; "
+                       f"the output must end in one of {', '.join(sorted(OUTPUT_EXTENSIONS))}")
+    fmt = output_format(path)
+    audio_plan(audio_codec, fmt, opts.audio)
+    try:
+        with av.open(io.BytesIO(), "w", format=fmt) as out:
+            stream = out.add_stream(opts.codec, rate=25)
+            stream.width, stream.height, stream.pix_fmt = 64, 64, opts.pix_fmt
+            out.start_encoding()
+    except (av.error.FFmpegError, ValueError) as exc:
+        raise JobError(f"output {path.name}: cannot write {opts.codec} video into {fmt} ({exc})") from None
+
+
+class SegmentWriter:
+    """Encode one run of frames into its own file (video only), keeping the source timestamps."""
+
+    def __init__(self, path: Path, size: tuple[int, int], rate: Fraction, time_base: Fraction,
+                 opts: EncodeOptions) -> None:
+        self.path = path
+        # The segment's start is an edit list in the movie's time scale: in the frames' own it is exact.
+        self.container = av.open(str(path), "w", format="mp4", options={"movie_timescale": str(time_base.denominator)})
+        self.stream = self.container.add_stream(opts.codec, rate=rate)
+        self.stream.height, self.stream.width = size
+        self.stream.pix_fmt = opts.pix_fmt
+        self.stream.time_base = time_base
+        self.stream.codec_context.time_base = time_base
+        self.stream.options = encoder_options(opts)
+        if not opts.b_frames:
+            self.stream.codec_context.max_b_frames = 0
+        if opts.codec == "libx264":
+            # PyAV opens encoders with slice threading, which switches x264 to its low-latency sliced threads;
+            # frame threads are x264's (and the ffmpeg CLI's) default and scale to many cores.
+            self.stream.codec_context.thread_type = "FRAME"
+        if opts.threads:
+            self.stream.codec_context.thread_count = opts.threads
+        self.time_base = time_base
+
+    def write(self, image: np.ndarray, pts: int) -> None:
+        """``image``: (H, W, 3) RGB, or (H * 3 // 2, W) packed yuv420p already converted on the GPU."""
+        if image.ndim == 2:
+            frame = av.VideoFrame.from_ndarray(image, format="yuv420p")
+        else:
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        if frame.format.name != self.stream.pix_fmt:
+            frame = frame.reformat(format=self.stream.pix_fmt)
+        frame.pts, frame.time_base = pts, self.time_base
+        for packet in self.stream.encode(frame):
+            self.container.mux(packet)
+
+    def close(self) -> None:
+        for packet in self.stream.encode(None):
+            self.container.mux(packet)
+        self.container.close()
+
+    def discard(self) -> None:
+        """Give up on the file, so nothing half-written is left behind. Closing can fail as the writing did
+        (a full disk); for a file being deleted that changes nothing, and the first error is the one to report."""
+        with contextlib.suppress(av.error.FFmpegError, OSError):
+            self.container.close()
+        self.path.unlink(missing_ok=True)

@@ -1,0 +1,199 @@
+"""Joining encoded segments into the output by stream copy, with the source's audio interleaved by time.
+
+A resumed job only re-encodes missing segments and, joined, gives the same bytes as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from pipeline.io.decode import VideoInfo, open_input
+from pipeline.io.encode import audio_plan, output_format
+from pipeline.options import EncodeOptions
+
+# Matroska and AVI store times before zero (AAC priming) as they are, where their default would shift every
+# stream, video included, by them.
+_MUXER_OPTIONS = {"matroska": {"avoid_negative_ts": "disabled"}, "webm": {"avoid_negative_ts": "disabled"},
+                  "avi": {"avoid_negative_ts": "disabled"}}
+# AVI takes H.264 and HEVC as start-code streams, not the length-prefixed form MP4 segments hold.
+_ANNEX_B = {"h264": "h264_mp4toannexb", "hevc": "hevc_mp4toannexb"}
+
+
+class _AudioSource:
+    """Audio packets of the source between start and end (seconds), shifted by ``offset_s``, in order;
+    copied as they are or transcoded (AAC, or Opus for WebM)."""
+
+    def __init__(self, info: VideoInfo, out: av.container.OutputContainer, plan: str, start_s: float,
+                 end_s: float | None, offset_s: float, out_format: str) -> None:
+        self.container = open_input(info.path)
+        self.in_stream = self.container.streams.audio[0]
+        self.start_s, self.end_s, self.offset_s = start_s, end_s, offset_s
+        self.plan = plan
+        if plan == "copy":
+            self.out_stream = out.add_stream_from_template(self.in_stream)
+        else:
+            codec = "libopus" if out_format == "webm" else "aac"
+            rate = self.in_stream.codec_context.sample_rate
+            rate = 48000 if codec == "libopus" else rate
+            self.out_stream = out.add_stream(codec, rate=rate)
+            self.out_stream.layout = self.in_stream.codec_context.layout.name
+            self.resampler = av.AudioResampler(format=self.out_stream.codec_context.format.name,
+                                               layout=self.out_stream.layout.name, rate=rate)
+            self.samples = 0
+        self._packets = self._generate()
+
+    def _in_range(self, t: float) -> bool:
+        after_start = self.start_s <= 0 or t >= self.start_s - 1e-6  # keep AAC priming (negative pts)
+        return after_start and (self.end_s is None or t < self.end_s - 1e-6)
+
+    def _generate(self) -> Iterator[av.Packet]:
+        tb = self.in_stream.time_base
+        shift = int(round(self.offset_s / tb))
+        if self.start_s > 0:
+            self.container.seek(int(self.start_s / tb), stream=self.in_stream, backward=True)
+        for packet in self.container.demux(self.in_stream):
+            if packet.pts is None:
+                continue
+            if not self._in_range(float(packet.pts * tb)):
+                if self.end_s is not None and float(packet.pts * tb) >= self.end_s:
+                    break
+                continue
+            if self.plan == "copy":
+                packet.pts -= shift
+                packet.dts = packet.pts if packet.dts is None else packet.dts - shift
+                packet.stream = self.out_stream
+                yield packet
+                continue
+            for frame in packet.decode():
+                yield from self._encode(frame)
+        if self.plan != "copy":
+            yield from self._encode(None)
+
+    def _encode(self, frame: av.AudioFrame | None) -> Iterator[av.Packet]:
+        frames = self.resampler.resample(frame) if frame is not None else [None]
+        for out_frame in frames:
+            if out_frame is not None:
+                out_frame.pts = self.samples
+                out_frame.time_base = Fraction(1, out_frame.sample_rate)
+                self.samples += out_frame.samples
+            yield from self.out_stream.encode(out_frame)
+
+    def mux_until(self, out: av.container.OutputContainer, t_s: float | None, pending: list) -> None:
+        """Mux the audio packets up to ``t_s`` seconds (all of them when None)."""
+        while True:
+            if not pending:
+                packet = next(self._packets, None)
+                if packet is None:
+                    return
+                pending.append(packet)
+            packet = pending[0]
+            if t_s is not None and packet.pts is not None and float(packet.pts * packet.time_base) > t_s:
+                return
+            out.mux(pending.pop(0))
+
+    def close(self) -> None:
+        self.container.close()
+
+
+def _slot_rate(segments: list[Path], rate: Fraction) -> Fraction:
+    """AVI holds at most one frame per slot of 1/rate: the source's rate, or where frames come closer
+    (variable frame timing), the rate of the closest two, up to four times the source's."""
+    times = []
+    for path in segments:
+        with av.open(str(path)) as segment:
+            stream = segment.streams.video[0]
+            times += [packet.pts * stream.time_base for packet in segment.demux(stream) if packet.size]
+    times.sort()
+    closest = min((b - a for a, b in zip(times, times[1:]) if b > a), default=1 / rate)
+    return rate if closest >= 1 / rate else min(1 / closest, 4 * rate)
+
+
+class _VideoCopy:
+    """The segments' video packets, ready for the output: decode times kept strictly increasing across
+    segment seams; for AVI, which stores one frame per tick of 1/rate and no presentation times, times on
+    that grid (segments for AVI have no B-frames, so decode order is display order) and start codes."""
+
+    def __init__(self, segments: list[Path], out: av.container.OutputContainer, out_format: str,
+                 rate: Fraction) -> None:
+        self.rate = _slot_rate(segments, rate) if out_format == "avi" else None
+        with av.open(str(segments[0])) as segment:
+            template = segment.streams.video[0]
+            self.stream = out.add_stream_from_template(template)
+            self.stream.time_base = 1 / self.rate if self.rate else template.time_base
+            bsf = _ANNEX_B.get(template.codec_context.name) if self.rate else None
+            self.bsf = av.BitStreamFilterContext(bsf, template, self.stream) if bsf else None
+        self.last_dts: int | None = None
+
+    def _on_grid(self, packet: av.Packet) -> None:
+        tick = round(packet.pts * packet.time_base * self.rate)
+        if self.last_dts is not None and tick <= self.last_dts:
+            tick = self.last_dts + 1  # two source frames closer than a tick: the later one a tick on
+        packet.pts = packet.dts = tick
+        packet.time_base = 1 / self.rate
+
+    def _ready(self, packet: av.Packet) -> list[av.Packet]:
+        first = self.last_dts is None
+        if self.rate:
+            self._on_grid(packet)
+        elif not first and packet.dts is not None and packet.dts <= self.last_dts:
+            packet.dts = self.last_dts + 1  # segment seams: keep decode order strictly increasing
+        self.last_dts, time_base = packet.dts, packet.time_base
+        ready = self.bsf.filter(packet) if self.bsf else [packet]  # the filter takes the packet's data
+        if self.rate and first and self.last_dts > 0:
+            # AVI writes its first frame in the first slot whatever its time: an empty frame holds that slot,
+            # and the muxer fills the slots up to the first frame's with more.
+            empty = av.Packet(b"")
+            empty.pts = empty.dts = 0
+            empty.time_base = time_base
+            ready.insert(0, empty)
+        return ready
+
+    def packets(self, segments: list[Path]) -> Iterator[av.Packet]:
+        for path in segments:
+            with av.open(str(path)) as segment:
+                for packet in segment.demux(segment.streams.video[0]):
+                    if packet.size == 0:
+                        continue
+                    for ready in self._ready(packet):
+                        ready.stream = self.stream
+                        yield ready
+        for ready in self.bsf.filter(None) if self.bsf else []:
+            ready.stream = self.stream
+            yield ready
+
+
+def _mp4_options(segment: Path) -> dict[str, str]:
+    """The index first, for playback while downloading; start offsets (edit lists) in the video's own time
+    scale, where the default of 1/1000 s would move the first frame by up to half a millisecond."""
+    with av.open(str(segment)) as first:
+        scale = first.streams.video[0].time_base.denominator
+    return {"movflags": "+faststart", "movie_timescale": str(scale)}
+
+
+def join_segments(segments: list[Path], info: VideoInfo, output: Path, opts: EncodeOptions,
+                  start_s: float = 0.0, end_s: float | None = None, offset_s: float = 0.0) -> None:
+    """Stream-copy the video segments into ``output`` (written in place: callers pass a temporary name)
+    with the source's audio interleaved by time."""
+    out_format = output_format(output)
+    plan = audio_plan(info.audio_codec, out_format, opts.audio)
+    options = _MUXER_OPTIONS.get(out_format, {})
+    if out_format in ("mp4", "mov"):
+        options = _mp4_options(segments[0])
+    with av.open(str(output), "w", format=out_format, options=options) as out:
+        video = _VideoCopy(segments, out, out_format, info.rate)
+        audio = _AudioSource(info, out, plan, start_s, end_s, offset_s, out_format) if plan != "none" else None
+        pending: list = []
+        try:
+            for packet in video.packets(segments):
+                if audio is not None:
+                    audio.mux_until(out, float(packet.pts * packet.time_base), pending)
+                out.mux(packet)
+            if audio is not None:
+                audio.mux_until(out, None, pending)
+        finally:
+            if audio is not None:
+                audio.close()

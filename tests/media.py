@@ -1,0 +1,179 @@
+"""Real media for the decoding tests, made with PyAV: every container and codec family the project reads, the
+files that broke it (H.264 in AVI, packed MPEG-4 B-frames, raw elementary streams), and damaged copies of
+real encoded files (cut short, bytes flipped, an AVI header promising more frames than the file holds)."""
+
+from __future__ import annotations
+
+import struct
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from tests.videos import moving_frames
+
+_VOP = b"\x00\x00\x01\xb6"  # MPEG-4 Part 2 picture (VOP) start code
+
+
+def encode(path: Path, codec: str = "libx264", fmt: str | None = None, frames: int = 24, rate: int = 24,
+           size: tuple[int, int] = (64, 48), b_frames: int | None = None, pix_fmt: str | None = None,
+           options: dict | None = None, audio: bool = False) -> Path:
+    """Frames of ``tests.videos.moving_frames`` encoded as PyAV writes them (``pts`` 0, 1, ... in 1/rate),
+    with an AAC tone as long as the video when ``audio``. libx264 and libx265 use B-frames by default."""
+    width, height = size
+    with av.open(str(path), "w", format=fmt) as out:
+        stream = out.add_stream(codec, rate=rate)
+        stream.width, stream.height = width, height
+        stream.pix_fmt = pix_fmt or ("yuv444p" if width % 2 or height % 2 else "yuv420p")
+        if b_frames is not None:
+            stream.codec_context.max_b_frames = b_frames
+        stream.options = options or ({"x265-params": "log-level=error"} if codec == "libx265" else {})
+        tone = _add_tone(out) if audio else None
+        for i, image in enumerate(moving_frames(frames, width, height)):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+        if tone is not None:
+            _write_tone(out, tone, frames / rate)
+    return path
+
+
+def _add_tone(out: av.container.OutputContainer):
+    stream = out.add_stream("aac", rate=44100)
+    stream.layout = "mono"
+    return stream
+
+
+def _write_tone(out: av.container.OutputContainer, stream, seconds: float) -> None:
+    total = int(seconds * 44100)
+    tone = (0.2 * np.sin(2 * np.pi * 440 * np.arange(total) / 44100)).astype(np.float32)
+    for start in range(0, total, 1024):
+        frame = av.AudioFrame.from_ndarray(tone[None, start:start + 1024], format="fltp", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = 44100, start, Fraction(1, 44100)
+        out.mux(stream.encode(frame))
+    out.mux(stream.encode(None))
+
+
+def _vop_type(data: bytes) -> int:
+    """0 I, 1 P, 2 B, 3 S of the first VOP in ``data``."""
+    at = data.find(_VOP)
+    return data[at + 4] >> 6
+
+
+def _n_vop(rate: int, tick: int) -> bytes:
+    """A not-coded VOP: the placeholder a packed stream puts in the slot of the B-frame it moved."""
+    bits = "01" + "0" + "1" + format(tick % rate, f"0{max(1, (rate - 1).bit_length())}b") + "1" + "0"
+    bits += "0" + "1" * (-(len(bits) + 1) % 8)  # stuffing: a zero, then ones to the byte boundary
+    return _VOP + bytes(int(bits[i:i + 8], 2) for i in range(0, len(bits), 8))
+
+
+def packed_mpeg4_avi(path: Path, frames: int = 24, rate: int = 24, size: tuple[int, int] = (64, 48)) -> Path:
+    """MPEG-4 Part 2 in AVI with packed B-frames, as DivX 5 and Xvid write it: each P-frame's chunk also carries
+    the B-frame decoded after it, the next chunk is a not-coded placeholder, and the stream says so in its
+    user data (``DivX503b1393p``). The decoder hands the frames back in display order with stamps permuted."""
+    ctx = av.CodecContext.create("mpeg4", "w")
+    ctx.width, ctx.height, ctx.pix_fmt = size[0], size[1], "yuv420p"
+    ctx.time_base, ctx.framerate, ctx.max_b_frames, ctx.gop_size = Fraction(1, rate), rate, 1, 12
+    packets = []
+    for i, image in enumerate(moving_frames(frames, *size)):
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        frame.pts = i
+        packets += [bytes(p) for p in ctx.encode(frame)]
+    packets += [bytes(p) for p in ctx.encode(None)]
+    chunks: list[bytes] = []
+    while packets:
+        data = packets.pop(0)
+        at = data.find(_VOP)
+        if at > 0:  # after the headers a keyframe carries
+            data = data[:at] + b"\x00\x00\x01\xb2DivX503b1393p" + data[at:]
+        moved = packets.pop(0) if packets and _vop_type(packets[0]) == 2 else b""
+        chunks += [data + moved] + ([_n_vop(rate, len(chunks) + 1)] if moved else [])
+    with av.open(str(path), "w", format="avi") as out:
+        stream = out.add_stream("mpeg4", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        for tick, data in enumerate(chunks):
+            packet = av.Packet(data)
+            packet.pts = packet.dts = tick
+            packet.time_base, packet.stream = Fraction(1, rate), stream
+            packet.is_keyframe = _vop_type(data) == 0
+            out.mux(packet)
+    return path
+
+
+def x264_avi(path: Path, **kwargs) -> Path:
+    """H.264 with B-frames in AVI: what ``av.open("x.avi", "w")`` with libx264 writes."""
+    return encode(path, "libx264", "avi", **kwargs)
+
+
+def raw_stream(path: Path, codec: str = "libx264", **kwargs) -> Path:
+    """A raw elementary stream (``.h264`` or ``.hevc``): no container, no timestamps."""
+    return encode(path, codec, "h264" if codec == "libx264" else "hevc", **kwargs)
+
+
+def gif(path: Path, **kwargs) -> Path:
+    return encode(path, "gif", "gif", pix_fmt="rgb8", **kwargs)
+
+
+def cut(src: Path, dst: Path, fraction: float) -> Path:
+    """The first ``fraction`` of ``src``'s bytes: a copy or download that stopped."""
+    data = src.read_bytes()
+    dst.write_bytes(data[:int(len(data) * fraction)])
+    return dst
+
+
+def flip(src: Path, dst: Path, at: int, count: int = 8) -> Path:
+    """``src`` with ``count`` bytes inverted from byte ``at`` on."""
+    data = bytearray(src.read_bytes())
+    for i in range(at, min(at + count, len(data))):
+        data[i] ^= 0xFF
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def packet_positions(path: Path) -> list[int]:
+    """Byte offset in the file of each video packet's data, in file order."""
+    with av.open(str(path)) as container:
+        return [p.pos for p in container.demux(container.streams.video[0]) if p.size and p.pos is not None]
+
+
+def promise_more_frames(src: Path, dst: Path, extra: int) -> Path:
+    """An AVI whose headers (``avih`` dwTotalFrames, the video ``strh`` dwLength, OpenDML ``dmlh``) promise
+    ``extra`` more frames than its index and data hold."""
+    data = bytearray(src.read_bytes())
+    for tag, offset in ((b"avih", 16), (b"dmlh", 0)):
+        at = data.find(tag)
+        if at >= 0:
+            _add_u32(data, at + 8 + offset, extra)
+    at = data.find(b"strh")
+    while at >= 0 and data[at + 8:at + 12] != b"vids":
+        at = data.find(b"strh", at + 4)
+    if at < 0:
+        raise ValueError(f"{src}: no video stream header")
+    _add_u32(data, at + 8 + 32, extra)
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def fit_riff_size(src: Path, dst: Path) -> Path:
+    """An AVI cut short with its RIFF size made to fit what is left, as AVI repair tools rewrite it."""
+    data = bytearray(src.read_bytes())
+    struct.pack_into("<I", data, 4, len(data) - 8)
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def _add_u32(data: bytearray, at: int, extra: int) -> None:
+    (value,) = struct.unpack_from("<I", data, at)
+    struct.pack_into("<I", data, at, value + extra)
+
+
+def damage_metadata(src: Path, dst: Path) -> Path:
+    """``src`` (an MP4 PyAV wrote) with its encoder tag no longer UTF-8, as old cameras write Latin-1."""
+    data = src.read_bytes()
+    at = data.find(b"Lavf")
+    if at < 0:
+        raise ValueError(f"{src}: no encoder tag")
+    dst.write_bytes(data[:at] + b"\xa9" + data[at + 1:])
+    return dst
