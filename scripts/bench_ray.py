@@ -17,9 +17,10 @@ from pathlib import Path
 import ray
 
 from pipeline.calibration import calibration_size_for
-from pipeline.distributed import Recipe, init_ray, run_folder_ray
+from pipeline.engines.ray import init_ray, run_folder_job_ray
+from pipeline.options import EngineOptions, Engine
 from pipeline.jobs.folder import FolderOptions, plan_folder
-from pipeline.stylizer import StyleOptions
+from pipeline.options import StyleOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,7 +43,8 @@ def main() -> None:
             init_ray(None, workers)
             started = time.perf_counter() - t0
             style = StyleOptions(styles=[args.style], calibration_size=calibration_size_for(args.size))
-            summary = run_folder_ray(Recipe(style), tasks, FolderOptions(size=args.size, batch_size=1), workers)
+            summary = run_folder_job_ray(style, None, tasks, FolderOptions(size=args.size, batch_size=1),
+                                         EngineOptions(Engine.RAY, workers=workers))
             ray.shutdown()
         rows.append({"workers": workers, "images": summary.units_done, "ray_start_s": round(started, 2),
                      "job_s": round(summary.elapsed_s, 2),

@@ -23,9 +23,12 @@ from torch.profiler import ProfilerActivity, profile
 from bench import DATA, ROOT, upscale_to_1080p
 from pipeline.calibration import calibration_size_for
 from pipeline.io.video import EncodeOptions, probe
-from pipeline.stylizer import StyleOptions, Stylizer, auto_batch_size
-from pipeline.temporal.stabilizer import TemporalOptions
-from pipeline.video import VideoOptions, frame_stylizer_for, plan_sizes, stylize_video
+from pipeline.options import StyleOptions
+from pipeline.build import build_stylizer
+from pipeline.stylizer import auto_batch_size
+from pipeline.engines.local import stylize_one
+from pipeline.jobs.video_plan import plan_sizes
+from pipeline.options import TemporalOptions, VideoOptions
 
 
 def ranked(prof: profile, key: str, rows: int) -> list[dict]:
@@ -48,7 +51,7 @@ def main() -> None:
     args = parser.parse_args()
 
     options = StyleOptions(styles=[args.style], calibration_size=calibration_size_for(args.size))
-    stylizer = Stylizer.from_options(options)
+    stylizer = build_stylizer(options)
     cuda = stylizer.device.type == "cuda"
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -58,15 +61,14 @@ def main() -> None:
         # One lane (VideoOptions' default, not the CLI's auto): torch.profiler records the host operators of
         # the thread that starts it only, so the stylizing must run in this one.
         opts = VideoOptions(size=args.size, max_frames=args.frames, temporal=TemporalOptions(mode=args.temporal),
-                            encode=EncodeOptions(preset=args.preset))
-        opts.batch_size = auto_batch_size(stylizer, plan_sizes(info, opts)[0])
-        frame_stylizer = frame_stylizer_for(stylizer, info, opts)
+                            encode=EncodeOptions(preset=args.preset), parallel=1)
+        opts = replace(opts, batch_size=auto_batch_size(stylizer, plan_sizes(info, opts)[0]))
         warm = replace(opts, max_frames=opts.batch_size)
-        stylize_video(frame_stylizer, info, tmp / "warm.mp4", warm)  # cuDNN autotuning stays out of the profile
+        stylize_one(stylizer, clip, tmp / "warm.mp4", warm)  # cuDNN autotuning stays out of the profile
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
         start = time.perf_counter()
         with profile(activities=activities) as prof:
-            figures = stylize_video(frame_stylizer, info, tmp / "out.mp4", opts)
+            figures = stylize_one(stylizer, clip, tmp / "out.mp4", opts)
         wall = time.perf_counter() - start
     result = {"device": torch.cuda.get_device_name() if cuda else "cpu", "clip": clip.name, "size": args.size,
               "batch_size": opts.batch_size, "frames": figures["frames"], "wall_s": round(wall, 2),

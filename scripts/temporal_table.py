@@ -26,9 +26,12 @@ from pipeline.gatys import GatysOptions, GatysStylizer
 from pipeline.io.video import decode_frames, probe
 from pipeline.metrics import style_loss, video_metrics
 from pipeline.models.decoder import decoder_metadata, shipped_weights_path
-from pipeline.stylizer import StyleOptions, Stylizer, load_style_images
-from pipeline.temporal.stabilizer import TemporalOptions
-from pipeline.video import VideoOptions, frame_stylizer_for, stylize_video
+from pipeline.options import StyleOptions
+from pipeline.build import load_style_images
+from pipeline.build import build_stylizer
+from pipeline.stylizer import Stylizer
+from pipeline.engines.local import stylize_one
+from pipeline.options import TemporalOptions, VideoOptions
 
 DATA = Path(os.environ.get("STYLIZE_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 CLIPS = ["davis_bear.mp4", "slow_traffic_5s.mp4", "cutBunny.mp4", "cockatoo.mp4"]
@@ -63,7 +66,7 @@ def main() -> None:
     # default --style-size 512 a 256 px run is scored against statistics it was not aiming at.
     options = StyleOptions(styles=[args.style], style_size=args.size,
                            calibration_size=calibration_size_for(args.size))
-    stylizers = {repr(changes): Stylizer.from_options(replace(options, **changes)) for _, changes in MODES.values()}
+    stylizers = {repr(changes): build_stylizer(replace(options, **changes)) for _, changes in MODES.values()}
     stylizer = stylizers[repr({})]
     refiner = GatysStylizer(stylizer, GatysOptions(iterations=args.iterations), from_adain=True)
     rows = []
@@ -76,8 +79,8 @@ def main() -> None:
                 opts = VideoOptions(size=args.size, max_frames=args.frames, temporal=temporal)
                 dst = Path(tmp) / f"{clip}.{len(outputs_by_mode)}.mp4"
                 t0 = time.perf_counter()
-                frames = frame_stylizer_for(stylizers[repr(changes)], info, opts, refiner)
-                figures = stylize_video(frames, info, dst, opts)
+                figures = stylize_one(stylizers[repr(changes)], DATA / "video" / clip, dst, opts,
+                                      refiner if temporal.refine_every else None)
                 fps = figures["frames"] / (time.perf_counter() - t0)
                 outputs = [f.image for f in decode_frames(probe(dst))]
                 outputs_by_mode[name] = outputs

@@ -4,12 +4,15 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from pipeline.io.video import frame_timestamps, probe
-from pipeline.video import VideoOptions, frame_stylizer_for, prepare_output, render_segments, segment_length
-from tests.helpers import run_cli, save_rgb
-from tests.test_video import Recording, STYLE
+from pipeline.jobs.video import Media, VideoJob
+from pipeline.jobs.video_frames import nets_for_video
+from pipeline.options import EngineOptions, StyleOptions, VideoOptions
+from pipeline.report import Hooks, Summary
+from tests.helpers import STYLE_PATH as STYLE, make_stylizer, run_cli, save_rgb
+from tests.test_video import Recorder, failing_sink, run
 from tests.videos import make_video, read_video
 
 ray = pytest.importorskip("ray")
@@ -17,31 +20,29 @@ ray = pytest.importorskip("ray")
 
 def test_segments_rendered_apart_match_one_run(tmp_path, random_decoder_file):
     """What a Ray worker does for one segment (seek, warm up, render) gives exactly the frames of a whole run."""
-    from pipeline.models.decoder import load_decoder
-    from pipeline.models.vgg import load_encoder
-    from pipeline.stylizer import Stylizer, load_style_images
-
-    stylizer = Stylizer(load_encoder(), load_decoder(random_decoder_file), load_style_images([STYLE], 128))
+    stylizer = make_stylizer(random_decoder_file, size=128)
     src = make_video(tmp_path / "in.mp4", frames=26, rate=24)
-    info = probe(src)
-    opts = VideoOptions(size=64, batch_size=4, segment_seconds=0.25)
-    whole = Recording(frame_stylizer_for(stylizer, info, opts))
-    render_segments(whole, info, prepare_output(info, tmp_path / "a.mp4", opts), opts)
-    workdir = prepare_output(info, tmp_path / "b.mp4", opts)
-    timestamps = frame_timestamps(info)
-    assert len(timestamps) == 26 and segment_length(info, opts) == 6
-    parts = []
-    for k in reversed(range(5)):  # any order, as workers finish
-        worker = Recording(frame_stylizer_for(stylizer, info, opts))
-        rendered = render_segments(worker, info, workdir, opts, range(k, k + 1), timestamps)
-        assert rendered.frames == min(6, 26 - 6 * k)
-        parts = worker.frames + parts
-    assert len(parts) == 26 and all(np.array_equal(a, b) for a, b in zip(parts, whole.frames))
+    opts = VideoOptions(size=64, batch_size=4, segment_seconds=0.25, parallel=1)
+    whole, parts = Recorder(), Recorder()
+    run(stylizer, [(src, tmp_path / "a.mp4")], opts, Media(sink=whole))
+    job = VideoJob(opts, "", stylizer.device, Media(sink=parts))
+    plan = job.plan(src, tmp_path / "b.mp4", seekable=True)
+    job.prepare(plan)
+    items = job.items(plan, per_segment=True)
+    assert len(plan.timestamps) == 26 and plan.seg_len == 6 and [i.run for i in items] == [range(k, k + 1)
+                                                                                          for k in range(5)]
+    nets = nets_for_video(stylizer, None, plan)
+    rendered = [job.run_item(nets, item) for item in reversed(items)]  # any order, as workers finish
+    assert [r.tally.frames for r in rendered] == [2, 6, 6, 6, 6]
+    assert sorted(parts.frames) == list(range(26))
+    assert all(np.array_equal(parts.frames[k], whole.frames[k]) for k in range(26))
+    job.finish(plan, rendered)
+    assert read_video(tmp_path / "b.mp4")["pts"] == read_video(tmp_path / "a.mp4")["pts"]
 
 
 @pytest.fixture(scope="module")
 def ray_local():
-    from pipeline.distributed import init_ray
+    from pipeline.engines.ray import init_ray
 
     init_ray(None, 2)
     yield
@@ -105,30 +106,26 @@ def test_ray_folder_of_videos(tmp_path, random_decoder_file, ray_local):
 
 
 def test_ray_resumes_a_locally_interrupted_video(tmp_path, random_decoder_file, ray_local):
-    from pipeline.distributed import Recipe, run_videos_ray
-    from pipeline.stylizer import StyleOptions, Stylizer
-    from pipeline.video import stylize_video
+    from pipeline.build import build_stylizer
+    from pipeline.engines.ray import run_videos_ray
 
     src = make_video(tmp_path / "in.mp4", frames=24, rate=24)
-    info = probe(src)
-    opts = VideoOptions(size=64, batch_size=2, segment_seconds=0.25)
-    style = StyleOptions(styles=[STYLE], decoder=random_decoder_file, precision="fp32", calibration_size=64)
-    stylizer = Stylizer.from_options(style)  # what each Ray worker builds
+    opts = VideoOptions(size=64, batch_size=2, segment_seconds=0.25, parallel=1)
+    style = StyleOptions(styles=[STYLE], decoder=random_decoder_file, precision="fp32", calibration_size=64,
+                         device="cpu", adapt=0)
+    stylizer = build_stylizer(style)  # what each Ray worker builds
     dst = tmp_path / "out.mp4"
-    seen = []
-
-    def interrupt(n):
-        seen.append(n)
-        if sum(seen) >= 14:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        stylize_video(frame_stylizer_for(stylizer, info, opts), info, dst, opts, style_key="k", on_frames=interrupt)
+    with pytest.raises(KeyboardInterrupt):  # interrupted while segment 2 is written
+        run(stylizer, [(src, dst)], opts, Media(sink=failing_sink(14, KeyboardInterrupt())), key=style.key())
     done = len(list((tmp_path / ".out.mp4.parts").glob("segment_??????.mp4")))
-    assert done >= 2
+    assert done == 2
     progress = []
-    opts.resume = True
-    summary = run_videos_ray(Recipe(style), [(src, dst)], opts, 2, style_key="k", on_frames=progress.append)
+    opts = VideoOptions(**{**vars(opts), "resume": True})
+    job = VideoJob(opts, style.key(), torch.device("cpu"))
+    summary = Summary("video", units="frames")
+    plans = job.plan_all([(src, dst)], summary, seekable=True)
+    run_videos_ray(job, plans, style, None, EngineOptions(engine="ray", workers=2), Hooks(on_units=progress.append),
+                   summary)
     assert summary.exit_code == 0 and summary.units_done == 24
     assert progress[0] == 6 * done  # the finished segments were counted, not scheduled again
     assert sum(progress) == 24 and read_video(dst)["frames"] == 24

@@ -8,11 +8,12 @@ import torch
 from pipeline.gatys import GatysOptions, gatys, style_targets
 from pipeline.metrics import warping_error
 from pipeline.ops.warp import occlusion_mask, warp
-from pipeline.stylizer import Stylizer, load_style_images
-from pipeline.models.decoder import load_decoder
+from pipeline.options import TemporalOptions
+from pipeline.build import load_style_images
 from pipeline.temporal.flow import FlowEstimator, is_scene_cut
-from pipeline.temporal.stabilizer import TemporalOptions, TemporalStylizer
+from pipeline.temporal.stabilizer import Stabilizer, TemporalState
 from tests.conftest import SAMPLES
+from tests.helpers import make_stylizer
 
 SHIFT = 6
 
@@ -73,10 +74,7 @@ def test_scene_cut_detection():
 
 @pytest.fixture(scope="module")
 def stylizer(random_decoder_file):
-    from pipeline.models.vgg import load_encoder
-
-    return Stylizer(load_encoder(), load_decoder(random_decoder_file),
-                    load_style_images([SAMPLES / "style" / "stained_glass.png"], 128))
+    return make_stylizer(random_decoder_file, size=128)
 
 
 def _clip(frames=8, step=3):
@@ -84,11 +82,24 @@ def _clip(frames=8, step=3):
     return [base[:, i * step:i * step + 64] for i in range(frames)]
 
 
+def _batch(frames):
+    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 255
+
+
+def _step(stabilizer, state, frames):
+    """One batch through ``stabilizer.step`` with the cues made on the host, as the video job makes them."""
+    guides = [stabilizer.flow.guide(f, f.shape[:2]) for f in frames]
+    return stabilizer.step(state, _batch(frames), guides)
+
+
 def _run(stylizer, clip, opts):
-    temporal = TemporalStylizer(stylizer, opts)
-    batch = torch.from_numpy(np.stack(clip)).permute(0, 3, 1, 2).float() / 255
-    out = torch.cat([temporal(batch[i:i + 3]) for i in range(0, len(batch), 3)])
-    return [(o.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8) for o in out]
+    stabilizer = Stabilizer(stylizer, opts)
+    state, outs = TemporalState(), []
+    for i in range(0, len(clip), 3):
+        out, state = _step(stabilizer, state, clip[i:i + 3])
+        outs.append(out)
+    stabilizer.close()
+    return [(o.permute(1, 2, 0).numpy() * 255 + 0.5).astype(np.uint8) for o in torch.cat(outs)]
 
 
 def test_temporal_smoothing_lowers_warping_error(stylizer):
@@ -114,14 +125,43 @@ def test_scene_cut_resets_state(stylizer):
     clip = _clip(frames=4)
     cut = np.zeros_like(clip[0])
     cut[..., 0] = 220
-    temporal = TemporalStylizer(stylizer, TemporalOptions(mode="full"))
-    to_batch = lambda frames: torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float() / 255
-    temporal(to_batch(clip))
-    after_cut = temporal(to_batch([cut]))
-    fresh = TemporalStylizer(stylizer, TemporalOptions(mode="full"))(to_batch([cut]))
+    stabilizer = Stabilizer(stylizer, TemporalOptions(mode="full"))
+    _, state = _step(stabilizer, TemporalState(), clip)
+    assert state.output is not None and state.stats is not None and state.since_key == 4
+    after_cut, _ = _step(stabilizer, state, [cut])
+    fresh, _ = _step(stabilizer, TemporalState(), [cut])
     assert torch.allclose(after_cut, fresh, atol=1e-5)  # nothing of the previous shot leaks in
-    temporal.reset()
-    assert temporal.state.prev_output is None and temporal.state.stats is None
+    stabilizer.close()
+
+
+def test_state_is_passed_in_and_returned(stylizer):
+    """The stabilizer keeps no state: the same state and frames give the same frames, the state handed in is
+    never changed, and the returned one carries the last frame."""
+    clip = _clip(frames=6)
+    stabilizer = Stabilizer(stylizer, TemporalOptions(mode="full"))
+    _, state = _step(stabilizer, TemporalState(), clip[:3])
+    kept = (state.output.clone(), state.stats[0].clone(), state.since_key)
+    first, after = _step(stabilizer, state, clip[3:])
+    again, _ = _step(stabilizer, state, clip[3:])
+    assert torch.equal(first, again)
+    assert torch.equal(state.output, kept[0]) and torch.equal(state.stats[0], kept[1]) and state.since_key == kept[2]
+    assert torch.equal(after.output, first[-1:]) and after.since_key == 6
+    whole, _ = _step(stabilizer, TemporalState(), clip)  # batch composition: the same frames in one batch
+    assert torch.allclose(whole[3:], first, atol=1e-4)
+    stabilizer.close()
+
+
+def test_cues_from_source_frames_match_cues_from_work_frames():
+    """On CUDA the flow's grey frames come from the decoded frames, resized on the host; they give the flow
+    the work-size frames give, to a fraction of a pixel."""
+    import cv2
+
+    prev, cur = _shifted_pair()
+    big = [cv2.resize(f, (f.shape[1] * 2, f.shape[0] * 2), interpolation=cv2.INTER_CUBIC) for f in (prev, cur)]
+    flow = FlowEstimator()
+    small = flow.small_flows(*(flow.guide(f, prev.shape[:2]).gray for f in (prev, cur)))[1]
+    from_big = flow.small_flows(*(flow.guide(f, prev.shape[:2]).gray for f in big))[1]
+    assert np.median(np.abs(small - from_big)[15:-15, 15:-15]) < 0.25
 
 
 def test_gatys_lowers_its_loss(encoder):

@@ -1,14 +1,44 @@
-"""Optical flow between consecutive input frames with OpenCV's DIS, and scene-cut detection."""
+"""Optical flow between consecutive input frames with OpenCV's DIS, and scene-cut detection, both from
+small host-side cues of each frame (``Guide``), so a frame uploaded to the device never comes back for them."""
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import torch
 
 from pipeline.ops.warp import occlusion_mask, resize_flow
+
+MIN_FLOW_SIDE = 8  # DIS needs a few pixels each way
+
+
+@dataclass(frozen=True)
+class Guide:
+    """What the temporal steps need of one input frame: its grey image at the flow size and its hue and
+    saturation histogram (scene cuts)."""
+
+    gray: np.ndarray
+    hist: np.ndarray
+
+
+def colour_hist(image: np.ndarray) -> np.ndarray:
+    """The normalised hue/saturation histogram (16 x 8 bins) of an RGB uint8 frame."""
+    hsv = cv2.cvtColor(cv2.resize(image, (64, 64), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2HSV)
+    h = cv2.calcHist([hsv], [0, 1], None, [16, 8], [0, 180, 0, 256])
+    return cv2.normalize(h, h).flatten()
+
+
+def hists_cut(previous: np.ndarray, current: np.ndarray, threshold: float = 0.5) -> bool:
+    """True when two frames' histograms barely overlap (a hard cut, not motion)."""
+    return cv2.compareHist(previous, current, cv2.HISTCMP_CORREL) < threshold
+
+
+def is_scene_cut(previous: np.ndarray, current: np.ndarray, threshold: float = 0.5) -> bool:
+    """True when the colour histograms of two RGB frames barely overlap."""
+    return hists_cut(colour_hist(previous), colour_hist(current), threshold)
 
 
 class FlowEstimator:
@@ -25,18 +55,26 @@ class FlowEstimator:
             self._local.dis = cv2.DISOpticalFlow_create(self.preset)
         return self._local.dis
 
-    def _gray(self, image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    def flow_size(self, hw: tuple[int, int]) -> tuple[int, int]:
+        """(width, height) at which flow between frames of ``hw`` is computed."""
+        h, w = hw
+        scale = min(1.0, self.max_side / max(h, w))
+        return max(MIN_FLOW_SIDE, round(w * scale)), max(MIN_FLOW_SIDE, round(h * scale))
+
+    @staticmethod
+    def gray(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """``image`` (RGB uint8, any size) as grey at ``size`` (width, height)."""
         gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
         return cv2.resize(gray, size, interpolation=cv2.INTER_AREA) if gray.shape[::-1] != size else gray
 
+    def guide(self, image: np.ndarray, work_hw: tuple[int, int]) -> Guide:
+        """The cues of one RGB uint8 frame that the network sees at ``work_hw``."""
+        return Guide(self.gray(image, self.flow_size(work_hw)), colour_hist(image))
+
     def small_flows(self, previous: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Forward (previous -> current) and backward (current -> previous) flow, (h, w, 2) each, at the
-        working size and in its pixels. The CPU part: OpenCV releases the GIL, so threads can run it."""
-        h, w = previous.shape[:2]
-        scale = min(1.0, self.max_side / max(h, w))
-        size = (max(8, round(w * scale)), max(8, round(h * scale)))
-        prev, cur = self._gray(previous, size), self._gray(current, size)
-        return self.dis.calc(prev, cur, None), self.dis.calc(cur, prev, None)
+        """Forward (previous -> current) and backward (current -> previous) flow, (h, w, 2) each, between two
+        grey frames of the flow size, in its pixels. The CPU part: OpenCV releases the GIL."""
+        return self.dis.calc(previous, current, None), self.dis.calc(current, previous, None)
 
     @staticmethod
     def backward_and_mask(forward: np.ndarray, backward: np.ndarray, out_hw: tuple[int, int],
@@ -49,15 +87,8 @@ class FlowEstimator:
 
     def backward_with_mask(self, previous: np.ndarray, current: np.ndarray, out_hw: tuple[int, int],
                            device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
-        """Backward flow (current -> previous) in ``out_hw`` pixels and its reliability mask."""
-        return self.backward_and_mask(*self.small_flows(previous, current), out_hw, device)
-
-
-def is_scene_cut(previous: np.ndarray, current: np.ndarray, threshold: float = 0.5) -> bool:
-    """True when the colour histograms of two frames barely overlap (a hard cut, not motion)."""
-    def hist(image: np.ndarray) -> np.ndarray:
-        hsv = cv2.cvtColor(cv2.resize(image, (64, 64), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2HSV)
-        h = cv2.calcHist([hsv], [0, 1], None, [16, 8], [0, 180, 0, 256])
-        return cv2.normalize(h, h).flatten()
-
-    return cv2.compareHist(hist(previous), hist(current), cv2.HISTCMP_CORREL) < threshold
+        """Backward flow (current -> previous) between two RGB frames of ``out_hw``, in its pixels, and its
+        reliability mask."""
+        size = self.flow_size(tuple(previous.shape[:2]))
+        flows = self.small_flows(self.gray(previous, size), self.gray(current, size))
+        return self.backward_and_mask(*flows, out_hw, device)

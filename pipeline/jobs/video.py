@@ -1,0 +1,226 @@
+"""`stylize video`: one plan per video, work items that render runs of its segments, and a finish that joins
+them with the audio into OUTPUT.
+
+The job exposes plan / run one item / finish; the engines (engines/local.py, engines/ray.py) only schedule
+the items and collect what they return. Encoded output goes into per-segment files in a work folder beside
+the output; when every segment is there they are joined into a temporary file renamed onto OUTPUT, so an
+interrupted run leaves OUTPUT untouched and ``--resume`` reuses the finished segments.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from pipeline.errors import JobError, VideoError
+from pipeline.io.segments import Tally, finished_segments, prepare_workdir
+from pipeline.io.video import (OUTPUT_EXTENSIONS, VIDEO_EXTENSIONS, check_encoder, check_output,
+                               codec_for_container, join_segments, output_suffix, probe)
+from pipeline.io.walk import walk_files
+from pipeline.jobs.render import Rendered, SinkFactory, Source, decode_source, render_run, segment_sink
+from pipeline.jobs.video_frames import FrameStage, VideoNets
+from pipeline.jobs.video_plan import VideoPlan, make_plan
+from pipeline.options import EncodeOptions, EngineOptions, GatysOptions, StyleOptions, VideoOptions
+from pipeline.report import FAILED, PROCESSED, Hooks, ItemResult, Summary
+
+log = logging.getLogger(__name__)
+TIMINGS = ("decode_s", "compute_s", "encode_s", "join_s")
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """One run of a plan's segments (``run`` None: all of them), rendered by one lane or one Ray task."""
+
+    plan: VideoPlan
+    run: range | None = None
+
+
+@dataclass(frozen=True)
+class Media:
+    """Where an item's frames come from and go to; tests swap in a source or sink failing at a known frame."""
+
+    source: Source = decode_source
+    sink: SinkFactory = segment_sink
+
+
+def plan_videos(input_path: Path, output_path: Path) -> list[tuple[Path, Path]]:
+    """(source, destination) pairs: one file, or every video under a folder mirrored into OUTPUT."""
+    if not input_path.exists():
+        raise JobError(f"input {input_path} does not exist")
+    if input_path.is_file():
+        dst = output_path / input_path.name if output_path.is_dir() else output_path
+        return [(input_path, dst)]
+    if output_path.exists() and not output_path.is_dir():
+        raise JobError(f"input {input_path} is a folder, so OUTPUT must be a folder")
+    if output_path.resolve() == input_path.resolve():
+        raise JobError("output folder is the input folder")
+    excluded = output_path if output_path.resolve().is_relative_to(input_path.resolve()) else None
+    return [(src, (output_path / src.relative_to(input_path)).with_suffix(output_suffix(src)))
+            for src in walk_files(input_path, VIDEO_EXTENSIONS, exclude=excluded)]
+
+
+def check_destination(src: Path, dst: Path, encode: EncodeOptions) -> None:
+    """Refuse an output that cannot be written, before anything is created (JobError)."""
+    if dst.resolve() == src.resolve():
+        raise JobError(f"output {dst} is the input file")
+    if dst.suffix.lower() not in OUTPUT_EXTENSIONS:
+        raise JobError(f"output {dst}: extension must be one of {', '.join(sorted(OUTPUT_EXTENSIONS))}")
+    folder = dst.parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir():
+        raise JobError(f"cannot create the output folder {dst.parent}: {folder} is not a folder")
+    if not os.access(folder, os.W_OK):
+        raise JobError(f"output folder {folder} is not writable")
+
+
+class VideoJob:
+    """The video job's three steps: ``plan`` each video, ``run_item`` on each work item, ``finish`` each
+    video. ``device`` is where the networks will run (sizes lanes and the encoder)."""
+
+    def __init__(self, video: VideoOptions, style_key: str, device: torch.device, media: Media = Media()) -> None:
+        self.video, self.style_key, self.device, self.media = video, style_key, torch.device(device), media
+
+    def plan(self, src: Path, dst: Path, seekable: bool = False) -> VideoPlan:
+        """Probe ``src`` and plan it; VideoError when it cannot be read, JobError when it cannot be written."""
+        check_destination(src, dst, self.video.encode)
+        plan = make_plan(src, dst, probe(src), self.video, self.device, self.style_key, seekable)
+        try:
+            check_encoder(plan.encode, plan.out_hw, plan.info.rate)
+        except VideoError as exc:
+            raise JobError(str(exc)) from None
+        check_output(dst, plan.encode, plan.info.audio_codec)  # the container takes the codec (and audio)
+        return plan
+
+    def plan_all(self, pairs: list[tuple[Path, Path]], summary: Summary, seekable: bool = False) -> list[VideoPlan]:
+        """Plans of the videos that can be read; the others go into ``summary`` as failed."""
+        plans = []
+        for src, dst in pairs:
+            try:
+                plans.append(self.plan(src, dst, seekable))
+            except VideoError as exc:
+                summary.add(ItemResult(str(src), FAILED, str(exc)))
+        return plans
+
+    @staticmethod
+    def settle(plan: VideoPlan, stylizer, lanes: int | None = None) -> VideoPlan:
+        """``plan`` with its batch size decided for ``stylizer``'s device when it was left to auto."""
+        if plan.batch_size:
+            return plan
+        from pipeline.stylizer import auto_batch_size
+
+        return replace(plan, batch_size=auto_batch_size(stylizer, plan.work_hw, lanes=lanes or plan.lanes))
+
+    @staticmethod
+    def prepare(plan: VideoPlan) -> None:
+        """Create the output folder and the work folder (kept from an earlier run only by --resume)."""
+        try:
+            plan.dst.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise JobError(f"cannot create the output folder {plan.dst.parent}: {exc.strerror or exc}") from None
+        prepare_workdir(plan.dst, plan.key, plan.video.resume)
+
+    @staticmethod
+    def items(plan: VideoPlan, per_segment: bool = False) -> list[WorkItem]:
+        """The plan's lanes, or with ``per_segment`` one item per unfinished segment (a Ray split)."""
+        if per_segment and plan.timestamps is not None:
+            done = finished_segments(plan.workdir)
+            return [WorkItem(plan, range(k, k + 1)) for k in range(plan.segment_count()) if k not in done]
+        return [WorkItem(plan, run) for run in plan.runs] if plan.runs else [WorkItem(plan)]
+
+    def run_item(self, nets: VideoNets, item: WorkItem, cancel=None, on_units=lambda n: None) -> Rendered:
+        """Render one item with its own temporal state; see ``render.render_run``."""
+        stage = FrameStage(nets, item.plan)
+        return render_run(item.plan, item.run, stage, self.media.source, self.media.sink, cancel, on_units)
+
+    @staticmethod
+    def finish(plan: VideoPlan, rendered: list[Rendered]) -> dict:
+        """Join the finished segments with the audio into a temporary file renamed onto OUTPUT, remove the
+        work folder; returns the figures (frames, timings)."""
+        tally = _merge([r.tally for r in rendered])
+        found = finished_segments(plan.workdir)
+        count = plan.segment_count()
+        if not found or sorted(found) != list(range(count if count is not None else len(found))):
+            raise VideoError(f"segments missing from {plan.workdir} (have {sorted(found)}); run again with --resume")
+        t0 = time.perf_counter()
+        video, info = plan.video, plan.info
+        tmp = plan.dst.with_name(f".{plan.dst.stem}.tmp{plan.dst.suffix}")
+        start_s = float(tally.first_pts * info.time_base) if video.start > 0 else 0.0
+        end_s = None if video.whole else float(tally.last_pts * info.time_base + 1 / info.rate)
+        try:
+            join_segments([found[k] for k in sorted(found)], info, tmp, plan.encode, start_s=start_s, end_s=end_s,
+                          offset_s=start_s)
+            tmp.replace(plan.dst)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        shutil.rmtree(plan.workdir, ignore_errors=True)
+        timings = {"decode_s": sum(r.decode_s for r in rendered), "compute_s": sum(r.compute_s for r in rendered),
+                   "encode_s": sum(r.tally.encode_s for r in rendered), "join_s": time.perf_counter() - t0}
+        return {"frames": tally.frames, "reused_frames": tally.reused, **timings}
+
+    @staticmethod
+    def failed(plan: VideoPlan, exc: BaseException) -> ItemResult:
+        """The result of a video whose item failed. A file that fails to decode fails again: its work folder
+        goes; a failed write (a full disk) keeps the finished segments for --resume."""
+        if isinstance(exc, OSError):
+            return ItemResult(str(plan.src), FAILED, f"writing failed: {exc} (finished segments are kept for "
+                                                     "--resume)")
+        if isinstance(exc, VideoError) and not str(exc).startswith("segments missing"):
+            shutil.rmtree(plan.workdir, ignore_errors=True)
+        return ItemResult(str(plan.src), FAILED, str(exc))
+
+    @staticmethod
+    def record(summary: Summary, plan: VideoPlan, figures: dict) -> None:
+        summary.units_done += figures["frames"]
+        for key in TIMINGS:
+            summary.extra[key] = round(summary.extra.get(key, 0.0) + figures[key], 3)
+        summary.add(ItemResult(str(plan.src), PROCESSED, output=str(plan.dst)))
+
+
+def _merge(tallies: list[Tally]) -> Tally:
+    """One tally of a video's items."""
+    firsts = [t.first_pts for t in tallies if t.first_pts is not None]
+    lasts = [t.last_pts for t in tallies if t.last_pts is not None]
+    return Tally(sum(t.frames for t in tallies), sum(t.reused for t in tallies), min(firsts, default=None),
+                 max(lasts, default=None), sum(t.encode_s for t in tallies))
+
+
+def run_video_job(input_path: Path, output: Path, style: StyleOptions, video: VideoOptions,
+                  refine: GatysOptions | None, engine: EngineOptions, hooks: Hooks) -> Summary:
+    """``stylize video``: check, probe and plan every video, build the networks (or hand the items to Ray),
+    render and join each video; one failing video is reported and the others still run.
+
+    Raises a UsageError before anything is created when the job cannot start."""
+    from pipeline.device import pick_device
+    from pipeline.options import Engine
+
+    pairs = plan_videos(input_path, output)
+    summary = Summary("video", units="frames", on_result=hooks.on_result)
+    if not pairs:
+        log.error("no videos found under %s", input_path)
+        return summary
+    start = time.perf_counter()
+    ray = engine.engine == Engine.RAY
+    job = VideoJob(video, style.key(), pick_device(style.device))
+    plans = job.plan_all(pairs, summary, seekable=ray and len(pairs) == 1)
+    hooks.on_total(sum(p.expected for p in plans))
+    if ray:
+        from pipeline.engines.ray import run_videos_ray
+
+        run_videos_ray(job, plans, style, refine, engine, hooks, summary)
+    else:
+        from pipeline.build import build_refiner, build_stylizer
+        from pipeline.engines.local import run_videos_local
+
+        stylizer = build_stylizer(style, hooks.on_adapt_step)
+        refiner = build_refiner(stylizer, refine) if refine is not None else None
+        run_videos_local(job, plans, stylizer, refiner, hooks, summary)
+    summary.elapsed_s = time.perf_counter() - start
+    return summary

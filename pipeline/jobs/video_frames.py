@@ -1,0 +1,109 @@
+"""The stylize step of the video pipeline: host frames in, output frames out, temporal state passed through.
+
+Frames go to the device as uint8 (a quarter of the bytes of float) and are resized there; the cues that the
+temporal steps need (grey frames for the flow, histograms for scene cuts) are made on the host from frames
+already there, so nothing comes back from the device but the finished output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from pipeline.io.video import decode_frames
+from pipeline.jobs.video_plan import VideoPlan
+from pipeline.ops.colorspace import rgb_to_yuv420p
+from pipeline.temporal.flow import FlowEstimator, Guide
+from pipeline.temporal.stabilizer import Stabilizer, TemporalState
+
+
+@dataclass
+class VideoNets:
+    """What stylizes one video: the stylizer (its styles recoloured once to the first frame for CORAL, so
+    colours do not flicker), and the stabilizer (None with --temporal off and no refinement). Lanes share it;
+    each keeps its own ``TemporalState``."""
+
+    stylizer: object
+    stabilizer: Stabilizer | None
+
+    def close(self) -> None:
+        if self.stabilizer is not None:
+            self.stabilizer.close()
+
+
+def nets_for_video(stylizer, refiner, plan: VideoPlan) -> VideoNets:
+    """The networks for ``plan``'s video (decodes its first frame for CORAL recolouring)."""
+    if stylizer.preserve_color == "coral":
+        frames = decode_frames(plan.info, plan.video.start, max_frames=1)
+        try:
+            first = next(frames).image
+        finally:
+            frames.close()
+        stylizer = stylizer.with_fixed_coral(FrameStage.upload(stylizer.device, [first], plan.work_hw))
+    if not plan.video.temporal.stateful:
+        return VideoNets(stylizer, None)
+    return VideoNets(stylizer, Stabilizer(stylizer, plan.video.temporal, refiner))
+
+
+class FrameStage:
+    """Stylizes one lane's batches of frames (RGB uint8, source size) for ``plan``: (H, W, 3) RGB results, or
+    with ``yuv`` the encoder's packed yuv420p (H * 3 // 2, W), converted on the device."""
+
+    def __init__(self, nets: VideoNets, plan: VideoPlan) -> None:
+        self.nets, self.plan = nets, plan
+        self.device = nets.stylizer.device
+        self.yuv = self.device.type == "cuda" and plan.encode.pix_fmt == "yuv420p"  # the CPU has swscale's SIMD
+        self.flow = nets.stabilizer.flow if nets.stabilizer is not None else FlowEstimator()
+
+    @staticmethod
+    def upload(device: torch.device, images: list[np.ndarray], work_hw: tuple[int, int]) -> torch.Tensor:
+        """uint8 frames to the device as they are, then converted and resized to ``work_hw`` there."""
+        batch = torch.from_numpy(np.stack(images))
+        if device.type == "cuda":
+            batch = batch.pin_memory()
+        batch = batch.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
+        if tuple(batch.shape[-2:]) != work_hw:
+            batch = F.interpolate(batch, size=work_hw, mode="bilinear", antialias=True, align_corners=False)
+        return batch
+
+    def guides(self, images: list[np.ndarray], batch: torch.Tensor) -> list[Guide]:
+        """The temporal cues of each frame, from host memory: on the CPU the work-size frames the networks see
+        are there already; otherwise the decoded frames, resized on the host."""
+        if self.device.type == "cpu":
+            images = list((batch * 255 + 0.5).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy())
+        return [self.flow.guide(image, self.plan.work_hw) for image in images]
+
+    def _step(self, images: list[np.ndarray], state: TemporalState) -> tuple[torch.Tensor, TemporalState]:
+        batch = self.upload(self.device, images, self.plan.work_hw)
+        if self.nets.stabilizer is None:
+            return self.nets.stylizer(batch), state
+        return self.nets.stabilizer.step(state, batch, self.guides(images, batch))
+
+    def stylize(self, images: list[np.ndarray], state: TemporalState) -> tuple[list[np.ndarray], TemporalState]:
+        """One batch of consecutive frames, from ``state``; returns the output frames and the state after."""
+        out, state = self._step(images, state)
+        return self.to_frames(out), state
+
+    def warm_up(self, previous: list[np.ndarray], batch_size: int) -> TemporalState:
+        """A fresh state rebuilt from the frames just before a segment, in the run's batch size, so every
+        segment starts the same way whether the run is fresh, resumed, or split across lanes or workers."""
+        state = TemporalState()
+        frames = previous[-self.plan.warmup:] if self.plan.warmup else []
+        for i in range(0, len(frames), batch_size):
+            _, state = self._step(frames[i:i + batch_size], state)
+        return state
+
+    def to_frames(self, out: torch.Tensor) -> list[np.ndarray]:
+        """Scaled back to the source size when planned, padded to the (even) output size, to uint8."""
+        source_hw, out_hw = self.plan.source_hw, self.plan.out_hw
+        if source_hw is not None and tuple(out.shape[-2:]) != source_hw:
+            out = F.interpolate(out, size=source_hw, mode="bicubic", align_corners=False)
+        ph, pw = out_hw[0] - out.shape[-2], out_hw[1] - out.shape[-1]
+        if ph or pw:
+            out = F.pad(out, (0, pw, 0, ph), mode="replicate")
+        if self.yuv:
+            return list(rgb_to_yuv420p(out.clamp(0, 1)).cpu().numpy())
+        return list((out.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
