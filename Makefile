@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 STYLE ?= samples/style/starry_night.jpg
 
-.PHONY: install demo test bench bench-ray profile temporal train gpu-bundle eval clean
+.PHONY: install demo test test-fast bench bench-ray profile temporal train gpu-bundle eval clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,8 +20,13 @@ demo: install
 	$(BIN)/stylize video samples/video/astronaut_pan.mp4 out/video/astronaut_pan.mp4 --style $(STYLE)
 	@echo "Results: out/folder/ (stylized photos, same tree as samples/content) and out/video/astronaut_pan.mp4"
 
+# -rs: every skipped test is listed with its reason in the summary.
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -rs
+
+# The quick loop: leaves out the end-to-end cases marked slow (CI runs everything through `make test`).
+test-fast: install
+	$(BIN)/python -m pytest -q -rs -m "not slow"
 
 bench: install
 	$(BIN)/python scripts/bench.py --json out/bench.json

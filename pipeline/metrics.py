@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import torch
 
-from pipeline.models.vgg import STYLE_LAYERS, VGGEncoder
+from pipeline.errors import ImageReadError, StyleError, VideoError
+from pipeline.io.images import read_image, to_tensor
+from pipeline.io.video import decode_frames, probe
+from pipeline.models.vgg import STYLE_LAYERS, VGGEncoder, load_encoder
+from pipeline.ops.resize import resize_long_side
 from pipeline.ops.losses import channel_stats, stats_distance_terms
 from pipeline.ops.warp import warp
 from pipeline.temporal.flow import FlowEstimator
@@ -66,3 +72,20 @@ def video_metrics(encoder: VGGEncoder, inputs: list[np.ndarray], outputs: list[n
         contents.append(content_loss(encoder, out, inp).item())
     return {"frames": len(outputs), "warping_error": warping_error(inputs, outputs),
             "style_loss": float(np.mean(styles)), "content_loss": float(np.mean(contents))}
+
+
+def measure_video(input_video: Path, output_video: Path, style: Path, max_frames: int | None = None,
+                  sample_every: int = 1) -> dict[str, float]:
+    """``stylize metrics``: the figures of ``video_metrics`` for a source and its stylized version. A file
+    that cannot be read raises VideoError (or, for the style, StyleError) naming it."""
+    frames = []
+    for path in (input_video, output_video):
+        try:
+            frames.append([f.image for f in decode_frames(probe(path), max_frames=max_frames)])
+        except VideoError as exc:
+            raise VideoError(f"{path}: {exc}") from None
+    try:
+        image = resize_long_side(to_tensor(read_image(style).rgb)[None], max(frames[1][0].shape[:2]))
+    except ImageReadError as exc:
+        raise StyleError(f"style {style}: {exc}") from None
+    return video_metrics(load_encoder(last_layer="relu4_1"), frames[0], frames[1], image, sample_every)

@@ -35,9 +35,13 @@ from pipeline.models.decoder import decoder_metadata, load_decoder, shipped_weig
 from pipeline.models.fast_cpu import nnpack_available
 from pipeline.models.vgg import load_encoder
 from pipeline.ops.adain import adain
-from pipeline.stylizer import StyleOptions, Stylizer, auto_batch_size, resize_long_side
-from pipeline.temporal.stabilizer import TemporalOptions
-from pipeline.video import VideoOptions, auto_parallel, frame_stylizer_for, plan_sizes, stylize_video
+from pipeline.options import StyleOptions
+from pipeline.ops.resize import resize_long_side
+from pipeline.build import build_stylizer
+from pipeline.process import setup_process
+from pipeline.stylizer import auto_batch_size
+from pipeline.engines.local import stylize_one
+from pipeline.options import TemporalOptions, VideoOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("STYLIZE_DATA", ROOT.parent / "shared" / "data"))
@@ -84,18 +88,14 @@ def pipeline_run(clip: Path, style_path: Path, size: int, max_frames: int, out: 
                  preset: str = "medium", parallel: int = 0, segment_seconds: float = 10.0) -> dict:
     """`stylize video` with the CLI's defaults (``parallel`` 0: ``auto_parallel``); decode, compute and
     encode seconds are summed over the lanes."""
-    stylizer = Stylizer.from_options(StyleOptions(styles=[style_path]))
-    info = probe(clip)
+    stylizer = build_stylizer(StyleOptions(styles=[style_path]))
     opts = VideoOptions(size=size, max_frames=max_frames, temporal=TemporalOptions(mode=temporal),
-                        encode=EncodeOptions(preset=preset), segment_seconds=segment_seconds)
-    work_hw, out_hw = plan_sizes(info, opts)
-    opts.parallel = parallel or auto_parallel(stylizer.device, work_hw, out_hw)
-    opts.batch_size = auto_batch_size(stylizer, work_hw, lanes=opts.parallel)
+                        encode=EncodeOptions(preset=preset), segment_seconds=segment_seconds, parallel=parallel)
     start = time.perf_counter()
-    figures = stylize_video(frame_stylizer_for(stylizer, info, opts), info, out, opts)
+    figures = stylize_one(stylizer, clip, out, opts)  # lanes and batch size decided in the plan, as the CLI
     elapsed = time.perf_counter() - start
     return {"frames": figures["frames"], "seconds": round(elapsed, 2), "fps": round(figures["frames"] / elapsed, 3),
-            "parallel": opts.parallel, "batch_size": opts.batch_size,
+            "parallel": figures["parallel"], "batch_size": figures["batch_size"],
             **{k: figures[k] for k in ("decode_s", "compute_s", "encode_s", "join_s")}}
 
 
@@ -106,9 +106,9 @@ def net_throughput(sizes: list[str], precisions: list[str], batches: list[int], 
     rows = []
     style = torch.rand(1, 3, 256, 256)
     for precision in precisions:
-        stylizer = Stylizer(load_encoder(last_layer="relu4_1"), load_decoder(shipped_weights_path()), [style],
-                            device=device, dtype=pick_dtype(precision.removesuffix("-onednn"), device),
-                            fast_cpu=not precision.endswith("-onednn"))
+        opts = StyleOptions(styles=["random"], precision=precision.removesuffix("-onednn"), device=device.type,
+                            calibrate=False, adapt=0, style_size=0)
+        stylizer = build_stylizer(opts, styles=[style], fast_cpu=not precision.endswith("-onednn"))
         for name in sizes:
             for batch in batches:
                 x = torch.rand(batch, 3, *SIZES[name], device=device)
@@ -140,13 +140,13 @@ def setup_times(style_path: Path, tmp: Path) -> dict:
     times = {}
     for name, opts in runs.items():
         start = time.perf_counter()
-        Stylizer.from_options(opts)
+        build_stylizer(opts)
         times[name] = round(time.perf_counter() - start, 2)
     return times
 
 
 def folder_run(style_path: Path, size: int, out: Path) -> dict:
-    stylizer = Stylizer.from_options(StyleOptions(styles=[style_path]))
+    stylizer = build_stylizer(StyleOptions(styles=[style_path]))
     tasks, _ = plan_folder(DATA / "content", out)
     summary = run_folder(stylizer, tasks, FolderOptions(size=size, batch_size=auto_batch_size(stylizer, (size, size))))
     return {"images": summary.units_done, "seconds": round(summary.elapsed_s, 2),
@@ -199,7 +199,7 @@ def video_1080p_memory(style_path: Path, src: Path, tmp: Path) -> dict:
     import sys
 
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "pipeline.cli", "video", str(src), str(tmp / "out_1080p.mp4"), "--style",
+    subprocess.run([sys.executable, "-m", "pipeline", "video", str(src), str(tmp / "out_1080p.mp4"), "--style",
                     str(style_path), "--size", "256", "--keep-size"], check=True, capture_output=True)
     elapsed = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -257,6 +257,7 @@ def main() -> None:
         tmp = Path(tmp)
         results["reference_loop"] = reference_loop(args.clip, args.style, args.size, args.frames, tmp / "ref.mp4")
         print(json.dumps({"reference_loop": results["reference_loop"]}), flush=True)
+        setup_process(device, pick_dtype("auto", device))  # what `stylize` does once, before its job
         for temporal in ("off", "full"):
             key = f"pipeline_temporal_{temporal}"
             results[key] = pipeline_run(args.clip, args.style, args.size, args.frames, tmp / f"{temporal}.mp4",

@@ -34,12 +34,16 @@ train)
     ;;
 bench)
     # Each step reports even when one before it failed; the benchmark prints a JSON line per finished
-    # part, so a run cut off by BENCH_SECONDS still tells what it measured.
+    # part, so a run cut off by BENCH_SECONDS still tells what it measured. A failed or skipped-for-no-CUDA
+    # test makes the whole session fail at the end (exit 1), after the figures are written.
     export STYLIZE_DATA=out/gpu/bench-data
-    python3 -m pytest -q tests/test_cuda.py tests/test_video.py tests/test_memory.py 2>&1 | tee "$out/tests.log" || true
+    tests=0
+    python3 -m pytest -q -rs tests/test_cuda.py tests/test_video.py tests/test_memory.py 2>&1 | tee "$out/tests.log" || tests=1
+    grep -q "SKIPPED.*needs a CUDA device" "$out/tests.log" && tests=1
     python3 scripts/profile_video.py --frames 64 --out "$out/profile" > /dev/null 2>&1 || echo "profile failed" >&2
     timeout "${BENCH_SECONDS:-240}" python3 scripts/bench.py --quick --frames 240 --segment-seconds 2.5 --frames-1080p 240 \
         --json "$out/bench.json" 2>&1 | tee "$out/bench.txt" || true
+    [ "$tests" = 0 ] || { echo "GPU tests failed or were skipped: see $out/tests.log" >&2; exit 1; }
     ;;
 *)
     echo "unknown phase $phase: train or bench" >&2

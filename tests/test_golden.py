@@ -1,7 +1,8 @@
 """Pixel-identical outputs across restructurings: a fixed set of jobs hashed against recorded digests.
 
 The jobs (a folder with a bad file, a video with audio, a video killed with SIGKILL and resumed, the same
-folder through Ray) run at fp32 on the CPU with the shipped decoder. Floating-point results depend on the
+folder through Ray) run at fp32 on the CPU with the shipped decoder; videos are encoded losslessly, since
+x264 with frame threads is not bit-repeatable from run to run. Floating-point results depend on the
 processor's kernels and the torch version, so digests are recorded per machine signature in
 ``tests/golden.json`` (``python -m tests.test_golden --record`` writes this machine's); on a machine with
 no recorded digests the comparison skips with that reason, while the resume and Ray checks still compare
@@ -25,13 +26,13 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.conftest import ROOT, SAMPLES
-from tests.helpers import gradient_image
+from tests.conftest import ROOT
+from tests.helpers import STYLE_PATH as STYLE, gradient_image
 from tests.videos import make_video, read_video
 
 GOLDEN = Path(__file__).with_name("golden.json")
-STYLE = SAMPLES / "style" / "stained_glass.png"
 COMMON = ["--style", str(STYLE), "--device", "cpu", "--precision", "fp32", "--size", "64", "--json"]
+VIDEO = ["--crf", "0"]  # lossless x264: decoded frames are the stylized frames, whatever x264's threads decide
 
 
 def machine_signature() -> str:
@@ -78,7 +79,7 @@ def build_inputs(root: Path) -> tuple[Path, Path, Path]:
 def kill_after_first_segment(src: Path, dst: Path) -> None:
     """Start a run and SIGKILL it once its first segment is finished (nothing gets to clean up)."""
     workdir = dst.parent / f".{dst.name}.parts"
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "video", str(src), str(dst), *COMMON,
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "video", str(src), str(dst), *COMMON, *VIDEO,
                              "--segment-seconds", "0.25", "--parallel", "1"], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
@@ -99,14 +100,14 @@ def run_jobs(root: Path) -> dict:
     assert folder_run.returncode == 1, folder_run.stderr  # the broken file fails, the others are written
     assert "broken.jpg" in folder_run.stderr
     digests["folder"] = digest_images(out / "photos")
-    video_run = stylize("video", str(short), str(out / "short.mp4"), *COMMON, "--segment-seconds", "0.25")
+    video_run = stylize("video", str(short), str(out / "short.mp4"), *COMMON, *VIDEO, "--segment-seconds", "0.25")
     assert video_run.returncode == 0, video_run.stderr
     digests["video"] = digest_video(out / "short.mp4")
-    whole = stylize("video", str(long), str(out / "long.mp4"), *COMMON, "--segment-seconds", "0.25")
+    whole = stylize("video", str(long), str(out / "long.mp4"), *COMMON, *VIDEO, "--segment-seconds", "0.25")
     assert whole.returncode == 0, whole.stderr
     digests["long"] = digest_video(out / "long.mp4")
     kill_after_first_segment(long, out / "resumed.mp4")
-    resumed = stylize("video", str(long), str(out / "resumed.mp4"), *COMMON, "--segment-seconds", "0.25",
+    resumed = stylize("video", str(long), str(out / "resumed.mp4"), *COMMON, *VIDEO, "--segment-seconds", "0.25",
                       "--resume")
     assert resumed.returncode == 0, resumed.stderr
     digests["resumed"] = digest_video(out / "resumed.mp4")

@@ -6,10 +6,11 @@ model rarely waits on disk; every output is written to a temporary name and rena
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -18,19 +19,13 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.batching import SizeBuckets
-from pipeline.errors import JobError
+from pipeline.jobs.folder_plan import Task, drop_existing, plan_folder, remove_stray_parts
 from pipeline.ops.sizes import work_size
-from pipeline.options import FolderOptions
-from pipeline.io.images import IMAGE_EXTENSIONS, ImageReadError, read_image, to_tensor, to_uint8, write_image
-from pipeline.io.walk import walk_files
-from pipeline.report import FAILED, PROCESSED, SKIPPED, ItemResult, Summary
-from pipeline.stylizer import Stylizer
+from pipeline.options import Engine, EngineOptions, FolderOptions, GatysOptions, StyleOptions
+from pipeline.io.images import ImageReadError, read_image, to_tensor, to_uint8, write_image
+from pipeline.report import FAILED, PROCESSED, SKIPPED, Hooks, ItemResult, Summary
 
-
-@dataclass
-class Task:
-    src: Path
-    dst: Path
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -39,34 +34,6 @@ class Loaded:
     work: np.ndarray  # (h, w, 3) float32 at the work resolution
     source_hw: tuple[int, int]
     alpha: np.ndarray | None
-
-
-def _inside(path: Path, parent: Path) -> bool:
-    return path.resolve().is_relative_to(parent.resolve())
-
-
-def plan_folder(input_dir: Path, output_dir: Path, ext: str | None = None) -> tuple[list[Task], Path | None]:
-    """Map every image under ``input_dir`` to its mirrored path under ``output_dir``.
-
-    An ``output_dir`` inside ``input_dir`` is left out of the walk (returned as the excluded folder);
-    ``output_dir`` equal to ``input_dir`` is refused, since that would write over the inputs.
-    """
-    if not input_dir.exists():
-        raise JobError(f"input folder {input_dir} does not exist")
-    if not input_dir.is_dir():
-        raise JobError(f"input {input_dir} is not a folder")
-    if output_dir.exists() and not output_dir.is_dir():
-        raise JobError(f"output {output_dir} exists and is not a folder")
-    if output_dir.resolve() == input_dir.resolve() or _inside(input_dir, output_dir):
-        raise JobError(f"output folder {output_dir} would contain the input folder {input_dir}")
-    if ext is not None and ext.lower() not in IMAGE_EXTENSIONS:
-        raise JobError(f"--ext {ext}: not one of {', '.join(sorted(IMAGE_EXTENSIONS))}")
-    excluded = output_dir if _inside(output_dir, input_dir) else None
-    tasks = []
-    for src in walk_files(input_dir, IMAGE_EXTENSIONS, exclude=excluded):
-        dst = output_dir / src.relative_to(input_dir)
-        tasks.append(Task(src, dst.with_suffix(ext) if ext else dst))
-    return tasks, excluded
 
 
 def load_task(task: Task, size: int, keep_size: bool = False) -> Loaded:
@@ -100,18 +67,7 @@ def _prefetch(pool: ThreadPoolExecutor, tasks: Iterable[Task], fn: Callable, dep
     yield from pending
 
 
-def drop_existing(tasks: list[Task], skip_existing: bool, summary: Summary) -> list[Task]:
-    """With --skip-existing, record tasks whose output exists as skipped; returns the others."""
-    todo = []
-    for task in tasks:
-        if skip_existing and task.dst.exists():
-            summary.add(ItemResult(str(task.src), SKIPPED, "output exists", str(task.dst)))
-        else:
-            todo.append(task)
-    return todo
-
-
-def run_folder(stylizer: Stylizer, tasks: list[Task], opts: FolderOptions,
+def run_folder(stylizer, tasks: list[Task], opts: FolderOptions,
                on_result: Callable[[ItemResult], None] | None = None) -> Summary:
     """Stylize ``tasks``; failures are recorded per file and never stop the others."""
     summary = Summary("folder", on_result=on_result)
@@ -161,3 +117,40 @@ def _collect_writes(writes: list[tuple[Loaded, Future]], summary: Summary, block
             summary.add(ItemResult(str(item.task.src), PROCESSED, output=str(item.task.dst)))
         except (OSError, ValueError) as exc:
             summary.add(ItemResult(str(item.task.src), FAILED, f"cannot write {item.task.dst}: {exc}"))
+
+
+def run_folder_job(input_dir: Path, output_dir: Path, style: StyleOptions, folder: FolderOptions,
+                   gatys: GatysOptions | None, engine: EngineOptions, hooks: Hooks) -> Summary:
+    """``stylize folder``: plan, build the stylizer (or hand the plan to Ray), stylize, summarise.
+
+    Raises a UsageError before anything is written when the job cannot start (paths, styles, weights)."""
+    tasks, excluded = plan_folder(input_dir, output_dir, folder.ext)
+    if excluded is not None:
+        log.info("%s is inside %s; it is left out of the walk", output_dir, input_dir)
+    if not tasks:
+        log.error("no images found under %s", input_dir)
+        return Summary("folder")
+    hooks.on_total(len(tasks))
+    remove_stray_parts(tasks)
+    on_result = _counting(hooks)
+    if engine.engine == Engine.RAY:
+        from pipeline.engines.ray import run_folder_job_ray
+
+        return run_folder_job_ray(style, gatys, tasks, folder, engine, on_result, hooks.on_adapt_step)
+    from pipeline.build import build_refiner, build_stylizer
+    from pipeline.stylizer import auto_batch_size
+
+    stylizer = build_stylizer(style, hooks.on_adapt_step)
+    if not folder.batch_size:
+        folder = replace(folder, batch_size=auto_batch_size(stylizer, (folder.size or 1024, folder.size or 1024)))
+    return run_folder(build_refiner(stylizer, gatys) if gatys else stylizer, tasks, folder, on_result)
+
+
+def _counting(hooks: Hooks) -> Callable[[ItemResult], None]:
+    """``hooks.on_result`` that also counts the item as one unit done."""
+    def on_result(result: ItemResult) -> None:
+        if hooks.on_result is not None:
+            hooks.on_result(result)
+        hooks.on_units(1)
+
+    return on_result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import pickle
 import random
 import signal
 import time
@@ -15,7 +16,8 @@ import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 
-from pipeline.device import autocast, keep_freed_memory, pick_device, pick_dtype
+from pipeline.device import autocast, pick_device, pick_dtype
+from pipeline.errors import WeightsError
 from pipeline.models.decoder import Decoder, decoder_metadata, load_decoder_state
 from pipeline.models.vgg import STYLE_LAYERS, VGGEncoder, load_encoder
 from pipeline.ops.adain import adain_stats
@@ -99,20 +101,60 @@ def _scale_input_conv(decoder: Decoder, encoder: VGGEncoder, content: torch.Tens
         decoder[1].bias.zero_()
 
 
-def _save_checkpoint(path: Path, decoder: Decoder, ema: AveragedModel | None, optimizer: torch.optim.Optimizer,
-                     iteration: int, elapsed: float, cfg: TrainConfig) -> None:
+@dataclass
+class _Run:
+    """Everything one training run holds: models, optimizer, where it stands."""
+
+    cfg: TrainConfig
+    device: torch.device
+    dtype: torch.dtype
+    encoder: VGGEncoder
+    decoder: Decoder
+    optimizer: torch.optim.Optimizer
+    ema: AveragedModel | None
+    scaler: torch.amp.GradScaler
+    iteration: int = 0
+    elapsed: float = 0.0
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.cfg.out / CHECKPOINT
+
+
+def _rng_state() -> dict:
+    """Every random generator's state as tensors and plain numbers, so a checkpoint loads with
+    ``weights_only=True`` (no pickled objects)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, internal, gauss = random.getstate()
+    return {"torch": torch.get_rng_state(),
+            "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                      "has_gauss": int(has_gauss), "cached": float(cached)},
+            "python": {"version": version, "internal": torch.tensor(internal, dtype=torch.int64), "gauss": gauss}}
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(int(v) for v in p["internal"].tolist()), p["gauss"]))
+
+
+def _save_checkpoint(run: _Run) -> None:
+    """Write the checkpoint atomically (temporary file, then rename): a crash never leaves half of one."""
     state = {
-        "decoder": decoder.state_dict(),
-        "ema": ema.state_dict() if ema is not None and ema.n_averaged > 0 else None,
-        "optimizer": optimizer.state_dict(),
-        "iteration": iteration,
-        "elapsed_s": elapsed,
-        "config": {k: [str(p) for p in v] if isinstance(v, list) else str(v) for k, v in asdict(cfg).items()},
-        "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+        "decoder": run.decoder.state_dict(),
+        "ema": run.ema.state_dict() if run.ema is not None and run.ema.n_averaged > 0 else None,
+        "optimizer": run.optimizer.state_dict(),
+        "iteration": run.iteration,
+        "elapsed_s": run.elapsed,
+        "config": {k: [str(p) for p in v] if isinstance(v, list) else str(v) for k, v in asdict(run.cfg).items()},
+        "rng": _rng_state(),
     }
-    tmp = path.with_name(path.name + ".tmp")
+    run.cfg.out.mkdir(parents=True, exist_ok=True)  # only now: a run that fails earlier leaves no folder
+    tmp = run.checkpoint.with_name(run.checkpoint.name + ".tmp")
     torch.save(state, tmp)
-    tmp.replace(path)
+    tmp.replace(run.checkpoint)
 
 
 def _ignore_interrupts(_worker_id: int) -> None:
@@ -122,109 +164,123 @@ def _ignore_interrupts(_worker_id: int) -> None:
 
 
 def load_checkpoint(path: Path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=False)
+    """A checkpoint's contents, loaded without unpickling objects (``weights_only``): a crafted file cannot
+    run code. Raises WeightsError naming the file when it is not a checkpoint this version can read."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise WeightsError(f"checkpoint {path}: no such file") from None
+    except IsADirectoryError:
+        raise WeightsError(f"checkpoint {path}: is a folder") from None
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise WeightsError(f"checkpoint {path}: not a checkpoint that can be loaded safely ({reason[:200]})") from None
 
 
-def _start_state(cfg: TrainConfig, decoder: Decoder, ema: AveragedModel | None,
-                 optimizer: torch.optim.Optimizer) -> tuple[int, float]:
-    """Restore from the checkpoint (or from decoder weights alone); returns (iteration, elapsed seconds).
-    An average the checkpoint lacks starts from the weights at the first step."""
-    ckpt = cfg.out / CHECKPOINT
-    if cfg.resume and ckpt.is_file():
-        state = load_checkpoint(ckpt)
-        decoder.load_state_dict(state["decoder"])
-        if ema is not None and state.get("ema") is not None:
-            ema.load_state_dict(state["ema"])
-        optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng"]["torch"])
-        np.random.set_state(state["rng"]["numpy"])
-        random.setstate(state["rng"]["python"])
-        return int(state["iteration"]), float(state["elapsed_s"])
-    if cfg.init_from is not None:
-        decoder.load_state_dict(load_decoder_state(cfg.init_from))
+def _start_state(run: _Run) -> None:
+    """Restore from the checkpoint (or from decoder weights alone) into ``run``. An average the checkpoint
+    lacks starts from the weights at the first step."""
+    cfg = run.cfg
+    if cfg.resume and run.checkpoint.is_file():
+        state = load_checkpoint(run.checkpoint)
+        run.decoder.load_state_dict(state["decoder"])
+        if run.ema is not None and state.get("ema") is not None:
+            run.ema.load_state_dict(state["ema"])
+        run.optimizer.load_state_dict(state["optimizer"])
+        _set_rng_state(state["rng"])
+        run.iteration, run.elapsed = int(state["iteration"]), float(state["elapsed_s"])
+    elif cfg.init_from is not None:
+        run.decoder.load_state_dict(load_decoder_state(cfg.init_from))
         meta = decoder_metadata(cfg.init_from)
-        return int(meta.get("iterations", 0)), float(meta.get("wall_time_s", 0.0))
-    return 0, 0.0
+        run.iteration, run.elapsed = int(meta.get("iterations", 0)), float(meta.get("wall_time_s", 0.0))
+
+
+def _build(cfg: TrainConfig, batches: PairBatches) -> _Run:
+    """Models on the device, the optimizer, and the state to start from.
+
+    The encoder pads by reflection, as the Stylizer encodes: with zero padding the decoder learns to paint
+    a band of dots along the border. channels_last: faster convolutions with oneDNN and cuDNN."""
+    device = pick_device(cfg.device)
+    encoder = load_encoder(last_layer="relu4_1")
+    encoder.use_reflect_padding()
+    encoder = encoder.to(device, memory_format=torch.channels_last)
+    decoder = Decoder().to(device, memory_format=torch.channels_last)
+    dtype = pick_dtype(cfg.precision, device)
+    run = _Run(cfg, device, dtype, encoder, decoder, torch.optim.Adam(decoder.parameters(), lr=cfg.lr),
+               AveragedModel(decoder, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay)) if cfg.ema_decay > 0 else None,
+               torch.amp.GradScaler(device.type, enabled=dtype == torch.float16))
+    _start_state(run)
+    if run.iteration == 0 and cfg.init_from is None:
+        _scale_input_conv(decoder, encoder, batches[0][0].to(device))
+    return run
+
+
+def _step(run: _Run, content: torch.Tensor, style: torch.Tensor, mix: torch.Tensor) -> StepLosses:
+    """One optimizer step on one batch; advances ``run.iteration`` and ``run.elapsed``."""
+    cfg, t0 = run.cfg, time.perf_counter()
+    lr = cfg.lr / (1.0 + cfg.lr_decay * run.iteration)
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    content = content.to(run.device, memory_format=torch.channels_last)
+    style = style.to(run.device, memory_format=torch.channels_last)
+    with autocast(run.device, run.dtype):
+        c_loss, s_loss = adain_losses(run.encoder, run.decoder, content, style, cfg.style_loss,
+                                      mix.to(run.device) if cfg.style_mix > 0 else None)
+        loss = cfg.content_weight * c_loss + cfg.style_weight * s_loss
+    run.optimizer.zero_grad(set_to_none=True)
+    run.scaler.scale(loss).backward()
+    run.scaler.step(run.optimizer)
+    run.scaler.update()
+    if run.ema is not None:
+        run.ema.update_parameters(run.decoder)
+    seconds = time.perf_counter() - t0
+    run.iteration, run.elapsed = run.iteration + 1, run.elapsed + seconds
+    return StepLosses(run.iteration, c_loss.item(), s_loss.item(), lr, seconds)
+
+
+def _open_log(path: Path):
+    """The CSV log, appended to (with its header when new)."""
+    new = not path.exists()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    log_file = path.open("a", newline="")
+    if new:
+        csv.writer(log_file).writerow(["iteration", "content_loss", "style_loss", "lr", "seconds"])
+    return log_file
 
 
 def train(cfg: TrainConfig, on_step: Callable[[StepLosses], None] | None = None,
           on_skip: Callable[[str], None] | None = None) -> Path:
-    """Train until ``cfg.iterations`` (a total, counting resumed ones); returns the checkpoint path."""
+    """Train until ``cfg.iterations`` (a total, counting resumed ones); returns the checkpoint path.
+    Finished or interrupted (Ctrl-C, SIGTERM), every completed iteration is checkpointed."""
     if cfg.style_loss not in STYLE_LOSSES:
         raise ValueError(f"style loss {cfg.style_loss!r}: expected one of {', '.join(STYLE_LOSSES)}")
     torch.manual_seed(cfg.seed)
-    device = pick_device(cfg.device)
-    dtype = pick_dtype(cfg.precision, device)
-    if device.type == "cpu":
-        keep_freed_memory()  # a batch's activations are tens of MB each, allocated again every step
     content, skipped_c = load_folders(cfg.content_dirs)
     style, skipped_s = load_folders(cfg.style_dirs)
     for line in skipped_c + skipped_s:
         if on_skip:
             on_skip(line)
     batches = PairBatches(content, style, cfg.batch_size, cfg.crop, cfg.seed, cfg.style_augment, cfg.style_mix)
-
-    # Reflection padding, as the Stylizer encodes: with zero padding the decoder learnt to paint a band of
-    # dots along the border, which the zero-padded edge features of its output then matched.
-    # channels_last: about 1.3x faster convolutions with oneDNN on the CPU, and with cuDNN on CUDA.
-    encoder = load_encoder(last_layer="relu4_1")
-    encoder.use_reflect_padding()
-    encoder = encoder.to(device, memory_format=torch.channels_last)
-    decoder = Decoder().to(device, memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(decoder.parameters(), lr=cfg.lr)
-    cfg.out.mkdir(parents=True, exist_ok=True)
-    ema = AveragedModel(decoder, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay)) if cfg.ema_decay > 0 else None
-    start, elapsed = _start_state(cfg, decoder, ema, optimizer)
-    if start == 0 and cfg.init_from is None:
-        _scale_input_conv(decoder, encoder, batches[0][0].to(device))
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-
-    loader = DataLoader(batches, batch_size=None, sampler=range(start, cfg.iterations),
-                        num_workers=cfg.workers, persistent_workers=False,
-                        worker_init_fn=_ignore_interrupts)
-    ckpt = cfg.out / CHECKPOINT
-    reached = {"iteration": start, "elapsed": elapsed}
-    decoder.train()
-    log_path = cfg.out / LOG
-    new_log = not log_path.exists()
-    with log_path.open("a", newline="") as log_file:
-        log = csv.writer(log_file)
-        if new_log:
-            log.writerow(["iteration", "content_loss", "style_loss", "lr", "seconds"])
-        last_save = run_start = time.monotonic()
+    run = _build(cfg, batches)
+    loader = DataLoader(batches, batch_size=None, sampler=range(run.iteration, cfg.iterations),
+                        num_workers=cfg.workers, persistent_workers=False, worker_init_fn=_ignore_interrupts)
+    run.decoder.train()
+    last_save = run_start = time.monotonic()
+    with _open_log(cfg.out / LOG) as log_file:
         try:
             for content_batch, style_batch, mix in loader:
-                iteration = reached["iteration"]
-                t0 = time.perf_counter()
-                lr = cfg.lr / (1.0 + cfg.lr_decay * iteration)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                content_batch = content_batch.to(device, memory_format=torch.channels_last)
-                style_batch = style_batch.to(device, memory_format=torch.channels_last)
-                with autocast(device, dtype):
-                    c_loss, s_loss = adain_losses(encoder, decoder, content_batch, style_batch,
-                                                  cfg.style_loss, mix.to(device) if cfg.style_mix > 0 else None)
-                    loss = cfg.content_weight * c_loss + cfg.style_weight * s_loss
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                if ema is not None:
-                    ema.update_parameters(decoder)
-                seconds = time.perf_counter() - t0
-                reached["iteration"], reached["elapsed"] = iteration + 1, reached["elapsed"] + seconds
-                step = StepLosses(iteration + 1, c_loss.item(), s_loss.item(), lr, seconds)
-                log.writerow([step.iteration, f"{step.content:.6g}", f"{step.style:.6g}", f"{lr:.3e}",
-                              f"{seconds:.3f}"])
+                step = _step(run, content_batch, style_batch, mix)
+                csv.writer(log_file).writerow([step.iteration, f"{step.content:.6g}", f"{step.style:.6g}",
+                                               f"{step.lr:.3e}", f"{step.seconds:.3f}"])
                 log_file.flush()  # so a crash or `tail` sees every finished iteration
                 if on_step:
                     on_step(step)
                 if step.iteration % cfg.save_every == 0 or time.monotonic() - last_save > 60 * cfg.save_minutes:
-                    _save_checkpoint(ckpt, decoder, ema, optimizer, step.iteration, reached["elapsed"], cfg)
+                    _save_checkpoint(run)
                     last_save = time.monotonic()
                 if cfg.max_minutes is not None and time.monotonic() - run_start >= 60 * cfg.max_minutes:
                     break
-        finally:  # finished, or interrupted (Ctrl-C, SIGTERM): keep every completed iteration
+        finally:
             log_file.flush()
-            _save_checkpoint(ckpt, decoder, ema, optimizer, reached["iteration"], reached["elapsed"], cfg)
-    return ckpt
+            _save_checkpoint(run)
+    return run.checkpoint

@@ -1,0 +1,79 @@
+"""The options of the ``stylize`` commands as annotated types, grouped into help panels.
+
+Closed choices are the enums of ``pipeline.options``, so ``--help`` lists them and Typer refuses anything
+else with exit code 2. Defaults live in the command signatures (pipeline/cli/commands.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from pipeline.options import (Audio, Device, Engine, Init, Method, Optimizer, Precision, PreserveColor,
+                              TemporalMode)
+
+STYLE, SIZE, VIDEO, TEMPORAL, GATYS, ENGINE, OUTPUT = ("Style", "Size and device", "Video and encoding",
+                                                       "Temporal", "Gatys", "Engine", "Output")
+
+
+def _opt(*names: str, panel: str, **kwargs) -> typer.models.OptionInfo:
+    return typer.Option(*names, rich_help_panel=panel, **kwargs)
+
+
+Styles = Annotated[list[Path], _opt("--style", "-s", panel=STYLE, help="Style image; repeat to interpolate styles.")]
+StyleWeights = Annotated[Optional[str], _opt(panel=STYLE, help="Comma-separated weights, one per --style.")]
+Alpha = Annotated[float, _opt(panel=STYLE, min=0.0, max=1.0, help="Style strength: 0 = content, 1 = full style.")]
+PreserveColorOpt = Annotated[PreserveColor, _opt(panel=STYLE, help="Keep the content's colours: coral recolours the style, luminance stylizes the luminance only.")]
+StyleSize = Annotated[Optional[int], _opt(panel=STYLE, min=0, help="Long side the style image is resized to, never enlarged (default: the work size, 512 with --size 0; 0 = as is).")]
+Calibrate = Annotated[bool, _opt(panel=STYLE, help="Correct the style's statistics for the decoder's miss, once per run (a few seconds).")]
+Adapt = Annotated[Optional[int], _opt(panel=STYLE, min=0, help="Steps fine-tuning the decoder to the style on three bundled photos before the run, cached per style (closer to the style; seconds a step on a CPU). Default: 30 on CUDA, 0 on the CPU.")]
+Feedback = Annotated[int, _opt(panel=STYLE, min=0, help="Passes that correct each image's own statistics (one more encode and decode each; 1 is enough).")]
+DecoderPath = Annotated[Optional[Path], _opt("--decoder", panel=STYLE, help="Decoder weights (.safetensors, or the reference decoder.pth).")]
+VggPath = Annotated[Optional[Path], _opt("--vgg", panel=STYLE, help="Reference vgg_normalised.pth instead of the built-in VGG-19.")]
+
+Size = Annotated[int, _opt(panel=SIZE, min=0, help="Long side of the work resolution (0 = source size).")]
+KeepSize = Annotated[bool, _opt(panel=SIZE, help="Write outputs at the source resolution.")]
+BatchSize = Annotated[int, _opt(panel=SIZE, min=0, help="Images or frames per batch (0 = auto: 1 on the CPU, as many as fit on CUDA).")]
+DeviceOpt = Annotated[Device, _opt(panel=SIZE, help="Where the networks run (auto: CUDA when present).")]
+PrecisionOpt = Annotated[Precision, _opt(panel=SIZE, help="Network precision (auto: bf16 on CUDA and on CPUs with native bf16, else fp32).")]
+Tile = Annotated[int, _opt(panel=SIZE, min=0, help="Stylize frames larger than this in overlapping tiles (0 = only when needed).")]
+Compile = Annotated[bool, _opt("--compile", panel=SIZE, help="torch.compile the networks (falls back to eager).")]
+
+MethodOpt = Annotated[Method, _opt(panel=GATYS, help="adain (feed-forward), gatys (optimisation) or adain+gatys (AdaIN refined).")]
+Iterations = Annotated[int, _opt(panel=GATYS, min=1, help="Gatys iterations per image or keyframe.")]
+OptimizerOpt = Annotated[Optimizer, _opt(panel=GATYS, help="Gatys optimizer.")]
+ContentWeight = Annotated[float, _opt(panel=GATYS, min=0.0, help="Gatys content weight (relu4_2).")]
+StyleWeight = Annotated[float, _opt(panel=GATYS, min=0.0, help="Gatys style weight (Gram matrices relu1_1..relu5_1).")]
+TvWeight = Annotated[float, _opt(panel=GATYS, min=0.0, help="Gatys total-variation weight.")]
+InitOpt = Annotated[Init, _opt(panel=GATYS, help="Gatys start: the content, noise, or the AdaIN result.")]
+Scales = Annotated[int, _opt(panel=GATYS, min=1, help="Gatys coarse-to-fine levels.")]
+
+EngineOpt = Annotated[Engine, _opt(panel=ENGINE, help="local, or ray (a local Ray instance, or a cluster with --ray-address).")]
+RayAddress = Annotated[Optional[str], _opt(panel=ENGINE, help="Ray cluster to join: 'auto' or host:port (default: start one here).")]
+Workers = Annotated[int, _opt(panel=ENGINE, min=1, help="Ray workers (actors), one model copy each.")]
+
+Json = Annotated[bool, _opt("--json", panel=OUTPUT, help="Print a machine-readable summary on stdout.")]
+Debug = Annotated[bool, _opt(panel=OUTPUT, help="Show tracebacks.")]
+Quiet = Annotated[bool, _opt("--quiet", "-q", panel=OUTPUT, help="Only errors and the summary.")]
+Verbose = Annotated[bool, _opt("--verbose", "-v", panel=OUTPUT, help="More detail (and library logs).")]
+Ext = Annotated[Optional[str], _opt(panel=OUTPUT, help="Output format by extension, e.g. png (default: same as input).")]
+SkipExisting = Annotated[bool, _opt(panel=OUTPUT, help="Leave outputs that already exist (and decode) alone.")]
+
+Codec = Annotated[str, _opt(panel=VIDEO, help="Video encoder: libx264, libx265, libsvtav1, libvpx-vp9, h264_nvenc, ...")]
+Crf = Annotated[int, _opt(panel=VIDEO, min=0, max=63, help="Constant rate factor (quality; lower is better).")]
+Preset = Annotated[str, _opt(panel=VIDEO, help="Encoder speed preset (x264/x265).")]
+PixFmt = Annotated[str, _opt(panel=VIDEO, help="Output pixel format.")]
+AudioOpt = Annotated[Audio, _opt(panel=VIDEO, help="auto copies the audio when the container takes it, else transcodes (AAC, Opus for WebM).")]
+Start = Annotated[float, _opt(panel=VIDEO, min=0.0, help="Start time in seconds.")]
+Duration = Annotated[Optional[float], _opt(panel=VIDEO, min=0.0, help="Seconds to process from --start.")]
+MaxFrames = Annotated[Optional[int], _opt(panel=VIDEO, min=1, help="Stop after this many frames.")]
+Resume = Annotated[bool, _opt(panel=VIDEO, help="Reuse the finished segments of an interrupted run.")]
+SegmentSeconds = Annotated[float, _opt(panel=VIDEO, min=0.1, help="Length of the resumable encoded segments.")]
+Parallel = Annotated[int, _opt(panel=VIDEO, min=0, help="Lanes rendering runs of segments side by side, each with its own decoder and encoder (0 = auto, per video).")]
+
+TemporalOpt = Annotated[TemporalMode, _opt(panel=TEMPORAL, help="Flicker reduction: smoothed statistics, flow-warped blending, or both (full).")]
+TemporalStrength = Annotated[float, _opt(panel=TEMPORAL, min=0.0, max=0.99, help="Statistics momentum and warped-frame blend weight where the content moves.")]
+TemporalStill = Annotated[float, _opt(panel=TEMPORAL, min=0.0, max=0.99, help="Warped-frame blend weight where the content stands still (under half a pixel a frame).")]
+RefineEvery = Annotated[int, _opt(panel=TEMPORAL, min=0, help="Refine every Nth frame (and scene cuts) with Gatys; 0 = never.")]

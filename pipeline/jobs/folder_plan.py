@@ -1,0 +1,107 @@
+"""Planning a folder job: which image goes where, checked before anything is written.
+
+The walk mirrors INPUT into OUTPUT. Refused up front, with one line: an output that would contain the input,
+two inputs that would write one output (``a.jpg`` and ``a.png`` with ``--ext png``), and a symlink inside
+the output tree on the way to an output (a write through it would land outside OUTPUT).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from pipeline.errors import JobError
+from pipeline.io.images import IMAGE_EXTENSIONS
+from pipeline.io.walk import walk_files
+from pipeline.report import SKIPPED, ItemResult, Summary
+
+
+@dataclass
+class Task:
+    src: Path
+    dst: Path
+
+
+def _inside(path: Path, parent: Path) -> bool:
+    return path.resolve().is_relative_to(parent.resolve())
+
+
+def _check_paths(input_dir: Path, output_dir: Path, ext: str | None) -> None:
+    if not input_dir.exists():
+        raise JobError(f"input folder {input_dir} does not exist")
+    if not input_dir.is_dir():
+        raise JobError(f"input {input_dir} is not a folder")
+    if output_dir.exists() and not output_dir.is_dir():
+        raise JobError(f"output {output_dir} exists and is not a folder")
+    if output_dir.resolve() == input_dir.resolve() or _inside(input_dir, output_dir):
+        raise JobError(f"output folder {output_dir} would contain the input folder {input_dir}")
+    if ext is not None and ext.lower() not in IMAGE_EXTENSIONS:
+        raise JobError(f"--ext {ext}: not one of {', '.join(sorted(IMAGE_EXTENSIONS))}")
+
+
+def _check_no_link(dst: Path, output_dir: Path) -> None:
+    """Every existing component from OUTPUT down to ``dst`` is a plain folder (or file): no symlink."""
+    rel = dst.relative_to(output_dir)
+    path = output_dir
+    for part in rel.parts:
+        path = path / part
+        if path.is_symlink():
+            raise JobError(f"{path} is a symlink inside the output folder; remove it (writes never leave "
+                           f"{output_dir})")
+
+
+def plan_folder(input_dir: Path, output_dir: Path, ext: str | None = None) -> tuple[list[Task], Path | None]:
+    """Map every image under ``input_dir`` to its mirrored path under ``output_dir``; returns the tasks and
+    the output folder when it lies inside the input (it is left out of the walk).
+
+    The output tree is never walked as input, even through a symlink in the input tree that points to it."""
+    _check_paths(input_dir, output_dir, ext)
+    tasks: list[Task] = []
+    claimed: dict[Path, Path] = {}
+    for src in walk_files(input_dir, IMAGE_EXTENSIONS, exclude=output_dir):
+        dst = output_dir / src.relative_to(input_dir)
+        dst = dst.with_suffix(ext) if ext else dst
+        if dst in claimed:
+            raise JobError(f"{claimed[dst]} and {src} would both be written to {dst}; "
+                           "choose another --ext or rename one")
+        claimed[dst] = src
+        _check_no_link(dst, output_dir)
+        tasks.append(Task(src, dst))
+    return tasks, output_dir if _inside(output_dir, input_dir) else None
+
+
+def remove_stray_parts(tasks: list[Task]) -> int:
+    """Delete the temporary files (``.NAME.XXXX.EXT.part``, from ``io.images.atomic_write``) that a killed
+    run left beside these outputs; returns how many."""
+    removed = 0
+    for task in tasks:
+        if task.dst.parent.is_dir():
+            for stray in task.dst.parent.glob(f".{task.dst.stem}.*{task.dst.suffix}.part"):
+                stray.unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
+def _usable(path: Path) -> bool:
+    """An existing output that is not empty and decodes (a killed writer's leftover is redone)."""
+    try:
+        if path.stat().st_size == 0:
+            return False
+        with Image.open(path) as img:
+            img.verify()
+        return True
+    except (OSError, ValueError, SyntaxError):
+        return False
+
+
+def drop_existing(tasks: list[Task], skip_existing: bool, summary: Summary) -> list[Task]:
+    """With --skip-existing, record tasks whose output exists and decodes as skipped; returns the others."""
+    todo = []
+    for task in tasks:
+        if skip_existing and task.dst.exists() and _usable(task.dst):
+            summary.add(ItemResult(str(task.src), SKIPPED, "output exists", str(task.dst)))
+        else:
+            todo.append(task)
+    return todo

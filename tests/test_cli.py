@@ -1,0 +1,117 @@
+"""The command line as a user meets it: help without torch, --version, one-line usage errors with exit 2,
+quiet and plain progress output, and real SIGINT / SIGTERM sent to a running `stylize folder`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.helpers import STYLE_PATH as STYLE, run_cli, save_rgb
+
+
+
+def stylize(*args, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline", *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=300, **kwargs)
+
+
+def test_help_answers_without_importing_torch():
+    probe = ("import sys; from pipeline.cli import app; "
+             "sys.argv = ['stylize', 'video', '--help']\n"
+             "try:\n    app()\nexcept SystemExit:\n    pass\n"
+             "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert "--temporal" in result.stdout and "Temporal" in result.stdout  # the option and its help panel
+    assert result.stderr.strip().endswith("NO-TORCH")
+
+
+def test_version_and_short_help():
+    from pipeline import __version__
+
+    result = stylize("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"stylize {__version__}"
+    assert stylize("folder", "-h").stdout.count("--style") >= 1
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--device", "tpu"], "--device"),
+    (["--preserve-color", "sepia"], "--preserve-color"),
+    (["--method", "magic"], "--method"),
+    (["--alpha", "1.5"], "--alpha"),
+    (["--style-weights", "nan"], "--style-weights"),
+    (["--style-weights", "inf"], "--style-weights"),
+    (["--style-weights", "0"], "--style-weights"),
+    (["--tile", "10"], "--tile"),
+])
+def test_bad_option_values_are_one_line_and_exit_2(tmp_path, args, words):
+    save_rgb(tmp_path / "in" / "x.png", 32, 32)
+    result = stylize("folder", tmp_path / "in", tmp_path / "out", "--style", STYLE, *args)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:") and words in lines[0], result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_quiet_prints_only_the_summary_and_plain_progress_otherwise(tmp_path, random_decoder_file):
+    for i in range(3):
+        save_rgb(tmp_path / "in" / f"{i}.png", 32, 32, seed=i)
+    (tmp_path / "in" / "bad.png").write_text("no")
+    common = ("--style", STYLE, "--decoder", random_decoder_file, "--size", "32")
+    loud = stylize("folder", tmp_path / "in", tmp_path / "a", *common)
+    assert loud.returncode == 1
+    assert "images: 4/4 (100 %)" in loud.stderr  # a plain progress line: stderr is not a terminal here
+    assert "error:" in loud.stderr and "bad.png" in loud.stderr
+    quiet = stylize("folder", tmp_path / "in", tmp_path / "b", *common, "-q", "--json")
+    assert quiet.returncode == 1 and json.loads(quiet.stdout)["processed"] == 3
+    assert "images:" not in quiet.stderr
+
+
+def _folder_run(src: Path, dst: Path, decoder: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "pipeline", "folder", str(src), str(dst), "--style", str(STYLE),
+                             "--decoder", str(decoder), "--size", "96", "--json"], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_stops_a_folder_run_cleanly_and_a_rerun_finishes(tmp_path, random_decoder_file, signum, code):
+    src = tmp_path / "in"
+    for i in range(40):
+        save_rgb(src / f"{i:02d}.png", 96, 96, seed=i)
+    proc = _folder_run(src, tmp_path / "out", random_decoder_file)
+    deadline = time.monotonic() + 120
+    while not list((tmp_path / "out").glob("*.png")):  # signalled once the first image is written
+        assert proc.poll() is None and time.monotonic() < deadline, "the run ended before the signal"
+        time.sleep(0.01)
+    os.kill(proc.pid, signum)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == code, stderr
+    assert "Traceback" not in stderr and "terminate called" not in stderr
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written and all(name.endswith(".png") and not name.startswith(".") for name in written), written
+    assert len(written) < 40
+    rerun = stylize("folder", src, tmp_path / "out", "--style", STYLE, "--decoder", random_decoder_file,
+                    "--size", "96", "--skip-existing", "--json")
+    summary = json.loads(rerun.stdout)
+    assert rerun.returncode == 0 and summary["skipped"] == len(written) and summary["processed"] == 40 - len(written)
+
+
+def test_metrics_prints_to_stdout_and_names_a_bad_file(tmp_path, random_decoder_file):
+    from tests.videos import make_video
+
+    src = make_video(tmp_path / "in.mp4", frames=6, size=(64, 48), audio=None)
+    assert run_cli("video", src, tmp_path / "out.mp4", "--style", STYLE, "--decoder", random_decoder_file,
+                   "--size", "64").exit_code == 0
+    good = stylize("metrics", src, tmp_path / "out.mp4", "--style", STYLE)
+    assert good.returncode == 0 and "warping_error:" in good.stdout
+    (tmp_path / "broken.mp4").write_bytes(b"\x00" * 100)
+    bad = stylize("metrics", src, tmp_path / "broken.mp4", "--style", STYLE)
+    assert bad.returncode == 2 and "broken.mp4" in bad.stderr and "Traceback" not in bad.stderr
