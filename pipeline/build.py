@@ -19,7 +19,7 @@ from torch import nn
 from pipeline.adaptation import adapt_decoder, cache_key, cached_adaptation, default_steps
 from pipeline.calibration import calibrate, calibration_photos
 from pipeline.device import compile_or_eager, pick_device, pick_dtype
-from pipeline.errors import ImageReadError, StyleError
+from pipeline.errors import ImageReadError, StyleError, WeightsError
 from pipeline.gatys import GatysStylizer
 from pipeline.io.images import read_image, to_tensor
 from pipeline.models.decoder import load_decoder, shipped_weights_path
@@ -80,10 +80,11 @@ def build_networks(opts: StyleOptions, device: torch.device, dtype: torch.dtype,
 
     channels_last suits cuDNN and oneDNN; fp32 on the CPU goes through ``models/fast_cpu.py`` instead
     (NNPACK and matrix-product layers), which wants NCHW (torch.compile brings its own CPU kernels)."""
-    encoder = load_encoder(opts.vgg) if encoder is None else copy.deepcopy(encoder)
+    encoder = _load("--vgg", opts.vgg, load_encoder) if encoder is None else copy.deepcopy(encoder)
     encoder.use_reflect_padding()
     if decoder is None:
-        decoder = load_decoder(opts.decoder if opts.decoder is not None else shipped_weights_path())
+        decoder = _load("--decoder", opts.decoder if opts.decoder is not None else shipped_weights_path(),
+                        load_decoder)
     else:
         decoder = copy.deepcopy(decoder)
     fast = fast_cpu and not opts.compile and device.type == "cpu" and dtype == torch.float32 and nnpack_available()
@@ -95,6 +96,23 @@ def build_networks(opts: StyleOptions, device: torch.device, dtype: torch.dtype,
         use_fast_cpu_layers(decoder)
     compiled = (compile_or_eager(encoder), compile_or_eager(decoder)) if opts.compile else (None, None)
     return Networks(encoder, decoder, device, dtype, memory_format, fast, *compiled)
+
+
+def check_weights(opts: StyleOptions) -> None:
+    """Load the weight files ``opts`` names once (WeightsError when one cannot be): a driver checks them
+    before handing work to workers that would each fail on them."""
+    _load("--vgg", opts.vgg, load_encoder)
+    _load("--decoder", opts.decoder if opts.decoder is not None else shipped_weights_path(), load_decoder)
+
+
+def _load(option: str, path, loader: Callable):
+    """``loader(path)``, or WeightsError naming the file: whatever fails in reading a weight file the user
+    gave (empty, text, truncated, wrong keys or shapes, a folder) is that file's fault, one line, exit 2."""
+    try:
+        return loader(path)
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0][:200]
+        raise WeightsError(f"{option} {path}: cannot be loaded ({type(exc).__name__}: {reason})") from None
 
 
 @torch.no_grad()

@@ -1,8 +1,8 @@
 """Pixel-identical outputs across restructurings: a fixed set of jobs hashed against recorded digests.
 
 The jobs (a folder with a bad file, a video with audio, a video killed with SIGKILL and resumed, the same
-folder through Ray) run at fp32 on the CPU with the shipped decoder; videos are encoded losslessly, since
-x264 with frame threads is not bit-repeatable from run to run. Floating-point results depend on the
+folder through Ray) run at fp32 on the CPU with the shipped decoder; videos (the inputs too) are encoded
+losslessly, since x264 with frame threads is not bit-repeatable from run to run. Floating-point results depend on the
 processor's kernels and the torch version, so digests are recorded per machine signature in
 ``tests/golden.json`` (``python -m tests.test_golden --record`` writes this machine's); on a machine with
 no recorded digests the comparison skips with that reason, while the resume and Ray checks still compare
@@ -71,8 +71,8 @@ def build_inputs(root: Path) -> tuple[Path, Path, Path]:
     Image.fromarray(gradient_image(80, 60, seed=1)).save(folder / "a.jpg", quality=95)
     Image.fromarray(gradient_image(50, 70, seed=2)).save(folder / "sub" / "b.png")
     (folder / "broken.jpg").write_text("not an image")
-    short = make_video(root / "short.mp4", frames=20, size=(72, 48))
-    long = make_video(root / "long.mp4", frames=240, size=(96, 64))
+    short = make_video(root / "short.mp4", frames=20, size=(72, 48), lossless=True)
+    long = make_video(root / "long.mp4", frames=240, size=(96, 64), lossless=True)
     return folder, short, long
 
 

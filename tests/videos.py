@@ -24,8 +24,10 @@ def moving_frames(n: int, width: int, height: int) -> list[np.ndarray]:
 
 def make_video(path: Path, frames: int = 12, rate: Fraction | int = 24, size: tuple[int, int] = (64, 48),
                audio: str | None = "aac", pts: list[int] | None = None, time_base: Fraction | None = None,
-               rotation: int = 0, faststart: bool = False) -> Path:
-    """Write an H.264 video (yuv444p when a side is odd) with an optional 440 Hz tone lasting as long."""
+               rotation: int = 0, faststart: bool = False, lossless: bool = False) -> Path:
+    """Write an H.264 video (yuv444p when a side is odd) with an optional 440 Hz tone lasting as long.
+    ``lossless``: x264 at constant quality 0, so the decoded frames are the same bytes on every run (lossy
+    x264 with frame threads is not bit-repeatable)."""
     width, height = size
     rate = Fraction(rate)
     options = {"movflags": "+faststart"} if faststart else {}
@@ -33,6 +35,8 @@ def make_video(path: Path, frames: int = 12, rate: Fraction | int = 24, size: tu
         video = out.add_stream("libx264", rate=rate)
         video.width, video.height = width, height
         video.pix_fmt = "yuv444p" if width % 2 or height % 2 else "yuv420p"
+        if lossless:
+            video.options = {"crf": "0"}
         tb = time_base or 1 / rate
         video.time_base = tb
         video.codec_context.time_base = tb

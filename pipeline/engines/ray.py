@@ -77,12 +77,12 @@ def _map(rows: list[dict], actor, recipe: Recipe, workers: int, extra: dict, bat
 def prepare_workers(style: StyleOptions, on_adapt_step: Callable[[int], None] | None) -> None:
     """Fail here, not on every worker; with --adapt, adapt here once so that workers on this machine find the
     weights in the cache instead of each adapting on its own."""
-    from pipeline.build import build_stylizer
-    from pipeline.build import load_style_images
+    from pipeline.build import build_stylizer, check_weights, load_style_images
 
     if style.adapt:
         build_stylizer(style, on_adapt_step)
     else:
+        check_weights(style)
         load_style_images(style.styles, style.style_size)
 
 

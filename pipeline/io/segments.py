@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.errors import JobError
 from pipeline.io.video import SegmentWriter
 from pipeline.options import EncodeOptions
 
@@ -36,18 +38,40 @@ def workdir_for(dst: Path) -> Path:
 
 
 def prepare_workdir(dst: Path, key: str, resume: bool) -> Path:
-    """The folder of finished segments; kept only by --resume for the very same job, emptied otherwise."""
+    """The folder of finished segments; kept only by --resume for the very same job, emptied otherwise.
+    With --resume, job state that cannot be read raises JobError (that video fails, its segments stay)."""
     workdir = workdir_for(dst)
-    manifest = workdir / "job.json"
     if workdir.exists():
-        same = manifest.is_file() and json.loads(manifest.read_text()).get("key") == key
-        if not (resume and same):
+        if not (resume and _job_key(workdir) == key):
             shutil.rmtree(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    manifest.write_text(json.dumps({"key": key}))
+    _write_atomically(workdir / "job.json", json.dumps({"key": key}))
     for stale in workdir.glob("*.part*"):
         stale.unlink()
     return workdir
+
+
+def _job_key(workdir: Path) -> str | None:
+    """The key a work folder was made for (None when it has no job.json)."""
+    manifest = workdir / "job.json"
+    if not manifest.is_file():
+        return None
+    try:
+        return json.loads(manifest.read_text())["key"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+        raise JobError(f"{manifest} cannot be read (a run stopped while writing it?); run without --resume "
+                       "to start this video over") from None
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file, flush it to disk, then rename it onto ``path``: a crash leaves the
+    old file or the new one, never an empty one."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
 
 
 def segment_part_path(workdir: Path, index: int) -> Path:

@@ -1,0 +1,89 @@
+"""Bad input, table-driven: each row is a command line, the exit code it must give, words its one `error:` line
+must contain, and what must (and must not) exist afterwards. No row may end in a traceback or leave a stray
+file; a refused run creates nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from pipeline.models.decoder import shipped_weights_path
+from tests.helpers import STYLE_PATH as STYLE, run_cli, save_rgb
+from tests.videos import make_video
+
+
+def _weights(tmp: Path, kind: str) -> Path:
+    path = tmp / f"{kind}.safetensors"
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "text":
+        path.write_text("these are not weights\n")
+    elif kind == "truncated":
+        path.write_bytes(shipped_weights_path().read_bytes()[:100_000])
+    elif kind == "wrong_keys":
+        save_file({"something.else": torch.zeros(3)}, str(path))
+    elif kind == "wrong_shapes":
+        save_file({k: torch.zeros(1) for k in ("1.weight", "1.bias")}, str(path))
+    elif kind == "folder":
+        path.mkdir()
+    return path
+
+
+# (name, command builder, exit code, words in the error line)
+VIDEO_ROWS = [
+    ("device_missing", lambda t, v: ["--device", "cuda"] if not torch.cuda.is_available() else ["--device", "tpu"], 2,
+     "--device"),
+    ("duration_zero", lambda t, v: ["--duration", "0"], 2, "--duration"),
+    ("weights_nan", lambda t, v: ["--style-weights", "nan"], 2, "--style-weights"),
+    ("weights_negative", lambda t, v: ["--style-weights", "-1"], 2, "--style-weights"),
+    ("unknown_codec", lambda t, v: ["--codec", "nope264"], 2, "nope264"),
+    ("unknown_pix_fmt", lambda t, v: ["--pix-fmt", "yuv999p"], 2, "yuv999p"),
+    *[(f"decoder_{kind}", lambda t, v, kind=kind: ["--decoder", _weights(t, kind)], 2, "--decoder")
+      for kind in ("empty", "text", "truncated", "wrong_keys", "wrong_shapes", "folder")],
+    *[(f"vgg_{kind}", lambda t, v, kind=kind: ["--vgg", _weights(t, kind)], 2, "--vgg")
+      for kind in ("empty", "text", "folder")],
+    ("missing_style", lambda t, v: ["--style", t / "nope.jpg"], 2, "nope.jpg"),
+]
+
+
+@pytest.mark.parametrize("name, extra, code, words", VIDEO_ROWS, ids=[r[0] for r in VIDEO_ROWS])
+def test_bad_video_invocations(tmp_path, name, extra, code, words):
+    src = make_video(tmp_path / "in.mp4", frames=6, size=(64, 48))
+    out = tmp_path / "out" / "o.mp4"
+    result = run_cli("video", src, out, "--style", STYLE, "--size", "32", *extra(tmp_path, src))
+    assert result.exit_code == code, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and words in errors[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()  # nothing created before the refusal
+
+
+def test_unreadable_job_state_fails_that_video_keeps_it_and_the_batch_goes_on(tmp_path, random_decoder_file):
+    src_dir = tmp_path / "videos"
+    src_dir.mkdir()
+    for name in ("a", "b"):
+        make_video(src_dir / f"{name}.mp4", frames=6, size=(64, 48), audio=None)
+    work = tmp_path / "out" / ".a.mp4.parts"
+    work.mkdir(parents=True)
+    (work / "job.json").write_bytes(b"")  # the disk filled while it was written
+    result = run_cli("video", src_dir, tmp_path / "out", "--style", STYLE, "--decoder", random_decoder_file,
+                     "--size", "32", "--resume")
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "job.json" in errors[0] and "without --resume" in errors[0]
+    assert (tmp_path / "out" / "b.mp4").is_file() and not (tmp_path / "out" / "a.mp4").exists()
+    assert (work / "job.json").exists()  # kept as it was: the user decides
+    again = run_cli("video", src_dir, tmp_path / "out", "--style", STYLE, "--decoder", random_decoder_file,
+                    "--size", "32")
+    assert again.exit_code == 0 and (tmp_path / "out" / "a.mp4").is_file() and not work.exists()
+
+
+def test_bad_folder_weights_leave_nothing(tmp_path):
+    save_rgb(tmp_path / "in" / "x.png", 32, 32)
+    result = run_cli("folder", tmp_path / "in", tmp_path / "out", "--style", STYLE, "--decoder",
+                     _weights(tmp_path, "truncated"))
+    assert result.exit_code == 2 and "--decoder" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
