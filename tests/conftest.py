@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -28,6 +30,15 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_data)
         if "bf16" in item.keywords and not cpu_has_fast_bf16():
             item.add_marker(skip_bf16)
+
+
+@pytest.fixture(autouse=True)
+def seeded():
+    """Every test draws the same random inputs whatever ran before it (a test that needs others seeds its own
+    generator where it makes them)."""
+    torch.manual_seed(0)
+    np.random.seed(0)
+    random.seed(0)
 
 
 @pytest.fixture(autouse=True)

@@ -10,6 +10,11 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from pipeline.cli import app
+from pipeline.engines.local import run_videos_local
+from pipeline.io.segments import SegmentSink
+from pipeline.jobs.render import segment_sink
+from pipeline.jobs.video import Media, VideoJob
+from pipeline.report import Hooks, Summary
 
 STYLE_PATH = Path(__file__).resolve().parents[1] / "samples" / "style" / "stained_glass.png"
 # What tests mean by a plain stylizer: no calibration, no adaptation, fp32 on the CPU, so pixels do not
@@ -52,3 +57,75 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     """Peak signal-to-noise ratio in dB between two uint8 images (inf when equal)."""
     mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
     return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+# Sources and sinks for the video pipeline: real ones, wrapped to record or to fail at a known frame.
+
+class Recorder:
+    """Sinks that write for real and keep every frame they were given, by index, and each sink's indices."""
+
+    def __init__(self):
+        self.frames, self.sinks = {}, []
+
+    def __call__(self, plan, lane=None):
+        recorder = self
+
+        class Recording(SegmentSink):
+            def write(self, index, pts, image):
+                super().write(index, pts, image)
+                if image is not None:
+                    recorder.frames[index] = image.copy()
+                    self.indices.append(index)
+
+        sink = Recording(plan.workdir, plan.segment_format, zero_start=plan.video.start > 0)
+        sink.indices = []
+        self.sinks.append(sink)
+        return sink
+
+    def ordered(self):
+        return [self.frames[k] for k in sorted(self.frames)]
+
+
+def pausing_sink(at: int, wait, sink=segment_sink):
+    """A real sink that calls ``wait()`` before it writes frame ``at``."""
+
+    def make(plan, lane=None):
+        inner = sink(plan, lane)
+        write = inner.write
+
+        def paused(index, pts, image):
+            if index == at:
+                wait()
+            write(index, pts, image)
+
+        inner.write = paused
+        return inner
+
+    return make
+
+
+def failing_sink(at: int, exc: BaseException, name: str = "", before=lambda: None, sink=segment_sink):
+    """A real sink that raises ``exc`` when given frame ``at`` of a video named ``name`` (after ``before()``)."""
+
+    def make(plan, lane=None):
+        inner = sink(plan, lane)
+        write = inner.write
+
+        def fail_at(index, pts, image):
+            if index == at and plan.src.name.endswith(name):
+                before()
+                raise exc
+            write(index, pts, image)
+
+        inner.write = fail_at
+        return inner
+
+    return make
+
+
+def run(stylizer, pairs, opts, media=Media(), on_units=lambda n: None, key=""):
+    """The local engine on ``pairs`` as ``run_video_job`` runs it, with ``media`` swapped in."""
+    job = VideoJob(opts, key, stylizer.device, media)
+    summary = Summary("video", units="frames")
+    plans = job.plan_all(pairs, summary)
+    return run_videos_local(job, plans, stylizer, None, Hooks(on_units=on_units), summary)

@@ -35,7 +35,7 @@ def test_cuda_matches_cpu(random_decoder_file):
 def test_auto_batch_size_fits(random_decoder_file):
     stylizer = _stylizer("cuda", torch.bfloat16, random_decoder_file)
     batch = auto_batch_size(stylizer, (288, 512))
-    assert 1 <= batch <= 64
+    assert 1 <= batch <= 16  # auto_batch_size's limit
     assert stylizer(torch.rand(batch, 3, 288, 512, device="cuda")).shape == (batch, 3, 288, 512)
 
 

@@ -12,7 +12,7 @@ from pipeline.jobs.video_frames import nets_for_video
 from pipeline.options import EngineOptions, StyleOptions, VideoOptions
 from pipeline.report import Hooks, Summary
 from tests.helpers import STYLE_PATH as STYLE, make_stylizer, run_cli, save_rgb
-from tests.test_video import Recorder, failing_sink, run
+from tests.helpers import Recorder, failing_sink, run
 from tests.videos import make_video, read_video
 
 ray = pytest.importorskip("ray")

@@ -101,10 +101,13 @@ def test_out_of_memory_halves_the_batch_then_tiles(random_decoder_file, monkeypa
     stylizer = _stylizer(random_decoder_file)
     batch = torch.rand(4, 3, 64, 80, generator=torch.Generator().manual_seed(0))
     expected = stylizer(batch)
-    real_encode, sizes = stylizer.encode, []
+    big = torch.rand(1, 3, 64, 400, generator=torch.Generator().manual_seed(1))
+    whole = stylizer(big)
+    real_encode, sizes, widths = stylizer.encode, [], []
 
     def encode_with_small_memory(batch):
         sizes.append(batch.shape[0])
+        widths.append(batch.shape[-1])
         if batch.shape[0] > 1 or batch.shape[-1] > 300:
             raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real_encode(batch)
@@ -113,8 +116,10 @@ def test_out_of_memory_halves_the_batch_then_tiles(random_decoder_file, monkeypa
     encoded = stylizer.encode_batch(batch)
     assert sizes[:3] == [4, 2, 1] and encoded.feats.shape[0] == 4  # the caller sees the whole batch's features
     assert torch.allclose(stylizer.decode_batch(encoded), expected, atol=1e-5)
-    big = torch.rand(1, 3, 64, 400)
-    assert stylizer(big).shape == big.shape  # one frame too large: handled in tiles
+    widths.clear()
+    tiled = stylizer(big)  # one frame too large: handled in tiles, with the whole frame's statistics
+    assert widths[0] == 400 and len(widths) > 2 and max(widths[1:]) <= 300 and tiled.shape == big.shape
+    assert (tiled - whole).abs().max().item() < 2e-3
 
 
 FAULTS_OF_EIGHT_64MB_TENSORS = """

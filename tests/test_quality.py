@@ -45,8 +45,11 @@ def test_alpha_zero_reconstructs_the_content(encoder, style):
     content = _content("coffee.jpg")
     out = make_stylizer(None, STYLE, alpha=0.0)(content)
     psnr = peak_signal_noise_ratio(to_uint8(content[0]), to_uint8(out[0]), data_range=255)
-    assert psnr > 12.0
+    # The decoder inverts relu4_1 only approximately: 17.83 dB on average over the held-out photos (model
+    # card), 17.0 dB on this one; a broken alpha path (the style leaking in) falls to 13 dB or below.
+    assert psnr > 15.5
     half = make_stylizer(None, STYLE, alpha=0.5)(content)
+    assert peak_signal_noise_ratio(to_uint8(content[0]), to_uint8(half[0]), data_range=255) < psnr - 2
     losses = [style_loss(encoder, x, style).item() for x in (out, half)]
     assert losses[1] < losses[0]  # more alpha, more style
 

@@ -15,16 +15,14 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.io.segments import SegmentSink
 from pipeline.io.video import SegmentWriter, probe
-from pipeline.engines.local import run_videos_local
 from pipeline.jobs.render import decode_source, render_run, segment_sink
 from pipeline.jobs.video import Media, VideoJob, plan_videos
 from pipeline.jobs.video_frames import FrameStage, nets_for_video
 from pipeline.options import EncodeOptions, VideoOptions
-from pipeline.report import FAILED, PROCESSED, Hooks, Summary
+from pipeline.report import FAILED, PROCESSED
 from tests.conftest import DATA, ROOT
-from tests.helpers import STYLE_PATH as STYLE, make_stylizer, run_cli
+from tests.helpers import STYLE_PATH as STYLE, Recorder, failing_sink, make_stylizer, pausing_sink, run, run_cli
 from tests.videos import make_video, read_video
 
 CPU = torch.device("cpu")
@@ -38,76 +36,6 @@ def stylizer(random_decoder_file):
 def _cli(src, dst, decoder, *extra):
     result = run_cli("video", src, dst, "--style", STYLE, "--decoder", decoder, "--json", "--size", "64", *extra)
     return result, (json.loads(result.stdout) if result.stdout.strip() else None)
-
-
-class Recorder:
-    """Sinks that write for real and keep every frame they were given, by index, and each sink's indices."""
-
-    def __init__(self):
-        self.frames, self.sinks = {}, []
-
-    def __call__(self, plan, lane=None):
-        recorder = self
-
-        class Recording(SegmentSink):
-            def write(self, index, pts, image):
-                super().write(index, pts, image)
-                if image is not None:
-                    recorder.frames[index] = image.copy()
-                    self.indices.append(index)
-
-        sink = Recording(plan.workdir, plan.segment_format, zero_start=plan.video.start > 0)
-        sink.indices = []
-        self.sinks.append(sink)
-        return sink
-
-    def ordered(self):
-        return [self.frames[k] for k in sorted(self.frames)]
-
-
-def pausing_sink(at: int, wait, sink=segment_sink):
-    """A real sink that calls ``wait()`` before it writes frame ``at``."""
-
-    def make(plan, lane=None):
-        inner = sink(plan, lane)
-        write = inner.write
-
-        def paused(index, pts, image):
-            if index == at:
-                wait()
-            write(index, pts, image)
-
-        inner.write = paused
-        return inner
-
-    return make
-
-
-def failing_sink(at: int, exc: BaseException, name: str = "", before=lambda: None, sink=segment_sink):
-    """A real sink that raises ``exc`` when given frame ``at`` of a video named ``name`` (after ``before()``)."""
-
-    def make(plan, lane=None):
-        inner = sink(plan, lane)
-        write = inner.write
-
-        def fail_at(index, pts, image):
-            if index == at and plan.src.name.endswith(name):
-                before()
-                raise exc
-            write(index, pts, image)
-
-        inner.write = fail_at
-        return inner
-
-    return make
-
-
-def run(stylizer, pairs, opts, media=Media(), on_units=lambda n: None, key=""):
-    """The local engine on ``pairs`` as ``run_video_job`` runs it, with ``media`` swapped in."""
-    job = VideoJob(opts, key, stylizer.device, media)
-    summary = Summary("video", units="frames")
-    plans = job.plan_all(pairs, summary)
-    return run_videos_local(job, plans, stylizer, None, Hooks(on_units=on_units), summary)
 
 
 def _parts(dst):
