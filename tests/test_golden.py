@@ -72,7 +72,7 @@ def build_inputs(root: Path) -> tuple[Path, Path, Path]:
     Image.fromarray(gradient_image(50, 70, seed=2)).save(folder / "sub" / "b.png")
     (folder / "broken.jpg").write_text("not an image")
     short = make_video(root / "short.mp4", frames=20, size=(72, 48), lossless=True)
-    long = make_video(root / "long.mp4", frames=240, size=(96, 64), lossless=True)
+    long = make_video(root / "long.mp4", frames=120, size=(96, 64), lossless=True)
     return folder, short, long
 
 

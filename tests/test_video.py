@@ -382,9 +382,10 @@ def test_cli_parallel_with_max_frames(tmp_path, random_decoder_file):
     assert out["audio_end_s"] == pytest.approx(20 / 24, abs=0.05)
 
 
-def test_ctrl_c_ends_cleanly_and_resume_finishes(tmp_path, random_decoder_file):
-    """SIGINT to a running `stylize video` once its first segment is finished: exit 130 with one line and no
-    C++ abort ("terminate called ..."), finished segments kept, no .part; --resume finishes the video."""
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_ends_cleanly_and_resume_finishes(tmp_path, random_decoder_file, signum, code):
+    """SIGINT (or SIGTERM) to a running `stylize video` once its first segment is finished: exit 130 (143) with
+    one line and no C++ abort ("terminate called ..."), finished segments kept, no .part; --resume finishes."""
     src = make_video(tmp_path / "in.mp4", frames=48, rate=24)
     dst = tmp_path / "out.mp4"
     args = [sys.executable, "-m", "pipeline", "video", str(src), str(dst), "--style", str(STYLE), "--decoder",
@@ -392,9 +393,9 @@ def test_ctrl_c_ends_cleanly_and_resume_finishes(tmp_path, random_decoder_file):
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first = tmp_path / ".out.mp4.parts" / "segment_000000.mp4"
     _wait_for(first, proc)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr
+    assert proc.returncode == code, stderr
     assert "terminate called" not in stderr and "Traceback" not in stderr
     assert not dst.exists() and _parts(dst) and _no_part_files(tmp_path)
     result, summary = _cli(src, dst, random_decoder_file, "--segment-seconds", "0.25", "--resume")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 
 from pipeline.errors import JobError
@@ -92,6 +93,28 @@ def finished_segments(workdir: Path) -> dict[int, Path]:
         if match:
             found[int(match.group(1))] = path
     return found
+
+
+def drop_damaged_segments(workdir: Path, seg_len: int) -> list[int]:
+    """Delete the finished segments that do not hold what a finished segment holds (a file that cannot be
+    read, or fewer than ``seg_len`` frames before the last one), so --resume makes them again instead of
+    joining a hole into the output; returns their indices. Renames happen only after a segment is closed,
+    so this takes a disk that lost data, or a hand that cut a file."""
+    found = finished_segments(workdir)
+    last = max(found, default=-1)
+    damaged = [k for k, path in sorted(found.items()) if _frames_in(path) < (1 if k == last else seg_len)]
+    for k in damaged:
+        found[k].unlink(missing_ok=True)
+    return damaged
+
+
+def _frames_in(path: Path) -> int:
+    """Video packets (frames) a segment holds; 0 when it cannot be read."""
+    try:
+        with av.open(str(path)) as container:
+            return sum(1 for p in container.demux(container.streams.video[0]) if p.size)
+    except (av.error.FFmpegError, IndexError, OSError, ValueError):
+        return 0
 
 
 @dataclass

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from pipeline.errors import JobError, VideoError
-from pipeline.io.segments import Tally, finished_segments, prepare_workdir
+from pipeline.io.segments import Tally, drop_damaged_segments, finished_segments, prepare_workdir
 from pipeline.io.video import (OUTPUT_EXTENSIONS, VIDEO_EXTENSIONS, check_encoder, check_output,
                                codec_for_container, join_segments, output_suffix, probe)
 from pipeline.io.walk import walk_files
@@ -125,6 +125,8 @@ class VideoJob:
         except OSError as exc:
             raise JobError(f"cannot create the output folder {plan.dst.parent}: {exc.strerror or exc}") from None
         prepare_workdir(plan.dst, plan.key, plan.video.resume)
+        for k in drop_damaged_segments(plan.workdir, plan.seg_len):
+            log.warning("%s: finished segment %d of an earlier run is damaged; it is made again", plan.src, k)
 
     @staticmethod
     def items(plan: VideoPlan, per_segment: bool = False) -> list[WorkItem]:
