@@ -87,3 +87,28 @@ def test_bad_folder_weights_leave_nothing(tmp_path):
                      _weights(tmp_path, "truncated"))
     assert result.exit_code == 2 and "--decoder" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_still_image_to_video_and_a_video_to_folder_get_a_hint(tmp_path):
+    photo = save_rgb(tmp_path / "photo.jpg", 32, 32)
+    clip = make_video(tmp_path / "clip.mp4", frames=4, size=(64, 48), audio=None)
+    for args, words in ((["video", photo, tmp_path / "o.mp4"], "stylize folder"),
+                        (["folder", clip, tmp_path / "o"], "stylize video")):
+        result = run_cli(*args, "--style", STYLE)
+        assert result.exit_code == 2 and "Traceback" not in result.stderr
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and words in errors[0], result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "photo.jpg"]
+
+
+def test_exported_weights_get_the_usual_permissions(tmp_path):
+    import os
+
+    from pipeline.models.decoder import Decoder, save_decoder
+
+    umask = os.umask(0o022)
+    try:
+        save_decoder(Decoder(), tmp_path / "d.safetensors")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "d.safetensors").stat().st_mode & 0o777 == 0o644

@@ -14,6 +14,7 @@ from PIL import Image
 
 from pipeline.errors import JobError
 from pipeline.io.images import IMAGE_EXTENSIONS
+from pipeline.io.video import VIDEO_EXTENSIONS
 from pipeline.io.walk import walk_files
 from pipeline.report import SKIPPED, ItemResult, Summary
 
@@ -32,7 +33,8 @@ def _check_paths(input_dir: Path, output_dir: Path, ext: str | None) -> None:
     if not input_dir.exists():
         raise JobError(f"input folder {input_dir} does not exist")
     if not input_dir.is_dir():
-        raise JobError(f"input {input_dir} is not a folder")
+        hint = "; for a video use `stylize video`" if input_dir.suffix.lower() in VIDEO_EXTENSIONS else ""
+        raise JobError(f"input {input_dir} is not a folder (`stylize folder` walks a folder of images){hint}")
     if output_dir.exists() and not output_dir.is_dir():
         raise JobError(f"output {output_dir} exists and is not a folder")
     if output_dir.resolve() == input_dir.resolve() or _inside(input_dir, output_dir):

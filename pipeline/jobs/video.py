@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from pipeline.errors import JobError, VideoError
+from pipeline.io.images import IMAGE_EXTENSIONS
 from pipeline.io.segments import Tally, drop_damaged_segments, finished_segments, prepare_workdir
 from pipeline.io.video import (OUTPUT_EXTENSIONS, VIDEO_EXTENSIONS, check_encoder, check_output,
                                codec_for_container, join_segments, output_suffix, probe)
@@ -54,6 +55,9 @@ def plan_videos(input_path: Path, output_path: Path) -> list[tuple[Path, Path]]:
     if not input_path.exists():
         raise JobError(f"input {input_path} does not exist")
     if input_path.is_file():
+        if input_path.suffix.lower() in IMAGE_EXTENSIONS:
+            raise JobError(f"input {input_path} is a still image: `stylize folder` stylizes images (a folder of "
+                           "them), `stylize video` videos")
         dst = output_path / input_path.name if output_path.is_dir() else output_path
         return [(input_path, dst)]
     if output_path.exists() and not output_path.is_dir():
