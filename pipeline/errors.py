@@ -39,5 +39,9 @@ class VideoError(StylizeError):
     """A video that cannot be processed; that video fails, the others go on."""
 
 
+class SegmentsMissing(VideoError):
+    """A video whose finished segments do not cover it yet; its work folder stays for --resume."""
+
+
 class Cancelled(StylizeError):
     """Work stopped because another lane failed or the run was interrupted."""

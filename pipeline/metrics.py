@@ -8,11 +8,10 @@ import cv2
 import numpy as np
 import torch
 
-from pipeline.errors import ImageReadError, StyleError, VideoError
-from pipeline.io.images import read_image, to_tensor
+from pipeline.build import load_style_images
+from pipeline.errors import VideoError
 from pipeline.io.video import decode_frames, probe
 from pipeline.models.vgg import STYLE_LAYERS, VGGEncoder, load_encoder
-from pipeline.ops.resize import resize_long_side
 from pipeline.ops.losses import channel_stats, stats_distance_terms
 from pipeline.ops.warp import warp
 from pipeline.temporal.flow import FlowEstimator
@@ -84,8 +83,5 @@ def measure_video(input_video: Path, output_video: Path, style: Path, max_frames
             frames.append([f.image for f in decode_frames(probe(path), max_frames=max_frames)])
         except VideoError as exc:
             raise VideoError(f"{path}: {exc}") from None
-    try:
-        image = resize_long_side(to_tensor(read_image(style).rgb)[None], max(frames[1][0].shape[:2]))
-    except ImageReadError as exc:
-        raise StyleError(f"style {style}: {exc}") from None
+    image = load_style_images([style], max(frames[1][0].shape[:2]))[0]
     return video_metrics(load_encoder(last_layer="relu4_1"), frames[0], frames[1], image, sample_every)

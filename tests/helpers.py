@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,7 +18,8 @@ from pipeline.jobs.render import segment_sink
 from pipeline.jobs.video import Media, VideoJob
 from pipeline.report import Hooks, Summary
 
-STYLE_PATH = Path(__file__).resolve().parents[1] / "samples" / "style" / "stained_glass.png"
+ROOT = Path(__file__).resolve().parents[1]
+STYLE_PATH = ROOT / "samples" / "style" / "stained_glass.png"
 # What tests mean by a plain stylizer: no calibration, no adaptation, fp32 on the CPU, so pixels do not
 # depend on the machine's device or on the calibration photos.
 PLAIN = {"calibrate": False, "precision": "fp32", "device": "cpu", "adapt": 0}
@@ -38,6 +41,19 @@ def save_rgb(path: Path, width: int, height: int, seed: int = 0, **kwargs) -> Pa
 
 def run_cli(*args: str):
     return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+def run_stylize(*args, timeout: float = 600) -> subprocess.CompletedProcess:
+    """``stylize`` as a user runs it: a process of its own (a signal must reach a real one)."""
+    return subprocess.run([sys.executable, "-m", "pipeline", *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=timeout)
+
+
+def one_error_line(stderr: str) -> str:
+    """The single ``error:`` line a failed command printed (asserting there is exactly one, and no traceback)."""
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in stderr, stderr
+    return errors[0]
 
 
 def make_stylizer(decoder_file: Path | None, style: Path | Sequence[Path] = STYLE_PATH, size: int = 256,

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from tests.conftest import SAMPLES
-from tests.helpers import run_cli, save_rgb
+from tests.helpers import one_error_line, run_cli, save_rgb
 
 
 class _Payload:
@@ -29,19 +29,13 @@ def _crafted(path: Path, marker: Path) -> Path:
     return path
 
 
-def _one_error_line(result) -> str:
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
-    return errors[0]
-
-
 def test_export_refuses_a_pickle_that_runs_code(tmp_path):
     marker = tmp_path / "pwned"
     checkpoint = _crafted(tmp_path / "ck" / "checkpoint.pt", marker)
     out = tmp_path / "decoder.safetensors"
     result = run_cli("export", checkpoint, "--out", out)
     assert result.exit_code == 2
-    assert str(checkpoint) in _one_error_line(result)
+    assert str(checkpoint) in one_error_line(result.stderr)
     assert not marker.exists() and not out.exists()
 
 
@@ -57,7 +51,7 @@ def test_train_resume_refuses_a_pickle_that_runs_code(tmp_path):
     result = run_cli("train", "--content-dir", photos, "--style-dir", paintings, "--out", out, "--iterations", "2",
                      "--batch-size", "1", "--crop", "32", "--resume", "--device", "cpu")
     assert result.exit_code == 2
-    assert "checkpoint" in _one_error_line(result)
+    assert "checkpoint" in one_error_line(result.stderr)
     assert not marker.exists()
 
 
@@ -67,5 +61,5 @@ def test_damaged_checkpoints_are_one_line(tmp_path, content):
     checkpoint.write_bytes(content)
     result = run_cli("export", checkpoint, "--out", tmp_path / "d.safetensors")
     assert result.exit_code == 2
-    assert str(checkpoint) in _one_error_line(result)
+    assert str(checkpoint) in one_error_line(result.stderr)
     assert not (tmp_path / "d.safetensors").exists()

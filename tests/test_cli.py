@@ -14,13 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.helpers import STYLE_PATH as STYLE, run_cli, save_rgb
+from tests.helpers import STYLE_PATH as STYLE, run_cli, run_stylize, save_rgb
 
-
-
-def stylize(*args, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline", *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, timeout=300, **kwargs)
 
 
 def test_help_answers_without_importing_torch():
@@ -36,9 +31,9 @@ def test_help_answers_without_importing_torch():
 def test_version_and_short_help():
     from pipeline import __version__
 
-    result = stylize("--version")
+    result = run_stylize("--version")
     assert result.returncode == 0 and result.stdout.strip() == f"stylize {__version__}"
-    assert stylize("folder", "-h").stdout.count("--style") >= 1
+    assert run_stylize("folder", "-h").stdout.count("--style") >= 1
 
 
 @pytest.mark.parametrize("args, words", [
@@ -53,7 +48,7 @@ def test_version_and_short_help():
 ])
 def test_bad_option_values_are_one_line_and_exit_2(tmp_path, args, words):
     save_rgb(tmp_path / "in" / "x.png", 32, 32)
-    result = stylize("folder", tmp_path / "in", tmp_path / "out", "--style", STYLE, *args)
+    result = run_stylize("folder", tmp_path / "in", tmp_path / "out", "--style", STYLE, *args)
     assert result.returncode == 2, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and words in lines[0], result.stderr
@@ -65,11 +60,11 @@ def test_quiet_prints_only_the_summary_and_plain_progress_otherwise(tmp_path, ra
         save_rgb(tmp_path / "in" / f"{i}.png", 32, 32, seed=i)
     (tmp_path / "in" / "bad.png").write_text("no")
     common = ("--style", STYLE, "--decoder", random_decoder_file, "--size", "32")
-    loud = stylize("folder", tmp_path / "in", tmp_path / "a", *common)
+    loud = run_stylize("folder", tmp_path / "in", tmp_path / "a", *common)
     assert loud.returncode == 1
     assert "images: 4/4 (100 %)" in loud.stderr  # a plain progress line: stderr is not a terminal here
     assert "error:" in loud.stderr and "bad.png" in loud.stderr
-    quiet = stylize("folder", tmp_path / "in", tmp_path / "b", *common, "-q", "--json")
+    quiet = run_stylize("folder", tmp_path / "in", tmp_path / "b", *common, "-q", "--json")
     assert quiet.returncode == 1 and json.loads(quiet.stdout)["processed"] == 3
     assert "images:" not in quiet.stderr
 
@@ -98,7 +93,7 @@ def test_a_signal_stops_a_folder_run_cleanly_and_a_rerun_finishes(tmp_path, rand
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert written and all(name.endswith(".png") and not name.startswith(".") for name in written), written
     assert len(written) < 40
-    rerun = stylize("folder", src, tmp_path / "out", "--style", STYLE, "--decoder", random_decoder_file,
+    rerun = run_stylize("folder", src, tmp_path / "out", "--style", STYLE, "--decoder", random_decoder_file,
                     "--size", "96", "--skip-existing", "--json")
     summary = json.loads(rerun.stdout)
     assert rerun.returncode == 0 and summary["skipped"] == len(written) and summary["processed"] == 40 - len(written)
@@ -110,8 +105,8 @@ def test_metrics_prints_to_stdout_and_names_a_bad_file(tmp_path, random_decoder_
     src = make_video(tmp_path / "in.mp4", frames=6, size=(64, 48), audio=None)
     assert run_cli("video", src, tmp_path / "out.mp4", "--style", STYLE, "--decoder", random_decoder_file,
                    "--size", "64").exit_code == 0
-    good = stylize("metrics", src, tmp_path / "out.mp4", "--style", STYLE)
+    good = run_stylize("metrics", src, tmp_path / "out.mp4", "--style", STYLE)
     assert good.returncode == 0 and "warping_error:" in good.stdout
     (tmp_path / "broken.mp4").write_bytes(b"\x00" * 100)
-    bad = stylize("metrics", src, tmp_path / "broken.mp4", "--style", STYLE)
+    bad = run_stylize("metrics", src, tmp_path / "broken.mp4", "--style", STYLE)
     assert bad.returncode == 2 and "broken.mp4" in bad.stderr and "Traceback" not in bad.stderr

@@ -9,7 +9,7 @@ from PIL import Image
 
 from pipeline.io.images import atomic_write, read_image
 from tests.conftest import SAMPLES
-from tests.helpers import gradient_image, run_cli, save_rgb
+from tests.helpers import gradient_image, one_error_line, run_cli, save_rgb
 
 STYLE = SAMPLES / "style" / "stained_glass.png"
 
@@ -127,8 +127,7 @@ def test_bad_invocations_give_one_line_and_exit_2(tmp_path, random_decoder_file,
             "bad_weights": [src, tmp_path / "o", "--style", STYLE, "--style-weights", "1,x"]}[case]
     result = run_cli("folder", *args, "--decoder", random_decoder_file)
     assert result.exit_code == 2
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "Traceback" not in result.stderr
+    one_error_line(result.stderr)
     assert not (tmp_path / "o").exists()
 
 

@@ -8,7 +8,7 @@ import json
 import numpy as np
 from PIL import Image
 
-from tests.helpers import STYLE_PATH as STYLE, run_cli, save_rgb
+from tests.helpers import STYLE_PATH as STYLE, one_error_line, run_cli, save_rgb
 
 
 def _run(src, dst, decoder, *extra):
@@ -16,18 +16,12 @@ def _run(src, dst, decoder, *extra):
     return result, (json.loads(result.stdout) if result.stdout.strip() else None)
 
 
-def _one_error(result) -> str:
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "Traceback" not in result.stderr, result.stderr
-    return errors[0]
-
-
 def test_two_inputs_for_one_output_are_refused_before_any_work(tmp_path, random_decoder_file):
     save_rgb(tmp_path / "in" / "a.jpg", 32, 32, seed=1)
     save_rgb(tmp_path / "in" / "a.png", 32, 32, seed=2)
     result, _ = _run(tmp_path / "in", tmp_path / "out", random_decoder_file, "--ext", "png")
     assert result.exit_code == 2
-    line = _one_error(result)
+    line = one_error_line(result.stderr)
     assert "a.jpg" in line and "a.png" in line
     assert not (tmp_path / "out").exists()
     result, summary = _run(tmp_path / "in", tmp_path / "out", random_decoder_file)  # each keeps its format
@@ -41,7 +35,7 @@ def test_a_symlink_inside_the_output_tree_is_refused(tmp_path, random_decoder_fi
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "sub").symlink_to(outside, target_is_directory=True)
     result, _ = _run(tmp_path / "in", tmp_path / "out", random_decoder_file)
-    assert result.exit_code == 2 and "symlink" in _one_error(result)
+    assert result.exit_code == 2 and "symlink" in one_error_line(result.stderr)
     assert list(outside.iterdir()) == []
 
 

@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 
 from tests.conftest import ROOT
-from tests.helpers import STYLE_PATH as STYLE, gradient_image
+from tests.helpers import STYLE_PATH as STYLE, gradient_image, run_stylize
 from tests.videos import make_video, read_video
 
 GOLDEN = Path(__file__).with_name("golden.json")
@@ -44,12 +44,6 @@ def machine_signature() -> str:
                 cpu = line.split(":", 1)[1].strip()
                 break
     return f"torch {torch.__version__} | {torch.backends.cpu.get_cpu_capability()} | {cpu} | {platform.machine()}"
-
-
-def stylize(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    """``stylize`` as a user runs it: a separate process (a signal must reach a real one)."""
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
 
 
 def digest_images(root: Path) -> dict[str, str]:
@@ -96,18 +90,18 @@ def run_jobs(root: Path) -> dict:
     folder, short, long = build_inputs(root)
     out = root / "out"
     digests = {}
-    folder_run = stylize("folder", str(folder), str(out / "photos"), *COMMON)
+    folder_run = run_stylize("folder", str(folder), str(out / "photos"), *COMMON)
     assert folder_run.returncode == 1, folder_run.stderr  # the broken file fails, the others are written
     assert "broken.jpg" in folder_run.stderr
     digests["folder"] = digest_images(out / "photos")
-    video_run = stylize("video", str(short), str(out / "short.mp4"), *COMMON, *VIDEO, "--segment-seconds", "0.25")
+    video_run = run_stylize("video", str(short), str(out / "short.mp4"), *COMMON, *VIDEO, "--segment-seconds", "0.25")
     assert video_run.returncode == 0, video_run.stderr
     digests["video"] = digest_video(out / "short.mp4")
-    whole = stylize("video", str(long), str(out / "long.mp4"), *COMMON, *VIDEO, "--segment-seconds", "0.25")
+    whole = run_stylize("video", str(long), str(out / "long.mp4"), *COMMON, *VIDEO, "--segment-seconds", "0.25")
     assert whole.returncode == 0, whole.stderr
     digests["long"] = digest_video(out / "long.mp4")
     kill_after_first_segment(long, out / "resumed.mp4")
-    resumed = stylize("video", str(long), str(out / "resumed.mp4"), *COMMON, *VIDEO, "--segment-seconds", "0.25",
+    resumed = run_stylize("video", str(long), str(out / "resumed.mp4"), *COMMON, *VIDEO, "--segment-seconds", "0.25",
                       "--resume")
     assert resumed.returncode == 0, resumed.stderr
     digests["resumed"] = digest_video(out / "resumed.mp4")
@@ -118,7 +112,7 @@ def run_jobs(root: Path) -> dict:
 def test_fixed_jobs_give_the_recorded_pixels(tmp_path):
     digests = run_jobs(tmp_path)
     assert digests["resumed"] == digests["long"], "a resumed run must equal the uninterrupted one"
-    ray_run = stylize("folder", str(tmp_path / "photos"), str(tmp_path / "ray"), *COMMON, "--engine", "ray",
+    ray_run = run_stylize("folder", str(tmp_path / "photos"), str(tmp_path / "ray"), *COMMON, "--engine", "ray",
                       "--workers", "1")
     assert ray_run.returncode == 1, ray_run.stderr
     assert digest_images(tmp_path / "ray") == digests["folder"], "Ray must write what the local engine writes"

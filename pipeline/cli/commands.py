@@ -64,18 +64,18 @@ def folder(
     """Stylize every image under INPUT_DIR into the same tree under OUTPUT_DIR."""
     if method == Method.GATYS and init != Init.ADAIN and adapt is None:
         adapt = 0  # the decoder is not used: nothing to adapt by default
-    options = lambda: style_options(style, style_weights, alpha, preserve_color, style_size, device, precision,  # noqa: E731
-                                    decoder, vgg, tile, compile_nets, calibrate, size, feedback, adapt)
+    build_style = lambda: style_options(style, style_weights, alpha, preserve_color, style_size, device, precision,  # noqa: E731
+                                        decoder, vgg, tile, compile_nets, calibrate, size, feedback, adapt)
 
-    def job(hooks):
+    def job(style_opts, hooks):
         from pipeline.jobs.folder import run_folder_job
 
         gatys = gatys_for(method, iterations=iterations, optimizer=optimizer, content_weight=content_weight,
                           style_weight=style_weight, tv_weight=tv_weight, init=init, scales=scales)
-        return run_folder_job(input_dir, output_dir, options(), FolderOptions(size, keep_size, batch_size, ext,
+        return run_folder_job(input_dir, output_dir, style_opts, FolderOptions(size, keep_size, batch_size, ext,
                               skip_existing), gatys, EngineOptions(engine, ray_address, workers), hooks)
 
-    run_job(job, options, "images", json_out, quiet, verbose, debug)
+    run_job(job, build_style, "images", json_out, quiet, verbose, debug)
 
 
 def video(
@@ -97,10 +97,10 @@ def video(
     json_out: Json = False, quiet: Quiet = False, verbose: Verbose = False, debug: Debug = False,
 ) -> None:
     """Stylize a video (or a folder of videos) into a playable video with the original audio."""
-    options = lambda: style_options(style, style_weights, alpha, preserve_color, style_size, device, precision,  # noqa: E731
-                                    decoder, vgg, tile, compile_nets, calibrate, size, feedback, adapt)
+    build_style = lambda: style_options(style, style_weights, alpha, preserve_color, style_size, device, precision,  # noqa: E731
+                                        decoder, vgg, tile, compile_nets, calibrate, size, feedback, adapt)
 
-    def job(hooks):
+    def job(style_opts, hooks):
         from pipeline.jobs.video import run_video_job
 
         refine = refine_every or (1 if method != Method.ADAIN else 0)
@@ -110,7 +110,7 @@ def video(
         video_opts = VideoOptions(size, keep_size, batch_size, start, duration, max_frames, resume, segment_seconds,
                                   parallel, EncodeOptions(codec, crf, preset, pix_fmt, audio),
                                   TemporalOptions(temporal, temporal_strength, temporal_still_strength, refine))
-        return run_video_job(input_path, output, options(), video_opts, gatys,
+        return run_video_job(input_path, output, style_opts, video_opts, gatys,
                              EngineOptions(engine, ray_address, workers), hooks)
 
-    run_job(job, options, "frames", json_out, quiet, verbose, debug)
+    run_job(job, build_style, "frames", json_out, quiet, verbose, debug)

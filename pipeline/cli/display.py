@@ -18,8 +18,8 @@ PLAIN_EVERY_S = 5.0  # seconds between progress lines when stderr is not a termi
 class _Counter:
     """Units done against a total, with the rate since the first unit."""
 
-    def __init__(self, label: str, unit: str) -> None:
-        self.label, self.unit = label, unit
+    def __init__(self, unit: str) -> None:
+        self.unit = unit
         self.done, self.total = 0, None
         self.started = time.monotonic()
 
@@ -27,17 +27,17 @@ class _Counter:
         elapsed = max(time.monotonic() - self.started, 1e-9)
         total = f"/{self.total}" if self.total else ""
         share = f" ({100 * self.done / self.total:.0f} %)" if self.total else ""
-        return f"{self.label}: {self.done}{total}{share}, {self.done / elapsed:.2f} {self.unit}/s, {elapsed:.0f} s"
+        return f"{self.unit}: {self.done}{total}{share}, {self.done / elapsed:.2f} {self.unit}/s, {elapsed:.0f} s"
 
 
 class Display:
     """A context for one job; ``hooks()`` gives the job its progress callbacks."""
 
-    def __init__(self, console: Console, unit: str, items: str, quiet: bool = False) -> None:
-        self.console, self.unit, self.items, self.quiet = console, unit, items, quiet
+    def __init__(self, console: Console, unit: str, quiet: bool = False) -> None:
+        self.console, self.unit, self.quiet = console, unit, quiet
         self.rich = console.is_terminal and not quiet
         self.progress: Progress | None = make_progress(console) if self.rich else None
-        self.counter = _Counter(unit, unit)
+        self.counter = _Counter(unit)
         self._bar = None
         self._last_line = 0.0
 

@@ -26,29 +26,32 @@ def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
     raise typer.Exit(code)
 
 
-def prepare(style: StyleOptions | None, quiet: bool, verbose: bool) -> None:
-    """Logging, then the process-wide settings for the device the job will use (once per process)."""
+def prepare(style: StyleOptions | None, quiet: bool, verbose: bool) -> int:
+    """Logging, then the process-wide settings for the device the job will use (once per process); returns
+    the decoder adaptation steps the job will take (--adapt, or the device's default), for its bar."""
     setup_logging(err, quiet, verbose)
     if style is None:
-        return
+        return 0
+    from pipeline.adaptation import default_steps
     from pipeline.device import pick_device, pick_dtype
     from pipeline.process import setup_process
 
     device = pick_device(style.device)
     setup_process(device, pick_dtype(style.precision, device))
+    return default_steps(device) if style.adapt is None else style.adapt
 
 
-def run_job(job: Callable[[Hooks], Summary], style: Callable[[], StyleOptions | None], unit: str,
+def run_job(job: Callable[[StyleOptions, Hooks], Summary], style: Callable[[], StyleOptions], unit: str,
             json_out: bool = False, quiet: bool = False, verbose: bool = False, debug: bool = False) -> NoReturn:
-    """Build the options (``style``), run ``job`` under a display, print the summary, exit with its code."""
+    """Build the style options (``style()``, where a bad value is a usage error), run ``job`` with them under a
+    display, print the summary, exit with its code."""
     from pipeline.process import Terminated
 
     try:
         options = style()
-        prepare(options, quiet, verbose)
-        steps = _adapt_steps(options)
-        with Display(err, unit, "items", quiet) as display:
-            summary = job(display.hooks(adapt_bar(err, steps)))
+        steps = prepare(options, quiet, verbose)
+        with Display(err, unit, quiet) as display:
+            summary = job(options, display.hooks(adapt_bar(err, steps)))
     except UsageError as exc:
         if debug:
             raise
@@ -68,13 +71,3 @@ def finish(summary: Summary, json_out: bool) -> NoReturn:
     if json_out:
         print(summary.to_json())
     raise typer.Exit(summary.exit_code)
-
-
-def _adapt_steps(style: StyleOptions | None) -> int:
-    """The adaptation bar's length: --adapt, or the device's default."""
-    if style is None:
-        return 0
-    from pipeline.adaptation import default_steps
-    from pipeline.device import pick_device
-
-    return default_steps(pick_device(style.device)) if style.adapt is None else style.adapt

@@ -19,11 +19,12 @@ import torch
 
 from pipeline.errors import JobError, VideoError
 from pipeline.io.segments import Tally, finished_segments
-from pipeline.jobs.folder import FolderOptions, Task, drop_existing, run_folder
+from pipeline.jobs.folder import run_folder
+from pipeline.jobs.folder_plan import Task, drop_existing
 from pipeline.jobs.render import Rendered
 from pipeline.jobs.video import VideoJob, WorkItem
 from pipeline.jobs.video_plan import VideoPlan
-from pipeline.options import EngineOptions, GatysOptions, StyleOptions
+from pipeline.options import EngineOptions, FolderOptions, GatysOptions, StyleOptions
 from pipeline.report import FAILED, PROCESSED, Hooks, ItemResult, Summary
 
 

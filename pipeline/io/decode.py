@@ -111,7 +111,8 @@ def _first_frame(container: av.container.InputContainer, stream) -> tuple[av.Vid
     raise VideoError("video stream has no frames (zero-length video)")
 
 
-def _count_packets(container: av.container.InputContainer, stream) -> int:
+def count_packets(container: av.container.InputContainer, stream) -> int:
+    """Packets with data (frames) of ``stream`` from where the container is; VideoError when reading fails."""
     try:
         return sum(1 for packet in container.demux(stream) if packet.size)
     except av.error.FFmpegError as exc:
@@ -166,7 +167,7 @@ def probe(path: Path) -> VideoInfo:
         formats = set(container.format.name.split(","))
         if not stamped:
             timing, time_base = Timing.RATE, 1 / rate
-            frames = packets + _count_packets(container, stream)
+            frames = packets + count_packets(container, stream)
             duration = float(frames / rate)
         else:
             timing = Timing.ORDER if "avi" in formats else Timing.STREAM

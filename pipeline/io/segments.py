@@ -7,6 +7,7 @@ still writing never passes for a finished segment, and ``--resume`` trusts every
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -20,7 +21,9 @@ from pathlib import Path
 import av
 import numpy as np
 
-from pipeline.errors import JobError
+from pipeline.errors import JobError, VideoError
+from pipeline.io.decode import count_packets, open_input
+from pipeline.io.images import atomic_write
 from pipeline.io.video import SegmentWriter
 from pipeline.options import EncodeOptions
 
@@ -46,7 +49,7 @@ def prepare_workdir(dst: Path, key: str, resume: bool) -> Path:
         if not (resume and _job_key(workdir) == key):
             shutil.rmtree(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    _write_atomically(workdir / "job.json", json.dumps({"key": key}))
+    atomic_write(workdir / "job.json", functools.partial(_write_synced, text=json.dumps({"key": key})))
     for stale in workdir.glob("*.part*"):
         stale.unlink()
     return workdir
@@ -64,15 +67,13 @@ def _job_key(workdir: Path) -> str | None:
                        "to start this video over") from None
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file, flush it to disk, then rename it onto ``path``: a crash leaves the
-    old file or the new one, never an empty one."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
+def _write_synced(path: Path, text: str) -> None:
+    """``text`` into ``path``, on the disk before it returns: renamed into place after this (``atomic_write``),
+    a crash leaves the old job state or the new one, never an empty file."""
+    with open(path, "w") as f:
         f.write(text)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def segment_part_path(workdir: Path, index: int) -> Path:
@@ -111,9 +112,9 @@ def drop_damaged_segments(workdir: Path, seg_len: int) -> list[int]:
 def _frames_in(path: Path) -> int:
     """Video packets (frames) a segment holds; 0 when it cannot be read."""
     try:
-        with av.open(str(path)) as container:
-            return sum(1 for p in container.demux(container.streams.video[0]) if p.size)
-    except (av.error.FFmpegError, IndexError, OSError, ValueError):
+        with open_input(path) as container:
+            return count_packets(container, container.streams.video[0])
+    except (VideoError, av.error.FFmpegError, IndexError, OSError, ValueError):
         return 0
 
 

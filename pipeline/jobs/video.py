@@ -18,11 +18,12 @@ from pathlib import Path
 
 import torch
 
-from pipeline.errors import JobError, VideoError
+from pipeline.errors import JobError, SegmentsMissing, VideoError
 from pipeline.io.images import IMAGE_EXTENSIONS
 from pipeline.io.segments import Tally, drop_damaged_segments, finished_segments, prepare_workdir
-from pipeline.io.video import (OUTPUT_EXTENSIONS, VIDEO_EXTENSIONS, check_encoder, check_output,
-                               codec_for_container, join_segments, output_suffix, probe)
+from pipeline.io.video import (VIDEO_EXTENSIONS, check_encoder, check_output, codec_for_container, join_segments,
+                               output_format, output_suffix, probe)
+from pipeline.io.encode import audio_plan
 from pipeline.io.walk import walk_files
 from pipeline.jobs.render import Rendered, SinkFactory, Source, decode_source, render_run, segment_sink
 from pipeline.jobs.video_frames import FrameStage, VideoNets
@@ -73,8 +74,7 @@ def check_destination(src: Path, dst: Path, encode: EncodeOptions) -> None:
     """Refuse an output that cannot be written, before anything is created (JobError)."""
     if dst.resolve() == src.resolve():
         raise JobError(f"output {dst} is the input file")
-    if dst.suffix.lower() not in OUTPUT_EXTENSIONS:
-        raise JobError(f"output {dst}: extension must be one of {', '.join(sorted(OUTPUT_EXTENSIONS))}")
+    check_output(dst, codec_for_container(encode, dst))  # suffix, container and codec
     folder = dst.parent
     while not folder.exists():
         folder = folder.parent
@@ -99,7 +99,7 @@ class VideoJob:
             check_encoder(plan.encode, plan.out_hw, plan.info.rate)
         except VideoError as exc:
             raise JobError(str(exc)) from None
-        check_output(dst, plan.encode, plan.info.audio_codec)  # the container takes the codec (and audio)
+        audio_plan(plan.info.audio_codec, output_format(dst), plan.encode.audio)  # --audio copy it can hold
         return plan
 
     def plan_all(self, pairs: list[tuple[Path, Path]], summary: Summary, seekable: bool = False) -> list[VideoPlan]:
@@ -153,7 +153,8 @@ class VideoJob:
         found = finished_segments(plan.workdir)
         count = plan.segment_count()
         if not found or sorted(found) != list(range(count if count is not None else len(found))):
-            raise VideoError(f"segments missing from {plan.workdir} (have {sorted(found)}); run again with --resume")
+            raise SegmentsMissing(f"segments missing from {plan.workdir} (have {sorted(found)}); run again with "
+                                  "--resume")
         t0 = time.perf_counter()
         video, info = plan.video, plan.info
         tmp = plan.dst.with_name(f".{plan.dst.stem}.tmp{plan.dst.suffix}")
@@ -178,7 +179,7 @@ class VideoJob:
         if isinstance(exc, OSError):
             return ItemResult(str(plan.src), FAILED, f"writing failed: {exc} (finished segments are kept for "
                                                      "--resume)")
-        if isinstance(exc, VideoError) and not str(exc).startswith("segments missing"):
+        if isinstance(exc, VideoError) and not isinstance(exc, SegmentsMissing):
             shutil.rmtree(plan.workdir, ignore_errors=True)
         return ItemResult(str(plan.src), FAILED, str(exc))
 

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from pipeline.io.video import decode_frames
 from pipeline.jobs.video_plan import VideoPlan
 from pipeline.ops.colorspace import rgb_to_yuv420p
-from pipeline.temporal.flow import FlowEstimator, Guide
+from pipeline.temporal.flow import Guide
 from pipeline.temporal.stabilizer import Stabilizer, TemporalState
 
 
@@ -56,7 +56,7 @@ class FrameStage:
         self.nets, self.plan = nets, plan
         self.device = nets.stylizer.device
         self.yuv = self.device.type == "cuda" and plan.encode.pix_fmt == "yuv420p"  # the CPU has swscale's SIMD
-        self.flow = nets.stabilizer.flow if nets.stabilizer is not None else FlowEstimator()
+        self.flow = nets.stabilizer.flow if nets.stabilizer is not None else None  # cues only for the stabilizer
 
     @staticmethod
     def upload(device: torch.device, images: list[np.ndarray], work_hw: tuple[int, int]) -> torch.Tensor:

@@ -28,7 +28,7 @@ class VideoPlan:
 
     ``runs``: the runs of consecutive segments rendered side by side (lanes), None for one run over all;
     ``timestamps``: every frame's pts, present when a run starts mid-file (it seeks by them);
-    ``batch_size`` 0: sized by whoever holds the networks (``settle_batch``)."""
+    ``batch_size`` 0: sized by whoever holds the networks (``VideoJob.settle``)."""
 
     src: Path
     dst: Path
@@ -91,7 +91,7 @@ def auto_parallel(device: torch.device, work_hw: tuple[int, int], out_hw: tuple[
 
 def lean_encoder(opts: EncodeOptions, device: torch.device, out_hw: tuple[int, int]) -> EncodeOptions:
     """x264 in one thread looking 10 frames ahead for CPU runs writing frames past 720p: the networks set the
-    pace there, and the encoder's memory counts (docs/BENCHMARKS.md, "Lanes")."""
+    pace there, and the encoder's memory counts (docs/BENCHMARKS.md, "Encoder")."""
     if device.type != "cpu" or opts.codec != "libx264" or opts.threads or out_hw[0] * out_hw[1] <= CPU_LANES_OUT:
         return opts
     return replace(opts, threads=1, lookahead=10)

@@ -6,7 +6,6 @@ It is an ``nn.Sequential`` with the reference layer order, so the official ``dec
 
 from __future__ import annotations
 
-import os
 from importlib import resources
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from pipeline.io.images import current_umask
+from pipeline.io.images import atomic_write
 
 # (in, out) channels of each 3x3 conv; "up" marks a 2x nearest upsampling before the next conv.
 _PLAN = [(512, 256), "up", (256, 256), (256, 256), (256, 256), (256, 128), "up", (128, 128), (128, 64), "up",
@@ -73,12 +72,8 @@ def load_decoder(path: str | Path | None) -> Decoder:
 
 def save_decoder(decoder: nn.Module, path: str | Path, fp16: bool = True, metadata: dict | None = None) -> None:
     """Write the decoder as (fp16) safetensors, atomically, with the permissions any new file gets here
-    (safetensors creates its file private, 0600)."""
+    (``atomic_write``: safetensors alone creates its file private, 0600)."""
     dtype = torch.float16 if fp16 else torch.float32
     state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in decoder.state_dict().items()}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata={k: str(v) for k, v in (metadata or {}).items()})
-    os.chmod(tmp, 0o666 & ~current_umask())
-    tmp.replace(path)
+    meta = {k: str(v) for k, v in (metadata or {}).items()}
+    atomic_write(Path(path), lambda tmp: save_file(state, str(tmp), metadata=meta))

@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 
 from pipeline.device import autocast, pick_device, pick_dtype
 from pipeline.errors import WeightsError
+from pipeline.io.images import atomic_write
 from pipeline.models.decoder import Decoder, decoder_metadata, load_decoder_state
 from pipeline.models.vgg import STYLE_LAYERS, VGGEncoder, load_encoder
 from pipeline.ops.adain import adain_stats
@@ -151,10 +152,7 @@ def _save_checkpoint(run: _Run) -> None:
         "config": {k: [str(p) for p in v] if isinstance(v, list) else str(v) for k, v in asdict(run.cfg).items()},
         "rng": _rng_state(),
     }
-    run.cfg.out.mkdir(parents=True, exist_ok=True)  # only now: a run that fails earlier leaves no folder
-    tmp = run.checkpoint.with_name(run.checkpoint.name + ".tmp")
-    torch.save(state, tmp)
-    tmp.replace(run.checkpoint)
+    atomic_write(run.checkpoint, lambda tmp: torch.save(state, tmp))
 
 
 def _ignore_interrupts(_worker_id: int) -> None:
