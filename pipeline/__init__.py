@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from importlib import metadata
 
+DISTRIBUTION = "stylize-pipeline"  # the name on the package index; the import package is ``pipeline``
+
 try:
-    __version__ = metadata.version("pipeline")
+    __version__ = metadata.version(DISTRIBUTION)
 except metadata.PackageNotFoundError:  # run from a source tree that was never installed
     __version__ = "0+unknown"
 

@@ -11,15 +11,14 @@ gets exactly the weights the first run used).
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError
 from torch import nn
 
+from pipeline.cache import cache_dir
 from pipeline.models.decoder import load_decoder_state, save_decoder
 from pipeline.ops.losses import LayerStats, stats_distance
 
@@ -59,13 +58,6 @@ def adapt_decoder(decoder: nn.Module, encode: Callable[[torch.Tensor], Sequence[
             if on_step:
                 on_step(step + 1)
     decoder.eval()
-
-
-def cache_dir() -> Path:
-    """``$STYLIZE_CACHE``, else ``$XDG_CACHE_HOME/stylize``, else ``~/.cache/stylize``."""
-    if os.environ.get("STYLIZE_CACHE"):
-        return Path(os.environ["STYLIZE_CACHE"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "stylize"
 
 
 def cache_key(models: Sequence[nn.Module], tensors: Sequence[torch.Tensor], *settings: object) -> str:

@@ -39,8 +39,25 @@ class VideoError(StylizeError):
     """A video that cannot be processed; that video fails, the others go on."""
 
 
+class DecodingStopped(VideoError):
+    """A video that stopped decoding part way (cut short, or damaged from some point on) after ``at_s``
+    seconds of frames: those frames are kept and it is a warning, or with ``--strict`` the video fails."""
+
+    def __init__(self, message: str, at_s: float) -> None:
+        super().__init__(message)
+        self.at_s = at_s
+
+    def __reduce__(self):
+        return type(self), (str(self), self.at_s)
+
+
 class SegmentsMissing(VideoError):
     """A video whose finished segments do not cover it yet; its work folder stays for --resume."""
+
+
+class EngineError(StylizeError):
+    """The engine failed as a whole (a Ray cluster lost its workers): the run stops with exit code 1; what was
+    finished is kept."""
 
 
 class Cancelled(StylizeError):

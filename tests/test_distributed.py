@@ -129,3 +129,22 @@ def test_ray_resumes_a_locally_interrupted_video(tmp_path, random_decoder_file, 
     assert summary.exit_code == 0 and summary.units_done == 24
     assert progress[0] == 6 * done  # the finished segments were counted, not scheduled again
     assert sum(progress) == 24 and read_video(dst)["frames"] == 24
+
+
+def test_a_failing_cluster_is_one_error_line_and_exit_1(tmp_path, random_decoder_file, monkeypatch):
+    """Ray's own failure (here: every worker lost before it ran) ends the run with one line, not Ray's traceback."""
+    import pipeline.engines.ray as engine
+
+    class Lost:
+        def iter_rows(self):
+            raise ray.exceptions.RayError("The actor died unexpectedly before finishing this task.\n\tactor_id: 1")
+
+    monkeypatch.setattr(engine, "init_ray", lambda *a: None)
+    monkeypatch.setattr(engine, "_map", lambda *a, **k: Lost())
+    save_rgb(tmp_path / "in" / "a.png", 32, 32)
+    result = run_cli("folder", tmp_path / "in", tmp_path / "out", "--style", STYLE, "--decoder", random_decoder_file,
+                     "--size", "32", "--engine", "ray")
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == ("error: the Ray cluster failed (RayError: The actor died unexpectedly before "
+                                     "finishing this task.); what was finished is kept: run again (videos with "
+                                     "--resume)")

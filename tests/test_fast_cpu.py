@@ -150,3 +150,19 @@ def test_an_nnpack_failure_falls_back_to_onednn(monkeypatch):
     monkeypatch.setattr(torch, "_nnpack_spatial_convolution", fail)
     with torch.no_grad():
         assert torch.equal(fast(x), stock(x.contiguous(memory_format=torch.channels_last)))
+
+
+def test_without_the_private_nnpack_op_the_public_conv_gives_the_stock_result(monkeypatch):
+    """``torch._nnpack_spatial_convolution`` is private: where a torch release drops it, models keep the stock
+    layers, and a layer switched before computes with ``F.conv2d``, exactly as the stock layer does."""
+    torch.manual_seed(6)
+    stock, fast = _pair(nn.Conv2d(8, 6, 3, padding=1))
+    x = torch.randn(1, 8, 20, 24)
+    with torch.no_grad():
+        assert not torch.equal(fast(x), stock(x))  # with the op: NNPACK's Winograd rounding
+    monkeypatch.delattr(torch, "_nnpack_spatial_convolution")
+    assert not nnpack_available()
+    model = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+    assert use_fast_cpu_layers(model) == 0 and [type(m) for m in model] == [nn.Conv2d, nn.ReLU, nn.MaxPool2d]
+    with torch.no_grad():
+        assert torch.equal(fast(x), stock(x.contiguous(memory_format=torch.channels_last)))

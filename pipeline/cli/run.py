@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from pipeline.cli.display import Display, adapt_bar, setup_logging
-from pipeline.errors import UsageError
+from pipeline.errors import EngineError, UsageError
 from pipeline.options import StyleOptions
 from pipeline.report import EXIT_USAGE, Hooks, Summary, print_summary
 
@@ -56,6 +56,10 @@ def run_job(job: Callable[[StyleOptions, Hooks], Summary], style: Callable[[], S
         if debug:
             raise
         fail(str(exc))
+    except EngineError as exc:
+        if debug:
+            raise
+        fail(str(exc), 1)
     except KeyboardInterrupt:
         fail("interrupted; what was finished is kept (videos: run again with --resume)", EXIT_INTERRUPTED)
     except Terminated:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
-from pipeline.errors import JobError, VideoError
+from pipeline.engines.ray_connect import init_ray
+from pipeline.errors import EngineError, JobError, VideoError
 from pipeline.io.segments import Tally, finished_segments
 from pipeline.jobs.folder import run_folder
 from pipeline.jobs.folder_plan import Task, drop_existing
@@ -48,22 +49,6 @@ class Recipe:
         return stylizer, build_refiner(stylizer, self.gatys) if self.gatys else None
 
 
-def init_ray(address: str | None, workers: int) -> None:
-    """Join the cluster at ``address`` (``auto`` finds a running one) or start a local instance."""
-    import ray
-
-    if ray.is_initialized():
-        return
-    kwargs = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
-    if address:
-        ray.init(address=address, **kwargs)
-    else:
-        ray.init(num_cpus=max(workers, 1), **kwargs)
-    from ray.data import DataContext
-
-    DataContext.get_current().enable_progress_bars = False
-
-
 def _map(rows: list[dict], actor, recipe: Recipe, workers: int, extra: dict, batch_size: int = 1):
     import ray.data
 
@@ -73,6 +58,19 @@ def _map(rows: list[dict], actor, recipe: Recipe, workers: int, extra: dict, bat
     return ds.map_batches(actor, batch_size=batch_size, fn_constructor_kwargs={"recipe": recipe, **extra},
                           compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1,
                           num_gpus=1 if torch.cuda.is_available() else 0)
+
+
+def _rows(rows: list[dict], actor, recipe: Recipe, workers: int, extra: dict, batch_size: int = 1) -> Iterator[dict]:
+    """The actors' result rows; a failure of the cluster itself (a worker that died, a lost node) becomes one
+    ``EngineError`` line instead of Ray's traceback."""
+    from ray.exceptions import RayError
+
+    try:
+        yield from _map(rows, actor, recipe, workers, extra, batch_size).iter_rows()
+    except RayError as exc:
+        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+        raise EngineError(f"the Ray cluster failed ({type(exc).__name__}: {first}); what was finished is kept: "
+                          "run again (videos with --resume)") from None
 
 
 def prepare_workers(style: StyleOptions, on_adapt_step: Callable[[int], None] | None) -> None:
@@ -112,8 +110,8 @@ def run_folder_job_ray(style: StyleOptions, gatys: GatysOptions | None, tasks: l
     todo = [{"src": str(t.src), "dst": str(t.dst)} for t in drop_existing(tasks, folder.skip_existing, summary)]
     if todo:
         folder = replace(folder, batch_size=folder.batch_size or 1)
-        rows = _map(todo, FolderActor, Recipe(style, gatys), engine.workers, {"folder": folder}, folder.batch_size)
-        for row in rows.iter_rows():
+        for row in _rows(todo, FolderActor, Recipe(style, gatys), engine.workers, {"folder": folder},
+                         folder.batch_size):
             summary.add(ItemResult(str(row["path"]), str(row["status"]), str(row["reason"]), str(row["output"])))
     summary.units_done = summary.count(PROCESSED)
     summary.elapsed_s = time.perf_counter() - start
@@ -137,14 +135,16 @@ class VideoActor:
         i, first, stop = int(batch["plan"][0]), int(batch["first"][0]), int(batch["stop"][0])
         plan = self.job.settle(self.plans[i], self.stylizer, lanes=1)
         row = {"plan": i, "error": "", "reason": "", "frames": 0, "reused": 0, "first_pts": -1, "last_pts": -1,
-               "decode_s": 0.0, "compute_s": 0.0, "encode_s": 0.0}
+               "decode_s": 0.0, "compute_s": 0.0, "encode_s": 0.0, "stopped_at_s": -1.0, "stopped_why": ""}
         try:
             if i not in self._nets:
                 self._nets[i] = nets_for_video(self.stylizer, self.refiner, plan)
             done = self.job.run_item(self._nets[i], WorkItem(plan, range(first, stop) if first >= 0 else None))
             tally = done.tally
             row.update(frames=tally.frames, reused=tally.reused, encode_s=tally.encode_s, decode_s=done.decode_s,
-                       compute_s=done.compute_s, first_pts=_or(tally.first_pts), last_pts=_or(tally.last_pts))
+                       compute_s=done.compute_s, first_pts=_or(tally.first_pts), last_pts=_or(tally.last_pts),
+                       stopped_at_s=-1.0 if done.stopped_at_s is None else done.stopped_at_s,
+                       stopped_why=done.stopped_why)
         except (VideoError, JobError, OSError) as exc:
             kind = next(name for name, cls in _ERRORS.items() if isinstance(exc, cls))
             row.update(error=kind, reason=str(exc))
@@ -159,7 +159,9 @@ def _rendered(row: dict) -> Rendered:
     pts = lambda v: None if int(v) < 0 else int(v)  # noqa: E731
     tally = Tally(int(row["frames"]), int(row["reused"]), pts(row["first_pts"]), pts(row["last_pts"]),
                   float(row["encode_s"]))
-    return Rendered(tally, float(row["decode_s"]), float(row["compute_s"]))
+    stopped = float(row["stopped_at_s"])  # a source that stopped decoding part way (-1: none)
+    return Rendered(tally, float(row["decode_s"]), float(row["compute_s"]), None if stopped < 0 else stopped,
+                    str(row["stopped_why"]))
 
 
 def _finished_part(plan: VideoPlan) -> Rendered:
@@ -204,7 +206,7 @@ def run_videos_ray(job: VideoJob, plans: list[VideoPlan], style: StyleOptions, r
     rows = _schedule(job, plans, split, hooks, summary, parts)
     if rows:
         extra = {"job": job, "plans": plans}
-        for row in _map(rows, VideoActor, Recipe(style, refine), engine.workers, extra).iter_rows():
+        for row in _rows(rows, VideoActor, Recipe(style, refine), engine.workers, extra):
             i = int(row["plan"])
             if row["error"]:
                 errors.setdefault(i, _ERRORS[str(row["error"])](str(row["reason"])))

@@ -26,10 +26,18 @@ STRIP_VALUES = 2**25
 THIN_CHANNELS = 4
 
 
+def _nnpack_conv():
+    """PyTorch's NNPACK convolution, or None. It is a private op (``torch._nnpack_spatial_convolution``) that a
+    release may rename or drop, so it is looked up where it is used, never imported; without it the layers
+    are the stock ``F.conv2d`` (the public fallback; tests/test_fast_cpu.py forces it)."""
+    return getattr(torch, "_nnpack_spatial_convolution", None)
+
+
 def nnpack_available() -> bool:
-    """NNPACK is compiled into the x86-64 and arm64 CPU builds of PyTorch, but not into every build. The
-    check also initialises NNPACK, without which every NNPACK convolution fails."""
-    return torch.backends.nnpack.is_available()
+    """NNPACK is compiled into the x86-64 and arm64 CPU builds of PyTorch, but not into every build, and its
+    op is private (``_nnpack_conv``). The check also initialises NNPACK, without which every NNPACK
+    convolution fails."""
+    return _nnpack_conv() is not None and torch.backends.nnpack.is_available()
 
 
 class FastConv2d(nn.Conv2d):
@@ -75,11 +83,15 @@ class FastConv2d(nn.Conv2d):
             self.groups == 1 and not isinstance(self.padding, str)
 
     def _nnpack(self, x: torch.Tensor, padding: list[int]) -> torch.Tensor:
-        try:
-            return torch._nnpack_spatial_convolution(x, self.weight.contiguous(), self.bias, padding)
-        except RuntimeError:  # NNPACK says only "failed" (e.g. no memory for its buffers)
-            return F.conv2d(x.contiguous(memory_format=torch.channels_last), self.weight, self.bias,
-                            padding=padding)
+        conv = _nnpack_conv()
+        if conv is not None:
+            try:
+                return conv(x, self.weight.contiguous(), self.bias, padding)
+            # RuntimeError: NNPACK says only "failed" (e.g. no memory for its buffers); TypeError: a torch
+            # release changed the private op's signature.
+            except (RuntimeError, TypeError):
+                pass
+        return F.conv2d(x.contiguous(memory_format=torch.channels_last), self.weight, self.bias, padding=padding)
 
     @property
     def thin(self) -> bool:

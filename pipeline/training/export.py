@@ -60,10 +60,22 @@ def export_checkpoint(checkpoint: Path, out: Path, fp16: bool = True, eval_json:
     figures = json.loads(eval_json.read_text()) if eval_json else None
     card = out.with_name("MODEL_CARD.md")
     text = _card_text(out, state, cfg, losses, figures, grid)
+    text = text.replace("\n## Training", _kept_section(card) + "\n## Training", 1)
     if notes is not None:
         text += "\n" + notes.read_text()
     card.write_text(text)
     return card
+
+
+def _kept_section(card: Path, title: str = "## Licence and provenance") -> str:
+    """The section ``title`` of the card being replaced, written by hand (licences are not in a checkpoint),
+    so that a new export keeps it; "" when there is none."""
+    text = card.read_text() if card.is_file() else ""
+    if title not in text:
+        return ""
+    section = text[text.index(title):]
+    end = section.find("\n## ", 1)
+    return "\n" + (section[:end] if end > 0 else section).rstrip() + "\n"
 
 
 def _card_text(out: Path, state: dict, cfg: dict, losses: dict, figures: dict | None, grid: Path | None) -> str:
