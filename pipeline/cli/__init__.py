@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 from typer.core import TyperGroup
 
-from pipeline.cli import commands, tools
+from pipeline.cli import commands, serve, tools
 
 
 class _OneLineErrors(TyperGroup):
@@ -58,3 +58,4 @@ app.command(epilog=commands.VIDEO_EXAMPLES)(commands.video)
 app.command()(tools.metrics)
 app.command()(tools.train)
 app.command()(tools.export)
+app.command(epilog=serve.SERVE_EXAMPLES)(serve.serve)
