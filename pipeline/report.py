@@ -21,6 +21,7 @@ class ItemResult:
     status: str
     reason: str = ""
     output: str = ""
+    stopped_at_s: float | None = None  # a video that stopped decoding part way: the output ends there
 
 
 @dataclass

@@ -145,3 +145,18 @@ def run(stylizer, pairs, opts, media=Media(), on_units=lambda n: None, key=""):
     summary = Summary("video", units="frames")
     plans = job.plan_all(pairs, summary)
     return run_videos_local(job, plans, stylizer, None, Hooks(on_units=on_units), summary)
+
+
+class Identity:
+    """A stylizer that hands each batch back as it came: a video run with it measures the pipeline around
+    the networks alone (decoding, colour, sizes, encoding, timestamps)."""
+
+    preserve_color = "none"
+
+    def __init__(self) -> None:
+        import torch
+
+        self.device = torch.device("cpu")
+
+    def __call__(self, batch):
+        return batch

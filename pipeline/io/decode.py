@@ -16,12 +16,15 @@ from pathlib import Path
 import av
 import numpy as np
 
-from pipeline.errors import VideoError
+from pipeline.errors import DecodingStopped, VideoError
+from pipeline.io import animated, sequence
+from pipeline.io.alpha import stream_has_alpha
+from pipeline.io.color import Colour, source_colour, to_rgb
 from pipeline.io.timing import REORDER_WINDOW, Timing, increasing, retimed
 
 # What folders are searched for: every container and elementary stream the decoder is tested on.
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".ts", ".m2ts", ".mts", ".h264", ".264",
-                    ".hevc", ".h265", ".265", ".gif"}
+                    ".hevc", ".h265", ".265", ".gif", ".apng"}
 _DECODER_ALIASES = {"mp3float": "mp3", "aac_fixed": "aac"}
 # Containers with an index of keyframes, where a seek lands on the keyframe before the time asked for. Others
 # (MPEG-TS, GIF, raw streams) are read from the start up to the frame asked for.
@@ -43,6 +46,10 @@ class VideoInfo:
     timing: Timing = Timing.STREAM  # where frame times come from (pipeline/io/timing.py)
     seekable: bool = True  # False: decoding always starts at the first frame and skips to the one asked for
     reorders: bool = True  # the codec can store frames in another order than they are shown (B-frames)
+    format: str = ""  # the demuxer's names, e.g. "matroska,webm"; "pillow-webp": read by pipeline/io/animated.py
+    loop: int | None = None  # an animated image's loop count (0: forever; None: none stored, it plays once)
+    alpha: bool = False  # the source has transparency (pipeline/io/alpha.py)
+    colour: Colour | None = None  # matrix, range, primaries, transfer and depth (pipeline/io/color.py)
 
     @property
     def expected_frames(self) -> int:
@@ -58,7 +65,7 @@ class VideoInfo:
 class Frame:
     index: int
     pts: int  # in VideoInfo.time_base
-    image: np.ndarray  # (H, W, 3) uint8 RGB, upright
+    image: np.ndarray  # (H, W, 3) RGB, upright: uint8, or uint16 (0..65535) for a deep source decoded ``deep``
 
 
 def _why(exc: Exception) -> str:
@@ -146,10 +153,15 @@ def _check_complete(path: Path, container: av.container.InputContainer, stream) 
                          f"the end of the file")
 
 
-def probe(path: Path) -> VideoInfo:
+def probe(path: Path, fps: float | None = None) -> VideoInfo:
     """Read the stream parameters, refusing files that have no decodable video stream.
 
-    A stream without any times (a raw elementary stream) gets time base 1/rate and its packets counted."""
+    A stream without any times (a raw elementary stream) gets time base 1/rate and its packets counted. An
+    image sequence (``pipeline/io/sequence.py``) is read at ``fps``; an animated WebP with Pillow."""
+    if sequence.is_sequence(path):
+        return sequence.probe(path, fps)
+    if path.suffix.lower() in animated.PILLOW_INPUTS and animated.is_animated(path):
+        return animated.probe(path)
     with _open(path) as container:
         stream = _video_stream(container)
         ctx = stream.codec_context
@@ -175,14 +187,20 @@ def probe(path: Path) -> VideoInfo:
         audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
         # Stamps permuted by reordering only sort out over a run of frames decoded from a keyframe on.
         seekable = bool(formats & _INDEXED) and timing != Timing.RATE and not (timing == Timing.ORDER and reorders)
+        loop = animated.loop_count(path) if formats & {"gif", "apng"} else None
         return VideoInfo(path, width, height, rate, time_base, frames, duration, rotation, ctx.name,
-                         _DECODER_ALIASES.get(audio, audio), timing, seekable, reorders)
+                         _DECODER_ALIASES.get(audio, audio), timing, seekable, reorders, container.format.name,
+                         loop, stream_has_alpha(path, stream, first), source_colour(first))
 
 
 def frame_timestamps(info: VideoInfo) -> list[int]:
     """Presentation timestamps of every video frame, in order, read from the packets without decoding:
     the same list ``decode_frames`` yields, so a worker can start at frame k by ``decode_frames``'s
     ``first_index``."""
+    if info.format == "sequence":
+        return sequence.frame_timestamps(info)
+    if info.format.startswith("pillow-"):
+        return animated.frame_timestamps(info)
     with _open(info.path) as container:
         stream = container.streams.video[0]
         try:
@@ -206,62 +224,113 @@ def _seek(container: av.container.InputContainer, stream, info: VideoInfo, start
         container.seek(int(start_s / info.time_base), stream=stream, backward=True)
 
 
-def _upright(frame: av.VideoFrame, rotation: int) -> np.ndarray:
-    image = frame.to_ndarray(format="rgb24")
+def _upright(frame: av.VideoFrame, info: VideoInfo, deep: bool) -> np.ndarray:
+    image, rotation = to_rgb(frame, info.colour, deep), info.rotation
     if rotation:
         image = np.ascontiguousarray(np.rot90(image, k=rotation // 90))
     return image
 
 
-def _decoded(container: av.container.InputContainer, stream, seen: list[int], slots: bool) -> Iterator[av.VideoFrame]:
-    """The stream's frames in decoder order, counted in ``seen``; with ``slots`` (AVI), each frame's ``pts``
+@dataclass
+class _Progress:
+    """How far decoding got: frames out of the decoder, and the error that stopped it (None: the end)."""
+
+    frames: int = 0
+    error: av.error.FFmpegError | None = None
+
+
+def _decoded(container: av.container.InputContainer, stream, progress: _Progress,
+             slots: bool) -> Iterator[av.VideoFrame]:
+    """The stream's frames in decoder order, counted in ``progress``, which keeps a decoding error instead of
+    raising it, so the frames held for reordering still come out; with ``slots`` (AVI), each frame's ``pts``
     is its packet's slot in the file (``dts``), where FFmpeg's own pts for AVI assume a decoder delay of a
     frame."""
     slot_of = {}
-    for packet in container.demux(stream):
-        if slots and packet.size and packet.dts is not None:
-            slot_of[packet.pts] = packet.dts
-        for frame in packet.decode():
-            seen[0] += 1
-            if slots:
-                frame.pts = slot_of.pop(frame.pts, frame.pts)
-            yield frame
+    try:
+        for packet in container.demux(stream):
+            if slots and packet.size and packet.dts is not None:
+                slot_of[packet.pts] = packet.dts
+            for frame in packet.decode():
+                progress.frames += 1
+                if slots:
+                    frame.pts = slot_of.pop(frame.pts, frame.pts)
+                yield frame
+    except av.error.FFmpegError as exc:
+        progress.error = exc
+
+
+def _stream_ends(path: Path) -> float:
+    """Where the packets of every stream of ``path`` end, in seconds (read without decoding)."""
+    end = 0.0
+    with open_input(path) as container:
+        for packet in container.demux():
+            if packet.pts is not None and packet.time_base:
+                end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+    return end
+
+
+def _ends_short(info: VideoInfo, end_s: float) -> str | None:
+    """Why a decode that ended cleanly at ``end_s`` stopped short of the file's end, or None: a Matroska/WebM
+    file whose streams all end before the duration its header declares, or an MPEG-TS file that ends inside
+    a transport packet (188 bytes; 192 in M2TS) - both what a cut-off download or recording looks like."""
+    formats = set(info.format.split(","))
+    size = info.path.stat().st_size
+    if formats & {"mpegts"} and size % 188 and size % 192:
+        return f"the file ends inside a transport packet ({size} bytes)"
+    slack = 2 / float(info.rate) + 0.05
+    declared = info.duration_s
+    if formats & {"matroska", "webm"} and declared - end_s > slack and _stream_ends(info.path) < declared - slack:
+        return f"the file ends there, before the {info.duration_s:.3f} s its header declares"
+    return None
 
 
 def decode_frames(info: VideoInfo, start_s: float = 0.0, duration_s: float | None = None,
-                  max_frames: int | None = None, first_index: int = 0,
-                  timestamps: list[int] | None = None) -> Iterator[Frame]:
-    """Decode upright RGB frames in presentation order, with frame threading on.
+                  max_frames: int | None = None, first_index: int = 0, timestamps: list[int] | None = None,
+                  deep: bool = False, stops: list[DecodingStopped] | None = None) -> Iterator[Frame]:
+    """Decode upright RGB frames in presentation order, with frame threading on; ``deep``: 16-bit RGB for
+    sources deeper than 8 bits (``pipeline/io/color.py``).
 
     ``first_index`` (with the ``frame_timestamps`` list) seeks to the keyframe before that frame and
-    yields from it on with the same indices a decode from the start would give. A decoding error
-    (truncated or corrupt file) raises VideoError naming how far decoding got; a file that ends cleanly
+    yields from it on with the same indices a decode from the start would give. A file that ends cleanly
     before the frame count its header gives (``VideoInfo.frames`` is a hint) yields the frames there are.
+    A decoding error (truncated or corrupt file) raises VideoError naming how far decoding got; given a
+    ``stops`` list, one after some frames ends the frames there and appends a ``DecodingStopped`` to it, as
+    does a clean end where the file was cut short (``_ends_short``): the caller keeps what decoded.
     """
     end_s = None if duration_s is None else start_s + duration_s
+    if info.format == "sequence" or info.format.startswith("pillow-"):
+        reader = sequence if info.format == "sequence" else animated
+        yield from reader.decode_frames(info, start_s, end_s, max_frames, first_index)
+        return
     index_of = {pts: i for i, pts in enumerate(timestamps)} if timestamps is not None else None
     index = yielded = 0
-    decoded = [0]
+    progress, last_t = _Progress(), None
     with _open(info.path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         try:
             _seek(container, stream, info, start_s, first_index, timestamps)
-            for frame, pts in retimed(_decoded(container, stream, decoded, info.timing == Timing.ORDER), info.timing,
-                                         info.step, REORDER_WINDOW if info.reorders else 1):
-                t = float(pts * info.time_base)
-                if t < start_s - 1e-6:
-                    continue
-                if index_of is not None:
-                    index = index_of.get(pts, index)
-                    if index < first_index:
-                        continue
-                if (end_s is not None and t >= end_s - 1e-6) or (max_frames is not None and index >= max_frames):
-                    return
-                yield Frame(index, pts, _upright(frame, info.rotation))
-                index += 1
-                yielded += 1
         except av.error.FFmpegError as exc:
-            raise VideoError(f"truncated or corrupt: decoding failed after {decoded[0]} frames ({_why(exc)})") from None
-    if yielded == 0:
+            raise VideoError(f"truncated or corrupt: seeking failed ({_why(exc)})") from None
+        for frame, pts in retimed(_decoded(container, stream, progress, info.timing == Timing.ORDER), info.timing,
+                                  info.step, REORDER_WINDOW if info.reorders else 1):
+            t = float(pts * info.time_base)
+            if t < start_s - 1e-6:
+                continue
+            if index_of is not None:
+                index = index_of.get(pts, index)
+                if index < first_index:
+                    continue
+            if (end_s is not None and t >= end_s - 1e-6) or (max_frames is not None and index >= max_frames):
+                return
+            yield Frame(index, pts, _upright(frame, info, deep))
+            index, yielded, last_t = index + 1, yielded + 1, t
+    if progress.error is not None:
+        why = f"truncated or corrupt: decoding failed after {progress.frames} frames ({_why(progress.error)})"
+        if stops is None or not yielded:
+            raise VideoError(why)
+        stops.append(DecodingStopped(why, last_t + 1 / float(info.rate)))
+    elif yielded == 0:
         raise VideoError("no frames in the requested range")
+    elif stops is not None and (why := _ends_short(info, last_t + 1 / float(info.rate))):
+        stops.append(DecodingStopped(why, last_t + 1 / float(info.rate)))

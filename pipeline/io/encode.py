@@ -16,6 +16,8 @@ import av
 import numpy as np
 
 from pipeline.errors import JobError, VideoError
+from pipeline.io.animated import ANIMATED_FORMATS, ANIMATED_OUTPUTS
+from pipeline.io.color import Colour, from_rgb, tag_stream
 from pipeline.options import EncodeOptions
 
 # What an output may be called, and the muxer each suffix gets.
@@ -32,13 +34,20 @@ _COPYABLE_AUDIO = {
 
 
 def output_format(path: Path) -> str:
-    return _FORMATS.get(path.suffix.lower(), "mp4")
+    """The muxer of a video output, or ``gif``/``webp``/``apng`` for animated images (``pipeline/io/animated.py``)."""
+    suffix = path.suffix.lower()
+    return ANIMATED_FORMATS.get(suffix) or _FORMATS.get(suffix, "mp4")
+
+
+def is_animated_output(path: Path) -> bool:
+    return path.suffix.lower() in ANIMATED_OUTPUTS
 
 
 def output_suffix(path: Path) -> str:
-    """``path``'s suffix where it names a writable container, else ``.mp4`` (for outputs mirrored from inputs
-    such as ``.ts``, ``.h264`` or ``.gif``)."""
-    return path.suffix.lower() if path.suffix.lower() in OUTPUT_EXTENSIONS else ".mp4"
+    """``path``'s suffix where it names a writable container or animated image, else ``.mp4`` (for outputs
+    mirrored from inputs such as ``.ts`` or ``.h264``)."""
+    suffix = path.suffix.lower()
+    return suffix if suffix in OUTPUT_EXTENSIONS or suffix in ANIMATED_OUTPUTS else ".mp4"
 
 
 def even_size(height: int, width: int, pix_fmt: str) -> tuple[int, int]:
@@ -70,6 +79,8 @@ def codec_for_container(opts: EncodeOptions, output: Path) -> EncodeOptions:
     """WebM holds only VP8/VP9/AV1: the default H.264 becomes VP9 there. AVI stores no presentation times,
     so frames must be stored in the order they are shown: no B-frames."""
     fmt = output_format(output)
+    if is_animated_output(output):  # segments in lossless 4:4:4 H.264, decoded once into the animated image
+        return replace(opts, codec="libx264", crf=0, pix_fmt="yuv444p", audio="none")
     if fmt == "webm" and opts.codec == "libx264":
         return replace(opts, codec="libvpx-vp9")
     if fmt == "avi" and opts.b_frames:
@@ -94,8 +105,9 @@ def check_encoder(opts: EncodeOptions, size: tuple[int, int], rate: Fraction) ->
 
 
 def audio_plan(audio_codec: str | None, out_format: str, mode: str) -> str:
-    """'copy', 'transcode' or 'none' for the source's audio in the given output container."""
-    if audio_codec is None or mode == "none":
+    """'copy', 'transcode' or 'none' for the source's audio in the given output container (animated images
+    hold none)."""
+    if audio_codec is None or mode == "none" or out_format in ANIMATED_FORMATS.values():
         return "none"
     copyable = audio_codec in _COPYABLE_AUDIO.get(out_format, set())
     if mode == "copy":
@@ -110,11 +122,13 @@ def check_output(path: Path, opts: EncodeOptions, audio_codec: str | None = None
     container or a container that cannot hold the codec (JobError), or ``--audio copy`` of a source's
     ``audio_codec`` the container cannot hold (VideoError). ``opts`` as ``codec_for_container`` gives them;
     run ``check_encoder`` first, which names an unusable encoder."""
-    if path.suffix.lower() not in OUTPUT_EXTENSIONS:
+    if path.suffix.lower() not in OUTPUT_EXTENSIONS | set(ANIMATED_OUTPUTS):
         raise JobError(f"output {path.name}: cannot write {path.suffix or 'a file without a suffix'}; "
-                       f"the output must end in one of {', '.join(sorted(OUTPUT_EXTENSIONS))}")
+                       f"the output must end in one of {', '.join(sorted(OUTPUT_EXTENSIONS | set(ANIMATED_OUTPUTS)))}")
     fmt = output_format(path)
     audio_plan(audio_codec, fmt, opts.audio)
+    if is_animated_output(path):
+        fmt = "mp4"  # what its segments are written into
     try:
         with av.open(io.BytesIO(), "w", format=fmt) as out:
             stream = out.add_stream(opts.codec, rate=25)
@@ -125,11 +139,12 @@ def check_output(path: Path, opts: EncodeOptions, audio_codec: str | None = None
 
 
 class SegmentWriter:
-    """Encode one run of frames into its own file (video only), keeping the source timestamps."""
+    """Encode one run of frames into its own file (video only), keeping the source timestamps; ``colour``:
+    the matrix and range RGB is converted with and the stream is tagged with (``pipeline/io/color.py``)."""
 
     def __init__(self, path: Path, size: tuple[int, int], rate: Fraction, time_base: Fraction,
-                 opts: EncodeOptions) -> None:
-        self.path = path
+                 opts: EncodeOptions, colour: Colour | None = None) -> None:
+        self.path, self.colour = path, colour
         # The segment's start is an edit list in the movie's time scale: in the frames' own it is exact.
         self.container = av.open(str(path), "w", format="mp4", options={"movie_timescale": str(time_base.denominator)})
         self.stream = self.container.add_stream(opts.codec, rate=rate)
@@ -138,6 +153,7 @@ class SegmentWriter:
         self.stream.time_base = time_base
         self.stream.codec_context.time_base = time_base
         self.stream.options = encoder_options(opts)
+        tag_stream(self.stream.codec_context, colour)
         if not opts.b_frames:
             self.stream.codec_context.max_b_frames = 0
         if opts.codec == "libx264":
@@ -149,13 +165,14 @@ class SegmentWriter:
         self.time_base = time_base
 
     def write(self, image: np.ndarray, pts: int) -> None:
-        """``image``: (H, W, 3) RGB, or (H * 3 // 2, W) packed yuv420p already converted on the GPU."""
+        """``image``: (H, W, 3) RGB (uint8, or uint16 for deep formats), or (H * 3 // 2, W) packed yuv420p
+        already converted on the GPU with ``colour``'s matrix."""
         if image.ndim == 2:
             frame = av.VideoFrame.from_ndarray(image, format="yuv420p")
+            if frame.format.name != self.stream.pix_fmt:
+                frame = frame.reformat(format=self.stream.pix_fmt)
         else:
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-        if frame.format.name != self.stream.pix_fmt:
-            frame = frame.reformat(format=self.stream.pix_fmt)
+            frame = from_rgb(image, self.stream.pix_fmt, self.colour)
         frame.pts, frame.time_base = pts, self.time_base
         for packet in self.stream.encode(frame):
             self.container.mux(packet)

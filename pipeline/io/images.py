@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ class LoadedImage:
     rgb: np.ndarray  # (H, W, 3) float32 in [0, 1], EXIF orientation applied
     alpha: np.ndarray | None  # (H, W) float32 in [0, 1] when the source had transparency
     source_hw: tuple[int, int]  # the file's full size, upright (rgb may be smaller after a draft decode)
+    metadata: dict = field(default_factory=dict)  # what an output keeps: ``icc_profile``, ``exif`` (upright)
 
 
 def _to_float_rgb(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
@@ -66,7 +67,8 @@ def read_image(path: str | Path, min_side: int = 0) -> LoadedImage:
                 img.draft("RGB", (min_side, min_side))
             drafted_w = img.size[0]
             img.load()
-            img = ImageOps.exif_transpose(img)
+            img = ImageOps.exif_transpose(img)  # the orientation tag goes with the turn
+            metadata = {key: img.info[key] for key in ("icc_profile", "exif") if img.info.get(key)}
             rgb, alpha = _to_float_rgb(img)
             turned = img.size[0] != drafted_w  # EXIF rotated it by 90 degrees
             source_hw = (full_w, full_h) if turned else (full_h, full_w)
@@ -82,7 +84,7 @@ def read_image(path: str | Path, min_side: int = 0) -> LoadedImage:
         raise ImageReadError(f"cannot decode: {exc}") from None
     if rgb.shape[0] == 0 or rgb.shape[1] == 0:
         raise ImageReadError("image has zero width or height")
-    return LoadedImage(np.ascontiguousarray(rgb), alpha, source_hw)
+    return LoadedImage(np.ascontiguousarray(rgb), alpha, source_hw, metadata)
 
 
 def to_tensor(rgb: np.ndarray) -> torch.Tensor:
@@ -122,10 +124,13 @@ def atomic_write(path: Path, write) -> None:
         raise
 
 
-def write_image(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = None) -> None:
+def write_image(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = None,
+                metadata: dict | None = None) -> None:
     """Save an (H, W, 3) uint8 array atomically; the format follows the extension.
 
     Transparency is re-attached for formats that store it (PNG, WebP, TIFF) and dropped otherwise.
+    ``metadata`` (``LoadedImage.metadata``): the source's ICC profile and EXIF, kept where the format stores
+    them (Pillow's JPEG, PNG, WebP and TIFF writers do), so a wide-gamut photo keeps meaning its colours.
     """
     path = Path(path)
     fmt = _FORMAT_BY_EXT.get(path.suffix.lower())
@@ -135,4 +140,6 @@ def write_image(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = No
     if alpha is not None and fmt in _ALPHA_FORMATS:
         img.putalpha(Image.fromarray((alpha * 255.0 + 0.5).astype(np.uint8), "L"))
     options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    if fmt != "BMP":
+        options.update(metadata or {})
     atomic_write(path, lambda tmp: img.save(tmp, format=fmt, **options))

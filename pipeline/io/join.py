@@ -11,6 +11,7 @@ from pathlib import Path
 
 import av
 
+from pipeline.io.animated import ANIMATED_FORMATS, write_animated
 from pipeline.io.decode import VideoInfo, open_input
 from pipeline.io.encode import audio_plan, output_format
 from pipeline.options import EncodeOptions
@@ -177,8 +178,12 @@ def _mp4_options(segment: Path) -> dict[str, str]:
 def join_segments(segments: list[Path], info: VideoInfo, output: Path, opts: EncodeOptions,
                   start_s: float = 0.0, end_s: float | None = None, offset_s: float = 0.0) -> None:
     """Stream-copy the video segments into ``output`` (written in place: callers pass a temporary name)
-    with the source's audio interleaved by time."""
+    with the source's audio interleaved by time; an animated image (``.gif``, ``.webp``, ``.apng``) is written
+    from the segments' frames by ``pipeline/io/animated.py``."""
     out_format = output_format(output)
+    if out_format in ANIMATED_FORMATS.values():
+        write_animated(segments, info, output)
+        return
     plan = audio_plan(info.audio_codec, out_format, opts.audio)
     options = _MUXER_OPTIONS.get(out_format, {})
     if out_format in ("mp4", "mov"):

@@ -22,6 +22,7 @@ import av
 import numpy as np
 
 from pipeline.errors import JobError, VideoError
+from pipeline.io.color import Colour
 from pipeline.io.decode import count_packets, open_input
 from pipeline.io.images import atomic_write
 from pipeline.io.video import SegmentWriter
@@ -31,8 +32,9 @@ _FINISHED = re.compile(r"segment_(\d{6})\.mp4")
 
 
 def job_key(src: Path, settings: dict) -> str:
-    """Identifies the source file (path, size, modification time) and every setting the output depends on."""
-    stat = src.stat()
+    """Identifies the source file (path, size, modification time; an image sequence's pattern by its
+    folder's) and every setting the output depends on."""
+    stat = src.stat() if src.exists() else src.parent.stat()
     fields = {"src": str(src.resolve()), "size": stat.st_size, "mtime": stat.st_mtime_ns, "settings": settings}
     return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -132,13 +134,15 @@ class Tally:
 
 @dataclass(frozen=True)
 class SegmentFormat:
-    """How segments are written: frames per segment, frame size, rate, time base and encoder settings."""
+    """How segments are written: frames per segment, frame size, rate, time base, encoder settings and the
+    colour they are encoded and tagged with."""
 
     seg_len: int
     size: tuple[int, int]
     rate: Fraction
     time_base: Fraction
     encode: EncodeOptions
+    colour: Colour | None = None
 
 
 class SegmentSink:
@@ -178,7 +182,7 @@ class SegmentSink:
     def _open(self, segment: int) -> None:
         fmt = self.fmt
         self._writer = self.writer_class(segment_part_path(self.workdir, segment), fmt.size, fmt.rate, fmt.time_base,
-                                     fmt.encode)
+                                         fmt.encode, fmt.colour)
         self._segment = segment
 
     def _finish_segment(self) -> None:

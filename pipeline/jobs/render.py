@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from pipeline.errors import Cancelled
+from pipeline.errors import Cancelled, DecodingStopped, VideoError
 from pipeline.io.segments import SegmentSink, Tally, finished_segments
 from pipeline.io.video import Frame, decode_frames
 from pipeline.jobs.video_frames import FrameStage
@@ -72,11 +72,14 @@ class Channel:
 
 @dataclass
 class Rendered:
-    """What one run saw: the sink's tally of frames, and where the time went."""
+    """What one run saw: the sink's tally of frames, where the time went, and where its source stopped
+    decoding part way (seconds, and why) when it did."""
 
     tally: Tally = field(default_factory=Tally)
     decode_s: float = 0.0
     compute_s: float = 0.0
+    stopped_at_s: float | None = None
+    stopped_why: str = ""
 
 
 Source = Callable[[VideoPlan, "range | None"], Iterable[Frame]]
@@ -123,6 +126,9 @@ def _feed(frames: Iterable[Frame], out: Channel, rendered: Rendered) -> None:
                 break
             out.put(frame)
         out.close()
+    except DecodingStopped as stop:  # the frames before it are the run's: the end, noted
+        rendered.stopped_at_s, rendered.stopped_why = stop.at_s, str(stop)
+        out.close()
     except Closed:
         pass  # the reader stopped: its reason is raised there
     except BaseException as exc:
@@ -145,12 +151,16 @@ def _drain(records: Channel, sink: SegmentSink) -> Tally:
 
 def decode_source(plan: VideoPlan, run: range | None) -> Iterator[Frame]:
     """The frames a run needs, decoded: from the warm-up frames before its first segment (seeking there by
-    the plan's timestamps) to the end of its last segment; the whole requested range for ``run`` None."""
+    the plan's timestamps) to the end of its last segment; the whole requested range for ``run`` None.
+    Where the file stops decoding part way it ends with ``DecodingStopped`` after the frames that decoded, or
+    with --strict fails with a VideoError."""
     video, seg_len = plan.video, plan.seg_len
     first = max(0, run.start * seg_len - plan.warmup) if run is not None else 0
     stop = run.stop * seg_len if run is not None else None
     timestamps = list(plan.timestamps) if run is not None and plan.timestamps is not None else None
-    frames = decode_frames(plan.info, video.start, video.duration, video.max_frames, first, timestamps)
+    stops: list[DecodingStopped] = []
+    frames = decode_frames(plan.info, video.start, video.duration, video.max_frames, first, timestamps, deep=True,
+                           stops=stops)
     try:
         for frame in frames:
             if stop is not None and frame.index >= stop:
@@ -158,6 +168,10 @@ def decode_source(plan: VideoPlan, run: range | None) -> Iterator[Frame]:
             yield frame
     finally:
         frames.close()
+    if stops:
+        if video.strict:
+            raise VideoError(f"stopped decoding at {stops[0].at_s:.3f} s: {stops[0]} (--strict)")
+        raise stops[0]
 
 
 def segment_sink(plan: VideoPlan, run: range | None = None) -> SegmentSink:

@@ -19,11 +19,13 @@ from pathlib import Path
 import torch
 
 from pipeline.errors import JobError, SegmentsMissing, VideoError
+from pipeline.io.animated import is_animated
 from pipeline.io.images import IMAGE_EXTENSIONS
+from pipeline.io.sequence import is_pattern, is_sequence
 from pipeline.io.segments import Tally, drop_damaged_segments, finished_segments, prepare_workdir
 from pipeline.io.video import (VIDEO_EXTENSIONS, check_encoder, check_output, codec_for_container, join_segments,
                                output_format, output_suffix, probe)
-from pipeline.io.encode import audio_plan
+from pipeline.io.encode import audio_plan, is_animated_output
 from pipeline.io.walk import walk_files
 from pipeline.jobs.render import Rendered, SinkFactory, Source, decode_source, render_run, segment_sink
 from pipeline.jobs.video_frames import FrameStage, VideoNets
@@ -52,11 +54,14 @@ class Media:
 
 
 def plan_videos(input_path: Path, output_path: Path) -> list[tuple[Path, Path]]:
-    """(source, destination) pairs: one file, or every video under a folder mirrored into OUTPUT."""
+    """(source, destination) pairs: one file, or every video under a folder mirrored into OUTPUT; an image
+    sequence (a pattern like ``frames/%05d.png``, or a folder of numbered frames and no videos) is one video."""
+    if is_pattern(input_path) or (input_path.is_dir() and output_path.suffix and is_sequence(input_path)):
+        return [(input_path, output_path)]
     if not input_path.exists():
         raise JobError(f"input {input_path} does not exist")
     if input_path.is_file():
-        if input_path.suffix.lower() in IMAGE_EXTENSIONS:
+        if input_path.suffix.lower() in IMAGE_EXTENSIONS and not is_animated(input_path):
             raise JobError(f"input {input_path} is a still image: `stylize folder` stylizes images (a folder of "
                            "them), `stylize video` videos")
         dst = output_path / input_path.name if output_path.is_dir() else output_path
@@ -94,12 +99,15 @@ class VideoJob:
     def plan(self, src: Path, dst: Path, seekable: bool = False) -> VideoPlan:
         """Probe ``src`` and plan it; VideoError when it cannot be read, JobError when it cannot be written."""
         check_destination(src, dst, self.video.encode)
-        plan = make_plan(src, dst, probe(src), self.video, self.device, self.style_key, seekable)
+        plan = make_plan(src, dst, probe(src, self.video.fps), self.video, self.device, self.style_key, seekable)
         try:
             check_encoder(plan.encode, plan.out_hw, plan.info.rate)
         except VideoError as exc:
             raise JobError(str(exc)) from None
         audio_plan(plan.info.audio_codec, output_format(dst), plan.encode.audio)  # --audio copy it can hold
+        if plan.info.alpha and not is_animated_output(dst):
+            log.info("%s: its transparency is dropped: %s output holds none here (write .webp, .gif or .apng "
+                     "to keep it)", src, dst.suffix or "this")
         return plan
 
     def plan_all(self, pairs: list[tuple[Path, Path]], summary: Summary, seekable: bool = False) -> list[VideoPlan]:
@@ -159,7 +167,8 @@ class VideoJob:
         video, info = plan.video, plan.info
         tmp = plan.dst.with_name(f".{plan.dst.stem}.tmp{plan.dst.suffix}")
         start_s = float(tally.first_pts * info.time_base) if video.start > 0 else 0.0
-        end_s = None if video.whole else float(tally.last_pts * info.time_base + 1 / info.rate)
+        stops = [r for r in rendered if r.stopped_at_s is not None]
+        end_s = None if video.whole and not stops else float(tally.last_pts * info.time_base + 1 / info.rate)
         try:
             join_segments([found[k] for k in sorted(found)], info, tmp, plan.encode, start_s=start_s, end_s=end_s,
                           offset_s=start_s)
@@ -170,7 +179,9 @@ class VideoJob:
         shutil.rmtree(plan.workdir, ignore_errors=True)
         timings = {"decode_s": sum(r.decode_s for r in rendered), "compute_s": sum(r.compute_s for r in rendered),
                    "encode_s": sum(r.tally.encode_s for r in rendered), "join_s": time.perf_counter() - t0}
-        return {"frames": tally.frames, "reused_frames": tally.reused, **timings}
+        stop = stops[0] if stops else None
+        stopped = {"stopped_at_s": round(stop.stopped_at_s, 3), "stopped_why": stop.stopped_why} if stop else {}
+        return {"frames": tally.frames, "reused_frames": tally.reused, **timings, **stopped}
 
     @staticmethod
     def failed(plan: VideoPlan, exc: BaseException) -> ItemResult:
@@ -188,7 +199,13 @@ class VideoJob:
         summary.units_done += figures["frames"]
         for key in TIMINGS:
             summary.extra[key] = round(summary.extra.get(key, 0.0) + figures[key], 3)
-        summary.add(ItemResult(str(plan.src), PROCESSED, output=str(plan.dst)))
+        if "stopped_at_s" not in figures:
+            summary.add(ItemResult(str(plan.src), PROCESSED, output=str(plan.dst)))
+            return
+        note = (f"stopped decoding at {figures['stopped_at_s']:.3f} s ({figures['stopped_why']}); the output holds "
+                f"the {figures['frames']} frames before")
+        log.warning("%s: %s (--strict makes this an error)", plan.src, note)
+        summary.add(ItemResult(str(plan.src), PROCESSED, note, str(plan.dst), figures["stopped_at_s"]))
 
 
 def _merge(tallies: list[Tally]) -> Tally:

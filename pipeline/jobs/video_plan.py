@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 
+from pipeline.io.color import Colour, output_colour
 from pipeline.io.segments import SegmentFormat, job_key, workdir_for
 from pipeline.io.video import VideoInfo, codec_for_container, even_size, frame_timestamps
 from pipeline.ops.sizes import work_size
@@ -55,8 +56,13 @@ class VideoPlan:
         return len(self.runs) if self.runs else 1
 
     @property
+    def colour(self) -> Colour | None:
+        """The matrix, range and tags the output is encoded with: the source's (``pipeline/io/color.py``)."""
+        return output_colour(self.info.colour, self.encode.pix_fmt, self.out_hw)
+
+    @property
     def segment_format(self) -> SegmentFormat:
-        return SegmentFormat(self.seg_len, self.out_hw, self.info.rate, self.info.time_base, self.encode)
+        return SegmentFormat(self.seg_len, self.out_hw, self.info.rate, self.info.time_base, self.encode, self.colour)
 
     def segment_count(self) -> int | None:
         """Segments of the whole run, when the frame timestamps are known."""
@@ -65,17 +71,19 @@ class VideoPlan:
         return math.ceil(min(len(self.timestamps), self.video.max_frames or len(self.timestamps)) / self.seg_len)
 
 
-def plan_sizes(info: VideoInfo, video: VideoOptions) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int] | None]:
+def plan_sizes(info: VideoInfo, video: VideoOptions,
+               pix_fmt: str | None = None) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int] | None]:
     """(work size, output size, size to scale back to or None). Frames smaller than ``MIN_WORK_SIDE`` on a
     side are enlarged for the networks and the flow, and scaled back to the source size; the output is the
-    work size, or the source size with --keep-size, padded to even sides for chroma-subsampled formats."""
+    work size, or the source size with --keep-size, padded to even sides for chroma-subsampled formats
+    (``pix_fmt``: the one the segments are written in, when not --pix-fmt)."""
     source = (info.height, info.width)
     work = work_size(*source, video.size)
     if min(work) < MIN_WORK_SIDE:
         scale = MIN_WORK_SIDE / min(work)
         work = (max(MIN_WORK_SIDE, round(work[0] * scale)), max(MIN_WORK_SIDE, round(work[1] * scale)))
     back = source if (video.keep_size or min(source) < MIN_WORK_SIDE) and source != work else None
-    return work, even_size(*(back or work), video.encode.pix_fmt), back
+    return work, even_size(*(back or work), pix_fmt or video.encode.pix_fmt), back
 
 
 def auto_parallel(device: torch.device, work_hw: tuple[int, int], out_hw: tuple[int, int]) -> int:
@@ -131,7 +139,7 @@ def make_plan(src: Path, dst: Path, info: VideoInfo, video: VideoOptions, device
     """The plan of one probed video for networks on ``device``; ``seekable`` asks for the frame timestamps
     even with one lane (a Ray worker renders single segments). Reads the file's packets when it needs the
     timestamps; writes nothing."""
-    work_hw, out_hw, source_hw = plan_sizes(info, video)
+    work_hw, out_hw, source_hw = plan_sizes(info, video, codec_for_container(video.encode, dst).pix_fmt)
     lanes = video.parallel or auto_parallel(device, work_hw, out_hw)
     from_start = video.start == 0 and video.duration is None
     timestamps = tuple(frame_timestamps(info)) if from_start and (lanes > 1 or seekable) else None

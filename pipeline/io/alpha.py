@@ -1,0 +1,88 @@
+"""A source's alpha channel, for outputs that can hold it: the RGB is stylized, the source's alpha is put
+back, as the folder job does for images.
+
+Animated GIF/WebP/APNG outputs hold it (``pipeline/io/animated.py`` writes them from the segments, taking
+the alpha here frame by frame); video outputs are written through H.264/VP9 segments without it, so there it
+is dropped with one line. Sources with alpha: ProRes 4444 and other formats with an alpha plane (FFmpeg
+decodes it), VP8/VP9 in WebM (the alpha is a second stream only libvpx's decoders read, so those decode it
+here), GIF with a transparent colour, animated WebP/APNG and PNG sequences (Pillow).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+_LIBVPX = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
+
+
+def stream_has_alpha(path: Path, stream, first: av.VideoFrame) -> bool:
+    """Whether a PyAV-read stream carries alpha: an alpha plane, WebM's ``alpha_mode``, or a GIF's
+    transparent colour (FFmpeg decodes every GIF to BGRA, transparent or not)."""
+    if stream.metadata.get("alpha_mode") == "1":
+        return True
+    if stream.codec_context.name == "gif":
+        try:
+            with Image.open(path) as image:
+                return "transparency" in image.info
+        except (OSError, UnidentifiedImageError, ValueError):
+            return False
+    return any(c.is_alpha for c in first.format.components)
+
+
+def image_has_alpha(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+
+
+def _pyav_alpha(path: Path) -> Iterator[tuple[float, np.ndarray]]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        name = stream.codec_context.name
+        if stream.metadata.get("alpha_mode") == "1" and name in _LIBVPX:
+            decoder = av.CodecContext.create(_LIBVPX[name], "r")
+            decoder.extradata = stream.codec_context.extradata
+            frames = (f for packet in container.demux(stream) for f in decoder.decode(packet))
+        else:
+            frames = container.decode(stream)
+        for frame in frames:
+            if frame.pts is not None:
+                yield float(frame.pts * stream.time_base), frame.to_ndarray(format="rgba")[..., 3]
+
+
+def alpha_frames(info) -> Iterator[tuple[float, np.ndarray]]:
+    """(time in seconds, (H, W) uint8 alpha) of every source frame, in order, on the source's timeline."""
+    if info.format == "sequence":
+        from pipeline.io.sequence import sequence_files
+
+        files = sequence_files(info.path)
+        for n, path in files:
+            with Image.open(path) as image:
+                yield float((n - files[0][0]) * info.time_base), np.asarray(image.convert("RGBA"))[..., 3]
+    elif info.format.startswith("pillow-"):
+        from pipeline.io.animated import frame_timestamps
+
+        with Image.open(info.path) as image:
+            for k, t in enumerate(frame_timestamps(info)):
+                image.seek(k)
+                yield float(t * info.time_base), np.asarray(image.convert("RGBA"))[..., 3]
+    else:
+        yield from _pyav_alpha(info.path)
+
+
+def matched(info, times: list[float], size: tuple[int, int]) -> list[np.ndarray]:
+    """The source alpha shown at each of ``times`` (the latest frame at or before it), at ``size`` (h, w)."""
+    source = alpha_frames(info)
+    current, upcoming = None, next(source, None)
+    out = []
+    for t in times:
+        while upcoming is not None and upcoming[0] <= t + 1e-4:
+            current, upcoming = upcoming, next(source, None)
+        alpha = current[1] if current is not None else np.full(size, 255, np.uint8)
+        if alpha.shape != size:
+            alpha = np.asarray(Image.fromarray(alpha).resize((size[1], size[0]), Image.Resampling.BILINEAR))
+        out.append(alpha)
+    return out

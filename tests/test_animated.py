@@ -1,0 +1,74 @@
+"""Animated GIF, WebP and APNG in and out (pipeline/io/animated.py): every frame, each frame's own duration
+and the loop count kept. The runs use a stylizer that hands frames back, so pixels measure the path alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline.io.decode import frame_timestamps, probe
+from pipeline.jobs.video import plan_videos
+from pipeline.options import TemporalMode, TemporalOptions, VideoOptions
+from tests.helpers import Identity, run
+from tests.videos import moving_frames
+
+DURATIONS = [100, 200, 50, 300, 100, 70]  # ms; GIF stores centiseconds
+SIZE = (33, 25)  # odd sides: no padding may show
+OPTS = VideoOptions(size=0, batch_size=2, parallel=1, temporal=TemporalOptions(TemporalMode.OFF))
+
+
+def animation(path: Path, loop: int, **options) -> Path:
+    frames = [Image.fromarray(f) for f in moving_frames(len(DURATIONS), *SIZE)]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=DURATIONS, loop=loop, **options)
+    return path
+
+
+def played(path: Path) -> tuple[list[int], int | None, list[np.ndarray]]:
+    """What a viewer shows: each frame's duration (ms), the loop count, the frames."""
+    durations, images = [], []
+    with Image.open(path) as image:
+        for k in range(image.n_frames):
+            image.seek(k)
+            image.load()
+            durations.append(round(image.info["duration"]))
+            images.append(np.asarray(image.convert("RGB")))
+        return durations, image.info.get("loop"), images
+
+
+def test_a_gif_with_mixed_durations_comes_back_with_its_frames_durations_and_loop(tmp_path):
+    src = animation(tmp_path / "in.gif", loop=3)
+    summary = run(Identity(), [(src, tmp_path / "out.gif")], OPTS)
+    assert summary.count("processed") == 1, summary.results
+    durations, loop, images = played(tmp_path / "out.gif")
+    assert durations == DURATIONS and loop == 3
+    assert images[0].shape == (SIZE[1], SIZE[0], 3)
+    _, _, source = played(src)
+    assert max(np.abs(a.astype(int) - b).mean() for a, b in zip(images, source)) < 4  # palette, YUV round trip
+
+
+@pytest.mark.parametrize("src_name, out_name", [("in.webp", "out.apng"), ("in.apng", "out.webp")])
+def test_animated_webp_and_apng_in_and_out(tmp_path, src_name, out_name):
+    options = {"format": "PNG"} if src_name.endswith(".apng") else {"lossless": True}
+    src = animation(tmp_path / src_name, loop=2, **options)
+    assert plan_videos(src, tmp_path / out_name) == [(src, tmp_path / out_name)]  # an animation, not a still
+    info = probe(src)
+    assert info.loop == 2
+    assert [round(t * info.time_base * 1000) for t in frame_timestamps(info)] == list(np.cumsum([0, *DURATIONS[:-1]]))
+    summary = run(Identity(), [(src, tmp_path / out_name)], OPTS)
+    assert summary.count("processed") == 1, summary.results
+    durations, loop, images = played(tmp_path / out_name)
+    assert durations == DURATIONS and loop == 2 and len(images) == len(DURATIONS)
+    assert max(np.abs(a.astype(int) - b).mean() for a, b in zip(images, moving_frames(6, *SIZE))) < 4
+
+
+def test_a_video_becomes_a_gif_that_loops_forever(tmp_path):
+    from tests.videos import make_video
+
+    src = make_video(tmp_path / "in.mp4", frames=6, rate=25, audio="aac")
+    summary = run(Identity(), [(src, tmp_path / "out.gif")], OPTS)
+    assert summary.count("processed") == 1, summary.results
+    durations, loop, images = played(tmp_path / "out.gif")
+    assert durations == [40] * 6 and loop == 0 and len(images) == 6
