@@ -3,7 +3,8 @@
 ``stylize_image(content, style, **options)`` for one image, ``load_stylizer(style, **options)`` for many
 with one style (the models, calibration and adaptation are paid once). Options are ``StyleOptions`` fields
 plus ``size`` (the work size's long side, 512 as in the CLI), ``keep_size`` (give the result at the
-content's size) and ``device``; every default is the CLI's.
+content's size), ``upscale`` (``"guided"`` or ``"resize"``: how, as ``--upscale``) and ``device``; every
+default is the CLI's.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from pipeline.errors import UsageError
 from pipeline.io.images import _to_float_rgb, read_image, to_tensor, to_uint8
 from pipeline.ops.resize import resize_long_side
 from pipeline.ops.sizes import work_size
-from pipeline.options import StyleOptions, calibration_size_for, style_size_for
+from pipeline.ops.upsample import guided_upsample
+from pipeline.options import StyleOptions, Upscale, calibration_size_for, style_size_for
 from pipeline.process import setup_process
 from pipeline.stylizer import Stylizer
 
@@ -40,8 +42,8 @@ class ImageStylizer:
     image gives a PIL image, an (H, W, 3) uint8 array a uint8 array, a float tensor (3, H, W) or (1, 3, H, W)
     in [0, 1] a float tensor of that layout), at the work size, or at the content's size with ``keep_size``."""
 
-    def __init__(self, stylizer: Stylizer, size: int, keep_size: bool) -> None:
-        self.stylizer, self.size, self.keep_size = stylizer, size, keep_size
+    def __init__(self, stylizer: Stylizer, size: int, keep_size: bool, upscale: Upscale = Upscale.GUIDED) -> None:
+        self.stylizer, self.size, self.keep_size, self.upscale = stylizer, size, keep_size, Upscale(upscale)
 
     def __call__(self, content: Picture) -> Image.Image | np.ndarray | torch.Tensor:
         if isinstance(content, torch.Tensor):
@@ -52,31 +54,36 @@ class ImageStylizer:
         else:
             rgb = _float_rgb(content)
             source_hw = rgb.shape[:2]
-        out = self._stylize(to_tensor(_to_work(rgb, source_hw, self.size))[None], source_hw)
+        guide = to_tensor(rgb)[None] if rgb.shape[:2] == tuple(source_hw) else None
+        out = self._stylize(to_tensor(_to_work(rgb, source_hw, self.size))[None], source_hw, guide)
         result = to_uint8(out[0])
         return result if isinstance(content, np.ndarray) else Image.fromarray(result, "RGB")
 
     def _tensor(self, content: torch.Tensor) -> torch.Tensor:
         batch = _check_tensor(content)
-        out = self._stylize(resize_long_side(batch.float(), self.size), tuple(batch.shape[-2:]))
+        out = self._stylize(resize_long_side(batch.float(), self.size), tuple(batch.shape[-2:]), batch.float())
         return out.to(content.device, content.dtype).reshape(*content.shape[:-2], *out.shape[-2:])
 
     @torch.no_grad()
-    def _stylize(self, batch: torch.Tensor, source_hw: tuple[int, int]) -> torch.Tensor:
+    def _stylize(self, batch: torch.Tensor, source_hw: tuple[int, int], guide: torch.Tensor | None) -> torch.Tensor:
+        """``guide``: the content at ``source_hw``, for ``--upscale guided`` as the folder job does it."""
         out = self.stylizer(batch)
         if self.keep_size and tuple(out.shape[-2:]) != tuple(source_hw):
-            out = F.interpolate(out, size=tuple(source_hw), mode="bicubic", align_corners=False)
+            if self.upscale == Upscale.GUIDED and guide is not None:
+                out = guided_upsample(out.float(), guide.to(out.device))
+            else:
+                out = F.interpolate(out, size=tuple(source_hw), mode="bicubic", align_corners=False)
         return out.clamp(0, 1).cpu()
 
 
 def load_stylizer(style: Picture | Sequence[Picture], *, size: int = 512, keep_size: bool = False,
-                  device: str = "auto", **options) -> ImageStylizer:
+                  upscale: str = "guided", device: str = "auto", **options) -> ImageStylizer:
     """A reusable stylizer for ``style`` (a path, a PIL image, an (H, W, 3) uint8 array, a float tensor, or a
     list of these, mixed by ``style_weights``); ``options`` are ``StyleOptions`` fields. Raises
     ``UsageError`` (a ``ValueError``) for an unusable option or style."""
     unknown = sorted(set(options) - OPTION_NAMES)
     if unknown:
-        names = ", ".join(sorted(OPTION_NAMES | {"size", "keep_size", "device"}))
+        names = ", ".join(sorted(OPTION_NAMES | {"size", "keep_size", "upscale", "device"}))
         raise UsageError(f"unknown option {unknown[0]!r}; expected one of {names}")
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
     paths = [Path(s) if isinstance(s, (str, os.PathLike)) else None for s in styles]
@@ -86,7 +93,11 @@ def load_stylizer(style: Picture | Sequence[Picture], *, size: int = 512, keep_s
     pixels = None if all(paths) else [_style_tensor(s, p) for s, p in zip(styles, paths)]
     torch_device = pick_device(opts.device)
     setup_process(torch_device, pick_dtype(opts.precision, torch_device))
-    return ImageStylizer(build_stylizer(opts, styles=pixels), size, keep_size)
+    try:
+        upscale = Upscale(upscale)
+    except ValueError:
+        raise UsageError(f"upscale must be 'guided' or 'resize', got {upscale!r}") from None
+    return ImageStylizer(build_stylizer(opts, styles=pixels), size, keep_size, upscale)
 
 
 def stylize_image(content: Picture, style: Picture | Sequence[Picture], *, size: int = 512,

@@ -9,6 +9,7 @@ the option. Nothing below this module checks an option again. Importing it does 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -39,6 +40,13 @@ class TemporalMode(StrEnum):
     STATS = "stats"  # smoothed AdaIN statistics
     WARP = "warp"  # flow-warped blend with the previous output
     FULL = "full"  # both
+
+
+class Upscale(StrEnum):
+    """How a result made at the work size is brought to the source size (--keep-size)."""
+
+    GUIDED = "guided"  # edge-aware, guided by the full-size source (ops/upsample.py)
+    RESIZE = "resize"  # plain bicubic resize
 
 
 class Audio(StrEnum):
@@ -255,8 +263,10 @@ class FolderOptions:
     ext: str | None = None  # output extension, e.g. ".png"; None keeps each input's
     skip_existing: bool = False
     readers: int = 2
+    upscale: Upscale = Upscale.GUIDED  # with keep_size: how the result is brought to the source size
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "upscale", Upscale(self.upscale))
         if self.ext is not None:
             object.__setattr__(self, "ext", ("." + self.ext.lstrip(".")).lower())
         if self.size < 0 or self.batch_size < 0:
@@ -276,8 +286,14 @@ class VideoOptions:
     parallel: int = 0  # lanes rendering runs of segments side by side (0: auto, per video)
     encode: EncodeOptions = field(default_factory=EncodeOptions)
     temporal: TemporalOptions = field(default_factory=TemporalOptions)
+    upscale: Upscale = Upscale.GUIDED  # with keep_size: how the result is brought to the source size
+    strict: bool = False  # a file that stops decoding part way fails, instead of keeping what decoded
+    fps: float | None = None  # the rate of an image sequence input (None: 25)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "upscale", Upscale(self.upscale))
+        if self.fps is not None and (not math.isfinite(self.fps) or self.fps <= 0):
+            raise OptionError(f"--fps must be a positive number of frames a second, got {self.fps}")
         _finite("--start", self.start, 0.0)
         if self.duration is not None and (not math.isfinite(self.duration) or self.duration <= 0):
             raise OptionError(f"--duration must be a positive number of seconds, got {self.duration}")
@@ -305,3 +321,43 @@ class EngineOptions:
         object.__setattr__(self, "engine", Engine(self.engine))
         if self.workers < 1:
             raise OptionError(f"--workers must be at least 1, got {self.workers}")
+        if self.ray_address is not None and not _RAY_ADDRESS.fullmatch(self.ray_address):
+            raise OptionError(f"--ray-address must be 'auto', HOST:PORT or ray://HOST:PORT, got {self.ray_address!r}")
+        if self.ray_address is not None and self.engine != Engine.RAY:
+            raise OptionError("--ray-address needs --engine ray")
+
+
+# What Ray's own ``ray.init(address=...)`` takes for an existing cluster: "auto" (the cluster this machine
+# joined), the GCS address HOST:PORT, or a Ray Client address ray://HOST:PORT.
+_RAY_ADDRESS = re.compile(r"auto|(ray://)?(\[[0-9a-fA-F:]+\]|[^\s:/\[\]]+):\d{1,5}")
+
+
+SERVE_SIZES = (64, 2048)  # work sizes a web request may ask for (a larger one is a long wait on a CPU)
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """``stylize serve``: where it listens, the device, and what a request may bring and leave behind."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    device: Device = Device.AUTO
+    max_upload_mb: float = 300.0  # request body limit (clips are the large ones)
+    keep_minutes: float = 60.0  # uploads and ended jobs are removed this long after
+    preview_size: int = 384  # the page's default work size while trying settings
+    gallery: Path | None = None  # folder with style/ and content/ (None: the source tree's samples/)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "device", Device(self.device))
+        if not 1 <= self.port <= 65535:
+            raise OptionError(f"--port must be in [1, 65535], got {self.port}")
+        _finite("--max-upload-mb", self.max_upload_mb, 0.001)
+        _finite("--keep-minutes", self.keep_minutes, 0.01)
+        if not SERVE_SIZES[0] <= self.preview_size <= SERVE_SIZES[1]:
+            raise OptionError(f"--preview-size must be in [{SERVE_SIZES[0]}, {SERVE_SIZES[1]}], got {self.preview_size}")
+        if self.gallery is not None and not Path(self.gallery).is_dir():
+            raise OptionError(f"--gallery {self.gallery} is not a folder")
+
+    @property
+    def loopback(self) -> bool:
+        return self.host in ("127.0.0.1", "localhost", "::1") or self.host.startswith("127.")

@@ -235,7 +235,14 @@ def main() -> None:
     parser.add_argument("--skip-1080p", action="store_true",
                         help="leave out the 1080p runs (on a CPU without bf16 they take most of an hour)")
     parser.add_argument("--json", type=Path, default=ROOT / "out" / "bench.json")
+    parser.add_argument("--upscale-only", action="store_true",
+                        help="only the cost per frame of --upscale guided and resize at 1080p and 2160p")
     args = parser.parse_args()
+    if args.upscale_only:
+        rows = upscale_costs()
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"device": cpu_name(), "upscale": rows}, indent=2) + "\n")
+        return
 
     device = pick_device("auto")
     cuda = device.type == "cuda"
@@ -276,6 +283,29 @@ def main() -> None:
     print_table(results)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def upscale_costs(repeats: int = 5) -> list[dict]:
+    """Milliseconds per frame (median of ``repeats``) to bring a work-size result to the output size, plain
+    resize against the guided upsampler (ops/upsample.py), on the CPU."""
+    from pipeline.ops.upsample import guided_upsample
+
+    rows = []
+    for work, out in (((288, 512), (1080, 1920)), ((540, 960), (1080, 1920)), ((1080, 1920), (2160, 3840))):
+        result, source = torch.rand(1, 3, *work), torch.rand(1, 3, *out)
+        ways = {"resize": lambda: F.interpolate(result, size=out, mode="bicubic", align_corners=False),
+                "guided": lambda: guided_upsample(result, source)}
+        row = {"work": f"{work[1]}x{work[0]}", "out": f"{out[1]}x{out[0]}"}
+        for name, fn in ways.items():
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                fn()
+                times.append(time.perf_counter() - start)
+            row[f"{name}_ms"] = round(1000 * float(np.median(times)), 1)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    return rows
 
 
 def runs_1080p(style: Path, frames: int, tmp: Path) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,11 @@ from pipeline.models.vgg import load_encoder
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("STYLIZE_DATA", ROOT.parent / "shared" / "data"))  # elsewhere on a lent machine
 SAMPLES = ROOT / "samples"
+
+# A shell starts background jobs with SIGINT ignored, and an ignored signal stays ignored across exec: the
+# Ctrl-C tests (in this process and in the `stylize` processes they start) would then wait forever.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_collection_modifyitems(config, items):

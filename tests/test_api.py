@@ -134,7 +134,7 @@ def test_import_pipeline_does_not_import_torch():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     from importlib.metadata import version
 
-    assert done.stdout.strip() == version("pipeline") == pipeline.__version__
+    assert done.stdout.strip() == version(pipeline.DISTRIBUTION) == pipeline.__version__
     assert {"stylize_image", "load_stylizer"} <= set(dir(pipeline))
 
 

@@ -77,7 +77,8 @@ def test_folder_end_to_end(tree, tmp_path, random_decoder_file):
 
 
 def test_processed_count_includes_tiff(tree, tmp_path, random_decoder_file):
-    result = run_cli("folder", tree, tmp_path / "o", "--style", STYLE, "--decoder", random_decoder_file, "--json")
+    result = run_cli("folder", tree, tmp_path / "o", "--style", STYLE, "--decoder", random_decoder_file,
+                     "--size", "64", "--json")
     outputs = {p.name for p in (tmp_path / "o").rglob("*") if p.is_file()}
     assert {"tiff.tif", "grey16.png", "palette.png", "grey.png"} <= outputs
     assert _summary(result)["images"] == len(outputs) == 11
@@ -103,7 +104,8 @@ def test_output_inside_input_is_left_out_of_the_walk(tmp_path, random_decoder_fi
     save_rgb(src / "x.png", 32, 32)
     out = src / "styled"
     for _ in range(2):  # the second run must not pick up the first run's outputs
-        result = run_cli("folder", src, out, "--style", STYLE, "--decoder", random_decoder_file, "--json")
+        result = run_cli("folder", src, out, "--style", STYLE, "--decoder", random_decoder_file,
+                         "--size", "64", "--json")
         assert result.exit_code == 0 and _summary(result)["processed"] == 1
     assert sorted(p.name for p in src.rglob("*.png")) == ["x.png", "x.png"]
 
@@ -112,7 +114,8 @@ def test_symlink_loop_is_not_followed(tmp_path, random_decoder_file):
     src = tmp_path / "in"
     save_rgb(src / "sub" / "x.png", 32, 32)
     (src / "sub" / "loop").symlink_to(src, target_is_directory=True)
-    result = run_cli("folder", src, tmp_path / "out", "--style", STYLE, "--decoder", random_decoder_file, "--json")
+    result = run_cli("folder", src, tmp_path / "out", "--style", STYLE, "--decoder", random_decoder_file,
+                     "--size", "64", "--json")
     assert result.exit_code == 0 and _summary(result)["processed"] == 1
 
 
@@ -163,7 +166,8 @@ def test_gatys_methods_end_to_end(tmp_path, random_decoder_file):
     save_rgb(src / "x.png", 40, 32)
     for method in ("gatys", "adain+gatys"):
         out = tmp_path / method
-        result = run_cli("folder", src, out, "--style", STYLE, "--decoder", random_decoder_file, "--method", method,
+        result = run_cli("folder", src, out, "--style", STYLE, "--decoder", random_decoder_file,
+                         "--size", "64", "--method", method,
                          "--iterations", "3", "--json")
         assert result.exit_code == 0, result.stderr
         image = np.asarray(Image.open(out / "x.png"))
@@ -180,7 +184,8 @@ def test_huge_image_is_refused_by_name_and_the_rest_continue(tmp_path, random_de
     save_rgb(src / "huge.png", 800, 600)
     # Pillow refuses images over twice this many pixels as decompression bombs: huge.png is, the style is not.
     monkeypatch.setattr(PILImage, "MAX_IMAGE_PIXELS", 200_000)
-    result = run_cli("folder", src, tmp_path / "out", "--style", STYLE, "--decoder", random_decoder_file, "--json")
+    result = run_cli("folder", src, tmp_path / "out", "--style", STYLE, "--decoder", random_decoder_file,
+                     "--size", "64", "--json")
     assert result.exit_code == 1
     summary = json.loads(result.stdout)
     failed = [i for i in summary["items"] if i["status"] == "failed"]

@@ -1,7 +1,7 @@
 """Pixel-identical outputs across restructurings: a fixed set of jobs hashed against recorded digests.
 
-The jobs (a folder with a bad file, a video with audio, a video killed with SIGKILL and resumed, the same
-folder through Ray) run at fp32 on the CPU with the shipped decoder; videos (the inputs too) are encoded
+The jobs (a folder with a bad file, a video with audio, the same with ``--temporal off``, a video killed with
+SIGKILL and resumed, the same folder through Ray) run at fp32 on the CPU with the shipped decoder; videos (the inputs too) are encoded
 losslessly, since x264 with frame threads is not bit-repeatable from run to run. Floating-point results depend on the
 processor's kernels and the torch version, so digests are recorded per machine signature in
 ``tests/golden.json`` (``python -m tests.test_golden --record`` writes this machine's); on a machine with
@@ -97,6 +97,10 @@ def run_jobs(root: Path) -> dict:
     video_run = run_stylize("video", str(short), str(out / "short.mp4"), *COMMON, *VIDEO, "--segment-seconds", "0.25")
     assert video_run.returncode == 0, video_run.stderr
     digests["video"] = digest_video(out / "short.mp4")
+    off = run_stylize("video", str(short), str(out / "off.mp4"), *COMMON, *VIDEO, "--segment-seconds", "0.25",
+                      "--temporal", "off")
+    assert off.returncode == 0, off.stderr
+    digests["off"] = digest_video(out / "off.mp4")
     whole = run_stylize("video", str(long), str(out / "long.mp4"), *COMMON, *VIDEO, "--segment-seconds", "0.25")
     assert whole.returncode == 0, whole.stderr
     digests["long"] = digest_video(out / "long.mp4")

@@ -56,14 +56,16 @@ def test_alpha_zero_reconstructs_the_content(encoder, style):
 
 @pytest.mark.data
 def test_calibration_and_feedback_bring_unseen_pairs_closer_to_the_style(encoder):
-    """On held-out photos and a held-out painting at the evaluation's 512 px (docs/decoder_eval.json: 0.274,
-    0.232 and 0.203 for this style over eight photos), each correction lowers the mean style-loss ratio."""
+    """On held-out photos and a held-out painting, each correction lowers the mean style-loss ratio. At 384 px
+    (half the time of the evaluation's 512) these four give 0.268, 0.239 (0.89x) and 0.215 (0.90x); at 512,
+    docs/decoder_eval.json has 0.274, 0.232 and 0.203 for this style over eight photos. At 320 px calibration
+    gains only 0.93x: too small a work size for the bound below."""
     style_path = DATA / "style" / "starry_night.jpg"
-    style = load_style_images([style_path], 512)[0]
-    contents = [load_style_images([DATA / "content" / f"{name}.jpg"], 512)[0]
+    style = load_style_images([style_path], 384)[0]
+    contents = [load_style_images([DATA / "content" / f"{name}.jpg"], 384)[0]
                 for name in ("tubingen", "golden_gate", "brad_pitt", "sailboat")]
-    plain = make_stylizer(None, style_path, 512)
-    calibrated = make_stylizer(None, style_path, 512, calibrate=True, calibration_size=512)
+    plain = make_stylizer(None, style_path, 384)
+    calibrated = make_stylizer(None, style_path, 384, calibrate=True, calibration_size=384)
     fed = copy.copy(calibrated)
     fed.feedback = 1
     ratios = [np.mean([style_loss(encoder, s(c), style).item() / style_loss(encoder, c, style).item()

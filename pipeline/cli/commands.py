@@ -8,15 +8,15 @@ from typing import Annotated
 import typer
 
 from pipeline.cli.params import (Styles, StyleWeights, Alpha, PreserveColorOpt, StyleSize, Calibrate, Adapt,
-                                 Feedback, DecoderPath, VggPath, Size, KeepSize, BatchSize, DeviceOpt,
+                                 Feedback, DecoderPath, VggPath, Size, KeepSize, UpscaleOpt, BatchSize, DeviceOpt,
                                  PrecisionOpt, Tile, Compile, MethodOpt, Iterations, OptimizerOpt,
                                  ContentWeight, StyleWeight, TvWeight, InitOpt, Scales, EngineOpt, RayAddress,
                                  Workers, Json, Debug, Quiet, Verbose, Ext, SkipExisting, Codec, Crf, Preset,
                                  PixFmt, AudioOpt, Start, Duration, MaxFrames, Resume, SegmentSeconds,
-                                 Parallel, TemporalOpt, TemporalStrength, TemporalStill, RefineEvery)
+                                 Parallel, TemporalOpt, TemporalStrength, TemporalStill, RefineEvery, Strict, Fps)
 from pipeline.cli.run import run_job
 from pipeline.options import (Audio, Device, EncodeOptions, Engine, EngineOptions, FolderOptions, Init, Method, Optimizer,
-                              Precision, PreserveColor, StyleOptions, TemporalMode, TemporalOptions, VideoOptions,
+                              Precision, PreserveColor, StyleOptions, TemporalMode, TemporalOptions, Upscale, VideoOptions,
                               calibration_size_for, gatys_for, parse_weights, style_size_for)
 
 FOLDER_EXAMPLES = """Examples:
@@ -52,7 +52,8 @@ def folder(
     style: Styles, style_weights: StyleWeights = None, alpha: Alpha = 1.0,
     preserve_color: PreserveColorOpt = PreserveColor.NONE, style_size: StyleSize = None, calibrate: Calibrate = True,
     adapt: Adapt = None, feedback: Feedback = 0, decoder: DecoderPath = None, vgg: VggPath = None,
-    size: Size = 512, keep_size: KeepSize = False, batch_size: BatchSize = 0, device: DeviceOpt = Device.AUTO,
+    size: Size = 512, keep_size: KeepSize = False, upscale: UpscaleOpt = Upscale.GUIDED, batch_size: BatchSize = 0,
+    device: DeviceOpt = Device.AUTO,
     precision: PrecisionOpt = Precision.AUTO, tile: Tile = 0, compile_nets: Compile = False,
     method: MethodOpt = Method.ADAIN, iterations: Iterations = 100, optimizer: OptimizerOpt = Optimizer.LBFGS,
     content_weight: ContentWeight = 1.0, style_weight: StyleWeight = 10.0, tv_weight: TvWeight = 0.0,
@@ -73,7 +74,7 @@ def folder(
         gatys = gatys_for(method, iterations=iterations, optimizer=optimizer, content_weight=content_weight,
                           style_weight=style_weight, tv_weight=tv_weight, init=init, scales=scales)
         return run_folder_job(input_dir, output_dir, style_opts, FolderOptions(size, keep_size, batch_size, ext,
-                              skip_existing), gatys, EngineOptions(engine, ray_address, workers), hooks)
+                              skip_existing, upscale=upscale), gatys, EngineOptions(engine, ray_address, workers), hooks)
 
     run_job(job, build_style, "images", json_out, quiet, verbose, debug)
 
@@ -84,12 +85,13 @@ def video(
     style: Styles, style_weights: StyleWeights = None, alpha: Alpha = 1.0,
     preserve_color: PreserveColorOpt = PreserveColor.NONE, style_size: StyleSize = None, calibrate: Calibrate = True,
     adapt: Adapt = None, feedback: Feedback = 0, decoder: DecoderPath = None, vgg: VggPath = None,
-    size: Size = 512, keep_size: KeepSize = False, batch_size: BatchSize = 0, device: DeviceOpt = Device.AUTO,
+    size: Size = 512, keep_size: KeepSize = False, upscale: UpscaleOpt = Upscale.GUIDED, batch_size: BatchSize = 0,
+    device: DeviceOpt = Device.AUTO,
     precision: PrecisionOpt = Precision.AUTO, tile: Tile = 0, compile_nets: Compile = False,
     codec: Codec = "libx264", crf: Crf = 18, preset: Preset = "medium", pix_fmt: PixFmt = "yuv420p",
     audio: AudioOpt = Audio.AUTO, start: Start = 0.0, duration: Duration = None, max_frames: MaxFrames = None,
-    resume: Resume = False, segment_seconds: SegmentSeconds = 10.0, parallel: Parallel = 0,
-    temporal: TemporalOpt = TemporalMode.FULL, temporal_strength: TemporalStrength = 0.5,
+    resume: Resume = False, segment_seconds: SegmentSeconds = 10.0, parallel: Parallel = 0, strict: Strict = False,
+    fps: Fps = None, temporal: TemporalOpt = TemporalMode.FULL, temporal_strength: TemporalStrength = 0.5,
     temporal_still_strength: TemporalStill = 0.8, refine_every: RefineEvery = 0,
     method: MethodOpt = Method.ADAIN, iterations: Iterations = 30, optimizer: OptimizerOpt = Optimizer.LBFGS,
     content_weight: ContentWeight = 1.0, style_weight: StyleWeight = 10.0, tv_weight: TvWeight = 0.0,
@@ -109,7 +111,8 @@ def video(
                           tv_weight=tv_weight)
         video_opts = VideoOptions(size, keep_size, batch_size, start, duration, max_frames, resume, segment_seconds,
                                   parallel, EncodeOptions(codec, crf, preset, pix_fmt, audio),
-                                  TemporalOptions(temporal, temporal_strength, temporal_still_strength, refine))
+                                  TemporalOptions(temporal, temporal_strength, temporal_still_strength, refine),
+                                  upscale=upscale, strict=strict, fps=fps)
         return run_video_job(input_path, output, style_opts, video_opts, gatys,
                              EngineOptions(engine, ray_address, workers), hooks)
 

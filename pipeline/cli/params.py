@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from pipeline.options import (Audio, Device, Engine, Init, Method, Optimizer, Precision, PreserveColor,
-                              TemporalMode)
+                              TemporalMode, Upscale)
 
 STYLE, SIZE, VIDEO, TEMPORAL, GATYS, ENGINE, OUTPUT = ("Style", "Size and device", "Video and encoding",
                                                        "Temporal", "Gatys", "Engine", "Output")
@@ -35,6 +35,7 @@ VggPath = Annotated[Optional[Path], _opt("--vgg", panel=STYLE, help="Reference v
 
 Size = Annotated[int, _opt(panel=SIZE, min=0, help="Long side of the work resolution (0 = source size).")]
 KeepSize = Annotated[bool, _opt(panel=SIZE, help="Write outputs at the source resolution.")]
+UpscaleOpt = Annotated[Upscale, _opt("--upscale", panel=SIZE, help="With --keep-size: guided brings the source's edges back at full size; resize is a plain bicubic resize.")]
 BatchSize = Annotated[int, _opt(panel=SIZE, min=0, help="Images or frames per batch (0 = auto: 1 on the CPU, as many as fit on CUDA).")]
 DeviceOpt = Annotated[Device, _opt(panel=SIZE, help="Where the networks run (auto: CUDA when present).")]
 PrecisionOpt = Annotated[Precision, _opt(panel=SIZE, help="Network precision (auto: bf16 on CUDA and on CPUs with native bf16, else fp32).")]
@@ -51,7 +52,7 @@ InitOpt = Annotated[Init, _opt(panel=GATYS, help="Gatys start: the content, nois
 Scales = Annotated[int, _opt(panel=GATYS, min=1, help="Gatys coarse-to-fine levels.")]
 
 EngineOpt = Annotated[Engine, _opt(panel=ENGINE, help="local, or ray (a local Ray instance, or a cluster with --ray-address).")]
-RayAddress = Annotated[Optional[str], _opt(panel=ENGINE, help="Ray cluster to join: 'auto' or host:port (default: start one here).")]
+RayAddress = Annotated[Optional[str], _opt(panel=ENGINE, help="Ray cluster to join: 'auto', HOST:PORT or ray://HOST:PORT (default: $RAY_ADDRESS, else start Ray here).")]
 Workers = Annotated[int, _opt(panel=ENGINE, min=1, help="Ray workers (actors), one model copy each.")]
 
 Json = Annotated[bool, _opt("--json", panel=OUTPUT, help="Print a machine-readable summary on stdout.")]
@@ -72,6 +73,8 @@ MaxFrames = Annotated[Optional[int], _opt(panel=VIDEO, min=1, help="Stop after t
 Resume = Annotated[bool, _opt(panel=VIDEO, help="Reuse the finished segments of an interrupted run.")]
 SegmentSeconds = Annotated[float, _opt(panel=VIDEO, min=0.1, help="Length of the resumable encoded segments.")]
 Parallel = Annotated[int, _opt(panel=VIDEO, min=0, help="Lanes rendering runs of segments side by side, each with its own decoder and encoder (0 = auto, per video).")]
+Strict = Annotated[bool, _opt(panel=VIDEO, help="A video that stops decoding part way (cut short, damaged) fails, instead of keeping the frames that decoded with a warning.")]
+Fps = Annotated[Optional[float], _opt(panel=VIDEO, help="Frame rate of an image sequence input (a folder of numbered frames, or a pattern like frames/%05d.png); default 25.")]
 
 TemporalOpt = Annotated[TemporalMode, _opt(panel=TEMPORAL, help="Flicker reduction: smoothed statistics, flow-warped blending, or both (full).")]
 TemporalStrength = Annotated[float, _opt(panel=TEMPORAL, min=0.0, max=0.99, help="Statistics momentum and warped-frame blend weight where the content moves.")]

@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from pipeline.batching import SizeBuckets
 from pipeline.jobs.folder_plan import Task, drop_existing, plan_folder, remove_stray_parts
 from pipeline.ops.sizes import work_size
-from pipeline.options import Engine, EngineOptions, FolderOptions, GatysOptions, StyleOptions
+from pipeline.ops.upsample import guided_upsample
+from pipeline.options import Engine, EngineOptions, FolderOptions, GatysOptions, StyleOptions, Upscale
 from pipeline.io.images import ImageReadError, read_image, to_tensor, to_uint8, write_image
 from pipeline.report import FAILED, PROCESSED, SKIPPED, Hooks, ItemResult, Summary
 
@@ -34,27 +35,35 @@ class Loaded:
     work: np.ndarray  # (h, w, 3) float32 at the work resolution
     source_hw: tuple[int, int]
     alpha: np.ndarray | None
+    source: np.ndarray | None = None  # (H, W, 3) float32 at the source size, the guide of --upscale guided
+    metadata: dict | None = None  # the source's ICC profile and EXIF, for the output (io/images.py)
 
 
-def load_task(task: Task, size: int, keep_size: bool = False) -> Loaded:
-    """Read and resize one image; large JPEGs are decoded at a reduced scale unless --keep-size."""
+def load_task(task: Task, size: int, keep_size: bool = False, upscale: Upscale = Upscale.RESIZE) -> Loaded:
+    """Read and resize one image; large JPEGs are decoded at a reduced scale unless --keep-size, which with
+    --upscale guided also keeps the full-size image as the guide."""
     image = read_image(task.src, min_side=0 if keep_size else size)
     h, w = image.source_hw
     wh, ww = work_size(h, w, size)
     work = image.rgb
     if work.shape[:2] != (wh, ww):
         work = cv2.resize(work, (ww, wh), interpolation=cv2.INTER_AREA)
-    return Loaded(task, work, (h, w), image.alpha)
+    guided = keep_size and upscale == Upscale.GUIDED and image.rgb.shape[:2] == (h, w) and (h, w) != (wh, ww)
+    return Loaded(task, work, (h, w), image.alpha, image.rgb if guided else None, image.metadata)
 
 
 def _save(item: Loaded, out: torch.Tensor, keep_size: bool) -> None:
-    """Write one stylized image (3, h, w), resized back to the source size when asked."""
+    """Write one stylized image (3, h, w), brought back to the source size when asked: guided by the source
+    when it was kept (ops/upsample.py), else resized."""
     alpha = item.alpha
     if keep_size and tuple(out.shape[-2:]) != item.source_hw:
-        out = F.interpolate(out[None], size=item.source_hw, mode="bicubic", align_corners=False)[0]
+        if item.source is not None:
+            out = guided_upsample(out[None], to_tensor(item.source)[None])[0].clamp(0, 1)
+        else:
+            out = F.interpolate(out[None], size=item.source_hw, mode="bicubic", align_corners=False)[0]
     elif alpha is not None and alpha.shape != tuple(out.shape[-2:]):
         alpha = cv2.resize(alpha, (out.shape[-1], out.shape[-2]), interpolation=cv2.INTER_AREA)
-    write_image(item.task.dst, to_uint8(out), alpha)
+    write_image(item.task.dst, to_uint8(out), alpha, item.metadata)
 
 
 def _prefetch(pool: ThreadPoolExecutor, tasks: Iterable[Task], fn: Callable, depth: int) -> Iterator[Future]:
@@ -89,7 +98,7 @@ def run_folder(stylizer, tasks: list[Task], opts: FolderOptions,
             for item, out in zip(batch, outputs):
                 writes.append((item, writer.submit(_save, item, out, opts.keep_size)))
 
-        load = lambda t: load_task(t, opts.size, opts.keep_size)  # noqa: E731
+        load = lambda t: load_task(t, opts.size, opts.keep_size, opts.upscale)  # noqa: E731
         for task, future in zip(todo, _prefetch(readers, todo, load, depth=4 * opts.batch_size)):
             try:
                 item = future.result()

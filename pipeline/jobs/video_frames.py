@@ -15,7 +15,9 @@ import torch.nn.functional as F
 
 from pipeline.io.video import decode_frames
 from pipeline.jobs.video_plan import VideoPlan
-from pipeline.ops.colorspace import rgb_to_yuv420p
+from pipeline.ops.colorspace import BT601, rgb_to_yuv420p
+from pipeline.ops.upsample import guided_upsample
+from pipeline.options import Upscale
 from pipeline.temporal.flow import Guide
 from pipeline.temporal.stabilizer import Stabilizer, TemporalState
 
@@ -56,15 +58,20 @@ class FrameStage:
         self.nets, self.plan = nets, plan
         self.device = nets.stylizer.device
         self.yuv = self.device.type == "cuda" and plan.encode.pix_fmt == "yuv420p"  # the CPU has swscale's SIMD
+        self.kr_kb = plan.colour.kr_kb if plan.colour is not None else BT601
+        self.deep = plan.colour is not None and plan.colour.deep  # 16-bit RGB out for a 10-bit --pix-fmt
         self.flow = nets.stabilizer.flow if nets.stabilizer is not None else None  # cues only for the stabilizer
 
     @staticmethod
     def upload(device: torch.device, images: list[np.ndarray], work_hw: tuple[int, int]) -> torch.Tensor:
-        """uint8 frames to the device as they are, then converted and resized to ``work_hw`` there."""
-        batch = torch.from_numpy(np.stack(images))
+        """uint8 (or uint16, deep sources) frames to the device as they are, then converted and resized to
+        ``work_hw`` there."""
+        stacked = np.stack(images)
+        scale = 255.0 if stacked.dtype == np.uint8 else 65535.0
+        batch = torch.from_numpy(stacked)
         if device.type == "cuda":
             batch = batch.pin_memory()
-        batch = batch.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
+        batch = batch.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(scale)
         if tuple(batch.shape[-2:]) != work_hw:
             batch = F.interpolate(batch, size=work_hw, mode="bilinear", antialias=True, align_corners=False)
         return batch
@@ -74,6 +81,8 @@ class FrameStage:
         are there already; otherwise the decoded frames, resized on the host."""
         if self.device.type == "cpu":
             images = list((batch * 255 + 0.5).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy())
+        else:
+            images = [(image >> 8).astype(np.uint8) if image.dtype == np.uint16 else image for image in images]
         return [self.flow.guide(image, self.plan.work_hw) for image in images]
 
     def _step(self, images: list[np.ndarray], state: TemporalState) -> tuple[torch.Tensor, TemporalState]:
@@ -85,7 +94,7 @@ class FrameStage:
     def stylize(self, images: list[np.ndarray], state: TemporalState) -> tuple[list[np.ndarray], TemporalState]:
         """One batch of consecutive frames, from ``state``; returns the output frames and the state after."""
         out, state = self._step(images, state)
-        return self.to_frames(out), state
+        return self.to_frames(out, images), state
 
     def warm_up(self, previous: list[np.ndarray], batch_size: int) -> TemporalState:
         """A fresh state rebuilt from the frames just before a segment, in the run's batch size, so every
@@ -96,14 +105,28 @@ class FrameStage:
             _, state = self._step(frames[i:i + batch_size], state)
         return state
 
-    def to_frames(self, out: torch.Tensor) -> list[np.ndarray]:
-        """Scaled back to the source size when planned, padded to the (even) output size, to uint8."""
+    def guided(self, out: torch.Tensor) -> bool:
+        """Whether ``out`` goes up to the source size guided by the source frames (--keep-size, --upscale
+        guided, a source larger than the work size); scaling down, or to undo an enlarged tiny frame, resizes."""
+        source_hw, video = self.plan.source_hw, self.plan.video
+        return (video.keep_size and video.upscale == Upscale.GUIDED and source_hw is not None
+                and source_hw[0] * source_hw[1] > out.shape[-2] * out.shape[-1])
+
+    def to_frames(self, out: torch.Tensor, images: list[np.ndarray] | None = None) -> list[np.ndarray]:
+        """Scaled back to the source size when planned (guided by the source ``images`` when they are given
+        and it enlarges), padded to the (even) output size, to uint8."""
         source_hw, out_hw = self.plan.source_hw, self.plan.out_hw
-        if source_hw is not None and tuple(out.shape[-2:]) != source_hw:
+        if images is not None and self.guided(out):
+            source = torch.from_numpy(np.stack(images)).to(out.device).permute(0, 3, 1, 2).float().div_(255.0)
+            out = guided_upsample(out, source)
+        elif source_hw is not None and tuple(out.shape[-2:]) != source_hw:
             out = F.interpolate(out, size=source_hw, mode="bicubic", align_corners=False)
         ph, pw = out_hw[0] - out.shape[-2], out_hw[1] - out.shape[-1]
         if ph or pw:
             out = F.pad(out, (0, pw, 0, ph), mode="replicate")
         if self.yuv:
-            return list(rgb_to_yuv420p(out.clamp(0, 1)).cpu().numpy())
+            return list(rgb_to_yuv420p(out.clamp(0, 1), self.kr_kb).cpu().numpy())
+        if self.deep:
+            return list((out.clamp(0, 1) * 65535.0 + 0.5).to(torch.int32).permute(0, 2, 3, 1).cpu().numpy()
+                        .astype(np.uint16))
         return list((out.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())

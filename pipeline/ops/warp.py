@@ -17,12 +17,13 @@ def _base_grid(n: int, h: int, w: int, device, dtype) -> torch.Tensor:
     return torch.stack([xs, ys]).unsqueeze(0).expand(n, -1, -1, -1)
 
 
-def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """Sample ``image`` at x + flow(x) (bilinear, border values outside)."""
+def warp(image: torch.Tensor, flow: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+    """Sample ``image`` at x + flow(x) (``mode``: bilinear, or bicubic, which softens a texture less when a
+    frame is warped again and again; border values outside)."""
     n, _, h, w = image.shape
     pos = _base_grid(n, h, w, image.device, image.dtype) + flow.to(image.dtype)
     grid = torch.stack([2 * pos[:, 0] / max(w - 1, 1) - 1, 2 * pos[:, 1] / max(h - 1, 1) - 1], dim=-1)
-    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return F.grid_sample(image, grid, mode=mode, padding_mode="border", align_corners=True)
 
 
 def resize_flow(flow: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
@@ -41,10 +42,24 @@ def occlusion_mask(forward: torch.Tensor, backward: torch.Tensor) -> torch.Tenso
     when it is not on a motion boundary (large flow gradient), and when it came from inside the previous
     frame (content entering at an edge is new). Shape (N, 1, H, W).
     """
+    return _flow_checks(forward, backward)[0].unsqueeze(1).to(forward.dtype)
+
+
+def flow_confidence(forward: torch.Tensor, backward: torch.Tensor) -> torch.Tensor:
+    """A soft :func:`occlusion_mask`: in [0, 1], 0 where the mask is 0, else falling with the round-trip
+    error relative to its tolerance, exp(-error / (0.01 |flow|^2 + 0.5)): a pixel whose flow barely passes
+    the test counts little, one that returns where it started counts fully. Shape (N, 1, H, W)."""
+    keep, round_trip, tolerance = _flow_checks(forward, backward)
+    return (keep * torch.exp(-round_trip / tolerance)).unsqueeze(1).to(forward.dtype)
+
+
+def _flow_checks(forward: torch.Tensor, backward: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(pixels kept by the occlusion tests, squared round-trip error, its tolerance), each (N, H, W)."""
     fwd_at = warp(forward, backward)  # forward flow sampled where each current pixel came from
     round_trip = (fwd_at + backward).pow(2).sum(1)
     magnitude = fwd_at.pow(2).sum(1) + backward.pow(2).sum(1)
-    consistent = round_trip <= 0.01 * magnitude + 0.5
+    tolerance = 0.01 * magnitude + 0.5
+    consistent = round_trip <= tolerance
     du = F.pad(backward[:, :, :, 1:] - backward[:, :, :, :-1], (0, 1, 0, 0))
     dv = F.pad(backward[:, :, 1:, :] - backward[:, :, :-1, :], (0, 0, 0, 1))
     gradient = du.pow(2).sum(1) + dv.pow(2).sum(1)
@@ -52,4 +67,4 @@ def occlusion_mask(forward: torch.Tensor, backward: torch.Tensor) -> torch.Tenso
     n, _, h, w = backward.shape
     pos = _base_grid(n, h, w, backward.device, backward.dtype) + backward
     inside = (pos[:, 0] >= 0) & (pos[:, 0] <= w - 1) & (pos[:, 1] >= 0) & (pos[:, 1] <= h - 1)
-    return (consistent & ~boundary & inside).unsqueeze(1).to(forward.dtype)
+    return consistent & ~boundary & inside, round_trip, tolerance

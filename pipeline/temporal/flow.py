@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import torch
 
-from pipeline.ops.warp import occlusion_mask, resize_flow
+from pipeline.ops.warp import flow_confidence, occlusion_mask, resize_flow
 
 MIN_FLOW_SIDE = 8  # DIS needs a few pixels each way
 
@@ -78,12 +78,12 @@ class FlowEstimator:
 
     @staticmethod
     def backward_and_mask(forward: np.ndarray, backward: np.ndarray, out_hw: tuple[int, int],
-                          device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+                          device: torch.device | str = "cpu", soft: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """The small flows brought to ``out_hw`` on ``device`` (where the frames are): the backward flow and
-        its reliability mask, as (1, 2, H, W) and (1, 1, H, W)."""
+        its reliability mask (``soft``: its confidence in [0, 1]), as (1, 2, H, W) and (1, 1, H, W)."""
         fwd, bwd = (resize_flow(torch.from_numpy(f).permute(2, 0, 1)[None].to(device), out_hw)
                     for f in (forward, backward))
-        return bwd, occlusion_mask(fwd, bwd)
+        return bwd, (flow_confidence if soft else occlusion_mask)(fwd, bwd)
 
     def backward_with_mask(self, previous: np.ndarray, current: np.ndarray, out_hw: tuple[int, int],
                            device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:

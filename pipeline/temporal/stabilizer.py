@@ -5,8 +5,10 @@ own. Two cheap remedies, selectable and combinable:
 
 - ``stats``: the relu4_1 content statistics follow an exponential moving average over time;
 - ``warp``: the previous stylized frame is warped to the current one with optical flow (computed on
-  the input frames) and blended in wherever the occlusion mask says the flow is reliable; the blend then
-  gets the fresh frame's colour statistics back, since averaging textures lowers their contrast.
+  the input frames) and blended in where the occlusion mask says the flow is reliable, weighted by how well
+  the forward and backward flows agree (an uncertain flow blends in a misplaced texture and washes the style
+  out); the blend then gets the fresh frame's colour statistics back, since averaging textures lowers their
+  contrast. Where the style is still lost, and what was tried: docs/TEMPORAL.md, "Flicker against style".
 
 Keyframes (every ``refine_every`` frames and at scene cuts) can be refined with Gatys optimisation,
 starting from the AdaIN output with Ruder's temporal loss against the warped previous output; the
@@ -107,22 +109,28 @@ class Stabilizer:
             frames.append(frame)
         return torch.cat(frames), state
 
-    def _blend_weight(self, backward: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def _blend_weight(self, backward: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
         """How much of the warped previous output to keep, per pixel. Where the content stands still the warp
         moves nothing, so blending only averages the flicker away and can go further; under motion every
-        warp also resamples (softens) the texture, so it is kept lighter. Zero where the flow is unreliable."""
+        warp also resamples (softens) the texture, so it is kept lighter. Scaled by the flow's confidence
+        (forward-backward agreement): an uncertain flow blends in a misplaced texture, which washes the
+        style out; zero where the flow is unreliable."""
         still = backward.pow(2).sum(1, keepdim=True) < STILL_PX**2
-        return mask * torch.where(still, self.opts.still_strength, self.opts.strength)
+        return confidence * torch.where(still, self.opts.still_strength, self.opts.strength)
 
     def _carry(self, state: TemporalState, content: torch.Tensor, guide: Guide, out: torch.Tensor,
                flow: Future | None) -> tuple[torch.Tensor, TemporalState]:
         """Blend in the warped previous output (or refine a keyframe) for one frame; ``flow`` is None at a cut."""
         temporal = backward = None
-        if flow is not None and state.output is not None:
-            backward, mask = self.flow.backward_and_mask(*flow.result(), tuple(out.shape[-2:]), out.device)
-            temporal = (warp(state.output, backward), mask)
         every = self.opts.refine_every
-        if self.refiner is not None and (flow is None or (every and state.since_key + 1 >= every)):
+        key = self.refiner is not None and (flow is None or (every and state.since_key + 1 >= every))
+        if flow is not None and state.output is not None:
+            # A keyframe's temporal loss takes the binary mask; a blend weighs by the soft confidence and
+            # warps bicubically, as the blended frame is warped again for every frame that follows.
+            backward, mask = self.flow.backward_and_mask(*flow.result(), tuple(out.shape[-2:]), out.device,
+                                                         soft=not key)
+            temporal = (warp(state.output, backward, "bilinear" if key else "bicubic"), mask)
+        if key:
             init = out
             if temporal is not None and every == 1:  # every frame optimised: start from the warped previous
                 init = out + temporal[1] * (temporal[0] - out)

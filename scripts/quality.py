@@ -1,0 +1,163 @@
+"""Quality benchmark: flicker against style for the default temporal mode, and style kept at source size.
+
+    python scripts/quality.py --json out/quality.json                 # all 8 clips, 48 frames at 256
+    python scripts/quality.py --clips davis_bear cutBunny --frames 24
+    python scripts/quality.py --keep-size --json out/upscale.json     # photos: --upscale resize vs guided
+
+Video (default): each clip of ../shared/data/video is stylized with ``--temporal off`` and with the default
+temporal settings through the video job; per clip it prints the warping error (Lai et al. 2018, occlusion
+masked; lower is steadier) of both and their ratio, and the mean style loss (AdaIN protocol, against the
+style at the work size) of both and the change in per cent. The issue's aim: ratio <= 0.5, change <= +10 %.
+
+``--keep-size``: photos of ../shared/data/content with paintings of ../shared/data/style go through the
+folder job at the work size, and at the source size with ``--upscale resize`` and ``guided``; the style
+ratio is an output's style loss over its photo's (both against the painting at the scored image's size):
+how much of the distance to the style is left. A good upsampler brings the source-size ratio toward the
+work-size one. Nothing here asserts: these are figures to record (docs/TEMPORAL.md, docs/BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pipeline.build import build_stylizer, load_style_images
+from pipeline.calibration import calibration_size_for
+from pipeline.engines.local import stylize_one
+from pipeline.io.images import read_image, to_tensor
+from pipeline.io.video import decode_frames, probe
+from pipeline.jobs.folder import plan_folder, run_folder
+from pipeline.metrics import style_loss, warping_error
+from pipeline.options import FolderOptions, StyleOptions, TemporalOptions, VideoOptions
+
+DATA = Path(os.environ.get("STYLIZE_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
+PAIRS = {  # painting -> photos, for --keep-size (strokes of several kinds: swirls, flat areas, mosaic, lines)
+    "starry_night.jpg": ["golden_gate.jpg", "tubingen.jpg"],
+    "mosaic.jpg": ["chicago.jpg", "sailboat.jpg"],
+    "the_scream.jpg": ["brad_pitt.jpg", "venice_boat.jpg"],
+    "sketch.jpg": ["newyork.jpg", "taj_mahal.jpg"],
+}
+
+
+def _tensor(frame: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8, or float in [0, 1] (as read_image gives), to (1, 3, H, W) float in [0, 1]."""
+    image = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1)[None].float()
+    return image / 255 if frame.dtype == np.uint8 else image
+
+
+def mean_style_loss(encoder, frames: list[np.ndarray], style: torch.Tensor, every: int) -> float:
+    return float(np.mean([style_loss(encoder, _tensor(f), style).item() for f in frames[::every]]))
+
+
+def clip_row(stylizer, clip: Path, args, tmp: Path) -> dict:
+    """One clip stylized with --temporal off and the default: warping errors, style losses, seconds."""
+    inputs = [f.image for f in decode_frames(probe(clip), max_frames=args.frames)]
+    row: dict = {"clip": clip.stem, "frames": len(inputs)}
+    for name, temporal in (("off", TemporalOptions(mode="off")), ("default", TemporalOptions())):
+        dst = tmp / f"{clip.stem}.{name}.mp4"
+        opts = VideoOptions(size=args.size, max_frames=args.frames, temporal=temporal)
+        start = time.perf_counter()
+        stylize_one(stylizer, clip, dst, opts)
+        row[f"seconds_{name}"] = round(time.perf_counter() - start, 2)
+        outputs = [f.image for f in decode_frames(probe(dst))]
+        style = load_style_images([args.style], max(outputs[0].shape[:2]))[0]
+        row[f"warp_{name}"] = warping_error(inputs, outputs)
+        row[f"style_{name}"] = mean_style_loss(stylizer.encoder, outputs, style, args.every)
+    row["warp_ratio"] = row["warp_default"] / max(row["warp_off"], 1e-12)
+    row["style_change_pct"] = 100 * (row["style_default"] / row["style_off"] - 1)
+    return row
+
+
+def video_table(args) -> list[dict]:
+    options = StyleOptions(styles=[args.style], style_size=args.size, calibration_size=calibration_size_for(args.size))
+    stylizer = build_stylizer(options)
+    clips = sorted((DATA / "video").glob("*.mp4"))
+    if args.clips:
+        clips = [c for c in clips if any(c.stem.startswith(name.removesuffix(".mp4")) for name in args.clips)]
+    rows = []
+    print(f"{'clip':<22} {'warp off':>9} {'default':>9} {'ratio':>6} {'style off':>9} {'default':>9} {'change':>8}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for clip in clips:
+            r = clip_row(stylizer, clip, args, Path(tmp))
+            rows.append(r)
+            print(f"{r['clip']:<22} {r['warp_off']:9.5f} {r['warp_default']:9.5f} {r['warp_ratio']:6.2f} "
+                  f"{r['style_off']:9.0f} {r['style_default']:9.0f} {r['style_change_pct']:+7.1f}%", flush=True)
+    if rows:
+        print(f"{'worst':<22} {'':>9} {'':>9} {max(r['warp_ratio'] for r in rows):6.2f} {'':>9} {'':>9} "
+              f"{max(r['style_change_pct'] for r in rows):+7.1f}%")
+    return rows
+
+
+def _style_ratio(encoder, image: np.ndarray, photo: np.ndarray, painting: Path) -> float:
+    style = load_style_images([painting], max(image.shape[:2]))[0]
+    return style_loss(encoder, _tensor(image), style).item() / style_loss(encoder, _tensor(photo), style).item()
+
+
+def _folder_outputs(stylizer, src: Path, dst: Path, opts: FolderOptions) -> dict[str, np.ndarray]:
+    shutil.rmtree(dst, ignore_errors=True)
+    tasks, _ = plan_folder(src, dst, ".png")
+    run_folder(stylizer, tasks, opts)
+    return {t.src.name: read_image(t.dst).rgb for t in tasks}
+
+
+def keep_size_table(args) -> list[dict]:
+    """Style ratio at the work size and at the source size for each upsampler, per photo and painting."""
+    rows = []
+    modes = {"work": {"keep_size": False}, "resize": {"keep_size": True, "upscale": "resize"},
+             "guided": {"keep_size": True, "upscale": "guided"}}
+    print(f"{'painting':<16} {'photo':<18} " + " ".join(f"{m:>7}" for m in modes))
+    with tempfile.TemporaryDirectory() as tmp:
+        for painting, photos in PAIRS.items():
+            src = Path(tmp) / "src"
+            shutil.rmtree(src, ignore_errors=True)
+            src.mkdir()
+            for photo in photos:
+                shutil.copy(DATA / "content" / photo, src / photo)  # a scratch folder for the job, deleted after
+            path = DATA / "style" / painting
+            options = StyleOptions(styles=[path], style_size=args.size, calibration_size=calibration_size_for(args.size))
+            stylizer = build_stylizer(options)
+            outs = {m: _folder_outputs(stylizer, src, Path(tmp) / m, FolderOptions(size=args.size, batch_size=1, **kw))
+                    for m, kw in modes.items()}
+            for photo in photos:
+                source = read_image(src / photo).rgb
+                work = outs["work"][photo]
+                small = torch.nn.functional.interpolate(to_tensor(source)[None], size=work.shape[:2], mode="area")
+                small = small[0].permute(1, 2, 0).numpy()
+                row = {"painting": painting, "photo": photo, "work_hw": list(work.shape[:2]),
+                       "source_hw": list(source.shape[:2])}
+                for m in modes:
+                    row[m] = _style_ratio(stylizer.encoder, outs[m][photo], small if m == "work" else source, path)
+                rows.append(row)
+                print(f"{painting:<16} {photo:<18} " + " ".join(f"{row[m]:7.3f}" for m in modes), flush=True)
+    if rows:
+        print(f"{'mean':<35} " + " ".join(f"{np.mean([r[m] for r in rows]):7.3f}" for m in modes))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clips", nargs="*", help="clip names (or prefixes) in ../shared/data/video; default all")
+    parser.add_argument("--frames", type=int, default=48)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--every", type=int, default=2, help="style loss on every Nth output frame")
+    parser.add_argument("--style", type=Path, default=DATA / "style" / "starry_night.jpg")
+    parser.add_argument("--keep-size", action="store_true", help="photos: style ratio at source size per upsampler")
+    parser.add_argument("--json", type=Path, help="write the rows here")
+    args = parser.parse_args()
+    rows = keep_size_table(args) if args.keep_size else video_table(args)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows},
+                                        indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
