@@ -19,14 +19,17 @@ RUN python -m venv /opt/stylize
 COPY --from=wheel /wheels /wheels
 RUN /opt/stylize/bin/pip install --no-cache-dir /wheels/*.whl
 
-FROM python:${PYTHON}-slim AS cuda
-COPY --from=cuda-venv /opt/stylize /opt/stylize
+# The runtime images: a venv alone, run as a user without privileges; caches under its home.
+FROM python:${PYTHON}-slim AS runtime
 RUN useradd --create-home --uid 1000 stylize
-USER stylize
 WORKDIR /home/stylize
 ENV PATH=/opt/stylize/bin:$PATH
 ENTRYPOINT ["stylize"]
 CMD ["--help"]
+
+FROM runtime AS cuda
+COPY --from=cuda-venv /opt/stylize /opt/stylize
+USER stylize
 
 # CPU: PyTorch's CPU build from its CPU wheel index first (PyPI's would bring the CUDA libraries, GBs), then
 # the wheel, whose `torch` requirement that build already meets.
@@ -36,12 +39,6 @@ RUN /opt/stylize/bin/pip install --no-cache-dir torch --index-url https://downlo
 COPY --from=wheel /wheels /wheels
 RUN /opt/stylize/bin/pip install --no-cache-dir /wheels/*.whl
 
-# The runtime image: the venv alone, run as a user without privileges; caches under its home.
-FROM python:${PYTHON}-slim AS cpu
+FROM runtime AS cpu
 COPY --from=cpu-venv /opt/stylize /opt/stylize
-RUN useradd --create-home --uid 1000 stylize
 USER stylize
-WORKDIR /home/stylize
-ENV PATH=/opt/stylize/bin:$PATH
-ENTRYPOINT ["stylize"]
-CMD ["--help"]

@@ -31,6 +31,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _environment(extra: dict | None = None) -> dict:
+    """This process's environment without what an earlier ``ray.init`` here left in it (``ray.init`` sets
+    RAY_AUTH_MODE=token, which the head node below, started with auth disabled, refuses: its actors die), so
+    the node and the runs agree whatever ran before."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_") and k != "PYTHONBREAKPOINT"}
+    return {**env, "RAY_AUTH_MODE": "disabled", **(extra or {})}
+
+
 @pytest.fixture(scope="module")
 def head():
     """``ray start --head`` on a free port with its own temporary folder (short: Ray's socket paths have a
@@ -41,7 +49,7 @@ def head():
     proc = subprocess.Popen([str(RAY), "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1",
                              f"--temp-dir={temp}", "--num-cpus=2", "--include-dashboard=false",
                              "--disable-usage-stats", "--block"], stdout=out, stderr=subprocess.STDOUT,
-                            start_new_session=True, env={**os.environ, "RAY_AUTH_MODE": "disabled"})
+                            start_new_session=True, env=_environment())
     try:
         deadline = time.monotonic() + 40
         while "Ray runtime started" not in (Path(temp) / "head.out").read_text():
@@ -62,7 +70,7 @@ def head():
 
 def _stylize(*args, env=None) -> tuple[subprocess.CompletedProcess, dict]:
     done = subprocess.run([sys.executable, "-m", "pipeline", *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, timeout=120, env={**os.environ, **(env or {})})
+                          cwd=ROOT, timeout=120, env=_environment(env))
     assert done.stdout.startswith("{"), done.stderr
     return done, json.loads(done.stdout)
 
