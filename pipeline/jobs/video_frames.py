@@ -63,15 +63,23 @@ class FrameStage:
         self.flow = nets.stabilizer.flow if nets.stabilizer is not None else None  # cues only for the stabilizer
 
     @staticmethod
-    def upload(device: torch.device, images: list[np.ndarray], work_hw: tuple[int, int]) -> torch.Tensor:
-        """uint8 (or uint16, deep sources) frames to the device as they are, then converted and resized to
-        ``work_hw`` there."""
+    def to_device(device: torch.device, images: list[np.ndarray]) -> torch.Tensor:
+        """uint8 (or uint16, deep sources) frames to the device as they are, then to float in [0, 1] there, at
+        their own size."""
         stacked = np.stack(images)
         scale = 255.0 if stacked.dtype == np.uint8 else 65535.0
         batch = torch.from_numpy(stacked)
         if device.type == "cuda":
             batch = batch.pin_memory()
-        batch = batch.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(scale)
+        return batch.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(scale)
+
+    @staticmethod
+    def upload(device: torch.device, images: list[np.ndarray], work_hw: tuple[int, int]) -> torch.Tensor:
+        """``to_device``, then resized to ``work_hw`` on the device."""
+        return FrameStage.resized(FrameStage.to_device(device, images), work_hw)
+
+    @staticmethod
+    def resized(batch: torch.Tensor, work_hw: tuple[int, int]) -> torch.Tensor:
         if tuple(batch.shape[-2:]) != work_hw:
             batch = F.interpolate(batch, size=work_hw, mode="bilinear", antialias=True, align_corners=False)
         return batch
@@ -85,16 +93,21 @@ class FrameStage:
             images = [(image >> 8).astype(np.uint8) if image.dtype == np.uint16 else image for image in images]
         return [self.flow.guide(image, self.plan.work_hw) for image in images]
 
-    def _step(self, images: list[np.ndarray], state: TemporalState) -> tuple[torch.Tensor, TemporalState]:
-        batch = self.upload(self.device, images, self.plan.work_hw)
+    def _step(self, images: list[np.ndarray], state: TemporalState,
+              full: torch.Tensor | None = None) -> tuple[torch.Tensor, TemporalState]:
+        """``full``: the frames already on the device at their own size, when the caller keeps them."""
+        batch = self.resized(full, self.plan.work_hw) if full is not None else self.upload(
+            self.device, images, self.plan.work_hw)
         if self.nets.stabilizer is None:
             return self.nets.stylizer(batch), state
         return self.nets.stabilizer.step(state, batch, self.guides(images, batch))
 
     def stylize(self, images: list[np.ndarray], state: TemporalState) -> tuple[list[np.ndarray], TemporalState]:
-        """One batch of consecutive frames, from ``state``; returns the output frames and the state after."""
-        out, state = self._step(images, state)
-        return self.to_frames(out, images), state
+        """One batch of consecutive frames, from ``state``; returns the output frames and the state after. With
+        guided upscaling the frames go to the device once, at their own size: the network's input and the guide."""
+        full = self.to_device(self.device, images) if self.guides_upscale() else None
+        out, state = self._step(images, state, full)
+        return self.to_frames(out, full), state
 
     def warm_up(self, previous: list[np.ndarray], batch_size: int) -> TemporalState:
         """A fresh state rebuilt from the frames just before a segment, in the run's batch size, so every
@@ -105,19 +118,18 @@ class FrameStage:
             _, state = self._step(frames[i:i + batch_size], state)
         return state
 
-    def guided(self, out: torch.Tensor) -> bool:
-        """Whether ``out`` goes up to the source size guided by the source frames (--keep-size, --upscale
+    def guides_upscale(self) -> bool:
+        """Whether results go up to the source size guided by the source frames (--keep-size, --upscale
         guided, a source larger than the work size); scaling down, or to undo an enlarged tiny frame, resizes."""
-        source_hw, video = self.plan.source_hw, self.plan.video
+        source_hw, work_hw, video = self.plan.source_hw, self.plan.work_hw, self.plan.video
         return (video.keep_size and video.upscale == Upscale.GUIDED and source_hw is not None
-                and source_hw[0] * source_hw[1] > out.shape[-2] * out.shape[-1])
+                and source_hw[0] * source_hw[1] > work_hw[0] * work_hw[1])
 
-    def to_frames(self, out: torch.Tensor, images: list[np.ndarray] | None = None) -> list[np.ndarray]:
-        """Scaled back to the source size when planned (guided by the source ``images`` when they are given
-        and it enlarges), padded to the (even) output size, to uint8."""
+    def to_frames(self, out: torch.Tensor, source: torch.Tensor | None = None) -> list[np.ndarray]:
+        """Scaled back to the source size when planned (guided by ``source``, the frames on the device at
+        their own size, when given), padded to the (even) output size, to uint8 (uint16 for deep output)."""
         source_hw, out_hw = self.plan.source_hw, self.plan.out_hw
-        if images is not None and self.guided(out):
-            source = torch.from_numpy(np.stack(images)).to(out.device).permute(0, 3, 1, 2).float().div_(255.0)
+        if source is not None:
             out = guided_upsample(out, source)
         elif source_hw is not None and tuple(out.shape[-2:]) != source_hw:
             out = F.interpolate(out, size=source_hw, mode="bicubic", align_corners=False)
