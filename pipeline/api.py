@@ -28,7 +28,7 @@ from pipeline.io.images import _to_float_rgb, read_image, to_tensor, to_uint8
 from pipeline.ops.resize import resize_long_side
 from pipeline.ops.sizes import work_size
 from pipeline.ops.upsample import guided_upsample
-from pipeline.options import StyleOptions, Upscale, calibration_size_for, style_size_for
+from pipeline.options import ControlOptions, StyleOptions, Upscale, calibration_size_for, style_size_for
 from pipeline.process import setup_process
 from pipeline.stylizer import Stylizer
 
@@ -67,7 +67,7 @@ class ImageStylizer:
     @torch.no_grad()
     def _stylize(self, batch: torch.Tensor, source_hw: tuple[int, int], guide: torch.Tensor | None) -> torch.Tensor:
         """``guide``: the content at ``source_hw``, for ``--upscale guided`` as the folder job does it."""
-        out = self.stylizer(batch)
+        out = self.stylizer(batch, _mask_targets(self.stylizer, tuple(batch.shape[-2:])))
         if self.keep_size and tuple(out.shape[-2:]) != tuple(source_hw):
             if self.upscale == Upscale.GUIDED and guide is not None:
                 out = guided_upsample(out.float(), guide.to(out.device))
@@ -77,18 +77,22 @@ class ImageStylizer:
 
 
 def load_stylizer(style: Picture | Sequence[Picture], *, size: int = 512, keep_size: bool = False,
-                  upscale: str = "guided", device: str = "auto", **options) -> ImageStylizer:
+                  upscale: str = "guided", device: str = "auto", masks=None, mask_feather: float | None = None,
+                  **options) -> ImageStylizer:
     """A reusable stylizer for ``style`` (a path, a PIL image, an (H, W, 3) uint8 array, a float tensor, or a
-    list of these, mixed by ``style_weights``); ``options`` are ``StyleOptions`` fields. Raises
-    ``UsageError`` (a ``ValueError``) for an unusable option or style."""
+    list of these, mixed by ``style_weights``); ``options`` are ``StyleOptions`` fields. ``masks``: a mask
+    image path for the one style, or one path (or None) per style, as ``--mask`` (``mask_feather`` as
+    ``--mask-feather``). Raises ``UsageError`` (a ``ValueError``) for an unusable option, style or mask."""
     unknown = sorted(set(options) - OPTION_NAMES)
     if unknown:
-        names = ", ".join(sorted(OPTION_NAMES | {"size", "keep_size", "upscale", "device"}))
+        names = ", ".join(sorted(OPTION_NAMES | {"size", "keep_size", "upscale", "device", "masks", "mask_feather"}))
         raise UsageError(f"unknown option {unknown[0]!r}; expected one of {names}")
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
     paths = [Path(s) if isinstance(s, (str, os.PathLike)) else None for s in styles]
     options.setdefault("style_size", style_size_for(size))
     options.setdefault("calibration_size", calibration_size_for(size))
+    if masks is not None:
+        options["control"] = _mask_control(masks, len(styles), mask_feather)
     opts = StyleOptions(styles=[p or IN_MEMORY for p in paths], device=device, **options)
     pixels = None if all(paths) else [_style_tensor(s, p) for s, p in zip(styles, paths)]
     torch_device = pick_device(opts.device)
@@ -105,6 +109,31 @@ def stylize_image(content: Picture, style: Picture | Sequence[Picture], *, size:
     """``content`` stylized after ``style``, of the content's kind (see ``ImageStylizer``); for many images
     with one style, ``load_stylizer`` once."""
     return load_stylizer(style, size=size, keep_size=keep_size, device=device, **options)(content)
+
+
+def _mask_control(masks, count: int, feather: float | None) -> ControlOptions:
+    """``masks=`` as ``ControlOptions``: one image path per style (a single path for a single style)."""
+    from pipeline.control.masks import check_masks
+
+    slots = [masks] if isinstance(masks, (str, os.PathLike)) else list(masks)
+    if len(slots) != count or any(m is not None and not isinstance(m, (str, os.PathLike)) for m in slots):
+        raise UsageError(f"masks must be one image path (or None) per style: {count} styles, got {masks!r}")
+    control = ControlOptions(masks=tuple(None if m is None else Path(m) for m in slots), mask_feather=feather)
+    if any(m is not None and m.is_dir() for m in control.masks):
+        raise UsageError("masks: a folder of masks is for `stylize folder`; give one image per style")
+    check_masks(control, video=False)
+    return control
+
+
+def _mask_targets(stylizer: Stylizer, hw: tuple[int, int]):
+    """The region targets of a run with masks for one image at ``hw`` (None without masks)."""
+    bank = stylizer.bank
+    if bank is None or not bank.control.masked:
+        return None
+    from pipeline.control.masks import mask_file, resized, targets_from
+
+    row = [None if m is None else resized(mask_file(m), hw) for m in bank.control.masks]
+    return targets_from(bank, [row], hw, stylizer.device, bank.control.mask_feather)
 
 
 def _to_work(rgb: np.ndarray, source_hw: tuple[int, int], size: int) -> np.ndarray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import functools
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -17,21 +18,23 @@ import torch
 from torch import nn
 
 from pipeline.adaptation import adapt_decoder, cache_key, cached_adaptation, default_steps
+from pipeline.backends import Backend, backend, for_precision
 from pipeline.calibration import calibrate, calibration_photos
-from pipeline.device import compile_or_eager, pick_device, pick_dtype
+from pipeline.device import compile_or_eager, cpu_has_fast_bf16, pick_device, pick_dtype
 from pipeline.errors import ImageReadError, StyleError, WeightsError
 from pipeline.gatys import GatysStylizer
 from pipeline.io.images import read_image, to_tensor
 from pipeline.models.decoder import load_decoder, shipped_weights_path
-from pipeline.models.fast_cpu import nnpack_available, use_fast_cpu_layers
+from pipeline.models.fast_cpu import use_fast_cpu_layers
 from pipeline.models.vgg import VGGEncoder, load_encoder
 from pipeline.ops.adain import adain_stats, mix_layer_stats
 from pipeline.ops.losses import channel_stats
 from pipeline.ops.resize import pad_to_multiple, resize_long_side
-from pipeline.options import GatysOptions, StyleOptions
+from pipeline.options import ControlOptions, GatysOptions, StyleOptions
 from pipeline.stylizer import Networks, Stylizer, StyleTarget, style_stats
 
 OnStep = Callable[[int], None]
+log = logging.getLogger(__name__)
 
 
 def load_style_images(paths: Sequence[Path], style_size: int) -> list[torch.Tensor]:
@@ -59,7 +62,7 @@ def build_stylizer(opts: StyleOptions, on_adapt_step: OnStep | None = None, *,
     instead of loading ``opts.vgg`` / ``opts.decoder``. ``fast_cpu``: False keeps oneDNN's layers on the CPU
     (for comparisons)."""
     device = pick_device(opts.device)
-    nets = build_networks(opts, device, pick_dtype(opts.precision, device), encoder, decoder, fast_cpu)
+    nets = build_networks(opts, device, encoder, decoder, fast_cpu)
     images = load_style_images(opts.styles, opts.style_size) if styles is None else \
         [resize_long_side(s, opts.style_size) for s in styles]
     images = tuple(s.to(device) for s in images)
@@ -69,17 +72,24 @@ def build_stylizer(opts: StyleOptions, on_adapt_step: OnStep | None = None, *,
     if calibration_size:
         target = calibrated(nets, target, calibration_size)
     steps = default_steps(device) if opts.adapt is None else opts.adapt
-    if steps and opts.alpha > 0:  # alpha 0 is the content's reconstruction: no style to adapt to
+    adapted = bool(steps and opts.alpha > 0)  # alpha 0 is the content's reconstruction: no style to adapt to
+    if adapted:
         adapt_to_style(nets, target, steps, opts.calibration_size, calibration_size, on_adapt_step)
-    return Stylizer(nets, target, opts.alpha, opts.preserve_color, opts.feedback, opts.tile)
+    nets = inference_forms(nets, adapted)
+    stylizer = Stylizer(nets, target, opts.alpha, opts.preserve_color, opts.feedback, opts.tile)
+    if opts.control.active:
+        stylizer.bank = build_style_bank(nets, images, [str(p) for p in opts.styles], calibration_size, opts.control,
+                                         weights)
+    return stylizer
 
 
-def build_networks(opts: StyleOptions, device: torch.device, dtype: torch.dtype, encoder: VGGEncoder | None = None,
+def build_networks(opts: StyleOptions, device: torch.device, encoder: VGGEncoder | None = None,
                    decoder: nn.Module | None = None, fast_cpu: bool = True) -> Networks:
     """The encoder (padded by reflection) and decoder on ``device``, in the layout their kernels want.
 
-    channels_last suits cuDNN and oneDNN; fp32 on the CPU goes through ``models/fast_cpu.py`` instead
-    (NNPACK and matrix-product layers), which wants NCHW (torch.compile brings its own CPU kernels)."""
+    channels_last suits cuDNN and oneDNN; on the CPU the backend (``backends.py``: NNPACK's layers in NCHW,
+    oneDNN, or bf16) is the one ``--precision`` / ``--cpu-backend`` name or a probe finds fastest
+    (torch.compile brings its own CPU kernels). ``fast_cpu`` False: never NNPACK (for comparisons)."""
     encoder = _load("--vgg", opts.vgg, load_encoder) if encoder is None else copy.deepcopy(encoder)
     encoder.use_reflect_padding()
     if decoder is None:
@@ -87,7 +97,9 @@ def build_networks(opts: StyleOptions, device: torch.device, dtype: torch.dtype,
                         load_decoder)
     else:
         decoder = copy.deepcopy(decoder)
-    fast = fast_cpu and not opts.compile and device.type == "cpu" and dtype == torch.float32 and nnpack_available()
+    cpu = cpu_backend(opts, encoder, fast_cpu) if device.type == "cpu" else None
+    dtype = cpu.dtype if cpu is not None else pick_dtype(opts.precision, device)
+    fast = cpu is not None and cpu.fast_layers and not opts.compile
     memory_format = torch.contiguous_format if fast else torch.channels_last
     encoder = encoder.to(device, memory_format=memory_format).eval()
     decoder = decoder.to(device, memory_format=memory_format).eval()
@@ -95,7 +107,40 @@ def build_networks(opts: StyleOptions, device: torch.device, dtype: torch.dtype,
         use_fast_cpu_layers(encoder)
         use_fast_cpu_layers(decoder)
     compiled = (compile_or_eager(encoder), compile_or_eager(decoder)) if opts.compile else (None, None)
-    return Networks(encoder, decoder, device, dtype, memory_format, fast, *compiled)
+    return Networks(encoder, decoder, device, dtype, memory_format, fast, *compiled, backend=cpu)
+
+
+def cpu_backend(opts: StyleOptions, encoder: VGGEncoder, fast_cpu: bool = True) -> Backend:
+    """The CPU backend: ``--cpu-backend`` when named, else by ``--precision`` (``backends.for_precision``,
+    which probes for auto) at the run's work size (its calibration size)."""
+    if opts.cpu_backend != "auto":
+        return backend(opts.cpu_backend)
+    if not fast_cpu and opts.precision in ("fp32", "auto"):
+        return backend("onednn" if opts.precision == "fp32" or not cpu_has_fast_bf16() else "bf16")
+    return for_precision(str(opts.precision), opts.calibration_size, encoder)
+
+
+def inference_forms(nets: Networks, adapted: bool = False) -> Networks:
+    """``nets`` whose inference forms (``encode_fn``, ``decode_fn``) suit the CPU backend: for ``bf16`` copies
+    with their weights cast to bf16 once (the same pixels as autocast casting them at every call, in less
+    time), for ``int8`` the shipped quantized networks (``models/int8.py``; an ``adapted`` decoder has no int8
+    form, so those runs take bf16 or fp32, said in one log line). The fp32 modules stay for what takes
+    gradients (adaptation, Gatys on the CPU) and for calibration, done before this."""
+    name = nets.backend.name if nets.backend is not None else None
+    if name == "int8" and adapted:
+        fallback = backend("bf16" if cpu_has_fast_bf16() else "onednn")
+        log.info("int8: the decoder fitted to the style (--adapt) has no int8 form; running %s", fallback.name)
+        nets = dataclasses.replace(nets, backend=fallback, dtype=fallback.dtype)
+        name = fallback.name
+    if nets.encode_fn is not None or name not in ("bf16", "int8"):
+        return nets
+    if name == "int8":
+        from pipeline.models.int8 import compiled_pair
+
+        encode, decode = compiled_pair()
+        return dataclasses.replace(nets, encode_fn=encode, decode_fn=decode)
+    return dataclasses.replace(nets, encode_fn=copy.deepcopy(nets.encoder).to(torch.bfloat16),
+                               decode_fn=copy.deepcopy(nets.decoder).to(torch.bfloat16))
 
 
 def check_weights(opts: StyleOptions) -> None:
@@ -152,6 +197,31 @@ def adapt_to_style(nets: Networks, target: StyleTarget, steps: int, size: int, c
     cached_adaptation(nets.decoder, key, run)
 
 
+@torch.no_grad()
+def build_style_bank(nets: Networks, images: Sequence[torch.Tensor], names: Sequence[str],
+                     calibration_size: int, control: ControlOptions | None = None,
+                     weights: torch.Tensor | None = None):
+    """Each style alone, encoded once and calibrated at ``calibration_size`` (0: not calibrated): the
+    ``control.bank.StyleBank`` that masks and keyframes (``control``) mix per frame and region."""
+    from pipeline.control.bank import StyleBank
+
+    means, stds = [], []
+    one = torch.ones(1, device=nets.device)
+    for image in images:
+        target = StyleTarget((image,), one, *style_stats(nets, [image], one))
+        if calibration_size:
+            target = calibrated(nets, target, calibration_size)
+        means.append(target.mean + target.shift)
+        stds.append(target.std * target.gain)
+    return StyleBank(tuple(names), tuple(images), torch.cat(means), torch.cat(stds), control or ControlOptions(),
+                     torch.ones(len(images), device=nets.device) if weights is None else weights)
+
+
 def build_refiner(stylizer: Stylizer, gatys: GatysOptions) -> GatysStylizer:
-    """The Gatys optimiser over ``stylizer``'s encoder and styles, starting from its output for init adain."""
+    """The Gatys optimiser over ``stylizer``'s encoder and styles, starting from its output for init adain;
+    with masks, the one that matches each region to its own styles (``control/masked_gatys.py``)."""
+    if stylizer.bank is not None and stylizer.bank.control.masked:
+        from pipeline.control.masked_gatys import MaskedGatysStylizer
+
+        return MaskedGatysStylizer(stylizer, gatys)
     return GatysStylizer(stylizer, gatys)

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from pipeline.ops.adain import adain_stats, calc_mean_std, correct_stats
-from pipeline.options import CALIBRATION_SIZE, calibration_size_for  # noqa: F401 - their home is options.py
+from pipeline.options import CALIBRATION_SIZE, calibration_size_for  # noqa: F401 - their home is options/choices.py
 
 CALIBRATION_STEPS = 2  # the second step still helps; a third gained little (model card)
 

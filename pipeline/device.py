@@ -50,14 +50,14 @@ def cpu_has_fast_bf16() -> bool:
 
 
 def pick_dtype(precision: str, device: torch.device) -> torch.dtype:
-    """Autocast dtype. ``auto``: bf16 (or fp16) on CUDA; on the CPU bf16 where oneDNN has native bf16
+    """Autocast dtype (int8: fp32, its torch side; the quantized networks are ``models/int8.py``'s). ``auto``: bf16 (or fp16) on CUDA; on the CPU bf16 where oneDNN has native bf16
     (faster, and 8-bit output cannot show the difference: docs/BENCHMARKS.md, "CPU fast layers"),
     else fp32."""
     if precision == "auto":
         if device.type != "cuda":
             return torch.bfloat16 if cpu_has_fast_bf16() else torch.float32
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[precision]
+    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16, "int8": torch.float32}[precision]
 
 
 def autocast(device: torch.device, dtype: torch.dtype):

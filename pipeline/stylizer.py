@@ -21,6 +21,7 @@ from pipeline.device import autocast
 from pipeline.models.vgg import STYLE_LAYERS, VGGEncoder
 from pipeline.ops.adain import adain_stats, blend, calc_mean_std, correct_stats, mix_layer_stats
 from pipeline.ops.color import coral, transfer_luminance
+from pipeline.ops.regions import adain_regions, composite
 from pipeline.ops.resize import MULTIPLE, pad_to_multiple
 from pipeline.options import PreserveColor
 from pipeline.tiling import Tile, Tiling, encode_in_tiles, render_in_tiles
@@ -50,6 +51,14 @@ class Networks:
     fast_cpu: bool = False
     encode_fn: Callable | None = None
     decode_fn: Callable | None = None
+    backend: object | None = None  # backends.Backend on the CPU: which kernels, chosen how
+
+    def describe(self) -> str:
+        """Where and how the networks run, for a run's summary: the CPU backend (and its probe's times), or
+        the device and dtype."""
+        if self.backend is not None:
+            return f"cpu {self.backend.describe()}"
+        return f"{self.device.type} {str(self.dtype).removeprefix('torch.')}"
 
     def features(self, batch: torch.Tensor) -> torch.Tensor:
         """relu4_1 features of an (N, 3, H, W) batch whose sides divide by 8 (in the autocast dtype)."""
@@ -89,6 +98,32 @@ def style_stats(nets: Networks, images: list[torch.Tensor] | tuple[torch.Tensor,
     return mix_layer_stats([[calc_mean_std(nets.features(s).float())] for s in images], weights)[0]
 
 
+@dataclass(frozen=True, eq=False)
+class FrameTargets:
+    """Per-frame, per-region style targets for one batch of N frames: what masks (styles by region) and
+    keyframes (styles over time) hand ``Stylizer.decode_batch`` instead of its fixed target.
+
+    ``mean`` / ``std``: (N, K, C, 1, 1), the decoder's inputs for region k of frame n (calibration already
+    applied, as ``StyleTarget``'s ``mean + shift`` and ``std * gain``). ``masks``: (N, K, H, W) in [0, 1] at
+    the batch's size, summing to at most 1 over K (feathered by whoever made them); what they leave keeps the
+    source. None: one region, the whole frame. ``alpha``: (N,), per-frame trade-off; None: the stylizer's.
+    ``weights``: (N, K, S), the styles' shares in each region that ``mean`` / ``std`` mix (when the bank made
+    them): what the Gatys optimisation mixes the styles' Gram matrices by, region by region.
+    ``restart``: per frame, whether the style jumps there (a scene, a keyframe cut): the temporal state
+    starts afresh at such a frame, as at a scene cut, instead of blending the previous style in."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+    masks: torch.Tensor | None = None
+    alpha: torch.Tensor | None = None
+    weights: torch.Tensor | None = None
+    restart: tuple[bool, ...] | None = None
+
+    def rows(self) -> tuple[torch.Tensor | None, ...]:
+        """The tensors in the order ``Stylizer._decode_part`` takes them (batch-first: tiling splits them)."""
+        return self.mean, self.std, self.masks, self.alpha
+
+
 @dataclass(eq=False)
 class Encoded:
     """What the first stage hands the second: the padded batch, its relu4_1 features (float,
@@ -110,6 +145,7 @@ class Stylizer:
         self.alpha, self.feedback = alpha, feedback
         self.preserve_color = PreserveColor(preserve_color)
         self.tiling = Tiling(nets.device, tile)
+        self.bank = None  # control.bank.StyleBank: each style alone, when masks or keyframes mix them per frame
 
     device = property(lambda self: self.nets.device)
     dtype = property(lambda self: self.nets.dtype)
@@ -134,26 +170,38 @@ class Stylizer:
         feats = self.tiling.run(self._encode_part, tile, padded)
         return Encoded(padded, feats, hw, tile)
 
-    def decode_batch(self, encoded: Encoded, stats: Stats | None = None) -> torch.Tensor:
+    def decode_batch(self, encoded: Encoded, stats: Stats | None = None,
+                     targets: FrameTargets | None = None) -> torch.Tensor:
         """Stage two: AdaIN normalising by ``stats`` (the content's (mean, std), each (N, 512, 1, 1); None:
-        the features' own) to the style target, decode, feedback passes, colour handling; the result is
-        cropped back to the batch's (H, W)."""
+        the features' own) to the style target (``targets``: per frame and region instead), decode, feedback
+        passes, colour handling; the result is cropped back to the batch's (H, W)."""
         mean, std = stats if stats is not None else (None, None)
-        out = self.tiling.run(self._decode_part, encoded.tile, encoded.padded, encoded.feats, mean, std)
+        rows = (None,) * 4
+        if targets is not None:
+            masks = targets.masks
+            if masks is not None:
+                masks = pad_to_multiple(masks.to(self.device, torch.float32))[0]
+            rows = dataclasses.replace(targets, masks=masks).rows()
+        out = self.tiling.run(self._decode_part, encoded.tile, encoded.padded, encoded.feats, mean, std, *rows)
         return out[..., :encoded.hw[0], :encoded.hw[1]]
 
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        """Stylize an (N, 3, H, W) batch in [0, 1] of any size; the result has the same size."""
-        return self.decode_batch(self.encode_batch(batch))
+    def __call__(self, batch: torch.Tensor, targets: FrameTargets | None = None) -> torch.Tensor:
+        """Stylize an (N, 3, H, W) batch in [0, 1] of any size (to ``targets``, when given, instead of the
+        fixed target); the result has the same size."""
+        return self.decode_batch(self.encode_batch(batch), targets=targets)
 
     def _encode_part(self, tile: Tile | None, padded: torch.Tensor) -> torch.Tensor:
         return encode_in_tiles(self.encode, padded, tile)
 
     @torch.no_grad()
     def _decode_part(self, tile: Tile | None, content: torch.Tensor, feats: torch.Tensor,
-                     mean: torch.Tensor | None, std: torch.Tensor | None) -> torch.Tensor:
-        """The AdaIN path for one part of the batch (all of it, a half, or one frame in tiles)."""
+                     mean: torch.Tensor | None, std: torch.Tensor | None,
+                     *targets: torch.Tensor | None) -> torch.Tensor:
+        """The AdaIN path for one part of the batch (all of it, a half, or one frame in tiles); ``targets``:
+        ``FrameTargets.rows()`` of that part, or Nones."""
         content_stats = None if mean is None else (mean, std)
+        if targets and targets[0] is not None:
+            return self._decode_targets(tile, content, feats, content_stats, *targets)
         style_mean, style_std = self.target.mean, self.target.std
         if self.preserve_color == PreserveColor.CORAL:
             style_mean, style_std = self._coral_stats(content)
@@ -168,6 +216,21 @@ class Stylizer:
                 out = render_in_tiles(self.nets.render, target, tile)
         if self.preserve_color == PreserveColor.LUMINANCE:
             out = transfer_luminance(out, content.to(out.device, torch.float32))
+        return out
+
+    def _decode_targets(self, tile: Tile | None, content: torch.Tensor, feats: torch.Tensor,
+                        content_stats: Stats | None, mean: torch.Tensor, std: torch.Tensor,
+                        masks: torch.Tensor | None, alpha: torch.Tensor | None) -> torch.Tensor:
+        """The AdaIN path to per-frame, per-region targets (``FrameTargets``); no feedback passes (the
+        options refuse them together)."""
+        if alpha is None and self.alpha != 1.0:
+            alpha = torch.full((feats.shape[0],), self.alpha, device=feats.device)
+        out = render_in_tiles(self.nets.render, adain_regions(feats, mean, std, masks, alpha, content_stats), tile)
+        content = content.to(out.device, torch.float32)
+        if masks is not None:
+            out = composite(out, content, masks)
+        if self.preserve_color == PreserveColor.LUMINANCE:
+            out = transfer_luminance(out, content)
         return out
 
     def _coral_stats(self, content: torch.Tensor) -> Stats:

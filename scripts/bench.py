@@ -2,6 +2,7 @@
 
     python scripts/bench.py --json out/bench.json            # CPU or CUDA, whichever is here
     python scripts/bench.py --quick                          # smaller grid
+    python scripts/bench.py --flow-only --frames 240         # flow backends: per pair, and end to end
 
 Prints a table and writes JSON. Nothing here asserts a speed: these are figures to record
 (docs/BENCHMARKS.md), not tests.
@@ -85,11 +86,11 @@ def reference_loop(clip: Path, style_path: Path, size: int, max_frames: int, out
 
 
 def pipeline_run(clip: Path, style_path: Path, size: int, max_frames: int, out: Path, temporal: str,
-                 preset: str = "medium", parallel: int = 0, segment_seconds: float = 10.0) -> dict:
+                 preset: str = "medium", parallel: int = 0, segment_seconds: float = 10.0, flow: str = "auto") -> dict:
     """`stylize video` with the CLI's defaults (``parallel`` 0: ``auto_parallel``); decode, compute and
     encode seconds are summed over the lanes."""
     stylizer = build_stylizer(StyleOptions(styles=[style_path]))
-    opts = VideoOptions(size=size, max_frames=max_frames, temporal=TemporalOptions(mode=temporal),
+    opts = VideoOptions(size=size, max_frames=max_frames, temporal=TemporalOptions(mode=temporal, flow=flow),
                         encode=EncodeOptions(preset=preset), segment_seconds=segment_seconds, parallel=parallel)
     start = time.perf_counter()
     figures = stylize_one(stylizer, clip, out, opts)  # lanes and batch size decided in the plan, as the CLI
@@ -216,6 +217,10 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def device_name() -> str:
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else cpu_name()
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -237,11 +242,16 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=ROOT / "out" / "bench.json")
     parser.add_argument("--upscale-only", action="store_true",
                         help="only the cost per frame of --upscale guided and resize at 1080p and 2160p")
+    parser.add_argument("--flow-only", action="store_true",
+                        help="only the flow backends: per frame pair, then the default temporal mode end to end at "
+                             "512x288, 720p and 1080p with each (--frames frames; 0: per pair only)")
     args = parser.parse_args()
-    if args.upscale_only:
-        rows = upscale_costs()
+    if args.upscale_only or args.flow_only:
+        from bench_flow import flow_section  # the flow backends' section (it uses this module's runs)
+
+        found = {"upscale": upscale_costs()} if args.upscale_only else flow_section(args.style, args.frames)
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"device": cpu_name(), "upscale": rows}, indent=2) + "\n")
+        args.json.write_text(json.dumps({"device": device_name(), **found}, indent=2) + "\n")
         return
 
     device = pick_device("auto")
@@ -277,6 +287,9 @@ def main() -> None:
         if not args.skip_1080p:
             results.update(runs_1080p(args.style, args.frames_1080p or (240 if cuda else args.frames), tmp))
         results["net"] = net_throughput(sizes, precisions, batches, repeats=2 if args.quick or not cuda else 10)
+        from bench_flow import flow_costs
+
+        results["flow_per_pair"] = flow_costs(args.clip)
     results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     if cuda:
         results["cuda_max_allocated_mb"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)

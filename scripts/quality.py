@@ -2,12 +2,15 @@
 
     python scripts/quality.py --json out/quality.json                 # all 8 clips, 48 frames at 256
     python scripts/quality.py --clips davis_bear cutBunny --frames 24
+    python scripts/quality.py --flows opencv torch --json out/flows.json   # the two flow backends side by side
     python scripts/quality.py --keep-size --json out/upscale.json     # photos: --upscale resize vs guided
 
 Video (default): each clip of ../shared/data/video is stylized with ``--temporal off`` and with the default
 temporal settings through the video job; per clip it prints the warping error (Lai et al. 2018, occlusion
 masked; lower is steadier) of both and their ratio, and the mean style loss (AdaIN protocol, against the
 style at the work size) of both and the change in per cent. The issue's aim: ratio <= 0.5, change <= +10 %.
+``--flows opencv torch``: the default temporal settings once per flow backend (``--flow``), each a column, and
+the warping error and style loss of each backend against the first (the aim for torch: within 5 % of opencv).
 
 ``--keep-size``: photos of ../shared/data/content with paintings of ../shared/data/style go through the
 folder job at the work size, and at the source size with ``--upscale resize`` and ``guided``; the style
@@ -57,11 +60,20 @@ def mean_style_loss(encoder, frames: list[np.ndarray], style: torch.Tensor, ever
     return float(np.mean([style_loss(encoder, _tensor(f), style).item() for f in frames[::every]]))
 
 
+def _runs(flows: list[str]) -> dict[str, TemporalOptions]:
+    """--temporal off, then the default temporal settings with each flow backend (``default``: just --flow auto)."""
+    if flows == ["auto"]:
+        return {"off": TemporalOptions(mode="off"), "default": TemporalOptions()}
+    return {"off": TemporalOptions(mode="off"), **{flow: TemporalOptions(flow=flow) for flow in flows}}
+
+
 def clip_row(stylizer, clip: Path, args, tmp: Path) -> dict:
-    """One clip stylized with --temporal off and the default: warping errors, style losses, seconds."""
+    """One clip stylized with --temporal off and the default (per flow backend): warping errors, style losses,
+    seconds."""
     inputs = [f.image for f in decode_frames(probe(clip), max_frames=args.frames)]
     row: dict = {"clip": clip.stem, "frames": len(inputs)}
-    for name, temporal in (("off", TemporalOptions(mode="off")), ("default", TemporalOptions())):
+    runs = _runs(args.flows)
+    for name, temporal in runs.items():
         dst = tmp / f"{clip.stem}.{name}.mp4"
         opts = VideoOptions(size=args.size, max_frames=args.frames, temporal=temporal)
         start = time.perf_counter()
@@ -71,9 +83,23 @@ def clip_row(stylizer, clip: Path, args, tmp: Path) -> dict:
         style = load_style_images([args.style], max(outputs[0].shape[:2]))[0]
         row[f"warp_{name}"] = warping_error(inputs, outputs)
         row[f"style_{name}"] = mean_style_loss(stylizer.encoder, outputs, style, args.every)
-    row["warp_ratio"] = row["warp_default"] / max(row["warp_off"], 1e-12)
-    row["style_change_pct"] = 100 * (row["style_default"] / row["style_off"] - 1)
+    first, *others = list(runs)[1:]
+    row["warp_ratio"] = row[f"warp_{first}"] / max(row["warp_off"], 1e-12)
+    row["style_change_pct"] = 100 * (row[f"style_{first}"] / row["style_off"] - 1)
+    for name in others:  # each further backend against the first
+        row[f"warp_{name}_vs_{first}_pct"] = 100 * (row[f"warp_{name}"] / max(row[f"warp_{first}"], 1e-12) - 1)
+        row[f"style_{name}_vs_{first}_pct"] = 100 * (row[f"style_{name}"] / row[f"style_{first}"] - 1)
     return row
+
+
+def _print_row(r: dict, names: list[str]) -> None:
+    first, *others = names
+    line = (f"{r['clip']:<22} {r['warp_off']:9.5f} " + " ".join(f"{r[f'warp_{n}']:9.5f}" for n in names)
+            + f" {r['warp_ratio']:6.2f} {r['style_off']:9.0f} " + " ".join(f"{r[f'style_{n}']:9.0f}" for n in names)
+            + f" {r['style_change_pct']:+7.1f}%")
+    for n in others:
+        line += f" {r[f'warp_{n}_vs_{first}_pct']:+7.1f}% {r[f'style_{n}_vs_{first}_pct']:+7.1f}%"
+    print(line, flush=True)
 
 
 def video_table(args) -> list[dict]:
@@ -83,16 +109,20 @@ def video_table(args) -> list[dict]:
     if args.clips:
         clips = [c for c in clips if any(c.stem.startswith(name.removesuffix(".mp4")) for name in args.clips)]
     rows = []
-    print(f"{'clip':<22} {'warp off':>9} {'default':>9} {'ratio':>6} {'style off':>9} {'default':>9} {'change':>8}")
+    names = [n for n in _runs(args.flows) if n != "off"]
+    print(f"{'clip':<22} {'warp off':>9} " + " ".join(f"{n:>9}" for n in names) + f" {'ratio':>6} {'style off':>9} "
+          + " ".join(f"{n:>9}" for n in names) + f" {'change':>8}"
+          + "".join(f" {'warp ' + n:>8} {'style ' + n:>8}" for n in names[1:]))
     with tempfile.TemporaryDirectory() as tmp:
         for clip in clips:
-            r = clip_row(stylizer, clip, args, Path(tmp))
-            rows.append(r)
-            print(f"{r['clip']:<22} {r['warp_off']:9.5f} {r['warp_default']:9.5f} {r['warp_ratio']:6.2f} "
-                  f"{r['style_off']:9.0f} {r['style_default']:9.0f} {r['style_change_pct']:+7.1f}%", flush=True)
+            rows.append(clip_row(stylizer, clip, args, Path(tmp)))
+            _print_row(rows[-1], names)
     if rows:
-        print(f"{'worst':<22} {'':>9} {'':>9} {max(r['warp_ratio'] for r in rows):6.2f} {'':>9} {'':>9} "
-              f"{max(r['style_change_pct'] for r in rows):+7.1f}%")
+        pad = " " * (10 * len(names))
+        print(f"{'worst':<22} {'':>9} {pad}{max(r['warp_ratio'] for r in rows):6.2f} {'':>9} {pad}"
+              f"{max(r['style_change_pct'] for r in rows):+7.1f}%"
+              + "".join(f" {max(r[f'warp_{n}_vs_{names[0]}_pct'] for r in rows):+7.1f}%"
+                        f" {max(r[f'style_{n}_vs_{names[0]}_pct'] for r in rows):+7.1f}%" for n in names[1:]))
     return rows
 
 
@@ -142,17 +172,44 @@ def keep_size_table(args) -> list[dict]:
     return rows
 
 
+def precision_table(args) -> dict:
+    """The quality gate of each of ``args.precisions`` at 512 px (pipeline/precision_gate.py), printed."""
+    from pipeline.models.int8 import model_dir
+    from pipeline.precision_gate import run_gate
+
+    figures = run_gate(DATA, args.precisions)
+    for name, row in figures.items():
+        print(f"{name}: pass {row['pass']}, style ratio {row['style_ratio']:.4f} (fp32 {row['style_ratio_fp32']:.4f}), "
+              f"worst pair +{row['worst_style_rise']:.4f}, content +{row['worst_content_rise']:.4f}, "
+              f"PSNR {row['psnr_mean']:.1f} dB mean, {row['psnr_worst']:.1f} worst")
+    if args.record and "int8" in figures:
+        path = model_dir() / "provenance.json"
+        provenance = json.loads(path.read_text())
+        provenance["quality_gate"] = {k: v for k, v in figures["int8"].items() if k != "pairs"}
+        path.write_text(json.dumps(provenance, indent=1) + "\n")
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clips", nargs="*", help="clip names (or prefixes) in ../shared/data/video; default all")
     parser.add_argument("--frames", type=int, default=48)
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--every", type=int, default=2, help="style loss on every Nth output frame")
+    parser.add_argument("--flows", nargs="+", default=["auto"], choices=["auto", "opencv", "torch"],
+                        help="flow backends (--flow) of the temporal runs, each a column; the first is the reference")
     parser.add_argument("--style", type=Path, default=DATA / "style" / "starry_night.jpg")
     parser.add_argument("--keep-size", action="store_true", help="photos: style ratio at source size per upsampler")
     parser.add_argument("--json", type=Path, help="write the rows here")
+    parser.add_argument("--precisions", nargs="+", choices=["bf16", "int8", "fp16"],
+                        help="photos: the quality gate of these CPU precisions against fp32 (precision_gate.py)")
+    parser.add_argument("--record", action="store_true", help="with --precisions int8: store its gate figures "
+                        "in pipeline/weights/int8/provenance.json (what --precision auto reads)")
     args = parser.parse_args()
-    rows = keep_size_table(args) if args.keep_size else video_table(args)
+    if args.precisions:
+        rows = precision_table(args)
+    else:
+        rows = keep_size_table(args) if args.keep_size else video_table(args)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows},

@@ -47,10 +47,24 @@ def seeded():
     random.seed(0)
 
 
+@pytest.fixture(scope="session")
+def probe_file(tmp_path_factory):
+    """The CPU backend probe's figures (``backends.py``), shared by every test of the session: the probe runs
+    once, not once per test's fresh cache."""
+    return tmp_path_factory.mktemp("probe") / "cpu_backends.json"
+
+
 @pytest.fixture(autouse=True)
-def adaptation_cache(tmp_path, monkeypatch):
-    """Adapted decoders (``--adapt``, the default on CUDA) go to a per-test folder, never the user's cache."""
-    monkeypatch.setenv("STYLIZE_CACHE", str(tmp_path / "stylize-cache"))
+def adaptation_cache(tmp_path_factory, monkeypatch, probe_file):
+    """Adapted decoders (``--adapt``, the default on CUDA) go to a per-test folder (not in ``tmp_path``, which
+    tests count the files of), never the user's cache; the backend probe's figures are the session's."""
+    from pipeline.backends import CACHE_FILE
+
+    cache = tmp_path_factory.mktemp("stylize-cache")
+    if not probe_file.exists():
+        probe_file.write_text("{}")
+    (cache / CACHE_FILE).symlink_to(probe_file)
+    monkeypatch.setenv("STYLIZE_CACHE", str(cache))
 
 
 @pytest.fixture(scope="session")

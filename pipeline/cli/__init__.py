@@ -10,6 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from pipeline.cli import commands, serve, tools
+from pipeline.cli.order import OrderedCommand
 
 
 class _OneLineErrors(TyperGroup):
@@ -53,9 +54,10 @@ def main(version: Annotated[Optional[bool], typer.Option("--version", callback=_
     """Batch neural style transfer for image folders and videos."""
 
 
-app.command(epilog=commands.FOLDER_EXAMPLES)(commands.folder)
-app.command(epilog=commands.VIDEO_EXAMPLES)(commands.video)
+app.command(epilog=commands.FOLDER_EXAMPLES, cls=OrderedCommand)(commands.folder)
+app.command(epilog=commands.VIDEO_EXAMPLES, cls=OrderedCommand)(commands.video)
 app.command()(tools.metrics)
+app.command()(tools.info)
 app.command()(tools.train)
 app.command()(tools.export)
 app.command(epilog=serve.SERVE_EXAMPLES)(serve.serve)

@@ -11,8 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from pipeline.options import (Audio, Device, Engine, Init, Method, Optimizer, Precision, PreserveColor,
-                              TemporalMode, Upscale)
+from pipeline.options import (Audio, Backbone, CpuBackend, Device, Engine, FlowBackend, Init, Method, Optimizer, Pooling,
+                              Precision, PreserveColor, TemporalMode, Upscale)
 
 STYLE, SIZE, VIDEO, TEMPORAL, GATYS, ENGINE, OUTPUT = ("Style", "Size and device", "Video and encoding",
                                                        "Temporal", "Gatys", "Engine", "Output")
@@ -24,6 +24,12 @@ def _opt(*names: str, panel: str, **kwargs) -> typer.models.OptionInfo:
 
 Styles = Annotated[list[Path], _opt("--style", "-s", panel=STYLE, help="Style image; repeat to interpolate styles.")]
 StyleWeights = Annotated[Optional[str], _opt(panel=STYLE, help="Comma-separated weights, one per --style.")]
+Masks = Annotated[Optional[list[Path]], _opt("--mask", panel=STYLE, help="Mask for the --style just before it: white takes that style, black the others (or the source), grey blends. An image (its alpha channel if it has transparency, else its luminance), a video (stylize video: frame by frame) or a folder mirroring the input (stylize folder).")]
+Keyframes = Annotated[Optional[Path], _opt(panel=STYLE, help='Styles over time, instead of --style: a JSON file {"keyframes": [{"at": 0, "styles": {"a.jpg": 1}}, {"at": "00:03.5", "styles": {"b.jpg": 1}, "alpha": 0.8, "cut": true}]}; between keyframes the styles and alpha change linearly, "cut" jumps.')]
+StylePerScene = Annotated[bool, _opt("--style-per-scene", panel=STYLE, help="With several --style images: each scene (found by hard cuts) takes the next style in turn.")]
+FolderKeyframes = Annotated[Optional[Path], _opt("--keyframes", panel=STYLE, hidden=True)]  # refused: no timeline
+FolderStylePerScene = Annotated[bool, _opt("--style-per-scene", panel=STYLE, hidden=True)]
+MaskFeather = Annotated[Optional[float], _opt(panel=STYLE, min=0.0, help="Blur radius of the mask edges in work pixels (default: 1/64 of the long side; 0 = hard edges).")]
 Alpha = Annotated[float, _opt(panel=STYLE, min=0.0, max=1.0, help="Style strength: 0 = content, 1 = full style.")]
 PreserveColorOpt = Annotated[PreserveColor, _opt(panel=STYLE, help="Keep the content's colours: coral recolours the style, luminance stylizes the luminance only.")]
 StyleSize = Annotated[Optional[int], _opt(panel=STYLE, min=0, help="Long side the style image is resized to, never enlarged (default: the work size, 512 with --size 0; 0 = as is).")]
@@ -38,7 +44,8 @@ KeepSize = Annotated[bool, _opt(panel=SIZE, help="Write outputs at the source re
 UpscaleOpt = Annotated[Upscale, _opt("--upscale", panel=SIZE, help="With --keep-size: guided brings the source's edges back at full size; resize is a plain bicubic resize.")]
 BatchSize = Annotated[int, _opt(panel=SIZE, min=0, help="Images or frames per batch (0 = auto: 1 on the CPU, as many as fit on CUDA).")]
 DeviceOpt = Annotated[Device, _opt(panel=SIZE, help="Where the networks run (auto: CUDA when present).")]
-PrecisionOpt = Annotated[Precision, _opt(panel=SIZE, help="Network precision (auto: bf16 on CUDA and on CPUs with native bf16, else fp32).")]
+PrecisionOpt = Annotated[Precision, _opt(panel=SIZE, help="Network precision (auto: bf16 on CUDA; on the CPU the fastest backend a probe finds: see 'stylize info'; int8: the quantized networks, needs OpenVINO).")]
+CpuBackendOpt = Annotated[CpuBackend, _opt("--cpu-backend", panel=SIZE, help="The CPU's kernels outright (auto: by --precision).")]
 Tile = Annotated[int, _opt(panel=SIZE, min=0, help="Stylize frames larger than this in overlapping tiles (0 = only when needed).")]
 Compile = Annotated[bool, _opt("--compile", panel=SIZE, help="torch.compile the networks (falls back to eager).")]
 
@@ -48,14 +55,20 @@ OptimizerOpt = Annotated[Optimizer, _opt(panel=GATYS, help="Gatys optimizer.")]
 ContentWeight = Annotated[float, _opt(panel=GATYS, min=0.0, help="Gatys content weight (relu4_2).")]
 StyleWeight = Annotated[float, _opt(panel=GATYS, min=0.0, help="Gatys style weight (Gram matrices relu1_1..relu5_1).")]
 TvWeight = Annotated[float, _opt(panel=GATYS, min=0.0, help="Gatys total-variation weight.")]
-InitOpt = Annotated[Init, _opt(panel=GATYS, help="Gatys start: the content, noise, or the AdaIN result.")]
-Scales = Annotated[int, _opt(panel=GATYS, min=1, help="Gatys coarse-to-fine levels.")]
+InitOpt = Annotated[Init, _opt(panel=GATYS, help="Gatys start: the content, noise, the AdaIN result, or the style image (video: of each keyframe; default adain there).")]
+Scales = Annotated[int, _opt(panel=GATYS, min=1, help="Gatys coarse-to-fine levels, each twice the size of the last; levels under the size the network's deepest layer needs (32 px with VGG-19) are dropped with a warning.")]
+PoolingOpt = Annotated[Pooling, _opt("--pooling", panel=GATYS, help="Pools of the network the Gatys losses see: max (VGG's own) or avg (Gatys et al.'s choice: smoother gradients).")]
+SaveEvery = Annotated[int, _opt(panel=GATYS, min=0, help="Write the image being optimised every N iterations into --snapshot-dir (needed with it) as NAME_iter0050.png, with the losses in NAME_snapshots.json; NAME: the output's stem (video: and _fINDEX, frames then go one at a time).")]
+SnapshotDir = Annotated[Optional[Path], _opt(panel=GATYS, help="Folder for the --save-every snapshots.")]
+BackboneOpt = Annotated[Backbone, _opt("--backbone", panel=GATYS, help="Features for the Gatys losses: vgg19, or resnet50 with --backbone-weights (not with --method adain: the decoder is trained on VGG-19).")]
+BackboneWeights = Annotated[Optional[Path], _opt(panel=GATYS, help="A torchvision resnet50 state dict you have (.pth/.pt, read with weights_only=True, or .safetensors): no package ships ResNet-50 weights.")]
 
 EngineOpt = Annotated[Engine, _opt(panel=ENGINE, help="local, or ray (a local Ray instance, or a cluster with --ray-address).")]
 RayAddress = Annotated[Optional[str], _opt(panel=ENGINE, help="Ray cluster to join: 'auto', HOST:PORT or ray://HOST:PORT (default: $RAY_ADDRESS, else start Ray here).")]
 Workers = Annotated[int, _opt(panel=ENGINE, min=1, help="Ray workers (actors), one model copy each.")]
 
 Json = Annotated[bool, _opt("--json", panel=OUTPUT, help="Print a machine-readable summary on stdout.")]
+ContactSheet = Annotated[Optional[Path], _opt(panel=OUTPUT, help="Also write one overview image (.png or .jpg) after the job: the styles, then sources beside results (folder: at most 60 images, an even sample; video: 6 frames of each clip with their times).")]
 Debug = Annotated[bool, _opt(panel=OUTPUT, help="Show tracebacks.")]
 Quiet = Annotated[bool, _opt("--quiet", "-q", panel=OUTPUT, help="Only errors and the summary.")]
 Verbose = Annotated[bool, _opt("--verbose", "-v", panel=OUTPUT, help="More detail (and library logs).")]
@@ -80,3 +93,4 @@ TemporalOpt = Annotated[TemporalMode, _opt(panel=TEMPORAL, help="Flicker reducti
 TemporalStrength = Annotated[float, _opt(panel=TEMPORAL, min=0.0, max=0.99, help="Statistics momentum and warped-frame blend weight where the content moves.")]
 TemporalStill = Annotated[float, _opt(panel=TEMPORAL, min=0.0, max=0.99, help="Warped-frame blend weight where the content stands still (under half a pixel a frame).")]
 RefineEvery = Annotated[int, _opt(panel=TEMPORAL, min=0, help="Refine every Nth frame (and scene cuts) with Gatys; 0 = never.")]
+FlowOpt = Annotated[FlowBackend, _opt("--flow", panel=TEMPORAL, help="Optical flow and scene cuts: torch (on the frames' device), opencv (DIS on the host), or auto (torch on CUDA, OpenCV on the CPU).")]

@@ -69,9 +69,11 @@ def run_job(job: Callable[[StyleOptions, Hooks], Summary], style: Callable[[], S
 
 def finish(summary: Summary, json_out: bool) -> NoReturn:
     print_summary(err, summary)
-    if summary.extra:
-        err.print("time split: " + ", ".join(f"{k.removesuffix('_s')} {v:.1f}s" for k, v in summary.extra.items()
-                                             if k.endswith("_s")), highlight=False)
+    if "backend" in summary.extra:
+        err.print(f"networks: {summary.extra['backend']}", highlight=False)
+    split = [f"{k.removesuffix('_s')} {v:.1f}s" for k, v in summary.extra.items() if k.endswith("_s")]
+    if split:
+        err.print("time split: " + ", ".join(split), highlight=False)
     if json_out:
         print(summary.to_json())
     raise typer.Exit(summary.exit_code)

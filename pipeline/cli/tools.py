@@ -1,4 +1,4 @@
-"""``stylize metrics``, ``train`` and ``export``: parse, then hand over to the module that does the work."""
+"""``stylize metrics``, ``info``, ``train`` and ``export``: parse, then hand over to the module that does the work."""
 
 from __future__ import annotations
 
@@ -33,6 +33,22 @@ def metrics(
             raise
         fail(str(exc))
     print(json.dumps(figures, indent=2) if json_out else "\n".join(f"{k}: {v:.6g}" for k, v in figures.items()))
+
+
+def info(
+    size: Annotated[int, typer.Option(min=16, help="Long side at which to time the CPU backends.")] = 384,
+    probe: Annotated[bool, typer.Option(help="Time the CPU backends (or read their cached times).")] = True,
+    reprobe: Annotated[bool, typer.Option("--reprobe", help="Time them again, replacing the cached times (say, "
+                                          "after a first run on a busy machine).")] = False,
+    json_out: Json = False,
+) -> None:
+    """What this machine offers: CPU model and flags, CUDA devices, library versions, the CPU backends and
+    which one --precision auto takes (probed once, then cached)."""
+    prepare(None, quiet=False, verbose=False)
+    from pipeline.info import format_info, machine_info
+
+    figures = machine_info(size, probe, reprobe)
+    print(json.dumps(figures, indent=2) if json_out else format_info(figures))
 
 
 def train(

@@ -9,6 +9,7 @@ each video (joins its segments with the audio) once all its items are back.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -26,7 +27,7 @@ from pipeline.jobs.render import Rendered
 from pipeline.jobs.video import VideoJob, WorkItem
 from pipeline.jobs.video_plan import VideoPlan
 from pipeline.options import EngineOptions, FolderOptions, GatysOptions, StyleOptions
-from pipeline.report import FAILED, PROCESSED, Hooks, ItemResult, Summary
+from pipeline.report import PROCESSED, Hooks, ItemResult, Summary
 
 
 @dataclass(frozen=True)
@@ -73,16 +74,24 @@ def _rows(rows: list[dict], actor, recipe: Recipe, workers: int, extra: dict, ba
                           "run again (videos with --resume)") from None
 
 
-def prepare_workers(style: StyleOptions, on_adapt_step: Callable[[int], None] | None) -> None:
+def prepare_workers(style: StyleOptions, on_adapt_step: Callable[[int], None] | None) -> StyleOptions:
     """Fail here, not on every worker; with --adapt, adapt here once so that workers on this machine find the
-    weights in the cache instead of each adapting on its own."""
-    from pipeline.build import build_stylizer, check_weights, load_style_images
+    weights in the cache instead of each adapting on its own. Returns ``style`` with the CPU backend that
+    ``auto`` picks here named outright, so every worker runs the same kernels and writes the same pixels as a
+    local run (a worker's own probe could pick another)."""
+    from pipeline.build import build_stylizer, check_weights, cpu_backend, load_style_images
+    from pipeline.device import pick_device
 
     if style.adapt:
         build_stylizer(style, on_adapt_step)
     else:
         check_weights(style)
         load_style_images(style.styles, style.style_size)
+    if style.cpu_backend == "auto" and pick_device(style.device).type == "cpu":
+        from pipeline.models.vgg import load_encoder
+
+        style = replace(style, cpu_backend=cpu_backend(style, load_encoder(style.vgg)).name)
+    return style
 
 
 class FolderActor:
@@ -94,7 +103,8 @@ class FolderActor:
         self.folder = replace(folder, skip_existing=False, readers=1)
 
     def __call__(self, batch: dict) -> dict:
-        tasks = [Task(Path(s), Path(d)) for s, d in zip(batch["src"], batch["dst"])]
+        tasks = [Task(Path(s), Path(d), tuple(Path(p) if p else None for p in json.loads(m)))
+                 for s, d, m in zip(batch["src"], batch["dst"], batch["masks"])]
         results = run_folder(self.stylizer, tasks, self.folder).results
         return {key: [getattr(r, key) for r in results] for key in ("path", "status", "reason", "output")}
 
@@ -103,11 +113,12 @@ def run_folder_job_ray(style: StyleOptions, gatys: GatysOptions | None, tasks: l
                        engine: EngineOptions, on_result: Callable[[ItemResult], None] | None = None,
                        on_adapt_step: Callable[[int], None] | None = None) -> Summary:
     """``run_folder`` on Ray: same outputs, same per-file results, same summary."""
-    prepare_workers(style, on_adapt_step)
+    style = prepare_workers(style, on_adapt_step)
     init_ray(engine.ray_address, engine.workers)
     summary = Summary("folder", on_result=on_result)
     start = time.perf_counter()
-    todo = [{"src": str(t.src), "dst": str(t.dst)} for t in drop_existing(tasks, folder.skip_existing, summary)]
+    todo = [{"src": str(t.src), "dst": str(t.dst), "masks": json.dumps([str(m) if m else "" for m in t.masks])}
+            for t in drop_existing(tasks, folder.skip_existing, summary)]  # each image's --mask files
     if todo:
         folder = replace(folder, batch_size=folder.batch_size or 1)
         for row in _rows(todo, FolderActor, Recipe(style, gatys), engine.workers, {"folder": folder},
@@ -198,7 +209,7 @@ def run_videos_ray(job: VideoJob, plans: list[VideoPlan], style: StyleOptions, r
     split into its unfinished segments; several videos go one item each."""
     if not plans:
         return summary
-    prepare_workers(style, hooks.on_adapt_step)
+    style = prepare_workers(style, hooks.on_adapt_step)
     init_ray(engine.ray_address, engine.workers)
     split = len(plans) == 1 and plans[0].video.whole and plans[0].timestamps is not None
     parts: dict[int, list[Rendered]] = {}

@@ -19,12 +19,14 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.batching import SizeBuckets
-from pipeline.jobs.folder_plan import Task, drop_existing, plan_folder, remove_stray_parts
+from pipeline.control.masks import load_item_masks, targets_from
+from pipeline.jobs.folder_plan import Task, attach_masks, drop_existing, plan_folder, remove_stray_parts
 from pipeline.ops.sizes import work_size
 from pipeline.ops.upsample import guided_upsample
 from pipeline.options import Engine, EngineOptions, FolderOptions, GatysOptions, StyleOptions, Upscale
 from pipeline.io.images import ImageReadError, read_image, to_tensor, to_uint8, write_image
-from pipeline.report import FAILED, PROCESSED, SKIPPED, Hooks, ItemResult, Summary
+from pipeline.io.snapshots import snapshot_names
+from pipeline.report import FAILED, PROCESSED, Hooks, ItemResult, Summary
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,7 @@ class Loaded:
     alpha: np.ndarray | None
     source: np.ndarray | None = None  # (H, W, 3) float32 at the source size, the guide of --upscale guided
     metadata: dict | None = None  # the source's ICC profile and EXIF, for the output (io/images.py)
+    masks: list[np.ndarray | None] | None = None  # each style's mask at the work size (--mask)
 
 
 def load_task(task: Task, size: int, keep_size: bool = False, upscale: Upscale = Upscale.RESIZE) -> Loaded:
@@ -49,7 +52,8 @@ def load_task(task: Task, size: int, keep_size: bool = False, upscale: Upscale =
     if work.shape[:2] != (wh, ww):
         work = cv2.resize(work, (ww, wh), interpolation=cv2.INTER_AREA)
     guided = keep_size and upscale == Upscale.GUIDED and image.rgb.shape[:2] == (h, w) and (h, w) != (wh, ww)
-    return Loaded(task, work, (h, w), image.alpha, image.rgb if guided else None, image.metadata)
+    masks = load_item_masks(task.masks, (wh, ww)) if task.masks else None
+    return Loaded(task, work, (h, w), image.alpha, image.rgb if guided else None, image.metadata, masks)
 
 
 def _save(item: Loaded, out: torch.Tensor, keep_size: bool) -> None:
@@ -90,7 +94,9 @@ def run_folder(stylizer, tasks: list[Task], opts: FolderOptions,
         def run_batch(batch: list[Loaded]) -> None:
             try:
                 images = torch.stack([to_tensor(item.work) for item in batch])
-                outputs = stylizer(images).cpu()
+                with snapshot_names([item.task.dst.stem for item in batch]):  # --save-every's NAME
+                    targets = batch_targets(stylizer, batch)
+                    outputs = (stylizer(images) if targets is None else stylizer(images, targets=targets)).cpu()
             except (RuntimeError, ValueError) as exc:  # e.g. out of memory: these files fail, the rest go on
                 for item in batch:
                     summary.add(ItemResult(str(item.task.src), FAILED, f"stylize failed: {exc}"))
@@ -117,6 +123,15 @@ def run_folder(stylizer, tasks: list[Task], opts: FolderOptions,
     return summary
 
 
+def batch_targets(stylizer, batch: list[Loaded]):
+    """The per-image region targets of a batch when the run has masks (``control/masks.py``), else None."""
+    bank = getattr(stylizer, "bank", None) or getattr(getattr(stylizer, "stylizer", None), "bank", None)
+    if bank is None or not bank.control.masked:
+        return None
+    rows = [item.masks or [None] * len(bank.names) for item in batch]
+    return targets_from(bank, rows, batch[0].work.shape[:2], stylizer.device, bank.control.mask_feather)
+
+
 def _collect_writes(writes: list[tuple[Loaded, Future]], summary: Summary, block: bool) -> None:
     """Record finished writes (all of them when ``block``), keeping unfinished ones queued."""
     while writes and (block or writes[0][1].done()):
@@ -141,10 +156,25 @@ def run_folder_job(input_dir: Path, output_dir: Path, style: StyleOptions, folde
         return Summary("folder")
     hooks.on_total(len(tasks))
     remove_stray_parts(tasks)
+    if style.control.masked:
+        attach_masks(tasks, input_dir, style.control)
+    summary = _run_tasks(tasks, style, folder, gatys, engine, hooks)
+    if folder.contact_sheet is not None:
+        from pipeline.jobs.sheets import write_folder_sheet
+
+        write_folder_sheet(folder.contact_sheet, input_dir, summary, style.styles)
+    return summary
+
+
+def _run_tasks(tasks: list[Task], style: StyleOptions, folder: FolderOptions, gatys: GatysOptions | None,
+               engine: EngineOptions, hooks: Hooks) -> Summary:
+    """The planned tasks on the engine asked for."""
     on_result = _counting(hooks)
     if engine.engine == Engine.RAY:
         from pipeline.engines.ray import run_folder_job_ray
+        from pipeline.models.backbones import check_backbone
 
+        check_backbone(gatys)  # here, once, rather than failing on every worker
         return run_folder_job_ray(style, gatys, tasks, folder, engine, on_result, hooks.on_adapt_step)
     from pipeline.build import build_refiner, build_stylizer
     from pipeline.stylizer import auto_batch_size
@@ -152,7 +182,9 @@ def run_folder_job(input_dir: Path, output_dir: Path, style: StyleOptions, folde
     stylizer = build_stylizer(style, hooks.on_adapt_step)
     if not folder.batch_size:
         folder = replace(folder, batch_size=auto_batch_size(stylizer, (folder.size or 1024, folder.size or 1024)))
-    return run_folder(build_refiner(stylizer, gatys) if gatys else stylizer, tasks, folder, on_result)
+    summary = run_folder(build_refiner(stylizer, gatys) if gatys else stylizer, tasks, folder, on_result)
+    summary.extra["backend"] = stylizer.nets.describe()
+    return summary
 
 
 def _counting(hooks: Hooks) -> Callable[[ItemResult], None]:

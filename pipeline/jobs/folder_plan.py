@@ -7,6 +7,7 @@ the output tree on the way to an output (a write through it would land outside O
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,11 +19,14 @@ from pipeline.io.video import VIDEO_EXTENSIONS
 from pipeline.io.walk import walk_files
 from pipeline.report import SKIPPED, ItemResult, Summary
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Task:
     src: Path
     dst: Path
+    masks: tuple[Path | None, ...] = ()  # each style's mask file for this image (--mask; None: unmasked)
 
 
 def _inside(path: Path, parent: Path) -> bool:
@@ -107,3 +111,16 @@ def drop_existing(tasks: list[Task], skip_existing: bool, summary: Summary) -> l
         else:
             todo.append(task)
     return todo
+
+
+def attach_masks(tasks: list[Task], input_dir: Path, control) -> list[Task]:
+    """``tasks`` with each image's mask files (``control.masks.item_masks``); a mask missing from a mirrored
+    folder is one warning line naming the image, which is then stylized as if that style had no mask."""
+    from pipeline.control.masks import item_masks
+
+    for task in tasks:
+        task.masks, missing = item_masks(control, task.src, input_dir)
+        for path in missing:
+            log.warning("%s: no mask %s (any image suffix); stylized as if that style had no --mask", task.src,
+                        path.with_suffix(".*"))
+    return tasks

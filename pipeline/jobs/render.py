@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from pipeline.errors import Cancelled, DecodingStopped, VideoError
 from pipeline.io.segments import SegmentSink, Tally, finished_segments
+from pipeline.io.snapshots import snapshot_names, video_name
 from pipeline.io.video import Frame, decode_frames
 from pipeline.jobs.video_frames import FrameStage
 from pipeline.jobs.video_plan import VideoPlan
@@ -222,8 +223,9 @@ class _Stylize:
         segment = batch[0].index // self.plan.seg_len
         if segment != self.segment:
             self.segment, first = segment, segment * self.plan.seg_len
-            self.state = self.stage.warm_up([f.image for f in self.recent if f.index < first], self.plan.batch_size)
-        images, self.state = self.stage.stylize([f.image for f in batch], self.state)
+            self.state = self.stage.warm_up([f for f in self.recent if f.index < first], self.plan.batch_size)
+        with snapshot_names([video_name(self.plan.dst.stem, f.index) for f in batch]):  # --save-every
+            images, self.state = self.stage.stylize(batch, self.state)
         self.rendered.compute_s += time.perf_counter() - t0
         for frame, image in zip(batch, images):
             self.records.put((frame.index, frame.pts, image))

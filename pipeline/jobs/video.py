@@ -93,13 +93,16 @@ class VideoJob:
     """The video job's three steps: ``plan`` each video, ``run_item`` on each work item, ``finish`` each
     video. ``device`` is where the networks will run (sizes lanes and the encoder)."""
 
-    def __init__(self, video: VideoOptions, style_key: str, device: torch.device, media: Media = Media()) -> None:
+    def __init__(self, video: VideoOptions, style_key: str, device: torch.device, media: Media = Media(),
+                 scenes: bool = False) -> None:
         self.video, self.style_key, self.device, self.media = video, style_key, torch.device(device), media
+        self.scenes = scenes  # plans find the scene cuts (--style-per-scene)
 
     def plan(self, src: Path, dst: Path, seekable: bool = False) -> VideoPlan:
         """Probe ``src`` and plan it; VideoError when it cannot be read, JobError when it cannot be written."""
         check_destination(src, dst, self.video.encode)
-        plan = make_plan(src, dst, probe(src, self.video.fps), self.video, self.device, self.style_key, seekable)
+        plan = make_plan(src, dst, probe(src, self.video.fps), self.video, self.device, self.style_key, seekable,
+                         self.scenes)
         try:
             check_encoder(plan.encode, plan.out_hw, plan.info.rate)
         except VideoError as exc:
@@ -232,12 +235,14 @@ def run_video_job(input_path: Path, output: Path, style: StyleOptions, video: Vi
         return summary
     start = time.perf_counter()
     ray = engine.engine == Engine.RAY
-    job = VideoJob(video, style.key(), pick_device(style.device))
+    job = VideoJob(video, style.key(), pick_device(style.device), scenes=style.control.style_per_scene)
     plans = job.plan_all(pairs, summary, seekable=ray and len(pairs) == 1)
     hooks.on_total(sum(p.expected for p in plans))
     if ray:
         from pipeline.engines.ray import run_videos_ray
+        from pipeline.models.backbones import check_backbone
 
+        check_backbone(refine)  # here, once, rather than failing on every worker
         run_videos_ray(job, plans, style, refine, engine, hooks, summary)
     else:
         from pipeline.build import build_refiner, build_stylizer
@@ -245,6 +250,11 @@ def run_video_job(input_path: Path, output: Path, style: StyleOptions, video: Vi
 
         stylizer = build_stylizer(style, hooks.on_adapt_step)
         refiner = build_refiner(stylizer, refine) if refine is not None else None
+        summary.extra["backend"] = stylizer.nets.describe()
         run_videos_local(job, plans, stylizer, refiner, hooks, summary)
     summary.elapsed_s = time.perf_counter() - start
+    if video.contact_sheet is not None:
+        from pipeline.jobs.sheets import write_video_sheet
+
+        write_video_sheet(video.contact_sheet, summary, style.styles, video.start, video.fps)
     return summary

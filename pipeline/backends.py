@@ -1,0 +1,210 @@
+"""Which kernels run the networks on the CPU, chosen by timing them on this machine, not by a rule.
+
+Three ways to run the same VGG encoder and decoder on a CPU, whose order changes from chip to chip
+(docs/BENCHMARKS.md, "CPU backends"): ``nnpack`` (fp32, NCHW, ``models/fast_cpu.py``'s Winograd layers),
+``onednn`` (fp32, channels_last) and ``bf16`` (the weights cast to bf16 once, channels_last: native bf16
+kernels where the CPU has them, the same pixels as bf16 autocast without a cast per call). ``--precision
+auto`` takes whichever a short probe finds fastest at the run's size; the probe's figures are cached per CPU
+model, core count, thread count and PyTorch version, in the user cache folder.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from pipeline.cache import cache_dir
+from pipeline.device import cpu_has_fast_bf16
+from pipeline.models.fast_cpu import nnpack_available, use_fast_cpu_layers
+
+NAMES = ("nnpack", "onednn", "bf16", "int8")
+PROBE_LAYER = "relu4_1"  # the whole encoder (the decoder mirrors it), on a frame of half the run's sides
+PROBE_RUNS = 3
+CACHE_FILE = "cpu_backends.json"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """How the networks run: ``dtype`` of the weights and the math, ``memory_format`` of the activations,
+    ``fast_layers`` (NNPACK's), and ``measured`` (probe seconds per candidate, empty when not probed)."""
+
+    name: str
+    dtype: torch.dtype
+    memory_format: torch.memory_format
+    fast_layers: bool = False
+    measured: tuple[tuple[str, float], ...] = ()
+
+    def describe(self) -> str:
+        timed = ", ".join(f"{n} {s * 1000:.0f} ms" for n, s in self.measured)
+        return self.name + (f" (probe: {timed})" if timed else "")
+
+
+def backend(name: str, measured: tuple[tuple[str, float], ...] = ()) -> Backend:
+    """The ``Backend`` called ``name`` (one of ``NAMES``, or fp16); int8's torch side (what takes gradients,
+    calibration) is fp32."""
+    if name == "nnpack":
+        return Backend(name, torch.float32, torch.contiguous_format, True, measured)
+    if name == "int8":
+        return Backend(name, torch.float32, torch.contiguous_format, False, measured)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(name, torch.float32)
+    return Backend(name, dtype, torch.channels_last, False, measured)
+
+
+def available() -> list[str]:
+    """The backends this CPU and this PyTorch build have: bf16 only where oneDNN runs it natively (it is
+    emulated, and slow, elsewhere)."""
+    from pipeline.models import int8
+
+    have = {"nnpack": nnpack_available(), "onednn": True, "bf16": cpu_has_fast_bf16(), "int8": int8.available()}
+    return [n for n in NAMES if have[n]]
+
+
+def for_precision(precision: str, size: int, encoder=None) -> Backend:
+    """The CPU backend for ``--precision``: fp32 keeps NNPACK where the build has it (outputs unchanged
+    from earlier releases), bf16 casts the weights, int8 takes the quantized networks (without OpenVINO, what
+    auto takes, said in one log line), ``auto`` probes the available ones at long side ``size`` (on
+    ``encoder``, a ``VGGEncoder``; None: the bundled VGG) and takes the fastest; int8 only where it passed
+    the quality gate (``models/int8.passed_gate``)."""
+    if precision in ("bf16", "fp16"):  # fp16: autocast, no native kernels on most CPUs; only when asked
+        return backend(precision)
+    if precision == "int8" and "int8" not in available():
+        fallback = for_precision("auto", size, encoder)
+        log.info("int8 needs OpenVINO (pip install 'stylize-pipeline[int8]'); running %s", fallback.name)
+        return fallback
+    if precision == "int8":
+        return backend("int8")
+    if precision == "fp32":
+        return backend("nnpack" if nnpack_available() else "onednn")
+    from pipeline.models import int8
+
+    names = [n for n in available() if n != "int8" or int8.passed_gate()]
+    if len(names) == 1:
+        return backend(names[0])
+    measured = probe(names, size, encoder)
+    return backend(min(measured, key=measured.get), tuple(sorted(measured.items(), key=lambda kv: kv[1])))
+
+
+def probe(names: list[str], size: int, encoder=None) -> dict[str, float]:
+    """Seconds per call of the encoder to ``PROBE_LAYER`` on a 4:3 frame of long side ``size / 2``, for each
+    backend in ``names``: from the cache when this machine measured them before, else timed now (best of
+    ``PROBE_RUNS`` after one warm-up call) and stored."""
+    key = cache_key(size)
+    cached = _read_cache().get(key, {})
+    if all(n in cached for n in names):
+        return {n: cached[n] for n in names}
+    if encoder is None:
+        from pipeline.models.vgg import load_encoder
+
+        encoder = load_encoder(None)
+    hw = (max(16, size * 3 // 8 // 8 * 8), max(16, size // 2 // 8 * 8))
+    measured = _time_interleaved(names, encoder, hw)
+    _write_cache(key, {**cached, **measured})
+    return measured
+
+
+@torch.no_grad()
+def _time_interleaved(names: list[str], encoder, hw: tuple[int, int]) -> dict[str, float]:
+    """Best seconds per call of each backend's encoder to relu4_1 on ``hw``: one warm-up call each, then
+    ``PROBE_RUNS`` rounds taking the backends in turn, so that a burst of load from another process falls on
+    all of them alike rather than on whichever ran then (a loaded first run would otherwise be cached)."""
+    runs = {name: _runner(name, encoder) for name in names}
+    inputs = {name: torch.rand(1, 3, *hw).to(dtype=backend(name).dtype, memory_format=backend(name).memory_format)
+              for name in names}
+    best = {}
+    for name, run in runs.items():
+        run(inputs[name])
+        best[name] = float("inf")
+    for _ in range(PROBE_RUNS):
+        for name, run in runs.items():
+            t0 = time.perf_counter()
+            run(inputs[name])
+            best[name] = min(best[name], time.perf_counter() - t0)
+    return best
+
+
+def _runner(name: str, encoder):
+    """A call running backend ``name``'s encoder to relu4_1 on a batch."""
+    b = backend(name)
+    if name == "int8":
+        from pipeline.models.int8 import CompiledNet
+
+        return CompiledNet("encoder", torch.get_num_threads(), list_output=True)
+    net = copy.deepcopy(encoder).eval().to(dtype=b.dtype, memory_format=b.memory_format)
+    if b.fast_layers:
+        use_fast_cpu_layers(net)
+    return lambda x: net(x, (PROBE_LAYER,))
+
+
+def cpu_model() -> str:
+    """The CPU's model name as the OS reports it (Linux: /proc/cpuinfo), else ``platform.processor()``."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> list[str]:
+    """The instruction-set extensions that matter to these kernels, of those the CPU reports."""
+    wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "avx512_fp16", "amx_bf16", "amx_int8",
+              "avx_vnni", "neon", "asimd")
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return []
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith(("flags",
+                                                                                                 "Features"))), [])
+    return [f for f in wanted if f in flags]
+
+
+def cache_key(size: int) -> str:
+    """What the probe's figures depend on: CPU, cores, threads, PyTorch, and the size (rounded up to 64)."""
+    return f"{cpu_model()}|{os.cpu_count()} cpus|{torch.get_num_threads()} threads|torch {torch.__version__}|" \
+           f"{-(-size // 64) * 64}"
+
+
+def forget(size: int) -> None:
+    """Drop the cached probe figures for ``size`` on this machine: the next run measures again (say, after one
+    made on a busy machine)."""
+    data = _read_cache()
+    if data.pop(cache_key(size), None) is not None:
+        path = (cache_dir() / CACHE_FILE).resolve()
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        try:
+            tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+            os.replace(tmp, path)
+        except OSError:
+            pass
+
+
+def _read_cache() -> dict:
+    try:
+        return json.loads((cache_dir() / CACHE_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_cache(key: str, figures: dict[str, float]) -> None:
+    """Stored by write-and-rename (through a link, to what it points at); a cache that cannot be written
+    only costs the next run a probe."""
+    path = (cache_dir() / CACHE_FILE).resolve()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = _read_cache()
+        data[key] = figures
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+    except OSError:
+        pass

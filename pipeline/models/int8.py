@@ -1,0 +1,83 @@
+"""The int8 encoder and decoder for the CPU: OpenVINO models quantized once, offline
+(``scripts/quantize_int8.py``), shipped in ``pipeline/weights/int8/`` with their provenance.
+
+They stand in for the torch modules' inference forms (``Networks.encode_fn`` / ``decode_fn``): torch tensors
+in and out, any batch and size. The fp32 torch modules stay for what takes gradients. OpenVINO is optional
+(``pip install 'stylize-pipeline[int8]'``); without it, or without the files, ``available()`` is False and
+the CPU runs the best torch backend.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import threading
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+
+FILES = ("encoder.xml", "encoder.bin", "decoder.xml", "decoder.bin")
+
+
+def model_dir() -> Path:
+    return Path(str(resources.files("pipeline.weights").joinpath("int8")))
+
+
+@functools.cache
+def available() -> bool:
+    """OpenVINO is installed and the quantized models are in the package."""
+    if not all((model_dir() / f).is_file() for f in FILES):
+        return False
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def passed_gate() -> bool:
+    """Whether the shipped quantized networks passed the quality gate (``precision_gate.py``), as recorded in
+    their provenance by ``scripts/quality.py --precisions --record``: ``--precision auto`` never takes them
+    otherwise (``--precision int8`` still does)."""
+    try:
+        provenance = json.loads((model_dir() / "provenance.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return bool(provenance.get("quality_gate", {}).get("pass"))
+
+
+class CompiledNet:
+    """One quantized network compiled for this CPU: ``net(x)`` takes an (N, C, H, W) float tensor and returns
+    its output as a float tensor (a copy: OpenVINO reuses its output buffer). One infer request per thread,
+    as video lanes call it side by side."""
+
+    def __init__(self, name: str, threads: int, list_output: bool = False) -> None:
+        os.environ.setdefault("OPENVINO_TELEMETRY_OPT_OUT", "1")  # it could not reach its server anyway
+        import openvino as ov
+
+        core = ov.Core()
+        model = core.read_model(str(model_dir() / f"{name}.xml"))
+        # One stream, the run's threads: frames come one batch at a time, and results must not depend on
+        # how the work was split (OpenVINO's int8 kernels gave the same bytes for 1 and 2 threads).
+        config = {"NUM_STREAMS": "1", "INFERENCE_NUM_THREADS": str(threads), "PERFORMANCE_HINT": "LATENCY"}
+        self.compiled = core.compile_model(model, "CPU", config)
+        self.list_output = list_output
+        self._local = threading.local()
+
+    def __call__(self, x: torch.Tensor):
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self.compiled.create_infer_request()
+        array = np.ascontiguousarray(x.detach().float().contiguous().cpu().numpy())
+        request.infer({0: array})
+        out = torch.from_numpy(np.array(request.get_output_tensor(0).data, copy=True))
+        return [out] if self.list_output else out
+
+
+def compiled_pair(threads: int | None = None) -> tuple[CompiledNet, CompiledNet]:
+    """The int8 encoder (to relu4_1; returns a one-element list, like ``VGGEncoder``) and decoder."""
+    threads = threads or torch.get_num_threads()
+    return CompiledNet("encoder", threads, list_output=True), CompiledNet("decoder", threads)

@@ -1,0 +1,144 @@
+"""The CPU backends (``backends.py``): chosen by a probe cached per machine, the bf16 weights cast once giving
+the pixels of bf16 autocast, ``--cpu-backend`` overriding, ``stylize info`` reporting."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from pipeline import backends
+from pipeline.cache import cache_dir
+from tests.helpers import STYLE_PATH, make_stylizer, run_cli
+
+
+def test_auto_takes_the_fastest_probed_backend_and_caches_the_figures(monkeypatch, tmp_path):
+    monkeypatch.setenv("STYLIZE_CACHE", str(tmp_path))  # not the session's figures: this probe is made up
+    calls = []
+    monkeypatch.setattr(backends, "available", lambda: ["nnpack", "onednn"])
+    figures = {"nnpack": 0.2, "onednn": 0.1}
+    monkeypatch.setattr(backends, "_time_interleaved", lambda names, net, hw: calls.extend(names) or
+                        {n: figures[n] for n in names})
+    chosen = backends.for_precision("auto", 128, encoder=object())
+    assert chosen.name == "onednn" and chosen.dtype == torch.float32 and dict(chosen.measured)["nnpack"] == 0.2
+    assert backends.for_precision("auto", 128, encoder=object()).name == "onednn"
+    assert calls == ["nnpack", "onednn"]  # the second run read the cache
+    stored = json.loads((cache_dir() / backends.CACHE_FILE).read_text())
+    assert stored[backends.cache_key(128)] == {"nnpack": 0.2, "onednn": 0.1}
+    # fp32 never probes: it keeps the path earlier releases had
+    assert backends.for_precision("fp32", 128).name in ("nnpack", "onednn") and len(calls) == 2
+
+
+def test_the_probe_times_real_layers():
+    from pipeline.models.vgg import load_encoder
+
+    figures = backends.probe(["onednn"], 64, load_encoder(last_layer="relu3_1"))
+    assert 0 < figures["onednn"] < 5
+
+
+@pytest.mark.bf16
+def test_bf16_weights_cast_once_give_the_pixels_of_autocast():
+    stylizer = make_stylizer(None, STYLE_PATH, size=64, precision="bf16")
+    assert stylizer.nets.backend.name == "bf16" and stylizer.nets.encode_fn is not None
+    assert next(stylizer.nets.encode_fn.parameters()).dtype == torch.bfloat16
+    assert next(stylizer.nets.encoder.parameters()).dtype == torch.float32  # kept for gradients
+    autocast_only = dataclasses.replace(stylizer.nets, encode_fn=None, decode_fn=None)
+    batch = torch.rand(2, 3, 48, 64)
+    cast = stylizer(batch)
+    stylizer.nets = autocast_only
+    assert torch.equal(cast, stylizer(batch))
+
+
+def test_cpu_backend_option_overrides_the_precision():
+    stylizer = make_stylizer(None, STYLE_PATH, size=64, cpu_backend="onednn")
+    assert stylizer.nets.backend.name == "onednn" and not stylizer.nets.fast_cpu
+    assert stylizer.nets.memory_format == torch.channels_last
+
+
+def test_info_reports_the_cpu_and_the_backends():
+    result = run_cli("info", "--json", "--size", "32")
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["cpus"] >= 1 and info["cpu_backends"] and info["auto_backend"] in info["cpu_backends"]
+    assert set(info["probe_s"]) <= set(info["cpu_backends"])
+    assert info["auto_backend"] in info["probe_s"] or len(info["cpu_backends"]) == 1
+
+
+def _int8_available() -> bool:
+    from pipeline.models import int8
+
+    return int8.available()
+
+
+needs_int8 = pytest.mark.skipif(not _int8_available(), reason="OpenVINO is not installed: "
+                                "pip install 'stylize-pipeline[int8]' runs the int8 path")
+
+
+@needs_int8
+def test_int8_frames_are_the_same_bytes_whatever_the_batch_and_threads():
+    from pipeline.models.int8 import CompiledNet
+
+    batch = torch.rand(2, 3, 64, 96)
+    two, one = CompiledNet("encoder", 2, list_output=True), CompiledNet("encoder", 1, list_output=True)
+    feats = two(batch)[0]
+    assert torch.equal(feats, torch.cat([two(batch[:1])[0], two(batch[1:])[0]]))
+    assert torch.equal(feats, one(batch)[0])
+    decoder = CompiledNet("decoder", 2)
+    assert torch.equal(decoder(feats), torch.cat([decoder(feats[:1]), decoder(feats[1:])]))
+
+
+@needs_int8
+def test_int8_stylizes_like_fp32():
+    from pipeline.models.int8 import CompiledNet
+    from pipeline.precision_gate import psnr
+
+    int8 = make_stylizer(None, STYLE_PATH, size=128, precision="int8")
+    fp32 = make_stylizer(None, STYLE_PATH, size=128, precision="fp32")
+    assert int8.nets.backend.name == "int8" and isinstance(int8.nets.encode_fn, CompiledNet)
+    from tests.helpers import ROOT
+    from pipeline.build import load_style_images
+
+    photo = load_style_images([ROOT / "samples" / "content" / "coffee.jpg"], 128)[0]
+    close = psnr(int8(photo), fp32(photo))
+    assert 20 < close < 60  # quantized: near fp32 at 128 px (the gate at 512: the model card), not equal
+
+
+def test_int8_without_openvino_runs_the_best_torch_path(monkeypatch, caplog):
+    from pipeline.models import int8
+
+    monkeypatch.setattr(int8, "available", lambda: False)
+    with caplog.at_level("INFO", logger="pipeline.backends"):
+        chosen = backends.for_precision("int8", 64)
+    assert chosen.name in ("nnpack", "onednn", "bf16")
+    assert any("int8 needs OpenVINO" in r.getMessage() for r in caplog.records)
+
+
+def test_auto_never_takes_int8_that_failed_the_quality_gate(monkeypatch, tmp_path):
+    monkeypatch.setenv("STYLIZE_CACHE", str(tmp_path))
+    from pipeline.models import int8
+
+    monkeypatch.setattr(backends, "available", lambda: ["onednn", "int8"])
+    monkeypatch.setattr(backends, "_time_interleaved",
+                        lambda names, net, hw: {n: {"onednn": 0.2, "int8": 0.1}[n] for n in names})
+    monkeypatch.setattr(int8, "passed_gate", lambda: False)
+    assert backends.for_precision("auto", 64, encoder=object()).name == "onednn"
+    monkeypatch.setattr(int8, "passed_gate", lambda: True)
+    assert backends.for_precision("auto", 64, encoder=object()).name == "int8"
+
+
+@pytest.mark.data
+def test_what_auto_takes_on_this_cpu_passes_the_quality_gate_on_real_pairs():
+    """The gate (precision_gate.py) on two held-out photo and painting pairs of the shared data at 256 px,
+    uncalibrated (the full 12 pairs at 512: scripts/quality.py --precisions); fp32 is the reference."""
+    from pipeline.precision_gate import run_gate
+    from tests.conftest import DATA
+
+    chosen = backends.for_precision("auto", 256)
+    if chosen.dtype == torch.float32 and chosen.name != "int8":
+        pytest.skip(f"--precision auto is fp32 here ({chosen.name}): nothing to gate")
+    figures = run_gate(DATA, ["int8" if chosen.name == "int8" else "bf16"], size=256, count=2, calibrate=False)
+    row = next(iter(figures.values()))
+    assert row["pass"], row
+    assert row["psnr_worst"] < 99  # a real difference was measured, not the reference against itself
