@@ -142,3 +142,14 @@ def test_what_auto_takes_on_this_cpu_passes_the_quality_gate_on_real_pairs():
     row = next(iter(figures.values()))
     assert row["pass"], row
     assert row["psnr_worst"] < 99  # a real difference was measured, not the reference against itself
+
+
+def test_a_run_says_which_backend_ran(tmp_path):
+    from tests.helpers import ROOT
+
+    result = run_cli("folder", ROOT / "samples" / "content" / "space", tmp_path / "out", "--style", STYLE_PATH,
+                     "--size", "32", "--no-calibrate", "--cpu-backend", "onednn", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["backend"] == "cpu onednn" and summary["processed"] == 1
+    assert "networks: cpu onednn" in result.stderr
