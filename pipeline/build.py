@@ -113,6 +113,8 @@ def build_networks(opts: StyleOptions, device: torch.device, encoder: VGGEncoder
 def cpu_backend(opts: StyleOptions, encoder: VGGEncoder, fast_cpu: bool = True) -> Backend:
     """The CPU backend: ``--cpu-backend`` when named, else by ``--precision`` (``backends.for_precision``,
     which probes for auto) at the run's work size (its calibration size)."""
+    if opts.cpu_backend == "int8":  # where OpenVINO is missing (a Ray worker, say): the torch path, one log line
+        return for_precision("int8", opts.calibration_size, encoder)
     if opts.cpu_backend != "auto":
         return backend(opts.cpu_backend)
     if not fast_cpu and opts.precision in ("fp32", "auto"):

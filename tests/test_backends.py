@@ -153,3 +153,12 @@ def test_a_run_says_which_backend_ran(tmp_path):
     summary = json.loads(result.stdout)
     assert summary["backend"] == "cpu onednn" and summary["processed"] == 1
     assert "networks: cpu onednn" in result.stderr
+
+
+def test_cpu_backend_int8_without_openvino_falls_back(monkeypatch):
+    from pipeline.models import int8
+
+    monkeypatch.setattr(int8, "available", lambda: False)
+    stylizer = make_stylizer(None, STYLE_PATH, size=64, cpu_backend="int8")
+    assert stylizer.nets.backend.name in ("nnpack", "onednn", "bf16")
+    assert stylizer(torch.rand(1, 3, 32, 48)).shape == (1, 3, 32, 48)
