@@ -69,17 +69,19 @@ def build_stylizer(opts: StyleOptions, on_adapt_step: OnStep | None = None, *,
     weights = torch.tensor(list(opts.style_weights or [1.0] * len(images)), device=device)
     target = StyleTarget(images, weights, *style_stats(nets, images, weights))
     calibration_size = opts.calibration_size if opts.calibrate else 0
-    if calibration_size:
+    timeline = opts.control.keyframes is not None or opts.control.style_per_scene
+    if calibration_size and not timeline:  # a timeline renders every frame to the bank's targets
         target = calibrated(nets, target, calibration_size)
+    # Calibrated on the same networks as the fixed target (before the inference forms, as that is).
+    bank = build_style_bank(nets, images, [str(p) for p in opts.styles], calibration_size, opts.control,
+                            weights) if opts.control.active else None
     steps = default_steps(device) if opts.adapt is None else opts.adapt
     adapted = bool(steps and opts.alpha > 0)  # alpha 0 is the content's reconstruction: no style to adapt to
     if adapted:
         adapt_to_style(nets, target, steps, opts.calibration_size, calibration_size, on_adapt_step)
     nets = inference_forms(nets, adapted)
     stylizer = Stylizer(nets, target, opts.alpha, opts.preserve_color, opts.feedback, opts.tile)
-    if opts.control.active:
-        stylizer.bank = build_style_bank(nets, images, [str(p) for p in opts.styles], calibration_size, opts.control,
-                                         weights)
+    stylizer.bank = bank
     return stylizer
 
 

@@ -67,20 +67,3 @@ def composite(stylized: torch.Tensor, source: torch.Tensor, masks: torch.Tensor)
     if tuple(cover.shape[-2:]) != tuple(stylized.shape[-2:]):
         cover = F.interpolate(cover, size=stylized.shape[-2:], mode="bilinear", align_corners=False)
     return torch.lerp(source.to(stylized.dtype), stylized, cover.to(stylized.dtype))
-
-
-def feather(mask: torch.Tensor, radius: float) -> torch.Tensor:
-    """(N, K, H, W) masks blurred by a Gaussian of ``radius`` pixels (sigma = radius / 2), so a hard edge
-    becomes a ramp about ``2 * radius`` wide and no seam shows; 0 returns the masks as they are."""
-    if radius <= 0:
-        return mask
-    sigma = radius / 2
-    half = max(1, int(round(radius)))
-    x = torch.arange(-half, half + 1, device=mask.device, dtype=torch.float32)
-    kernel = torch.exp(-0.5 * (x / sigma) ** 2)
-    kernel = (kernel / kernel.sum()).to(mask.dtype)
-    n, k, h, w = mask.shape
-    flat = mask.reshape(n * k, 1, h, w)
-    flat = F.conv2d(F.pad(flat, (half, half, 0, 0), mode="replicate"), kernel.reshape(1, 1, 1, -1))
-    flat = F.conv2d(F.pad(flat, (0, 0, half, half), mode="replicate"), kernel.reshape(1, 1, -1, 1))
-    return flat.reshape(n, k, h, w)

@@ -110,17 +110,21 @@ class StyleOptions:
         decoder adapted to ONE style (so --adapt defaults to 0 with them)."""
         if len(self.control.masks) != len(self.styles):
             raise OptionError(f"{len(self.control.masks)} mask slots for {len(self.styles)} styles")
-        for value, option in ((self.preserve_color == PreserveColor.CORAL, "--preserve-color coral"),
-                              (self.feedback, "--feedback"), (self.adapt, "--adapt N>0")):
-            if value:
-                raise OptionError(f"{option} is not supported with --mask: each region takes its own style's "
-                                  "statistics per frame (coral and feedback recompute one target per image, "
-                                  "--adapt fits the decoder to one style)")
-        if self.adapt is None:
-            object.__setattr__(self, "adapt", 0)
+        self._refuse_one_target("--mask", "each region takes its own style's statistics per frame")
         unmasked = [w for w, m in zip(self.style_weights or [1.0] * len(self.styles), self.control.masks) if m is None]
         if unmasked and sum(unmasked) <= 0:
             raise OptionError("--style-weights of the styles without a --mask must not all be zero")
+
+    def _refuse_one_target(self, option: str, why: str) -> None:
+        """What per-frame targets cannot take (CORAL, feedback passes, a decoder adapted to ONE style), one line
+        each naming ``option`` and ``why``; --adapt then defaults to 0."""
+        for value, name in ((self.preserve_color == PreserveColor.CORAL, "--preserve-color coral"),
+                            (self.feedback, "--feedback"), (self.adapt, "--adapt N>0")):
+            if value:
+                raise OptionError(f"{name} is not supported with {option}: {why} (coral and feedback recompute "
+                                  "one target per image, --adapt fits the decoder to one style)")
+        if self.adapt is None:
+            object.__setattr__(self, "adapt", 0)
 
     def _check_timeline(self) -> None:
         """Keyframes or one style per scene: the weights are the schedule's (or one style at a time), and as
@@ -134,14 +138,7 @@ class StyleOptions:
                                  else "each scene takes one style whole"))
         if self.control.style_per_scene and len(self.styles) < 2:
             raise OptionError("--style-per-scene needs several --style images: each scene takes the next one")
-        for value, name in ((self.preserve_color == PreserveColor.CORAL, "--preserve-color coral"),
-                            (self.feedback, "--feedback"), (self.adapt, "--adapt N>0")):
-            if value:
-                raise OptionError(f"{name} is not supported with {option}: the style changes from frame to "
-                                  "frame (coral and feedback recompute one target per image, --adapt fits the "
-                                  "decoder to one style)")
-        if self.adapt is None:
-            object.__setattr__(self, "adapt", 0)
+        self._refuse_one_target(option, "the style changes from frame to frame")
         if self.control.schedule is not None:  # keyframes without an alpha take --alpha
             object.__setattr__(self, "control", replace(self.control,
                                                         schedule=self.control.schedule.with_alpha(self.alpha)))
