@@ -148,3 +148,22 @@ def test_a_failing_cluster_is_one_error_line_and_exit_1(tmp_path, random_decoder
     assert result.stderr.strip() == ("error: the Ray cluster failed (RayError: The actor died unexpectedly before "
                                      "finishing this task.); what was finished is kept: run again (videos with "
                                      "--resume)")
+
+
+def test_ray_carries_where_a_cut_short_clip_stopped(tmp_path, random_decoder_file, ray_local):
+    """The workers of the segments report where their source stopped decoding: the summary says it, the
+    output holds the frames before."""
+    from pipeline.io.decode import decode_frames, probe
+    from tests import media
+
+    src = media.cut(media.encode(tmp_path / "whole.mkv", frames=30, audio=True), tmp_path / "cut.mkv", 0.55)
+    stops = []
+    count = len(list(decode_frames(probe(src), stops=stops)))
+    result, summary = _cli_json("video", src, tmp_path / "ray.mkv", "--style", STYLE, "--decoder",
+                                random_decoder_file, "--json", "--size", "64", "--segment-seconds", "0.25",
+                                "--batch-size", "2", "--engine", "ray")
+    assert result.exit_code == 0 and len(stops) == 1 and 0 < count < 30
+    item = summary["items"][0]
+    assert item["status"] == "processed" and item["stopped_at_s"] == pytest.approx(stops[0].at_s, abs=1e-3)
+    assert read_video(tmp_path / "ray.mkv")["frames"] == count
+    assert not list(tmp_path.glob(".*"))

@@ -2,10 +2,11 @@
 back, as the folder job does for images.
 
 Animated GIF/WebP/APNG outputs hold it (``pipeline/io/animated.py`` writes them from the segments, taking
-the alpha here frame by frame); video outputs are written through H.264/VP9 segments without it, so there it
-is dropped with one line. Sources with alpha: ProRes 4444 and other formats with an alpha plane (FFmpeg
-decodes it), VP8/VP9 in WebM (the alpha is a second stream only libvpx's decoders read, so those decode it
-here), GIF with a transparent colour, animated WebP/APNG and PNG sequences (Pillow).
+the alpha here frame by frame), and so do WebM (VP9 with alpha) and MOV (ProRes 4444) outputs
+(``pipeline/io/alpha_video.py``); other containers drop it with one line. Sources with alpha: ProRes 4444
+and other formats with an alpha plane (FFmpeg decodes it), VP8/VP9 in WebM (the alpha is a second stream
+only libvpx's decoders read, so those decode it here), GIF with a transparent colour, animated WebP/APNG and
+PNG sequences (Pillow).
 """
 
 from __future__ import annotations
@@ -73,16 +74,33 @@ def alpha_frames(info) -> Iterator[tuple[float, np.ndarray]]:
         yield from _pyav_alpha(info.path)
 
 
+class AlphaTrack:
+    """The source's alpha over time, read once, forward: ``at(t)`` is the alpha of the frame shown at ``t``
+    seconds on the source's timeline (the latest at or before it; opaque before the first), at ``size``
+    (h, w). Holds one source frame's alpha at a time, so a long video costs no more than a short one."""
+
+    def __init__(self, info, size: tuple[int, int]) -> None:
+        self.size = size
+        self._source = alpha_frames(info)
+        self._current: tuple[float, np.ndarray] | None = None
+        self._upcoming = next(self._source, None)
+
+    def at(self, t: float) -> np.ndarray:
+        while self._upcoming is not None and self._upcoming[0] <= t + 1e-4:
+            self._current, self._upcoming = self._upcoming, next(self._source, None)
+        alpha = self._current[1] if self._current is not None else np.full(self.size, 255, np.uint8)
+        if alpha.shape != self.size:
+            alpha = np.asarray(Image.fromarray(alpha).resize((self.size[1], self.size[0]), Image.Resampling.BILINEAR))
+        return alpha
+
+    def close(self) -> None:
+        self._source.close()
+
+
 def matched(info, times: list[float], size: tuple[int, int]) -> list[np.ndarray]:
-    """The source alpha shown at each of ``times`` (the latest frame at or before it), at ``size`` (h, w)."""
-    source = alpha_frames(info)
-    current, upcoming = None, next(source, None)
-    out = []
-    for t in times:
-        while upcoming is not None and upcoming[0] <= t + 1e-4:
-            current, upcoming = upcoming, next(source, None)
-        alpha = current[1] if current is not None else np.full(size, 255, np.uint8)
-        if alpha.shape != size:
-            alpha = np.asarray(Image.fromarray(alpha).resize((size[1], size[0]), Image.Resampling.BILINEAR))
-        out.append(alpha)
-    return out
+    """The source alpha shown at each of ``times`` (seconds on the source's timeline), at ``size`` (h, w)."""
+    track = AlphaTrack(info, size)
+    try:
+        return [track.at(t) for t in times]
+    finally:
+        track.close()

@@ -113,7 +113,13 @@ def _frames_and_times(segments: list[Path]) -> tuple[list[np.ndarray], list[floa
 
 
 def _last_duration(info, last_t: float) -> float:
-    """How long the last frame shows: what the source says (its end, or its last delay), else a frame period."""
+    """How long the frame shown from ``last_t`` (the source's timeline) lasts there: until the source's next
+    frame, else its end or its last delay, else a frame period."""
+    from pipeline.io.decode import frame_timestamps
+
+    later = [float(t * info.time_base) for t in frame_timestamps(info) if float(t * info.time_base) > last_t + 1e-6]
+    if later:
+        return later[0] - last_t
     if info.duration_s - last_t > 1e-6:
         return info.duration_s - last_t
     if info.path.suffix.lower() in (".gif", ".png", ".apng", ".webp"):
@@ -125,15 +131,21 @@ def _last_duration(info, last_t: float) -> float:
     return float(1 / info.rate)
 
 
-def write_animated(segments: list[Path], info, output: Path) -> None:
+def write_animated(segments: list[Path], info, output: Path, offset_s: float = 0.0,
+                   end_s: float | None = None) -> None:
     """The segments' frames as an animated image at ``output`` (its suffix picks the format), each frame
-    lasting until the next one starts, the last as long as the source's last, looping as the source does
-    (forever for a video). The frames are held in memory until written: animated images are short."""
+    lasting until the next one starts, the last as long as that frame lasts in the source but not past
+    ``end_s`` (--start plus --duration), looping as the source does (forever for a video). Times on the
+    source's timeline are the segments' plus ``offset_s`` (--start). The frames are held in memory until
+    written: animated images are short."""
     images, times = _frames_and_times(segments)
-    ends = [*times[1:], times[-1] + _last_duration(info, times[-1])]
+    last = _last_duration(info, times[-1] + offset_s)
+    if end_s is not None:
+        last = min(last, end_s - offset_s - times[-1])
+    ends = [*times[1:], times[-1] + last]
     durations = [max(10, round((b - a) * 1000)) for a, b in zip(times, ends)]
     if info.alpha:  # the source's transparency, put back on the stylized frames
-        alphas = matched(info, times, images[0].shape[:2])
+        alphas = matched(info, [t + offset_s for t in times], images[0].shape[:2])
         images = [np.dstack([image, alpha]) for image, alpha in zip(images, alphas)]
     frames = [Image.fromarray(image) for image in images]
     fmt = ANIMATED_OUTPUTS[output.suffix.lower()]

@@ -8,7 +8,7 @@ frame timing survive. Every failure of the file itself (missing, empty, damaged,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -17,13 +17,14 @@ import av
 import numpy as np
 
 from pipeline.errors import DecodingStopped, VideoError
-from pipeline.io import animated, sequence
+from pipeline.io import animated, sequence, truncation
 from pipeline.io.alpha import stream_has_alpha
 from pipeline.io.color import Colour, source_colour, to_rgb
 from pipeline.io.timing import REORDER_WINDOW, Timing, increasing, retimed
 
 # What folders are searched for: every container and elementary stream the decoder is tested on.
-VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".ts", ".m2ts", ".mts", ".h264", ".264",
+VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".ts", ".m2ts", ".mts", ".mpg", ".mpeg", ".vob",
+                    ".h264", ".264",
                     ".hevc", ".h265", ".265", ".gif", ".apng"}
 _DECODER_ALIASES = {"mp3float": "mp3", "aac_fixed": "aac"}
 # Containers with an index of keyframes, where a seek lands on the keyframe before the time asked for. Others
@@ -84,6 +85,9 @@ def _open(path: Path) -> av.container.InputContainer:
         raise VideoError("is a directory, not a video")
     if path.stat().st_size == 0:
         raise VideoError("empty file (0 bytes)")
+    if truncation.lost_mp4_index(path):
+        raise VideoError("truncated: the file stops before the end of its index (an MP4/MOV written without "
+                         "faststart keeps it at the end), and without it no frame can be found")
     try:
         return open_input(path)
     except (av.error.FFmpegError, ValueError) as exc:  # ValueError: PyAV's own checks of what it read
@@ -114,8 +118,20 @@ def _first_frame(container: av.container.InputContainer, stream) -> tuple[av.Vid
             for frame in packet.decode():
                 return frame, packets, stamped
     except av.error.FFmpegError as exc:
-        raise VideoError(f"cannot decode the first frame ({_why(exc)})") from None
+        for frame in _held(stream):  # a file cut short: what decoded before the cut
+            return frame, packets, stamped
+        cut = truncation.cut_short(Path(container.name), set(container.format.name.split(",")))
+        raise VideoError(f"truncated: {cut}; no frame decodes before that" if cut else
+                         f"cannot decode the first frame ({_why(exc)})") from None
     raise VideoError("video stream has no frames (zero-length video)")
+
+
+def _held(stream) -> list[av.VideoFrame]:
+    """The frames a decoder still holds (for reordering) after a packet failed to decode; none if it cannot."""
+    try:
+        return stream.codec_context.decode(None)
+    except av.error.FFmpegError:
+        return []
 
 
 def count_packets(container: av.container.InputContainer, stream) -> int:
@@ -124,33 +140,6 @@ def count_packets(container: av.container.InputContainer, stream) -> int:
         return sum(1 for packet in container.demux(stream) if packet.size)
     except av.error.FFmpegError as exc:
         raise VideoError(f"truncated or corrupt: reading failed ({_why(exc)})") from None
-
-
-def _riff_short_by(path: Path, size: int) -> int:
-    """Bytes an AVI's RIFF chunks (the first, and OpenDML's ``AVIX`` after it) say they hold past the end."""
-    pos = 0
-    with path.open("rb") as file:
-        while pos + 8 <= size:
-            file.seek(pos)
-            tag, length = file.read(4), int.from_bytes(file.read(4), "little")
-            if tag != b"RIFF":
-                return 0
-            if pos + 8 + length > size:
-                return pos + 8 + length - size
-            pos += 8 + length + length % 2  # chunks start at even offsets
-    return 0
-
-
-def _check_complete(path: Path, container: av.container.InputContainer, stream) -> None:
-    """A file cut short is truncated when its index (MP4/MOV sample tables, an AVI's) lists frames past its
-    end, or its AVI chunks say they hold more; a header's frame count alone is a hint (``VideoInfo.frames``)."""
-    size = path.stat().st_size
-    if "avi" in container.format.name.split(",") and (short := _riff_short_by(path, size)):
-        raise VideoError(f"truncated: the file ends {short} bytes before its AVI chunks do")
-    past = sum(1 for entry in stream.index_entries if entry.pos + entry.size > size)
-    if past:
-        raise VideoError(f"truncated: {past} of the {len(stream.index_entries)} frames its index lists lie past "
-                         f"the end of the file")
 
 
 def probe(path: Path, fps: float | None = None) -> VideoInfo:
@@ -169,7 +158,6 @@ def probe(path: Path, fps: float | None = None) -> VideoInfo:
         if not rate:
             raise VideoError("video stream has no frame rate")
         rate, time_base = Fraction(rate), Fraction(stream.time_base)
-        _check_complete(path, container, stream)
         first, packets, stamped = _first_frame(container, stream)
         rotation = int(round(first.rotation or 0)) % 360
         frames = stream.frames or 0
@@ -242,46 +230,36 @@ class _Progress:
 def _decoded(container: av.container.InputContainer, stream, progress: _Progress,
              slots: bool) -> Iterator[av.VideoFrame]:
     """The stream's frames in decoder order, counted in ``progress``, which keeps a decoding error instead of
-    raising it, so the frames held for reordering still come out; with ``slots`` (AVI), each frame's ``pts``
+    raising it, so the frames held for reordering still come out. A file cut short ends in a packet read short
+    (FFmpeg flags it corrupt): it is left out, as its frame is not all there, and a threaded decoder would
+    report its error only as it drains, losing the frames it held. With ``slots`` (AVI), each frame's ``pts``
     is its packet's slot in the file (``dts``), where FFmpeg's own pts for AVI assume a decoder delay of a
     frame."""
     slot_of = {}
+
+    def counted(frames: Iterable[av.VideoFrame]) -> Iterator[av.VideoFrame]:
+        for frame in frames:
+            progress.frames += 1
+            if slots:
+                frame.pts = slot_of.pop(frame.pts, frame.pts)
+            yield frame
+
+    short = None  # a packet the demuxer read short: decoded only if more packets follow it
     try:
         for packet in container.demux(stream):
+            if short is not None and packet.size:
+                yield from counted(short.decode())
+                short = None
             if slots and packet.size and packet.dts is not None:
                 slot_of[packet.pts] = packet.dts
-            for frame in packet.decode():
-                progress.frames += 1
-                if slots:
-                    frame.pts = slot_of.pop(frame.pts, frame.pts)
-                yield frame
+            if packet.is_corrupt and packet.size:
+                short = packet
+                continue
+            yield from counted(packet.decode())  # the last, empty, packet drains the decoder
     except av.error.FFmpegError as exc:
         progress.error = exc
-
-
-def _stream_ends(path: Path) -> float:
-    """Where the packets of every stream of ``path`` end, in seconds (read without decoding)."""
-    end = 0.0
-    with open_input(path) as container:
-        for packet in container.demux():
-            if packet.pts is not None and packet.time_base:
-                end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
-    return end
-
-
-def _ends_short(info: VideoInfo, end_s: float) -> str | None:
-    """Why a decode that ended cleanly at ``end_s`` stopped short of the file's end, or None: a Matroska/WebM
-    file whose streams all end before the duration its header declares, or an MPEG-TS file that ends inside
-    a transport packet (188 bytes; 192 in M2TS) - both what a cut-off download or recording looks like."""
-    formats = set(info.format.split(","))
-    size = info.path.stat().st_size
-    if formats & {"mpegts"} and size % 188 and size % 192:
-        return f"the file ends inside a transport packet ({size} bytes)"
-    slack = 2 / float(info.rate) + 0.05
-    declared = info.duration_s
-    if formats & {"matroska", "webm"} and declared - end_s > slack and _stream_ends(info.path) < declared - slack:
-        return f"the file ends there, before the {info.duration_s:.3f} s its header declares"
-    return None
+    if progress.error is not None:
+        yield from counted(_held(stream))
 
 
 def decode_frames(info: VideoInfo, start_s: float = 0.0, duration_s: float | None = None,
@@ -295,12 +273,14 @@ def decode_frames(info: VideoInfo, start_s: float = 0.0, duration_s: float | Non
     before the frame count its header gives (``VideoInfo.frames`` is a hint) yields the frames there are.
     A decoding error (truncated or corrupt file) raises VideoError naming how far decoding got; given a
     ``stops`` list, one after some frames ends the frames there and appends a ``DecodingStopped`` to it, as
-    does a clean end where the file was cut short (``_ends_short``): the caller keeps what decoded.
+    does a clean end where the file was cut short (``truncation.ends_short``): the caller keeps what decoded.
     """
     end_s = None if duration_s is None else start_s + duration_s
-    if info.format == "sequence" or info.format.startswith("pillow-"):
-        reader = sequence if info.format == "sequence" else animated
-        yield from reader.decode_frames(info, start_s, end_s, max_frames, first_index)
+    if info.format == "sequence":
+        yield from sequence.decode_frames(info, start_s, end_s, max_frames, first_index, deep)
+        return
+    if info.format.startswith("pillow-"):
+        yield from animated.decode_frames(info, start_s, end_s, max_frames, first_index)
         return
     index_of = {pts: i for i, pts in enumerate(timestamps)} if timestamps is not None else None
     index = yielded = 0
@@ -325,12 +305,31 @@ def decode_frames(info: VideoInfo, start_s: float = 0.0, duration_s: float | Non
                 return
             yield Frame(index, pts, _upright(frame, info, deep))
             index, yielded, last_t = index + 1, yielded + 1, t
+    from_s = float(timestamps[first_index] * info.time_base) if first_index and timestamps else None
+    stop = _ending(info, progress, yielded, None if last_t is None else last_t + 1 / float(info.rate), from_s,
+                   stops is not None)
+    if stop is not None:
+        stops.append(stop)
+
+
+def _ending(info: VideoInfo, progress: _Progress, yielded: int, end_s: float | None, from_s: float | None,
+            keep: bool) -> DecodingStopped | None:
+    """How a decode that yielded ``yielded`` frames, up to ``end_s``, ended: None at the file's end (not looked
+    into without ``keep``), a DecodingStopped where it stopped part way with frames to ``keep``, or a
+    VideoError. A run that starts mid-file (at ``from_s``) of a file cut before that yields nothing: it
+    stopped there, for the run before it to have stopped earlier."""
+    formats = set(info.format.split(","))
+    cut = truncation.cut_short(info.path, formats) if progress.error is not None or not yielded else None
     if progress.error is not None:
-        why = f"truncated or corrupt: decoding failed after {progress.frames} frames ({_why(progress.error)})"
-        if stops is None or not yielded:
-            raise VideoError(why)
-        stops.append(DecodingStopped(why, last_t + 1 / float(info.rate)))
-    elif yielded == 0:
-        raise VideoError("no frames in the requested range")
-    elif stops is not None and (why := _ends_short(info, last_t + 1 / float(info.rate))):
-        stops.append(DecodingStopped(why, last_t + 1 / float(info.rate)))
+        why = f"truncated: {cut}" if cut else (f"truncated or corrupt: decoding failed after {progress.frames} "
+                                               f"frames ({_why(progress.error)})")
+    elif not yielded:
+        why = f"truncated: {cut}; no frame decodes before that" if cut else "no frames in the requested range"
+    else:
+        why = truncation.ends_short(info.path, formats, end_s, info.duration_s, float(info.rate)) if keep else None
+        return DecodingStopped(why, end_s) if why else None
+    if keep and yielded:
+        return DecodingStopped(why, end_s)
+    if keep and cut and from_s is not None:
+        return DecodingStopped(f"truncated: {cut}", from_s)
+    raise VideoError(why)

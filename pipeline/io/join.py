@@ -176,19 +176,23 @@ def _mp4_options(segment: Path) -> dict[str, str]:
 
 
 def join_segments(segments: list[Path], info: VideoInfo, output: Path, opts: EncodeOptions,
-                  start_s: float = 0.0, end_s: float | None = None, offset_s: float = 0.0) -> None:
+                  start_s: float = 0.0, end_s: float | None = None, offset_s: float = 0.0,
+                  muxer: str | None = None) -> None:
     """Stream-copy the video segments into ``output`` (written in place: callers pass a temporary name)
     with the source's audio interleaved by time; an animated image (``.gif``, ``.webp``, ``.apng``) is written
-    from the segments' frames by ``pipeline/io/animated.py``."""
+    from the segments' frames by ``pipeline/io/animated.py``. ``muxer``: write with that muxer instead of the
+    one ``output``'s suffix names, the audio still as that one takes it (a work file that
+    ``pipeline/io/alpha_video.py`` finishes)."""
     out_format = output_format(output)
     if out_format in ANIMATED_FORMATS.values():
-        write_animated(segments, info, output)
+        write_animated(segments, info, output, offset_s, end_s)
         return
     plan = audio_plan(info.audio_codec, out_format, opts.audio)
-    options = _MUXER_OPTIONS.get(out_format, {})
-    if out_format in ("mp4", "mov"):
+    muxer = muxer or out_format
+    options = _MUXER_OPTIONS.get(muxer, {})
+    if muxer in ("mp4", "mov"):
         options = _mp4_options(segments[0])
-    with av.open(str(output), "w", format=out_format, options=options) as out:
+    with av.open(str(output), "w", format=muxer, options=options) as out:
         video = _VideoCopy(segments, out, out_format, info.rate)
         audio = _AudioSource(info, out, plan, start_s, end_s, offset_s, out_format) if plan != "none" else None
         pending: list = []

@@ -6,7 +6,8 @@ gap in the numbering (frames a render dropped or someone deleted) is a gap in ti
 stays on screen, as a player shows a video with a missing frame, and the frames after it keep their times.
 (FFmpeg's image2 demuxer stops at the first gap instead.) A folder holds a sequence when it holds numbered
 images sharing one name pattern; the largest such group is the sequence. Every frame is shown at the size
-of the first, where one differs.
+of the first, where one differs. 16-bit PNG and TIFF frames are read at 16 bits (OpenCV; Pillow reads RGB at
+8), so a deep sequence reaches a 10-bit output (``--pix-fmt yuv420p10le``) without banding.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import ImageReadError, VideoError
+from pipeline.io.color import Colour
 from pipeline.io.images import IMAGE_EXTENSIONS, read_image
 
 DEFAULT_FPS = 25
@@ -81,7 +83,33 @@ def probe(path: Path, fps: float | None = None):
     span = files[-1][0] - files[0][0] + 1
     return VideoInfo(path, width, height, rate, 1 / rate, len(files), float(span / rate), 0,
                      files[0][1].suffix.lower().lstrip("."), None, Timing.STREAM, seekable=False, reorders=False,
-                     format="sequence", alpha=first.alpha is not None)
+                     format="sequence", alpha=first.alpha is not None,
+                     colour=Colour(bits=_bits(files[0][1]), yuv=False))
+
+
+def _bits(path: Path) -> int:
+    """Bits per component of an image file: 16 for 16-bit PNG and TIFF (which Pillow reads at 8 in RGB)."""
+    import cv2
+
+    data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    return 16 if data is not None and data.dtype == np.uint16 else 8
+
+
+def _read_deep(path: Path, hw: tuple[int, int]) -> np.ndarray:
+    """(H, W, 3) uint16 RGB of a 16-bit image (an 8-bit one scaled up), at ``hw``; OpenCV reads every bit."""
+    import cv2
+
+    data = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if data is None or data.dtype not in (np.uint8, np.uint16):
+        return (_read(path, hw).astype(np.uint16) * 257)
+    if data.ndim == 2:
+        data = np.repeat(data[..., None], 3, axis=2)
+    else:
+        data = cv2.cvtColor(np.ascontiguousarray(data[..., :3]), cv2.COLOR_BGR2RGB)  # alpha: pipeline/io/alpha.py
+    data = data.astype(np.uint16) * 257 if data.dtype == np.uint8 else data
+    if data.shape[:2] != hw:
+        data = cv2.resize(data, (hw[1], hw[0]), interpolation=cv2.INTER_CUBIC)
+    return data
 
 
 def frame_timestamps(info) -> list[int]:
@@ -103,10 +131,12 @@ def _read(path: Path, hw: tuple[int, int] | None = None) -> np.ndarray:
 
 
 def decode_frames(info, start_s: float = 0.0, end_s: float | None = None, max_frames: int | None = None,
-                  first_index: int = 0) -> Iterator:
-    """RGB uint8 frames from ``first_index`` on, in the range asked for, as ``decode.decode_frames``."""
+                  first_index: int = 0, deep: bool = False) -> Iterator:
+    """RGB frames from ``first_index`` on, in the range asked for, as ``decode.decode_frames``: uint8, or with
+    ``deep`` and a 16-bit sequence uint16 (0..65535), as 10-bit video is decoded (``pipeline/io/color.py``)."""
     from pipeline.io.decode import Frame
 
+    read = _read_deep if deep and info.colour is not None and info.colour.deep else _read
     files = sequence_files(info.path)
     for index in range(first_index, len(files)):
         pts = files[index][0] - files[0][0]
@@ -114,4 +144,4 @@ def decode_frames(info, start_s: float = 0.0, end_s: float | None = None, max_fr
         if (end_s is not None and t >= end_s - 1e-6) or (max_frames is not None and index >= max_frames):
             return
         if t >= start_s - 1e-6:
-            yield Frame(index, pts, _read(files[index][1], (info.height, info.width)))
+            yield Frame(index, pts, read(files[index][1], (info.height, info.width)))

@@ -19,6 +19,8 @@ from pathlib import Path
 import torch
 
 from pipeline.errors import JobError, SegmentsMissing, VideoError
+from pipeline.io.alpha_video import (alpha_conflict, alpha_encoding, holds_alpha, segment_encoding, work_muxer,
+                                     write_with_alpha)
 from pipeline.io.animated import is_animated
 from pipeline.io.images import IMAGE_EXTENSIONS
 from pipeline.io.sequence import is_pattern, is_sequence
@@ -108,10 +110,7 @@ class VideoJob:
         except VideoError as exc:
             raise JobError(str(exc)) from None
         audio_plan(plan.info.audio_codec, output_format(dst), plan.encode.audio)  # --audio copy it can hold
-        if plan.info.alpha and not is_animated_output(dst):
-            log.info("%s: its transparency is dropped: %s output holds none here (write .webp, .gif or .apng "
-                     "to keep it)", src, dst.suffix or "this")
-        return plan
+        return _with_alpha(plan) if plan.info.alpha and not is_animated_output(dst) else plan
 
     def plan_all(self, pairs: list[tuple[Path, Path]], summary: Summary, seekable: bool = False) -> list[VideoPlan]:
         """Plans of the videos that can be read; the others go into ``summary`` as failed."""
@@ -162,7 +161,8 @@ class VideoJob:
         work folder; returns the figures (frames, timings)."""
         tally = _merge([r.tally for r in rendered])
         found = finished_segments(plan.workdir)
-        count = plan.segment_count()
+        stops = sorted((r for r in rendered if r.stopped_at_s is not None), key=lambda r: r.stopped_at_s)
+        count = plan.segment_count() if not stops else None  # a source cut short: the segments up to the cut
         if not found or sorted(found) != list(range(count if count is not None else len(found))):
             raise SegmentsMissing(f"segments missing from {plan.workdir} (have {sorted(found)}); run again with "
                                   "--resume")
@@ -170,11 +170,9 @@ class VideoJob:
         video, info = plan.video, plan.info
         tmp = plan.dst.with_name(f".{plan.dst.stem}.tmp{plan.dst.suffix}")
         start_s = float(tally.first_pts * info.time_base) if video.start > 0 else 0.0
-        stops = [r for r in rendered if r.stopped_at_s is not None]
         end_s = None if video.whole and not stops else float(tally.last_pts * info.time_base + 1 / info.rate)
         try:
-            join_segments([found[k] for k in sorted(found)], info, tmp, plan.encode, start_s=start_s, end_s=end_s,
-                          offset_s=start_s)
+            _write_output(plan, [found[k] for k in sorted(found)], tmp, start_s, end_s)
             tmp.replace(plan.dst)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -209,6 +207,52 @@ class VideoJob:
                 f"the {figures['frames']} frames before")
         log.warning("%s: %s (--strict makes this an error)", plan.src, note)
         summary.add(ItemResult(str(plan.src), PROCESSED, note, str(plan.dst), figures["stopped_at_s"]))
+
+
+def keeps_alpha(plan: VideoPlan) -> bool:
+    """Whether ``plan``'s output keeps its source's alpha in a video container (``pipeline/io/alpha_video.py``)."""
+    dst = plan.dst
+    return (plan.info.alpha and not is_animated_output(dst) and holds_alpha(dst)
+            and alpha_conflict(plan.video.encode, dst) is None)
+
+
+def _with_alpha(plan: VideoPlan) -> VideoPlan:
+    """A plan whose source has alpha: lossless segments that the finish encodes with the alpha codec where the
+    output keeps it (JobError when that encoder cannot be used), else as it was, with one line saying why the
+    alpha is dropped."""
+    src, dst = plan.src, plan.dst
+    if keeps_alpha(plan):
+        try:
+            check_encoder(alpha_encoding(plan.video.encode, dst), plan.out_hw, plan.info.rate)
+        except VideoError as exc:
+            raise JobError(f"{exc} (for the transparency of {src})") from None
+        deep = plan.info.colour is not None and plan.info.colour.deep and output_format(dst) == "mov"
+        return replace(plan, encode=segment_encoding(plan.encode, deep))
+    if holds_alpha(dst):
+        log.info("%s: its transparency is dropped: %s asks for a format without it (leave it out to keep the "
+                 "alpha)", src, alpha_conflict(plan.video.encode, dst))
+    else:
+        log.info("%s: its transparency is dropped: %s output holds none here (write .webm, .mov, .webp, .gif or "
+                 ".apng to keep it)", src, dst.suffix or "this")
+    return plan
+
+
+def _write_output(plan: VideoPlan, segments: list[Path], tmp: Path, start_s: float, end_s: float | None) -> None:
+    """The segments joined with the audio into ``tmp``; for an output keeping the source's alpha, joined into
+    a work file first, then encoded with the alpha there."""
+    if is_animated_output(plan.dst):  # each frame as long as in the source, the last up to the --duration asked
+        video = plan.video
+        end_s = video.start + video.duration if video.duration is not None else None
+    if not keeps_alpha(plan):
+        join_segments(segments, plan.info, tmp, plan.encode, start_s=start_s, end_s=end_s, offset_s=start_s)
+        return
+    work = plan.workdir / f"joined.part{plan.dst.suffix}"
+    try:
+        join_segments(segments, plan.info, work, plan.encode, start_s=start_s, end_s=end_s, offset_s=start_s,
+                      muxer=work_muxer(plan.dst))
+        write_with_alpha(work, plan.info, tmp, alpha_encoding(plan.video.encode, plan.dst), offset_s=start_s)
+    finally:
+        work.unlink(missing_ok=True)
 
 
 def _merge(tallies: list[Tally]) -> Tally:

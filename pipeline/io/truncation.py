@@ -1,0 +1,140 @@
+"""Whether a video file was cut short (a copy or download that stopped, a recorder that lost power), read from
+the container's own structure: what a file whose frames decode cleanly to where it ends says about whether
+that is the end.
+
+Each check reads only headers: an AVI's RIFF chunks, an MP4/MOV sample index (faststart files keep it before
+the data, and it lists frames the file no longer holds; files without faststart keep it at the end, so cut
+short they have none and cannot be read at all: ``lost_mp4_index`` says so), MPEG-TS packets (188 bytes; 192
+in M2TS), the last pack of an MPEG program stream (its packets say how long they are), and a Matroska/WebM
+header's duration.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+
+_PS_TAIL = 1 << 18  # bytes read from the end of a program stream to find its last pack (packs are ~2 KiB)
+_PACK, _SYSTEM, _END = 0xBA, 0xBB, 0xB9
+
+
+def riff_short_by(path: Path, size: int) -> int:
+    """Bytes an AVI's RIFF chunks (the first, and OpenDML's ``AVIX`` after it) say they hold past the end."""
+    pos = 0
+    with path.open("rb") as file:
+        while pos + 8 <= size:
+            file.seek(pos)
+            tag, length = file.read(4), int.from_bytes(file.read(4), "little")
+            if tag != b"RIFF":
+                return 0
+            if pos + 8 + length > size:
+                return pos + 8 + length - size
+            pos += 8 + length + length % 2  # chunks start at even offsets
+    return 0
+
+
+def _packet_length(data: bytes, at: int) -> int | None:
+    """The length of the program stream pack header or packet at ``at`` as far as ``data`` tells it (at least
+    the header's), or None when no packet starts there. An MPEG-2 pack header is 14 bytes and the stuffing its
+    last byte counts, MPEG-1's 12; a system header or PES packet is 6 bytes and the length they give."""
+    head = data[at:at + 14]
+    if not head.startswith(b"\x00\x00\x01"[:len(head)]):
+        return None
+    if len(head) < 4:
+        return 4
+    code = head[3]
+    if code == _END:
+        return 4
+    if code == _PACK:
+        mpeg2 = len(head) > 4 and head[4] >> 6 == 1
+        return 14 + (head[13] & 7 if len(head) == 14 else 0) if mpeg2 else 12
+    if code < _SYSTEM:
+        return None
+    return 6 + int.from_bytes(head[4:6], "big") if len(head) >= 6 else 6
+
+
+def ps_short_by(path: Path, size: int) -> int:
+    """Bytes the last pack of an MPEG program stream says it holds past the end of the file: walked from its
+    pack header, each system header and PES packet gives its length (0 when the file ends where a packet does,
+    or the tail holds no pack header, or something else than a packet follows)."""
+    with path.open("rb") as file:
+        file.seek(max(0, size - _PS_TAIL))
+        data = file.read()
+    at = data.rfind(b"\x00\x00\x01\xba")
+    while 0 <= at < len(data):
+        length = _packet_length(data, at)
+        if length is None or data[at + 3:at + 4] == bytes([_END]):
+            return 0
+        if at + length > len(data):
+            return at + length - len(data)
+        at += length
+    return 0
+
+
+def index_past_end(path: Path, size: int) -> tuple[int, int]:
+    """(entries, of how many) of the file's sample index (every stream's) that lie past its end."""
+    with av.open(str(path), metadata_errors="replace") as container:  # entries live as long as the container
+        ends = [e.pos + e.size for s in container.streams for e in s.index_entries]
+    return sum(1 for end in ends if end > size), len(ends)
+
+
+def lost_mp4_index(path: Path) -> bool:
+    """Whether ``path`` is an MP4/MOV (its first box ``ftyp``) cut short before the end of its ``moov`` box
+    (the index): its top-level boxes run past the end of the file before a whole ``moov``."""
+    size = path.stat().st_size
+    pos = 0
+    with path.open("rb") as file:
+        while pos + 8 <= size:
+            file.seek(pos)
+            head = file.read(16)
+            length, kind = int.from_bytes(head[:4], "big"), head[4:8]
+            if pos == 0 and kind != b"ftyp":
+                return False
+            if length == 1 and len(head) == 16:
+                length = int.from_bytes(head[8:16], "big")  # a 64-bit size follows the type
+            if kind == b"moov":
+                return pos + length > size
+            if length < 8:
+                return length == 0  # 0: the box runs to the end of the file, which then holds no moov
+            pos += length
+    return pos > 0
+
+
+def stream_ends(path: Path) -> float:
+    """Where the packets of every stream of ``path`` end, in seconds (read without decoding)."""
+    end = 0.0
+    with av.open(str(path), metadata_errors="replace") as container:
+        for packet in container.demux():
+            if packet.pts is not None and packet.time_base:
+                end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+    return end
+
+
+def cut_short(path: Path, formats: set[str]) -> str | None:
+    """Why the file at ``path`` (``formats``: its demuxer's names) looks cut short from its structure alone,
+    or None: AVI chunks, an MP4/MOV index, MPEG-TS or program stream packets that end past the end."""
+    size = path.stat().st_size
+    if "avi" in formats and (short := riff_short_by(path, size)):
+        return f"the file ends {short} bytes before its AVI chunks do"
+    if formats & {"mov", "mp4"}:
+        past, listed = index_past_end(path, size)
+        if past:
+            return f"{past} of the {listed} packets its index lists lie past the end of the file"
+    if "mpegts" in formats and size % 188 and size % 192:
+        return f"the file ends inside a transport packet ({size} bytes)"
+    if "mpeg" in formats and (short := ps_short_by(path, size)):
+        return f"the file ends {short} bytes before its last program stream packet does"
+    return None
+
+
+def ends_short(path: Path, formats: set[str], end_s: float, declared_s: float, rate: float) -> str | None:
+    """Why a decode that ended cleanly at ``end_s`` stopped short of the file's end, or None: its structure
+    says it was cut (``cut_short``), or it is Matroska/WebM and its streams all end before the duration
+    (``declared_s``) its header gives; a frame period or two of slack, as streams end unevenly."""
+    if why := cut_short(path, formats):
+        return why
+    slack = 2 / rate + 0.05
+    if formats & {"matroska", "webm"} and declared_s - end_s > slack and stream_ends(path) < declared_s - slack:
+        return f"the file ends there, before the {declared_s:.3f} s its header declares"
+    return None
