@@ -24,7 +24,7 @@ from pipeline.ops.color import coral, transfer_luminance
 from pipeline.ops.regions import adain_regions, composite
 from pipeline.ops.resize import MULTIPLE, pad_to_multiple
 from pipeline.options import PreserveColor
-from pipeline.tiling import Tile, Tiling, encode_in_tiles, render_in_tiles
+from pipeline.tiling import MEMORY_BUDGET_GB, Tile, Tiling, encode_in_tiles, render_in_tiles
 
 Stats = tuple[torch.Tensor, torch.Tensor]  # per-image, per-channel (mean, std), each (N, C, 1, 1)
 
@@ -140,11 +140,12 @@ class Stylizer:
     changes the content statistics between the two stages (temporal smoothing)."""
 
     def __init__(self, nets: Networks, target: StyleTarget, alpha: float = 1.0,
-                 preserve_color: PreserveColor | str = PreserveColor.NONE, feedback: int = 0, tile: int = 0) -> None:
+                 preserve_color: PreserveColor | str = PreserveColor.NONE, feedback: int = 0, tile: int = 0,
+                 memory_budget: float = MEMORY_BUDGET_GB) -> None:
         self.nets, self.target = nets, target
         self.alpha, self.feedback = alpha, feedback
         self.preserve_color = PreserveColor(preserve_color)
-        self.tiling = Tiling(nets.device, tile)
+        self.tiling = Tiling(nets.device, tile, memory_budget)
         self.bank = None  # control.bank.StyleBank: each style alone, when masks or keyframes mix them per frame
 
     device = property(lambda self: self.nets.device)

@@ -15,22 +15,31 @@ import torch
 
 from pipeline.ops.resize import MULTIPLE
 from pipeline.ops.tiles import tile_shape, tiled_apply
-from pipeline.options import TILE_OVERLAP
+from pipeline.options import MIN_TILE, TILE_OVERLAP
 
 OOM_TILE = 1024  # tile side used when even one frame does not fit in memory
-CPU_TILE_ABOVE = 600_000  # CPU frames past this many pixels go in tiles of at most CPU_TILE_AREA pixels:
-CPU_TILE_AREA = 512 * 512  # smaller and faster there (docs/BENCHMARKS.md, "Tiles")
 RELU4_1_CHANNELS = 512
+MEMORY_BUDGET_GB = 2.0  # default peak resident memory of a CPU run, in GiB (--memory-budget)
+# What one frame costs at peak on the CPU, measured (docs/BENCHMARKS.md, "Tiles by memory"): the process
+# itself (torch, weights, styles, decode and encode buffers), what the whole frame holds however it is split
+# (input, padding, relu4_1 features, output), and the networks' working memory per pixel of what runs at
+# once (whole frame or one tile; the largest of bf16, fp32 and int8 so every backend decides alike).
+PROCESS_BYTES = 800 * 2**20
+FRAME_BYTES_PER_PIXEL = 100
+WORK_BYTES_PER_PIXEL = 1200
 Tile = tuple[int, int]  # (height, width) of a tile in image pixels
 
 
 @dataclass(frozen=True)
 class Tiling:
-    """When and how frames on ``device`` are split: past ``side`` pixels on a side (``--tile``; 0: only on
-    the CPU past ``CPU_TILE_ABOVE`` pixels, and when out of memory)."""
+    """When and how frames on ``device`` are split: past ``side`` pixels on a side (``--tile``); with 0, on
+    the CPU only when a whole frame would take the run past ``budget_gb`` of peak memory (then in the
+    largest tiles within it), and anywhere when out of memory. The choice depends on the frame size and
+    the options alone, never on the memory in use, so every run of a job splits its frames alike."""
 
     device: torch.device
     side: int = 0
+    budget_gb: float = MEMORY_BUDGET_GB
 
     def tile_for(self, h: int, w: int) -> Tile | None:
         """The tile shape for (padded) frames of ``h`` x ``w``, or None to run them whole."""
@@ -38,8 +47,10 @@ class Tiling:
             if max(h, w) <= self.side:
                 return None
             return tile_shape(h, w, self.side**2, TILE_OVERLAP, MULTIPLE, self.side)
-        if self.device.type == "cpu" and h * w > CPU_TILE_ABOVE:
-            return tile_shape(h, w, CPU_TILE_AREA, TILE_OVERLAP, MULTIPLE)
+        if self.device.type == "cpu":
+            area = cpu_tile_area(h, w, self.budget_gb)
+            if area is not None:
+                return tile_shape(h, w, area, TILE_OVERLAP, MULTIPLE)
         return None
 
     def run(self, stage: Callable[..., torch.Tensor], tile: Tile | None,
@@ -63,6 +74,16 @@ class Tiling:
         h, w = tensors[0].shape[-2:]
         side = min(self.side or OOM_TILE, max(h, w) // 2 + TILE_OVERLAP)
         return stage(tile_shape(h, w, side * side, TILE_OVERLAP, MULTIPLE, side), *tensors)
+
+
+def cpu_tile_area(h: int, w: int, budget_gb: float) -> int | None:
+    """None when a whole ``h`` x ``w`` frame keeps a CPU run within ``budget_gb`` GiB at peak, else the
+    largest tile area (pixels) that does, at least ``MIN_TILE`` squared: a budget below what the process
+    needs anyway gets the smallest tiles, not an error."""
+    allowance = budget_gb * 2**30 - PROCESS_BYTES - FRAME_BYTES_PER_PIXEL * h * w
+    if WORK_BYTES_PER_PIXEL * h * w <= allowance:
+        return None
+    return max(MIN_TILE * MIN_TILE, int(allowance // WORK_BYTES_PER_PIXEL))
 
 
 def encode_in_tiles(encode: Callable[[torch.Tensor], torch.Tensor], padded: torch.Tensor,

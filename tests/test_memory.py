@@ -15,8 +15,9 @@ from tests.conftest import SAMPLES
 from tests.helpers import gradient_image, make_stylizer
 
 
-def _stylizer(decoder_file, tile=0, feedback=0):
-    return make_stylizer(decoder_file, SAMPLES / "style" / "starry_night.jpg", 128, tile=tile, feedback=feedback)
+def _stylizer(decoder_file, tile=0, feedback=0, memory_budget=2.0):
+    return make_stylizer(decoder_file, SAMPLES / "style" / "starry_night.jpg", 128, tile=tile, feedback=feedback,
+                         memory_budget=memory_budget)
 
 
 def _gradient(width, height):
@@ -65,15 +66,21 @@ def test_feedback_passes_work_in_tiles(random_decoder_file):
     assert (whole - plain).abs().mean().item() > 1e-3  # the feedback pass did change the result
 
 
-def test_large_cpu_frames_go_in_tiles_unasked(random_decoder_file, monkeypatch):
-    image = _gradient(800, 784)  # 627,200 pixels: past CPU_TILE_ABOVE
-    stylizer = _stylizer(random_decoder_file)
-    shapes = _record_encoded_shapes(stylizer, monkeypatch)
-    tiled = stylizer(image)
-    assert max(h * w for *_, h, w in shapes) <= tiling.CPU_TILE_AREA and len(shapes) > 1
-    monkeypatch.setattr(tiling, "CPU_TILE_ABOVE", 10**9)
-    shapes.clear()
-    whole = stylizer(image)
+def test_cpu_frames_go_in_tiles_past_the_memory_budget(random_decoder_file, monkeypatch):
+    """Whole frames within --memory-budget (the default 2 GiB holds 800x784 whole), tiles past it: at 1 GiB
+    the process leaves 164 MiB, tiles of at most 143,000 pixels."""
+    image = _gradient(800, 784)
+    assert tiling.cpu_tile_area(784, 800, 2.0) is None and tiling.cpu_tile_area(720, 1280, 2.0) is None
+    small = tiling.cpu_tile_area(784, 800, 1.0)
+    assert small is not None and 130_000 < small < 150_000
+    assert tiling.cpu_tile_area(1088, 1920, 2.0) is not None  # 1080p in bf16 peaks near 2.8 GiB whole
+    assert tiling.cpu_tile_area(64, 64, 0.25) == 128 * 128  # a budget below the process: the smallest tiles
+    whole_stylizer, tiled_stylizer = _stylizer(random_decoder_file), _stylizer(random_decoder_file, memory_budget=1.0)
+    shapes = _record_encoded_shapes(tiled_stylizer, monkeypatch)
+    tiled = tiled_stylizer(image)
+    assert max(h * w for *_, h, w in shapes) <= small and len(shapes) > 1
+    shapes = _record_encoded_shapes(whole_stylizer, monkeypatch)
+    whole = whole_stylizer(image)
     assert shapes == [tuple(image.shape)] and (tiled - whole).abs().max().item() < 1e-3
 
 

@@ -9,7 +9,7 @@ import typer
 
 from pipeline.cli.params import (Styles, StyleWeights, Alpha, PreserveColorOpt, StyleSize, Calibrate, Adapt,
                                  Feedback, DecoderPath, VggPath, Size, KeepSize, UpscaleOpt, BatchSize, DeviceOpt,
-                                 PrecisionOpt, Tile, Compile, MethodOpt, Iterations, OptimizerOpt,
+                                 PrecisionOpt, Tile, MemoryBudget, Compile, MethodOpt, Iterations, OptimizerOpt,
                                  ContentWeight, StyleWeight, TvWeight, InitOpt, Scales, EngineOpt, RayAddress,
                                  Workers, Json, Debug, Quiet, Verbose, Ext, SkipExisting, Codec, Crf, Preset,
                                  PixFmt, AudioOpt, Start, Duration, MaxFrames, Resume, SegmentSeconds,
@@ -56,12 +56,12 @@ def style_options(style: list[Path], style_weights: str | None, alpha: float, pr
                   style_size: int | None, device: Device, precision: Precision, decoder: Path | None,
                   vgg: Path | None, tile: int, compile_nets: bool, calibrate: bool, size: int, feedback: int,
                   adapt: int | None, control: ControlOptions | None = None,
-                  cpu_backend: CpuBackend = CpuBackend.AUTO) -> StyleOptions:
+                  cpu_backend: CpuBackend = CpuBackend.AUTO, memory_budget: float = 2.0) -> StyleOptions:
     """The shared style options; the style and calibration sizes follow the work size unless given."""
     return StyleOptions(style or [], parse_weights(style_weights), alpha, preserve_color,
                         style_size_for(size) if style_size is None else style_size, device, precision, decoder,
                         vgg, tile, compile_nets, calibrate, calibration_size_for(size), feedback, adapt,
-                        control or ControlOptions(), cpu_backend=cpu_backend)
+                        control or ControlOptions(), cpu_backend=cpu_backend, memory_budget=memory_budget)
 
 
 def timeline(keyframes: Path | None, style_per_scene: bool, video: bool = True) -> ControlOptions:
@@ -98,7 +98,7 @@ def folder(
     size: Size = 512, keep_size: KeepSize = False, upscale: UpscaleOpt = Upscale.GUIDED, batch_size: BatchSize = 0,
     device: DeviceOpt = Device.AUTO,
     precision: PrecisionOpt = Precision.AUTO, cpu_backend: CpuBackendOpt = CpuBackend.AUTO, tile: Tile = 0,
-    compile_nets: Compile = False,
+    memory_budget: MemoryBudget = 2.0, compile_nets: Compile = False,
     method: MethodOpt = Method.ADAIN, iterations: Iterations = 100, optimizer: OptimizerOpt = Optimizer.LBFGS,
     content_weight: ContentWeight = 1.0, style_weight: StyleWeight = 10.0, tv_weight: TvWeight = 0.0,
     init: InitOpt = Init.CONTENT, scales: Scales = 1, pooling: PoolingOpt = Pooling.MAX, save_every: SaveEvery = 0,
@@ -114,7 +114,8 @@ def folder(
         adapt = 0  # the decoder is not used: nothing to adapt by default
     build_style = lambda: with_masks(style_options(style, style_weights, alpha, preserve_color, style_size, device, precision,  # noqa: E731
                                         decoder, vgg, tile, compile_nets, calibrate, size, feedback, adapt,
-                                        timeline(keyframes, style_per_scene, video=False), cpu_backend),
+                                        timeline(keyframes, style_per_scene, video=False), cpu_backend,
+                                        memory_budget),
                                         mask, mask_feather, ctx)
 
     def job(style_opts, hooks):
@@ -145,7 +146,7 @@ def video(
     size: Size = 512, keep_size: KeepSize = False, upscale: UpscaleOpt = Upscale.GUIDED, batch_size: BatchSize = 0,
     device: DeviceOpt = Device.AUTO,
     precision: PrecisionOpt = Precision.AUTO, cpu_backend: CpuBackendOpt = CpuBackend.AUTO, tile: Tile = 0,
-    compile_nets: Compile = False,
+    memory_budget: MemoryBudget = 2.0, compile_nets: Compile = False,
     codec: Codec = "libx264", crf: Crf = 18, preset: Preset = "medium", pix_fmt: PixFmt = "yuv420p",
     audio: AudioOpt = Audio.AUTO, start: Start = 0.0, duration: Duration = None, max_frames: MaxFrames = None,
     resume: Resume = False, segment_seconds: SegmentSeconds = 10.0, parallel: Parallel = 0, strict: Strict = False,
@@ -162,7 +163,7 @@ def video(
     """Stylize a video (or a folder of videos) into a playable video with the original audio."""
     build_style = lambda: with_masks(style_options(style, style_weights, alpha, preserve_color, style_size, device, precision,  # noqa: E731
                                         decoder, vgg, tile, compile_nets, calibrate, size, feedback, adapt,
-                                        timeline(keyframes, style_per_scene), cpu_backend),
+                                        timeline(keyframes, style_per_scene), cpu_backend, memory_budget),
                                         mask, mask_feather, ctx)
 
     def job(style_opts, hooks):

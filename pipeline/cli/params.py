@@ -46,7 +46,8 @@ BatchSize = Annotated[int, _opt(panel=SIZE, min=0, help="Images or frames per ba
 DeviceOpt = Annotated[Device, _opt(panel=SIZE, help="Where the networks run (auto: CUDA when present).")]
 PrecisionOpt = Annotated[Precision, _opt(panel=SIZE, help="Network precision (auto: bf16 on CUDA; on the CPU the fastest backend a probe finds: see 'stylize info'; int8: the quantized networks, needs OpenVINO).")]
 CpuBackendOpt = Annotated[CpuBackend, _opt("--cpu-backend", panel=SIZE, help="The CPU's kernels outright (auto: by --precision).")]
-Tile = Annotated[int, _opt(panel=SIZE, min=0, help="Stylize frames larger than this in overlapping tiles (0 = only when needed).")]
+Tile = Annotated[int, _opt(panel=SIZE, min=0, help="Stylize frames larger than this in overlapping tiles (0 = on the CPU past --memory-budget, anywhere when out of memory).")]
+MemoryBudget = Annotated[float, _opt("--memory-budget", panel=SIZE, min=0.25, help="GiB of memory a CPU run may take at peak: frames go through whole within it, in tiles past it.")]
 Compile = Annotated[bool, _opt("--compile", panel=SIZE, help="torch.compile the networks (falls back to eager).")]
 
 MethodOpt = Annotated[Method, _opt(panel=GATYS, help="adain (feed-forward), gatys (optimisation) or adain+gatys (AdaIN refined).")]
@@ -75,10 +76,10 @@ Verbose = Annotated[bool, _opt("--verbose", "-v", panel=OUTPUT, help="More detai
 Ext = Annotated[Optional[str], _opt(panel=OUTPUT, help="Output format by extension, e.g. png (default: same as input).")]
 SkipExisting = Annotated[bool, _opt(panel=OUTPUT, help="Leave outputs that already exist (and decode) alone.")]
 
-Codec = Annotated[str, _opt(panel=VIDEO, help="Video encoder: libx264, libx265, libsvtav1, libvpx-vp9, h264_nvenc, ...")]
+Codec = Annotated[str, _opt(panel=VIDEO, help="Video encoder: libx264, libx265, libsvtav1, libvpx-vp9, h264_nvenc, ... A source with transparency keeps it in .webm (VP9 with alpha) and .mov (ProRes 4444) outputs; a --codec or --pix-fmt naming another codec or format wins, and one line says the alpha is dropped.")]
 Crf = Annotated[int, _opt(panel=VIDEO, min=0, max=63, help="Constant rate factor (quality; lower is better).")]
 Preset = Annotated[str, _opt(panel=VIDEO, help="Encoder speed preset (x264/x265).")]
-PixFmt = Annotated[str, _opt(panel=VIDEO, help="Output pixel format.")]
+PixFmt = Annotated[str, _opt(panel=VIDEO, help="Output pixel format (with an alpha source into .webm/.mov, see --codec).")]
 AudioOpt = Annotated[Audio, _opt(panel=VIDEO, help="auto copies the audio when the container takes it, else transcodes (AAC, Opus for WebM).")]
 Start = Annotated[float, _opt(panel=VIDEO, min=0.0, help="Start time in seconds.")]
 Duration = Annotated[Optional[float], _opt(panel=VIDEO, min=0.0, help="Seconds to process from --start.")]

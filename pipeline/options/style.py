@@ -75,6 +75,7 @@ class StyleOptions:
     adapt: int | None = None  # decoder fine-tuning steps; None: the device's default (adaptation.default_steps)
     control: ControlOptions = field(default_factory=ControlOptions)  # masks, keyframes, styles per scene
     cpu_backend: str = "auto"  # nnpack | onednn | bf16 on the CPU (backends.py); auto: by --precision, probed
+    memory_budget: float = 2.0  # GiB of peak memory a CPU run may take before frames go in tiles (tiling.py)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "styles", tuple(Path(p) for p in self.styles))
@@ -100,6 +101,7 @@ class StyleOptions:
         object.__setattr__(self, "cpu_backend", CpuBackend(self.cpu_backend))
         if self.tile and self.tile < MIN_TILE:
             raise OptionError(f"--tile must be 0 or at least {MIN_TILE}, got {self.tile}")
+        check_finite("--memory-budget", self.memory_budget, 0.25, 4096.0)
         if self.control.masked:
             self._check_masks()
         if self.control.keyframes is not None or self.control.style_per_scene:
