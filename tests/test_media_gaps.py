@@ -37,12 +37,14 @@ def rgba_frames() -> list[np.ndarray]:
             enumerate(moving_frames(FRAMES, W, H))]
 
 
-def alpha_video(path: Path, codec: str, pix_fmt: str, options: dict) -> Path:
-    """``rgba_frames`` with an AAC tone (Opus in WebM) as long as the video."""
+def alpha_video(path: Path, codec: str, pix_fmt: str, options: dict, rotation: int = 0) -> Path:
+    """``rgba_frames`` with an AAC tone (Opus in WebM) as long as the video (shown turned by ``rotation``)."""
     with av.open(str(path), "w") as out:
         stream = out.add_stream(codec, rate=RATE)
         stream.width, stream.height, stream.pix_fmt = W, H, pix_fmt
         stream.options = options
+        if rotation:
+            stream.set_display_rotation(rotation)
         tone = out.add_stream("libopus" if path.suffix == ".webm" else "aac", rate=48000)
         tone.layout = "mono"
         for i, rgba in enumerate(rgba_frames()):
@@ -110,6 +112,19 @@ def test_alpha_comes_back_in_webm_and_mov_with_the_times_and_audio_of_the_plain_
         opaque_px = want[..., 3] > 128  # colour under transparency is free to differ
         assert np.abs(got[..., :3].astype(int) - want[..., :3])[opaque_px].mean() < 8
     assert not list(tmp_path.glob(".out*"))  # no work folder or temporary file left
+
+
+def test_a_rotated_source_s_alpha_turns_with_its_picture(tmp_path):
+    """A phone clip shown turned: the alpha plane is turned as the picture is, so each pixel keeps its own."""
+    src = alpha_video(tmp_path / "turned.mov", "prores_ks", "yuva444p10le", {"profile": "4444"}, rotation=90)
+    out = tmp_path / "out.webm"
+    assert run(Identity(), [(src, out)], OPTS).count("processed") == 1
+    _, frames = read_rgba(out)
+    assert len(frames) == FRAMES and frames[0].shape[:2] == (W, H)
+    for got, want in zip(frames, rgba_frames()):
+        k = min((1, 3), key=lambda k: np.abs(got[..., :3].astype(int) - np.rot90(want[..., :3], k)).mean())
+        assert np.abs(got[..., 3].astype(int) - np.rot90(want[..., 3], k)).mean() < 3
+        assert np.abs(got[..., 3].astype(int) - np.rot90(want[..., 3], 4 - k)).mean() > 30  # not turned the other way
 
 
 def test_an_alpha_output_is_written_whole_or_not_at_all_and_resumes(alpha_sources, tmp_path):

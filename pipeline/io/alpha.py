@@ -80,7 +80,7 @@ class AlphaTrack:
     (h, w). Holds one source frame's alpha at a time, so a long video costs no more than a short one."""
 
     def __init__(self, info, size: tuple[int, int]) -> None:
-        self.size = size
+        self.size, self._info = size, info
         self._source = alpha_frames(info)
         self._current: tuple[float, np.ndarray] | None = None
         self._upcoming = next(self._source, None)
@@ -89,6 +89,9 @@ class AlphaTrack:
         while self._upcoming is not None and self._upcoming[0] <= t + 1e-4:
             self._current, self._upcoming = self._upcoming, next(self._source, None)
         alpha = self._current[1] if self._current is not None else np.full(self.size, 255, np.uint8)
+        rotation = getattr(self._info, "rotation", 0) or 0
+        if rotation and self._current is not None:  # upright, as decode.py turns the picture
+            alpha = np.ascontiguousarray(np.rot90(alpha, k=rotation // 90))
         if alpha.shape != self.size:
             alpha = np.asarray(Image.fromarray(alpha).resize((self.size[1], self.size[0]), Image.Resampling.BILINEAR))
         return alpha
