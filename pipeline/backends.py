@@ -27,7 +27,10 @@ from pipeline.models.fast_cpu import nnpack_available, use_fast_cpu_layers
 
 NAMES = ("nnpack", "onednn", "bf16", "int8")
 PROBE_LAYER = "relu4_1"  # the whole encoder (the decoder mirrors it), on a frame of half the run's sides
-PROBE_RUNS = 3
+PROBE_RUNS = 3  # timed rounds at most, after one warm-up call each
+PROBE_MIN_RUNS = 2  # ... and at least: the probe stops there when one backend leads every other by PROBE_LEAD
+PROBE_LEAD = 0.15  # ... and no backend's calls differ by more than PROBE_SPREAD (else load is about: go on)
+PROBE_SPREAD = 0.10
 CACHE_FILE = "cpu_backends.json"
 log = logging.getLogger(__name__)
 
@@ -95,8 +98,8 @@ def for_precision(precision: str, size: int, encoder=None) -> Backend:
 
 def probe(names: list[str], size: int, encoder=None) -> dict[str, float]:
     """Seconds per call of the encoder to ``PROBE_LAYER`` on a 4:3 frame of long side ``size / 2``, for each
-    backend in ``names``: from the cache when this machine measured them before, else timed now (best of
-    ``PROBE_RUNS`` after one warm-up call) and stored."""
+    backend in ``names``: from the cache when this machine measured them before, else timed now
+    (``_time_interleaved``) and stored."""
     key = cache_key(size)
     cached = _read_cache().get(key, {})
     if all(n in cached for n in names):
@@ -104,7 +107,7 @@ def probe(names: list[str], size: int, encoder=None) -> dict[str, float]:
     if encoder is None:
         from pipeline.models.vgg import load_encoder
 
-        encoder = load_encoder(None)
+        encoder = load_encoder(None, PROBE_LAYER)
     hw = (max(16, size * 3 // 8 // 8 * 8), max(16, size // 2 // 8 * 8))
     measured = _time_interleaved(names, encoder, hw)
     _write_cache(key, {**cached, **measured})
@@ -113,22 +116,34 @@ def probe(names: list[str], size: int, encoder=None) -> dict[str, float]:
 
 @torch.no_grad()
 def _time_interleaved(names: list[str], encoder, hw: tuple[int, int]) -> dict[str, float]:
-    """Best seconds per call of each backend's encoder to relu4_1 on ``hw``: one warm-up call each, then
-    ``PROBE_RUNS`` rounds taking the backends in turn, so that a burst of load from another process falls on
-    all of them alike rather than on whichever ran then (a loaded first run would otherwise be cached)."""
+    """Best seconds per call of each backend's encoder to relu4_1 on ``hw``: one warm-up call each, then rounds
+    taking the backends in turn, so that a burst of load from another process falls on all of them alike
+    rather than on whichever ran then (a loaded first run would otherwise be cached). ``PROBE_RUNS`` rounds,
+    or ``PROBE_MIN_RUNS`` when by then one backend is ahead of every other by more than ``PROBE_LEAD`` and
+    the calls were steady (``_settled``): more rounds would not change the choice, only cost a first run time."""
+    encoder = encoder.up_to(PROBE_LAYER) if hasattr(encoder, "up_to") else encoder  # copies: only what runs
     runs = {name: _runner(name, encoder) for name in names}
     inputs = {name: torch.rand(1, 3, *hw).to(dtype=backend(name).dtype, memory_format=backend(name).memory_format)
               for name in names}
-    best = {}
     for name, run in runs.items():
         run(inputs[name])
-        best[name] = float("inf")
-    for _ in range(PROBE_RUNS):
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for done in range(1, PROBE_RUNS + 1):
         for name, run in runs.items():
             t0 = time.perf_counter()
             run(inputs[name])
-            best[name] = min(best[name], time.perf_counter() - t0)
-    return best
+            times[name].append(time.perf_counter() - t0)
+        if done >= PROBE_MIN_RUNS and _settled(times):
+            break
+    return {name: min(seconds) for name, seconds in times.items()}
+
+
+def _settled(times: dict[str, list[float]]) -> bool:
+    """Whether the fastest backend (by its best call) is ahead of every other by more than ``PROBE_LEAD``, and
+    no backend's calls spread by more than ``PROBE_SPREAD`` (a burst of load from elsewhere would)."""
+    first, *others = sorted(min(seconds) for seconds in times.values())
+    steady = all(max(seconds) <= min(seconds) * (1 + PROBE_SPREAD) for seconds in times.values())
+    return steady and all(first * (1 + PROBE_LEAD) < other for other in others)
 
 
 def _runner(name: str, encoder):

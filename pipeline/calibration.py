@@ -43,3 +43,28 @@ def calibrate(encode: Callable[[torch.Tensor], torch.Tensor], decode: Callable[[
         out_std = torch.stack([s for _, s in stats]).mean(0)
         cur_mean, cur_std = correct_stats(cur_mean, cur_std, mean, std, out_mean, out_std)
     return cur_mean - mean, cur_std / std
+
+
+def cached_stats(key: str, compute: Callable[[], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """The style statistics and calibration stored for ``key`` in the cache folder, else ``compute()``'s,
+    stored there (fp32, as computed: a cached run stylizes exactly as the run that calibrated). Why: calibrating
+    is most of a warm start-up's work. A damaged or unwritable cache only costs the calibration again."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, save_file
+
+    from pipeline.cache import cache_dir
+    from pipeline.io.images import atomic_write
+
+    path = cache_dir() / "calibration" / f"{key}.safetensors"
+    if path.is_file():
+        try:
+            return load_file(str(path))
+        except (OSError, SafetensorError):
+            pass
+    stats = compute()
+    try:
+        atomic_write(path, lambda tmp: save_file({k: v.detach().cpu().contiguous() for k, v in stats.items()},
+                                                 str(tmp)))
+    except OSError:
+        pass
+    return stats

@@ -6,8 +6,10 @@ allocator, thread count and signal handling until it asks for these.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
+import time
 
 import torch
 
@@ -37,6 +39,19 @@ def install_signal_handlers() -> bool:
         return False
     signal.signal(signal.SIGTERM, _raise_terminated)
     return True
+
+
+def seconds_since_start() -> float | None:
+    """Seconds since this process started, as the OS counts it (Linux: the start time in ``/proc/self/stat``,
+    in clock ticks since boot, against the boot-time clock), so interpreter start-up and imports count; None
+    where the OS does not say. Why: a run's ``first_frame_s`` measures start-up as a user waits for it."""
+    try:
+        with open("/proc/self/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()  # the name, in brackets, may hold spaces
+        started = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22, counted from 1 before the name
+        return max(0.0, time.clock_gettime(time.CLOCK_BOOTTIME) - started)
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
 
 
 def setup_process(device: torch.device, dtype: torch.dtype, threads: int | None = None) -> None:

@@ -6,6 +6,8 @@ Exit codes: 0 all done, 1 some items failed, 2 usage (nothing was started), 3 no
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Callable
 from typing import NoReturn
 
@@ -18,6 +20,7 @@ from pipeline.options import StyleOptions
 from pipeline.report import EXIT_USAGE, Hooks, Summary, print_summary
 
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+IMPORTED = time.time()  # where the OS does not say when the process started (first_frame_s)
 err = Console(stderr=True, soft_wrap=True)  # an error line stays one line, however long
 
 
@@ -51,7 +54,11 @@ def run_job(job: Callable[[StyleOptions, Hooks], Summary], style: Callable[[], S
         options = style()
         steps = prepare(options, quiet, verbose)
         with Display(err, unit, quiet) as display:
-            summary = job(options, display.hooks(adapt_bar(err, steps)))
+            first = FirstUnit(display.hooks(adapt_bar(err, steps)))
+            summary = job(options, first.hooks)
+        if first.seconds is not None:
+            name = f"first_{unit.removesuffix('s')}"
+            summary.extra.update({f"{name}_s": round(first.seconds, 3), f"{name}_cpu_s": round(first.cpu_s, 3)})
     except UsageError as exc:
         if debug:
             raise
@@ -67,13 +74,36 @@ def run_job(job: Callable[[StyleOptions, Hooks], Summary], style: Callable[[], S
     finish(summary, json_out)
 
 
+class FirstUnit:
+    """``hooks`` that also note when the first unit (frame, image) was done, in seconds since the process
+    started (``process.seconds_since_start``): the start-up a user waits through, imports included; and the
+    CPU seconds the process had used by then (all threads), which a busy machine inflates less."""
+
+    def __init__(self, hooks: Hooks) -> None:
+        self.seconds: float | None = None
+        self.cpu_s = 0.0
+        self._on_units = hooks.on_units
+        self.hooks = dataclasses.replace(hooks, on_units=self._first)
+
+    def _first(self, n: int) -> None:
+        if self.seconds is None and n > 0:
+            from pipeline.process import seconds_since_start
+
+            age = seconds_since_start()
+            self.seconds = age if age is not None else time.time() - IMPORTED
+            self.cpu_s = time.process_time()
+        self._on_units(n)
+
+
 def finish(summary: Summary, json_out: bool) -> NoReturn:
     print_summary(err, summary)
     if "backend" in summary.extra:
         err.print(f"networks: {summary.extra['backend']}", highlight=False)
-    split = [f"{k.removesuffix('_s')} {v:.1f}s" for k, v in summary.extra.items() if k.endswith("_s")]
+    split = [f"{k.removesuffix('_s')} {v:.1f}s" for k, v in summary.extra.items()
+             if k.endswith("_s") and not k.startswith("first_")]
+    first = next((f"; first {k[6:-2]} after {v:.2f}s" for k, v in summary.extra.items() if k.startswith("first_")), "")
     if split:
-        err.print("time split: " + ", ".join(split), highlight=False)
+        err.print("time split: " + ", ".join(split) + first, highlight=False)
     if json_out:
         print(summary.to_json())
     raise typer.Exit(summary.exit_code)
