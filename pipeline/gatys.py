@@ -17,10 +17,11 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.device import autocast
+from pipeline.gatys_bf16 import bf16_features, cpu_features_dtype
 from pipeline.io.images import to_uint8
 from pipeline.io.snapshots import SnapshotWriter, current_names
 from pipeline.models.backbones import VGG19_GATYS, FeatureNet, gatys_net
-from pipeline.options import GatysOptions, Init, Optimizer
+from pipeline.options import Backbone, GatysOptions, Init, Optimizer
 from pipeline.ops.losses import gram_matrix, masked_gram_loss
 
 if TYPE_CHECKING:
@@ -211,9 +212,14 @@ class GatysStylizer:
     def __init__(self, stylizer: Stylizer, opts: GatysOptions, from_adain: bool = False) -> None:
         self.stylizer, self.opts, self.from_adain = stylizer, opts, from_adain
         self.device = stylizer.device
-        # Reduced precision only on CUDA: L-BFGS line searches need fp32 gradients on the CPU's bf16 path.
+        # Autocast only on CUDA. On the CPU the image, L-BFGS's history and the losses stay fp32; VGG's
+        # features come from weights cast to bf16 once where bf16 was asked for (``gatys_bf16.py``).
         self.dtype = stylizer.dtype if self.device.type == "cuda" else torch.float32
         self.net = gatys_net(opts, stylizer.encoder, self.device)
+        cpu = getattr(getattr(stylizer, "nets", None), "backend", None)
+        if self.device.type == "cpu" and opts.backbone == Backbone.VGG19 and \
+                cpu_features_dtype(cpu) == torch.bfloat16:
+            self.net = bf16_features(self.net)
         self.grams = style_targets(self.net, stylizer.styles, stylizer.weights, self.dtype)
         self._warned = False
 
