@@ -3,6 +3,8 @@
     python scripts/bench.py --json out/bench.json            # CPU or CUDA, whichever is here
     python scripts/bench.py --quick                          # smaller grid
     python scripts/bench.py --flow-only --frames 240         # flow backends: per pair, and end to end
+    python scripts/bench.py --startup 5                      # seconds to the first frame, caches warm
+    python scripts/bench.py --gatys-only                     # Gatys at 256 px: time and final loss, fp32 and bf16
 
 Prints a table and writes JSON. Nothing here asserts a speed: these are figures to record
 (docs/BENCHMARKS.md), not tests.
@@ -245,7 +247,27 @@ def main() -> None:
     parser.add_argument("--flow-only", action="store_true",
                         help="only the flow backends: per frame pair, then the default temporal mode end to end at "
                              "512x288, 720p and 1080p with each (--frames frames; 0: per pair only)")
+    parser.add_argument("--startup", type=int, metavar="N", help="only the start-up: N runs of `stylize video` "
+                        "at 384, the median seconds to the first frame (scripts/bench_startup.py)")
+    parser.add_argument("--gatys-only", action="store_true",
+                        help="only the Gatys optimisation: one pair at 256 px, 100 L-BFGS iterations, fp32 and bf16 "
+                             "(scripts/bench_gatys.py has the knobs)")
     args = parser.parse_args()
+    if args.gatys_only:
+        from bench_gatys import default_precisions, gatys_section, print_gatys
+
+        found = gatys_section(default_precisions())
+        print_gatys(found)
+        out = args.json.with_name("gatys.json") if args.json == ROOT / "out" / "bench.json" else args.json
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"device": device_name(), **found}, indent=2) + "\n")
+        return
+    if args.startup:
+        from bench_startup import main as startup
+
+        out = args.json.with_name("startup.json") if args.json == ROOT / "out" / "bench.json" else args.json
+        startup(["--runs", str(args.startup), "--json", str(out)])  # not over the full benchmark's figures
+        return
     if args.upscale_only or args.flow_only:
         from bench_flow import flow_section  # the flow backends' section (it uses this module's runs)
 
