@@ -1,10 +1,16 @@
-"""Quantize the encoder (to relu4_1) and the shipped decoder to int8 for the CPU, once, offline.
+"""Quantize the shipped decoder to int8 for the CPU, once, offline; export the encoder (to relu4_1) beside it.
 
 Post-training quantization with NNCF on OpenVINO models (a development dependency: ``pip install nncf``;
-the runtime needs only ``openvino``). The encoder is calibrated on photos, the decoder on what it is fed at
-run time: photos' relu4_1 features renormalised (AdaIN) to the calibrated statistics of several paintings.
-The thin first and last convolutions (3 channels on one side) stay in higher precision. The result and its
-provenance go to ``pipeline/weights/int8/`` (see pipeline/weights/MODEL_CARD.md, "int8").
+the runtime needs only ``openvino``). The decoder is calibrated on what it is fed at run time: photos'
+relu4_1 features renormalised (AdaIN) to the calibrated statistics of several paintings. Its first
+convolution (512 channels of AdaIN output, whose range depends on the painting) and its last (3 channels)
+stay in float; each activation's range is the largest 99.99th percentile over the calibration samples (the
+default, a mean of per-sample maxima, clips the strongest paintings: 25 dB on the worst held-out pair);
+the overflow fix is off (full 8-bit weights: needs VNNI, which ``models/int8.passed_gate`` checks). The
+encoder stays float (fp16 weights in the file, run in bf16 where the CPU has it): int8 in both networks lost
+3 dB too many (docs/BENCHMARKS.md, "int8"). ``--encoder int8`` quantizes it too (MIXED, thin first
+convolutions in float), for comparison. The result and its provenance go to ``pipeline/weights/int8/``
+(see pipeline/weights/MODEL_CARD.md, "int8").
 
     python scripts/quantize_int8.py --photos ../shared/data/train/content --styles ../shared/data/train/style
 
@@ -81,16 +87,61 @@ def export(size: int):
     return encoder, decoder
 
 
-def thin_convolutions(model) -> list[str]:
-    """The convolutions with at most 3 channels on one side (the Caffe input 1x1, conv1_1, the last decoder
-    layer): kept out of int8, where they lose the most for the least time."""
-    names = []
-    for op in model.get_ordered_ops():
-        if op.get_type_name() == "Convolution":
-            weight = op.input_value(1).get_partial_shape()
-            if weight[0].get_length() <= 3 or weight[1].get_length() <= 3:
-                names.append(op.get_friendly_name())
-    return names
+def float_convolutions(model, first: bool) -> list[str]:
+    """The convolutions kept out of int8: those with at most 3 channels on one side (the Caffe input 1x1,
+    conv1_1, the decoder's last layer), and with ``first`` the first one (the decoder's, fed AdaIN output)."""
+    convs = [op for op in model.get_ordered_ops() if op.get_type_name() == "Convolution"]
+    thin = [op for op in convs if min(d.get_length() for d in op.input_value(1).get_partial_shape()[:2]) <= 3]
+    return [op.get_friendly_name() for op in convs if op in thin or (first and op is convs[0])]
+
+
+def quantize_decoder(model, data):
+    """The decoder in int8: first and last convolutions float, ranges by the 99.99th percentile (max over
+    samples), 8-bit weights everywhere (no overflow fix)."""
+    import nncf
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
+    from nncf.quantization.range_estimator import (AggregatorType, RangeEstimatorParameters,
+                                                   StatisticsCollectorParameters, StatisticsType)
+
+    ranges = RangeEstimatorParameters(
+        min=StatisticsCollectorParameters(StatisticsType.MIN, AggregatorType.MIN),
+        max=StatisticsCollectorParameters(StatisticsType.QUANTILE, AggregatorType.MAX, quantile_outlier_prob=1e-4))
+    advanced = AdvancedQuantizationParameters(overflow_fix=OverflowFix.DISABLE,
+                                              activations_range_estimator_params=ranges)
+    return nncf.quantize(model, nncf.Dataset(data), preset=nncf.QuantizationPreset.MIXED, subset_size=len(data),
+                         ignored_scope=nncf.IgnoredScope(names=float_convolutions(model, first=True)),
+                         advanced_parameters=advanced)
+
+
+def quantize_encoder(model, data):
+    """The encoder in int8 (``--encoder int8``, for comparison): MIXED, the thin first convolutions float."""
+    import nncf
+
+    return nncf.quantize(model, nncf.Dataset(data), preset=nncf.QuantizationPreset.MIXED, subset_size=len(data),
+                         ignored_scope=nncf.IgnoredScope(names=float_convolutions(model, first=False)))
+
+
+def provenance(args, photos: list[Path], styles: list[Path], seconds: float) -> dict:
+    import nncf
+    import openvino as ov
+
+    encoder = ("int8, preset MIXED, the thin first convolutions float" if args.encoder == "int8" else
+               "float (fp16 weights in the file; run in bf16 where the CPU has it, else f32)")
+    return {
+        "toolkit": {"nncf": nncf.__version__, "openvino": ov.get_version(), "torch": torch.__version__},
+        "method": "post-training quantization of the decoder: preset MIXED (symmetric per-channel 8-bit weights, "
+                  "asymmetric 8-bit activations), first and last convolutions float, activation ranges from the "
+                  "largest 99.99th percentile over the calibration samples, no overflow fix (needs VNNI)",
+        "encoder": encoder,
+        "encoder_calibration": f"{len(photos)} photos from {args.photos.name} at long side {args.size}"
+                               if args.encoder == "int8" else "none (float)",
+        "decoder_calibration": f"relu4_1 features of {len(photos)} photos from {args.photos.name} at long side "
+                               f"{args.size}, renormalised to {len(styles)} paintings from {args.styles.name} "
+                               "(calibrated statistics), one painting per photo in turn",
+        "photos": [str(p.relative_to(args.photos)) for p in photos],
+        "paintings": [str(p.relative_to(args.styles)) for p in styles],
+        "seconds": round(seconds, 1),
+    }
 
 
 def main() -> None:
@@ -100,13 +151,12 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=48, help="calibration photos")
     parser.add_argument("--style-count", type=int, default=12, help="calibration paintings")
     parser.add_argument("--size", type=int, default=384, help="long side of the calibration photos")
+    parser.add_argument("--encoder", choices=["float", "int8"], default="float",
+                        help="float (the default: int8 there failed the quality gate) or int8, for comparison")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--fast-bias-correction", action=argparse.BooleanOptionalAction, default=True,
-                        help="NNCF's fast bias correction (else the full one: slower, sometimes closer)")
     args = parser.parse_args()
 
-    import nncf
     import openvino as ov
 
     t0 = time.perf_counter()
@@ -114,27 +164,16 @@ def main() -> None:
     styles = images_in(args.styles, args.style_count, args.seed + 1)
     enc_in, dec_in = calibration_sets(photos, styles, args.size)
     encoder, decoder = export(args.size)
+    if args.encoder == "int8":
+        encoder = quantize_encoder(encoder, enc_in)
     args.out.mkdir(parents=True, exist_ok=True)
-    for name, model, data in (("encoder", encoder, enc_in), ("decoder", decoder, dec_in)):
-        keep = thin_convolutions(model)
-        quantized = nncf.quantize(model, nncf.Dataset(data), preset=nncf.QuantizationPreset.MIXED,
-                                  subset_size=len(data), ignored_scope=nncf.IgnoredScope(names=keep),
-                                  fast_bias_correction=args.fast_bias_correction)
-        ov.save_model(quantized, str(args.out / f"{name}.xml"), compress_to_fp16=False)
-        print(f"{name}: {len(keep)} thin convolutions kept in higher precision: {keep}")
-    provenance = {
-        "toolkit": {"nncf": nncf.__version__, "openvino": ov.get_version(), "torch": torch.__version__},
-        "method": "post-training quantization, preset MIXED (symmetric weights, asymmetric activations), "
-                  "thin first and last convolutions not quantized",
-        "encoder_calibration": f"{len(photos)} photos from {args.photos.name} at long side {args.size}",
-        "decoder_calibration": f"their relu4_1 features renormalised to {len(styles)} paintings from "
-                               f"{args.styles.name} (calibrated statistics), one painting per photo in turn",
-        "photos": [str(p.relative_to(args.photos)) for p in photos],
-        "paintings": [str(p.relative_to(args.styles)) for p in styles],
-        "seconds": round(time.perf_counter() - t0, 1),
-    }
-    (args.out / "provenance.json").write_text(json.dumps(provenance, indent=1) + "\n")
-    print(json.dumps({k: v for k, v in provenance.items() if k not in ("photos", "paintings")}, indent=1))
+    # fp16 weights for the float encoder (half the file; bf16 at run time rounds them further anyway); the
+    # int8 models' float parts stay f32.
+    ov.save_model(encoder, str(args.out / "encoder.xml"), compress_to_fp16=args.encoder == "float")
+    ov.save_model(quantize_decoder(decoder, dec_in), str(args.out / "decoder.xml"), compress_to_fp16=False)
+    record = provenance(args, photos, styles, time.perf_counter() - t0)
+    (args.out / "provenance.json").write_text(json.dumps(record, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in record.items() if k not in ("photos", "paintings")}, indent=1))
 
 
 if __name__ == "__main__":

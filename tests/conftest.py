@@ -54,16 +54,25 @@ def probe_file(tmp_path_factory):
     return tmp_path_factory.mktemp("probe") / "cpu_backends.json"
 
 
+@pytest.fixture(scope="session")
+def calibration_folder(tmp_path_factory):
+    """Calibrated style statistics (``calibration.cached_stats``), shared by every test of the session as
+    they are by every run on a user's machine: a style is calibrated once, not once per test."""
+    return tmp_path_factory.mktemp("calibration")
+
+
 @pytest.fixture(autouse=True)
-def adaptation_cache(tmp_path_factory, monkeypatch, probe_file):
+def adaptation_cache(tmp_path_factory, monkeypatch, probe_file, calibration_folder):
     """Adapted decoders (``--adapt``, the default on CUDA) go to a per-test folder (not in ``tmp_path``, which
-    tests count the files of), never the user's cache; the backend probe's figures are the session's."""
+    tests count the files of), never the user's cache; the backend probe's figures and the calibrations are
+    the session's."""
     from pipeline.backends import CACHE_FILE
 
     cache = tmp_path_factory.mktemp("stylize-cache")
     if not probe_file.exists():
         probe_file.write_text("{}")
     (cache / CACHE_FILE).symlink_to(probe_file)
+    (cache / "calibration").symlink_to(calibration_folder, target_is_directory=True)
     monkeypatch.setenv("STYLIZE_CACHE", str(cache))
 
 

@@ -128,6 +128,18 @@ def test_auto_never_takes_int8_that_failed_the_quality_gate(monkeypatch, tmp_pat
     assert backends.for_precision("auto", 64, encoder=object()).name == "int8"
 
 
+def test_int8_gate_counts_only_on_a_cpu_with_vnni(monkeypatch, tmp_path):
+    """The decoder's weights use all 8 bits (no overflow fix): without VNNI the gate's figures do not hold."""
+    from pipeline.models import int8
+
+    (tmp_path / "provenance.json").write_text(json.dumps({"quality_gate": {"pass": True}}))
+    monkeypatch.setattr(int8, "model_dir", lambda: tmp_path)
+    monkeypatch.setattr(backends, "cpu_flags", lambda: ["avx2", "fma", "avx512f", "avx512_vnni"])
+    assert int8.passed_gate() is True
+    monkeypatch.setattr(backends, "cpu_flags", lambda: ["avx2", "fma", "avx512f"])
+    assert int8.passed_gate() is False
+
+
 @pytest.mark.data
 def test_what_auto_takes_on_this_cpu_passes_the_quality_gate_on_real_pairs():
     """The gate (precision_gate.py) on two held-out photo and painting pairs of the shared data at 256 px,

@@ -50,10 +50,11 @@ def test_a_video_run_reports_its_first_frame_from_the_process_start_and_imports_
     assert imported == expected, done.stderr
 
 
-def test_a_calibration_is_made_once_and_read_back_the_same(monkeypatch):
+def test_a_calibration_is_made_once_and_read_back_the_same(monkeypatch, tmp_path_factory):
     import pipeline.build as build
     from pipeline.cache import cache_dir
 
+    monkeypatch.setenv("STYLIZE_CACHE", str(tmp_path_factory.mktemp("own-cache")))  # not the session's folder
     first = make_stylizer(None, STYLE_PATH, size=64, calibrate=True, calibration_size=32)
     assert len(list((cache_dir() / "calibration").glob("*.safetensors"))) == 1
 

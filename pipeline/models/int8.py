@@ -1,5 +1,6 @@
-"""The int8 encoder and decoder for the CPU: OpenVINO models quantized once, offline
-(``scripts/quantize_int8.py``), shipped in ``pipeline/weights/int8/`` with their provenance.
+"""The int8 path for the CPU: the decoder quantized to int8 once, offline (``scripts/quantize_int8.py``),
+and the encoder to relu4_1 beside it in float (run in bf16 where the CPU has it: int8 there cost the quality
+gate), both OpenVINO models shipped in ``pipeline/weights/int8/`` with their provenance.
 
 They stand in for the torch modules' inference forms (``Networks.encode_fn`` / ``decode_fn``): torch tensors
 in and out, any batch and size. The fp32 torch modules stay for what takes gradients. OpenVINO is optional
@@ -10,6 +11,7 @@ the CPU runs the best torch backend.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import os
 import threading
@@ -28,20 +30,25 @@ def model_dir() -> Path:
 
 @functools.cache
 def available() -> bool:
-    """OpenVINO is installed and the quantized models are in the package."""
+    """OpenVINO is installed and the quantized models are in the package. Found, not imported: importing it
+    costs a start-up 0.15 s, spent only where the int8 networks run."""
     if not all((model_dir() / f).is_file() for f in FILES):
         return False
     try:
-        import openvino  # noqa: F401
-    except ImportError:
+        return importlib.util.find_spec("openvino") is not None
+    except (ImportError, ValueError):
         return False
-    return True
 
 
 def passed_gate() -> bool:
-    """Whether the shipped quantized networks passed the quality gate (``precision_gate.py``), as recorded in
+    """Whether the shipped networks passed the quality gate (``precision_gate.py``), as recorded in
     their provenance by ``scripts/quality.py --precisions --record``: ``--precision auto`` never takes them
-    otherwise (``--precision int8`` still does)."""
+    otherwise (``--precision int8`` still does). Only on a CPU with VNNI: the decoder's weights use all 8 bits
+    (no overflow fix), which the older int8 kernels (AVX2, AVX-512 without VNNI) can saturate."""
+    from pipeline.backends import cpu_flags
+
+    if not {"avx512_vnni", "avx_vnni", "amx_int8"} & set(cpu_flags()):
+        return False
     try:
         provenance = json.loads((model_dir() / "provenance.json").read_text())
     except (OSError, ValueError):
@@ -61,7 +68,8 @@ class CompiledNet:
         core = ov.Core()
         model = core.read_model(str(model_dir() / f"{name}.xml"))
         # One stream, the run's threads: frames come one batch at a time, and results must not depend on
-        # how the work was split (OpenVINO's int8 kernels gave the same bytes for 1 and 2 threads).
+        # how the work was split (OpenVINO's int8 kernels gave the same bytes for 1 and 2 threads). Float
+        # layers run at OpenVINO's default inference precision: bf16 where the CPU has it, else f32.
         config = {"NUM_STREAMS": "1", "INFERENCE_NUM_THREADS": str(threads), "PERFORMANCE_HINT": "LATENCY"}
         self.compiled = core.compile_model(model, "CPU", config)
         self.list_output = list_output
@@ -78,6 +86,7 @@ class CompiledNet:
 
 
 def compiled_pair(threads: int | None = None) -> tuple[CompiledNet, CompiledNet]:
-    """The int8 encoder (to relu4_1; returns a one-element list, like ``VGGEncoder``) and decoder."""
+    """The shipped encoder (to relu4_1, float; returns a one-element list, like ``VGGEncoder``) and int8
+    decoder."""
     threads = threads or torch.get_num_threads()
     return CompiledNet("encoder", threads, list_output=True), CompiledNet("decoder", threads)
