@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from pipeline import __version__
 from pipeline.adaptation import adapt_decoder, cache_key, cached_adaptation, default_steps
 from pipeline.backends import Backend, backend, for_precision
 from pipeline.calibration import CALIBRATION_STEPS, cached_stats, calibrate, calibration_photos
@@ -187,7 +188,7 @@ def style_target(nets: Networks, images: tuple[torch.Tensor, ...], weights: torc
         backend_name = nets.backend.name if nets.backend is not None else ""
         key = cache_key([], [*images, weights], "calibration", identity, calibration_size, CALIBRATION_STEPS,
                         backend_name, str(nets.dtype), str(nets.memory_format), nets.fast_cpu,
-                        nets.encode_fn is not None, nets.device.type, torch.__version__)
+                        nets.encode_fn is not None, nets.device.type, torch.__version__, __version__)
         stats = {k: v.to(nets.device) for k, v in cached_stats(key, compute).items()}
     return StyleTarget(images, weights, stats["mean"], stats["std"], stats["shift"], stats["gain"])
 
