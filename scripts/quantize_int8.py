@@ -87,15 +87,15 @@ def export(size: int):
     return encoder, decoder
 
 
-def float_convolutions(model, first: bool) -> list[str]:
+def float_convolutions(model, leading: int) -> list[str]:
     """The convolutions kept out of int8: those with at most 3 channels on one side (the Caffe input 1x1,
-    conv1_1, the decoder's last layer), and with ``first`` the first one (the decoder's, fed AdaIN output)."""
+    conv1_1, the decoder's last layer), and the first ``leading`` ones (the decoder's, fed AdaIN output)."""
     convs = [op for op in model.get_ordered_ops() if op.get_type_name() == "Convolution"]
     thin = [op for op in convs if min(d.get_length() for d in op.input_value(1).get_partial_shape()[:2]) <= 3]
-    return [op.get_friendly_name() for op in convs if op in thin or (first and op is convs[0])]
+    return [op.get_friendly_name() for op in convs if op in thin or op in convs[:leading]]
 
 
-def quantize_decoder(model, data):
+def quantize_decoder(model, data, leading: int = 1):
     """The decoder in int8: first and last convolutions float, ranges by the 99.99th percentile (max over
     samples), 8-bit weights everywhere (no overflow fix)."""
     import nncf
@@ -109,7 +109,7 @@ def quantize_decoder(model, data):
     advanced = AdvancedQuantizationParameters(overflow_fix=OverflowFix.DISABLE,
                                               activations_range_estimator_params=ranges)
     return nncf.quantize(model, nncf.Dataset(data), preset=nncf.QuantizationPreset.MIXED, subset_size=len(data),
-                         ignored_scope=nncf.IgnoredScope(names=float_convolutions(model, first=True)),
+                         ignored_scope=nncf.IgnoredScope(names=float_convolutions(model, leading)),
                          advanced_parameters=advanced)
 
 
@@ -118,7 +118,7 @@ def quantize_encoder(model, data):
     import nncf
 
     return nncf.quantize(model, nncf.Dataset(data), preset=nncf.QuantizationPreset.MIXED, subset_size=len(data),
-                         ignored_scope=nncf.IgnoredScope(names=float_convolutions(model, first=False)))
+                         ignored_scope=nncf.IgnoredScope(names=float_convolutions(model, 0)))
 
 
 def provenance(args, photos: list[Path], styles: list[Path], seconds: float) -> dict:
@@ -130,8 +130,9 @@ def provenance(args, photos: list[Path], styles: list[Path], seconds: float) -> 
     return {
         "toolkit": {"nncf": nncf.__version__, "openvino": ov.get_version(), "torch": torch.__version__},
         "method": "post-training quantization of the decoder: preset MIXED (symmetric per-channel 8-bit weights, "
-                  "asymmetric 8-bit activations), first and last convolutions float, activation ranges from the "
-                  "largest 99.99th percentile over the calibration samples, no overflow fix (needs VNNI)",
+                  f"asymmetric 8-bit activations), the last and the first {args.float_leading} convolutions float, "
+                  "activation ranges from the largest 99.99th percentile over the calibration samples, no overflow "
+                  "fix (needs VNNI)",
         "encoder": encoder,
         "encoder_calibration": f"{len(photos)} photos from {args.photos.name} at long side {args.size}"
                                if args.encoder == "int8" else "none (float)",
@@ -153,6 +154,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=384, help="long side of the calibration photos")
     parser.add_argument("--encoder", choices=["float", "int8"], default="float",
                         help="float (the default: int8 there failed the quality gate) or int8, for comparison")
+    parser.add_argument("--float-leading", type=int, default=1,
+                        help="the decoder's first N convolutions kept float (the first takes the AdaIN output)")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -170,7 +173,7 @@ def main() -> None:
     # fp16 weights for the float encoder (half the file; bf16 at run time rounds them further anyway); the
     # int8 models' float parts stay f32.
     ov.save_model(encoder, str(args.out / "encoder.xml"), compress_to_fp16=args.encoder == "float")
-    ov.save_model(quantize_decoder(decoder, dec_in), str(args.out / "decoder.xml"), compress_to_fp16=False)
+    ov.save_model(quantize_decoder(decoder, dec_in, args.float_leading), str(args.out / "decoder.xml"), compress_to_fp16=False)
     record = provenance(args, photos, styles, time.perf_counter() - t0)
     (args.out / "provenance.json").write_text(json.dumps(record, indent=1) + "\n")
     print(json.dumps({k: v for k, v in record.items() if k not in ("photos", "paintings")}, indent=1))
