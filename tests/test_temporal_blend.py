@@ -1,9 +1,11 @@
-"""Confidence-weighted blending of the warped previous output (temporal/stabilizer.py, ops/warp.py)."""
+"""Confidence-weighted carrying of the warped previous output, renewed once a period (temporal/stabilizer.py,
+ops/warp.py, ops/blend.py)."""
 
 from types import SimpleNamespace
 
 import torch
 
+from pipeline.ops.blend import carry_weight, refresh_phase
 from pipeline.ops.warp import flow_confidence, occlusion_mask, warp
 from pipeline.options import TemporalOptions
 from pipeline.temporal.stabilizer import Stabilizer
@@ -35,11 +37,31 @@ def test_confidence_is_low_where_forward_backward_disagree_and_full_where_they_a
 
 def test_blend_weight_follows_the_confidence():
     forward, backward = _flows_with_an_occluder()
-    stabilizer = SimpleNamespace(opts=TemporalOptions())
-    weight = Stabilizer._blend_weight(stabilizer, backward, flow_confidence(forward, backward))[0, 0]
-    assert weight[16:22, 8:16].mean().item() > 0.45  # moving, reliable: about the strength, 0.5
+    stabilizer = SimpleNamespace(opts=TemporalOptions(), _phase=lambda like: torch.zeros(1, 1, *like.shape[-2:]))
+    # Frame 1 of a run: every pixel one frame into its renewal period, nothing renewed yet.
+    weight, age = Stabilizer._blend_weight(stabilizer, backward, flow_confidence(forward, backward), None, 1)
+    weight = weight[0, 0]
+    assert weight[16:22, 8:16].mean().item() > 0.9  # moving, reliable: carried whole, not averaged
     assert 0 < weight[8:12, 10:14].mean().item() < 0.75 * weight[16:22, 8:16].mean().item()
     assert weight[8:12, 22:28].max().item() == 0
+    assert age[0, 0, 16:22, 8:16].eq(1).all() and age[0, 0, 8:12, 22:28].eq(0).all()  # the occluded patch starts over
+
+
+def test_carried_texture_is_renewed_once_a_period_in_patches():
+    """Ages move on a frame at a time; a pixel is renewed (weight 0) when its age reaches the period, and
+    the renewal is staggered: each frame renews about 1/period of the picture, not all of it at once."""
+    period = 6.0
+    phase = refresh_phase(1, 48, 96, period, "cpu")
+    assert phase.eq(phase.round()).all() and phase.min() == 0 and phase.max() == period - 1
+    confidence, age, renewed = torch.ones(1, 1, 48, 96), phase.clone(), []
+    for _ in range(12):
+        age = age + 1
+        weight = carry_weight(age, confidence, period)
+        assert weight.eq(0).logical_or(weight.eq(1)).all()  # carried or renewed, never averaged
+        renewed.append(weight.eq(0).float().mean().item())
+        age = torch.where(weight >= 0.5, age, 0.0)
+    assert all(0.1 < r < 0.25 for r in renewed), renewed  # about 1/6 a frame
+    assert torch.equal(refresh_phase(1, 48, 96, period, "cpu"), phase)  # fixed: every lane gets the same
 
 
 def test_bicubic_warp_softens_a_texture_less_than_bilinear_over_repeated_warps():

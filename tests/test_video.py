@@ -309,14 +309,15 @@ class CountingStylizer:
 
 
 def test_segment_warm_up_goes_in_the_runs_batches(tmp_path, stylizer):
-    """Each segment re-runs the frames before it (8 at the default strength) to rebuild the temporal state,
-    in the run's batch size: all at once they would hold that many frames' activations together."""
+    """Each segment re-runs the frames before it (20 at the default strengths: two still renewal periods of the
+    warp blend) to rebuild the temporal state, in the run's batch size: all at once they would hold that many
+    frames' activations together."""
     counting = CountingStylizer(stylizer)
     src = make_video(tmp_path / "in.mp4", frames=30, rate=24, audio=None)
     opts = VideoOptions(size=64, batch_size=3, segment_seconds=0.5, parallel=1)  # 12-frame segments, two warm-ups
     run(counting, [(src, tmp_path / "out.mp4")], opts)
-    assert opts.temporal.warmup_frames == 8
-    assert sum(counting.sizes) == 30 + 2 * 8 and max(counting.sizes) == 3
+    assert opts.temporal.warmup_frames == 20
+    assert sum(counting.sizes) == 30 + 12 + 20 and max(counting.sizes) == 3  # segment 1 has only 12 frames before it
 
 
 def test_the_plan_decides_lanes_once_from_the_real_sizes(tmp_path):
@@ -330,7 +331,7 @@ def test_the_plan_decides_lanes_once_from_the_real_sizes(tmp_path):
     assert plan(parallel=4, max_frames=13).runs == (range(0, 1), range(1, 2), range(2, 3))  # three segments
     assert plan(parallel=4, start=0.5).runs is None and plan(parallel=4, duration=1.0).runs is None
     assert make_plan(src, tmp_path / "o.mp4", info, VideoOptions(parallel=4), CPU).runs is None  # one segment
-    assert (four.work_hw, four.out_hw, four.seg_len, four.warmup) == ((48, 64), (48, 64), 6, 8)
+    assert (four.work_hw, four.out_hw, four.seg_len, four.warmup) == ((48, 64), (48, 64), 6, 20)  # 2 still periods
     assert plan(parallel=1, temporal=replace_strength(0.8)).warmup == 25  # longer memory, longer warm-up
 
 

@@ -117,7 +117,7 @@ class FrameStage:
         targets = self.targets(frames)
         if self.nets.stabilizer is None:  # any BatchStylizer takes a batch; targets only when there are some
             return (self.nets.stylizer(batch) if targets is None else self.nets.stylizer(batch, targets)), state
-        return self.nets.stabilizer.step(state, batch, self.guides(images, batch), targets)
+        return self.nets.stabilizer.step(state, batch, self.guides(images, batch), targets, [f.index for f in frames])
 
     def stylize(self, frames: list[Frame], state: TemporalState) -> tuple[list[np.ndarray], TemporalState]:
         """One batch of consecutive frames, from ``state``; returns the output frames and the state after. With

@@ -17,8 +17,8 @@ class TemporalOptions:
     """Flicker reduction for video (temporal/stabilizer.py)."""
 
     mode: TemporalMode = TemporalMode.FULL
-    strength: float = 0.5  # EMA momentum of the statistics and blend weight of the warped previous frame
-    still_strength: float = 0.8  # blend weight where the content moves less than half a pixel a frame
+    strength: float = 0.5  # EMA momentum of the statistics; the warped previous frame is renewed every 12x frames
+    still_strength: float = 0.8  # the same renewal where the content moves less than half a pixel a frame
     refine_every: int = 0  # Gatys refinement of every Nth frame (0 = none); scene cuts are keyframes too
     cut_threshold: float = 0.5  # histogram correlation below which two frames are a scene cut
     flow_size: int = 320  # long side at which optical flow is computed
@@ -40,12 +40,22 @@ class TemporalOptions:
     @property
     def warmup_frames(self) -> int:
         """Frames re-run before a segment so its state matches a run from the start: the moving average of
-        the statistics forgets its reset as strength**n, so n is where that falls under 0.4 % (8 at 0.5)."""
+        the statistics forgets its reset as strength**n, so n is where that falls under 0.4 % (8 at 0.5), and
+        the warp blend's ages restart once a still period and renew every pixel within one more (20 at
+        still_strength 0.8)."""
         if not self.stateful:
             return 0
         if self.strength <= 0:
-            return 1  # no memory in the statistics; the warp still needs the frame before
-        return max(1, min(64, math.ceil(math.log(0.004) / math.log(self.strength) - 1e-9)))
+            return max(1, 2 * math.ceil(self.carry_period(still=True)))  # the warp still needs the frames before
+        ema = math.ceil(math.log(0.004) / math.log(self.strength) - 1e-9)
+        return max(1, min(64, max(ema, 2 * math.ceil(self.carry_period(still=True)))))
+
+    def carry_period(self, still: bool) -> float:
+        """Frames between two renewals of the warped previous output by the fresh one (temporal/stabilizer.py):
+        12 x the strength, whole (6 at 0.5), ``still_strength`` where the content stands still (10 at 0.8).
+        renews every pixel once; the ages restart from a fixed pattern once a still period, so a warm-up of two
+        still periods gives a segment the state a run from the start has."""
+        return round(12 * (self.still_strength if still else self.strength))
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 import torch
 
 from pipeline.ops.adain import adain, calc_mean_std
+from pipeline.ops.blend import carry_weight, refresh_phase
 from pipeline.ops.warp import warp
 from pipeline.options import TemporalMode, TemporalOptions
 from pipeline.temporal.flow import Guide, make_flow_estimator
@@ -48,6 +49,8 @@ class TemporalState:
     output: torch.Tensor | None = None
     stats: Stats | None = None
     since_key: int = 0
+    clock: int = 0  # the index of the next frame, when the caller gives none
+    age: torch.Tensor | None = None  # frames each pixel's texture has been carried by the warp blend
 
 
 def smooth_stats(stats: Stats | None, feats: torch.Tensor, cuts: list[bool], momentum: float) -> tuple[Stats, Stats]:
@@ -80,16 +83,21 @@ class Stabilizer:
         # Made here, not on first use: lanes share this stabilizer. Its threads start with the first flow.
         host_flows = self.carries and not self.flow.on_device
         self._pool = ThreadPoolExecutor(FLOW_THREADS, thread_name_prefix="flow") if host_flows else None
+        self._phases: dict = {}  # (size, device) -> each pixel's renewal phase; the same for all lanes
 
     def close(self) -> None:
         """Stop the flow threads (waiting for running flows), so none outlives the job."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def step(self, state: TemporalState, batch: torch.Tensor, guides: list[Guide],
-             targets=None) -> tuple[torch.Tensor, TemporalState]:
+    def step(self, state: TemporalState, batch: torch.Tensor, guides: list[Guide], targets=None,
+             indices: list[int] | None = None) -> tuple[torch.Tensor, TemporalState]:
         """(N, 3, H, W) consecutive frames in [0, 1] on the device and their cues -> the stylized frames and the
-        state after the last of them; ``targets``: the frames' ``stylizer.FrameTargets`` (masks, keyframes)."""
+        state after the last of them; ``targets``: the frames' ``stylizer.FrameTargets`` (masks, keyframes);
+        ``indices``: the frames' indices in the video (when the carried texture is renewed: the same in every
+        lane), else counted on from ``state.clock``."""
+        indices = indices if indices is not None else list(range(state.clock, state.clock + len(batch)))
+        state = replace(state, clock=indices[-1] + 1)
         batch = batch.to(self.device, torch.float32)
         previous = [state.guide, *guides[:-1]]
         cuts = self.flow.cuts(previous, guides, self.opts.cut_threshold)
@@ -108,23 +116,36 @@ class Stabilizer:
             return out, replace(state, guide=guides[-1])
         frames = []
         for i, flow in enumerate(flows):
-            frame, state = self._carry(state, batch[i:i + 1], guides[i], out[i:i + 1], flow)
+            frame, state = self._carry(state, batch[i:i + 1], guides[i], out[i:i + 1], flow, indices[i])
             frames.append(frame)
         return torch.cat(frames), state
 
-    def _blend_weight(self, backward: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
-        """How much of the warped previous output to keep, per pixel. Where the content stands still the warp
-        moves nothing, so blending only averages the flicker away and can go further; under motion every
-        warp also resamples (softens) the texture, so it is kept lighter. Scaled by the flow's confidence
-        (forward-backward agreement): an uncertain flow blends in a misplaced texture, which washes the
-        style out; zero where the flow is unreliable."""
+    def _blend_weight(self, backward: torch.Tensor, confidence: torch.Tensor, age: torch.Tensor | None,
+                      index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """How much of the warped previous output to keep, per pixel, and the carried texture's age after this
+        frame. All of it, scaled by the flow's confidence (zero where the flow is unreliable), until the texture
+        has been carried for a period; then the fresh frame renews it (ops/blend.carry_weight). Averaging
+        textures that do not line up washes the style out, so the carried texture is kept whole and renewed
+        instead. Where the content stands still the warp moves nothing and the period is longer
+        (``still_strength``) than under motion (``strength``), where every warp also resamples the texture.
+        The ages move with the content (``age``: the previous ones, warped), and restart from a fixed pattern
+        in staggered patches once every still period of frame indices, so a run started part way (a lane, a
+        resumed segment) has the same ages as one from the start after its warm-up."""
         still = backward.pow(2).sum(1, keepdim=True) < STILL_PX**2
-        return confidence * torch.where(still, self.opts.still_strength, self.opts.strength)
+        moving, steady = self.opts.carry_period(still=False), self.opts.carry_period(still=True)
+        period = torch.where(still, float(steady), float(moving))
+        if age is None or index % max(1, steady) == 0:
+            age = torch.remainder(self._phase(backward) + index, period.clamp(min=1))
+        else:
+            age = age + 1
+        weight = carry_weight(age, confidence, period)
+        return weight, torch.where(weight >= 0.5, age, 0.0)
 
     def _carry(self, state: TemporalState, content: torch.Tensor, guide: Guide, out: torch.Tensor,
-               flow: Future | None) -> tuple[torch.Tensor, TemporalState]:
-        """Blend in the warped previous output (or refine a keyframe) for one frame; ``flow`` is None at a cut."""
-        temporal = backward = None
+               flow: Future | None, index: int) -> tuple[torch.Tensor, TemporalState]:
+        """Blend in the warped previous output (or refine a keyframe) for frame ``index``; ``flow`` is None at a
+        cut."""
+        temporal = backward = age = None
         every = self.opts.refine_every
         key = self.refiner is not None and (flow is None or (every and state.since_key + 1 >= every))
         if flow is not None and state.output is not None:
@@ -142,8 +163,18 @@ class Stabilizer:
         else:
             since_key = state.since_key + 1
             if temporal is not None and self.opts.mode in (TemporalMode.WARP, TemporalMode.FULL):
-                blended = out + self._blend_weight(backward, temporal[1]) * (temporal[0] - out)
+                carried = warp(state.age, backward, "nearest") if state.age is not None else None  # whole frames
+                weight, age = self._blend_weight(backward, temporal[1], carried, index)
+                blended = out + weight * (temporal[0] - out)
                 # Averaging two textures lowers their contrast: AdaIN in RGB gives the blend back the fresh
                 # frame's per-channel mean and spread.
                 out = adain(blended, out).clamp(0, 1)
-        return out, replace(state, guide=guide, output=out, since_key=since_key)
+        return out, replace(state, guide=guide, output=out, since_key=since_key, age=age)
+
+    def _phase(self, like: torch.Tensor) -> torch.Tensor:
+        """The renewal phase of each pixel at ``like``'s size (ops/blend.refresh_phase), made once per size."""
+        key = (tuple(like.shape[-2:]), like.device)
+        if key not in self._phases:
+            period = max(self.opts.carry_period(still=True), self.opts.carry_period(still=False))
+            self._phases[key] = refresh_phase(1, *key[0], period, like.device)
+        return self._phases[key]
