@@ -33,6 +33,9 @@ from tests.videos import make_video, read_video
 GOLDEN = Path(__file__).with_name("golden.json")
 COMMON = ["--style", str(STYLE), "--device", "cpu", "--precision", "fp32", "--size", "64", "--json"]
 VIDEO = ["--crf", "0"]  # lossless x264: decoded frames are the stylized frames, whatever x264's threads decide
+# 5 segments of 24 frames: each segment re-runs the temporal warm-up (20 frames by default) before it, so
+# 0.25 s segments would stylize the long clip almost four times over.
+LONG_SEGMENTS = ["--segment-seconds", "1"]
 
 
 def machine_signature() -> str:
@@ -74,7 +77,7 @@ def kill_after_first_segment(src: Path, dst: Path) -> None:
     """Start a run and SIGKILL it once its first segment is finished (nothing gets to clean up)."""
     workdir = dst.parent / f".{dst.name}.parts"
     proc = subprocess.Popen([sys.executable, "-m", "pipeline", "video", str(src), str(dst), *COMMON, *VIDEO,
-                             "--segment-seconds", "0.25", "--parallel", "1"], cwd=ROOT,
+                             *LONG_SEGMENTS, "--parallel", "1"], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while not (workdir / "segment_000001.mp4").exists():
@@ -101,12 +104,11 @@ def run_jobs(root: Path) -> dict:
                       "--temporal", "off")
     assert off.returncode == 0, off.stderr
     digests["off"] = digest_video(out / "off.mp4")
-    whole = run_stylize("video", str(long), str(out / "long.mp4"), *COMMON, *VIDEO, "--segment-seconds", "0.25")
+    whole = run_stylize("video", str(long), str(out / "long.mp4"), *COMMON, *VIDEO, *LONG_SEGMENTS)
     assert whole.returncode == 0, whole.stderr
     digests["long"] = digest_video(out / "long.mp4")
     kill_after_first_segment(long, out / "resumed.mp4")
-    resumed = run_stylize("video", str(long), str(out / "resumed.mp4"), *COMMON, *VIDEO, "--segment-seconds", "0.25",
-                      "--resume")
+    resumed = run_stylize("video", str(long), str(out / "resumed.mp4"), *COMMON, *VIDEO, *LONG_SEGMENTS, "--resume")
     assert resumed.returncode == 0, resumed.stderr
     digests["resumed"] = digest_video(out / "resumed.mp4")
     return digests

@@ -19,12 +19,14 @@ from pipeline.io.video import SegmentWriter, probe
 from pipeline.jobs.render import decode_source, render_run, segment_sink
 from pipeline.jobs.video import Media, VideoJob, plan_videos
 from pipeline.jobs.video_frames import FrameStage, nets_for_video
-from pipeline.options import EncodeOptions, VideoOptions
+from pipeline.options import EncodeOptions, TemporalMode, TemporalOptions, VideoOptions
 from pipeline.report import FAILED, PROCESSED
 from tests.conftest import DATA, ROOT
 from tests.helpers import (STYLE_PATH as STYLE, Recorder, failing_sink, make_stylizer, one_error_line, pausing_sink, run,
                            run_cli)
 from tests.videos import make_video, read_video
+
+SHORT_WARMUP = TemporalOptions(still_strength=0.4)  # renewal every 5 frames where still: a 10-frame warm-up
 
 CPU = torch.device("cpu")
 
@@ -116,7 +118,9 @@ def test_resume_gives_the_same_result(tmp_path, stylizer):
     """A run interrupted while segment 2 is written keeps segments 0 and 1 and no OUTPUT; --resume stylizes
     only the rest, exactly as the uninterrupted run did."""
     src = make_video(tmp_path / "in.mp4", frames=30, rate=24)
-    opts = VideoOptions(size=64, batch_size=4, segment_seconds=0.25, parallel=1)  # 6-frame segments
+    # 6-frame segments; renewal periods of 6 and 5 frames: a 10-frame warm-up before each segment instead of the
+    # default's 20 (the same machinery; the default's lanes: test_parallel_lanes_give_the_frames_of_one_lane)
+    opts = VideoOptions(size=64, batch_size=4, segment_seconds=0.25, parallel=1, temporal=SHORT_WARMUP)
     full = Recorder()
     run(stylizer, [(src, tmp_path / "full.mp4")], opts, Media(sink=full))
     dst = tmp_path / "resumed.mp4"
@@ -185,7 +189,8 @@ def test_interrupted_lanes_resume_with_another_parallel(tmp_path, stylizer):
     """An interruption in one lane stops the other at its next batch, with nothing written to OUTPUT; --resume
     with a different --parallel keeps the finished segments and gives the uninterrupted run's frames."""
     src = make_video(tmp_path / "in.mp4", frames=36, rate=24)
-    opts = VideoOptions(size=64, batch_size=3, segment_seconds=0.25, parallel=1)  # lanes: segments 0-2, 3-5
+    opts = VideoOptions(size=64, batch_size=3, segment_seconds=0.25, parallel=1,  # lanes: segments 0-2, 3-5
+                        temporal=SHORT_WARMUP)  # a 10-frame warm-up, as in test_resume_gives_the_same_result
     full = Recorder()
     run(stylizer, [(src, tmp_path / "full.mp4")], opts, Media(sink=full))
     failed = threading.Event()
@@ -274,7 +279,10 @@ def test_failed_write_keeps_finished_segments_for_resume(tmp_path, stylizer, met
             out.writer_class = lambda path, *a: (FullDisk if f"{segment:06d}" in path.name else SegmentWriter)(path, *a)
         return out
 
-    opts = VideoOptions(size=64, batch_size=2, segment_seconds=0.25, parallel=1)  # 6-frame segments
+    # 6-frame segments; without the temporal state, which test_resume_gives_the_same_result covers (each
+    # segment's warm-up would triple the frames stylized here)
+    opts = VideoOptions(size=64, batch_size=2, segment_seconds=0.25, parallel=1,
+                        temporal=TemporalOptions(TemporalMode.OFF))
     pairs = _two_videos(tmp_path)
     summary = run(stylizer, pairs, opts, Media(sink=sink))
     status = {Path(r.path).name: (r.status, r.reason) for r in summary.results}

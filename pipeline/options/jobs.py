@@ -52,9 +52,9 @@ class TemporalOptions:
 
     def carry_period(self, still: bool) -> float:
         """Frames between two renewals of the warped previous output by the fresh one (temporal/stabilizer.py):
-        12 x the strength, whole (6 at 0.5), ``still_strength`` where the content stands still (10 at 0.8).
-        renews every pixel once; the ages restart from a fixed pattern once a still period, so a warm-up of two
-        still periods gives a segment the state a run from the start has."""
+        12 x the strength, whole (6 at 0.5), with ``still_strength`` where the content stands still (10 at
+        0.8). A period renews every pixel once and the ages restart from a fixed pattern once a still period,
+        so a warm-up of two still periods gives a segment the state a run from the start has."""
         return round(12 * (self.still_strength if still else self.strength))
 
 
