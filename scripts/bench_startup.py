@@ -24,6 +24,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipeline.backends import cpu_model  # noqa: E402
 DATA = Path(os.environ.get("STYLIZE_DATA", ROOT.parent / "shared" / "data"))
 
 
@@ -100,16 +103,6 @@ def measure_probe(trees: dict[str, Path], runs: int, size: int) -> dict:
                       for key in ("probe_s", "probe_cpu_s")},
                    "probe_s": [r["probe_s"] for r in got], "chosen": [r["chosen"] for r in got]}
             for name, got in rows.items()}
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return ""
 
 
 def main(argv: list[str] | None = None) -> dict:
