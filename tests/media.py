@@ -36,7 +36,7 @@ def encode(path: Path, codec: str = "libx264", fmt: str | None = None, frames: i
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
         if tone is not None:
-            _write_tone(out, tone, frames / rate)
+            write_tone(out, tone, frames / rate)
     return path
 
 
@@ -46,12 +46,14 @@ def _add_tone(out: av.container.OutputContainer):
     return stream
 
 
-def _write_tone(out: av.container.OutputContainer, stream, seconds: float) -> None:
-    total = int(seconds * 44100)
-    tone = (0.2 * np.sin(2 * np.pi * 440 * np.arange(total) / 44100)).astype(np.float32)
-    for start in range(0, total, 1024):
-        frame = av.AudioFrame.from_ndarray(tone[None, start:start + 1024], format="fltp", layout="mono")
-        frame.sample_rate, frame.pts, frame.time_base = 44100, start, Fraction(1, 44100)
+def write_tone(out: av.container.OutputContainer, stream, seconds: float, rate: int = 44100,
+               chunk: int = 1024) -> None:
+    """A mono 440 Hz tone of ``seconds`` into ``stream``, in frames of ``chunk`` samples (Opus wants 960 at 48 kHz)."""
+    total = int(seconds * rate)
+    tone = (0.2 * np.sin(2 * np.pi * 440 * np.arange(total) / rate)).astype(np.float32)
+    for start in range(0, total, chunk):
+        frame = av.AudioFrame.from_ndarray(tone[None, start:start + chunk], format="fltp", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = rate, start, Fraction(1, rate)
         out.mux(stream.encode(frame))
     out.mux(stream.encode(None))
 

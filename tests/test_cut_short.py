@@ -76,7 +76,7 @@ def test_a_mkv_whose_audio_outlasts_its_video_is_whole(tmp_path):
             if packet.size:
                 packet.stream = video
                 out.mux(packet)
-        media._write_tone(out, tone, 2.0)
+        media.write_tone(out, tone, 2.0)
     assert decoded(tmp_path / "long_audio.mkv") == (12, [])
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -52,13 +51,7 @@ def alpha_video(path: Path, codec: str, pix_fmt: str, options: dict, rotation: i
             frame.pts = i
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
-        samples = 48000 * FRAMES // RATE
-        wave = (0.2 * np.sin(2 * np.pi * 440 * np.arange(samples) / 48000)).astype(np.float32)
-        for start in range(0, samples, 960):
-            frame = av.AudioFrame.from_ndarray(wave[None, start:start + 960], format="fltp", layout="mono")
-            frame.sample_rate, frame.pts, frame.time_base = 48000, start, Fraction(1, 48000)
-            out.mux(tone.encode(frame))
-        out.mux(tone.encode(None))
+        media.write_tone(out, tone, FRAMES / RATE, rate=48000, chunk=960)
     return path
 
 
@@ -167,7 +160,7 @@ def noisy(path: Path, codec: str = "libx264", fmt: str | None = None, frames: in
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
         if tone is not None:
-            media._write_tone(out, tone, frames / RATE)
+            media.write_tone(out, tone, frames / RATE)
     return path
 
 
