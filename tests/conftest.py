@@ -61,11 +61,8 @@ def calibration_folder(tmp_path_factory):
     return tmp_path_factory.mktemp("calibration")
 
 
-@pytest.fixture(autouse=True)
-def adaptation_cache(tmp_path_factory, monkeypatch, probe_file, calibration_folder):
-    """Adapted decoders (``--adapt``, the default on CUDA) go to a per-test folder (not in ``tmp_path``, which
-    tests count the files of), never the user's cache; the backend probe's figures and the calibrations are
-    the session's."""
+def _cache_folder(tmp_path_factory, probe_file, calibration_folder):
+    """A fresh cache folder holding links to the session's probe figures and calibrations."""
     from pipeline.backends import CACHE_FILE
 
     cache = tmp_path_factory.mktemp("stylize-cache")
@@ -73,7 +70,25 @@ def adaptation_cache(tmp_path_factory, monkeypatch, probe_file, calibration_fold
         probe_file.write_text("{}")
     (cache / CACHE_FILE).symlink_to(probe_file)
     (cache / "calibration").symlink_to(calibration_folder, target_is_directory=True)
-    monkeypatch.setenv("STYLIZE_CACHE", str(cache))
+    return cache
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_cache(tmp_path_factory, probe_file, calibration_folder):
+    """The cache folder of everything built before a test's own fixtures run (module- and session-scoped
+    stylizers): the session's, never the user's. Without it such a stylizer probed and calibrated in the
+    user's cache, and could run other kernels than the stylizers a test builds (a flaky pixel difference)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("STYLIZE_CACHE", str(_cache_folder(tmp_path_factory, probe_file, calibration_folder)))
+        yield
+
+
+@pytest.fixture(autouse=True)
+def adaptation_cache(tmp_path_factory, monkeypatch, probe_file, calibration_folder):
+    """Adapted decoders (``--adapt``, the default on CUDA) go to a per-test folder (not in ``tmp_path``, which
+    tests count the files of), never the user's cache; the backend probe's figures and the calibrations are
+    the session's."""
+    monkeypatch.setenv("STYLIZE_CACHE", str(_cache_folder(tmp_path_factory, probe_file, calibration_folder)))
 
 
 @pytest.fixture(scope="session")
