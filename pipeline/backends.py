@@ -22,11 +22,11 @@ from pathlib import Path
 import torch
 
 from pipeline.cache import cache_dir
-from pipeline.device import cpu_has_fast_bf16
+from pipeline.device import autocast, cpu_has_fast_bf16
 from pipeline.models.fast_cpu import nnpack_available, use_fast_cpu_layers
 
 NAMES = ("nnpack", "onednn", "bf16", "int8")
-PROBE_LAYER = "relu4_1"  # the whole encoder (the decoder mirrors it), on a frame of half the run's sides
+PROBE_LAYER = "relu4_1"  # the whole encoder and the decoder after it, on a frame of half the run's sides
 PROBE_RUNS = 3  # timed rounds at most, after one warm-up call each
 PROBE_MIN_RUNS = 2  # ... and at least: the probe stops there when one backend leads every other by PROBE_LEAD
 PROBE_LEAD = 0.15  # ... and no backend's calls differ by more than PROBE_SPREAD (else load is about: go on)
@@ -71,16 +71,16 @@ def available() -> list[str]:
     return [n for n in NAMES if have[n]]
 
 
-def for_precision(precision: str, size: int, encoder=None) -> Backend:
+def for_precision(precision: str, size: int, encoder=None, decoder=None) -> Backend:
     """The CPU backend for ``--precision``: fp32 keeps NNPACK where the build has it (outputs unchanged
     from earlier releases), bf16 casts the weights, int8 takes the quantized networks (without OpenVINO, what
     auto takes, said in one log line), ``auto`` probes the available ones at long side ``size`` (on
-    ``encoder``, a ``VGGEncoder``; None: the bundled VGG) and takes the fastest; int8 only where it passed
-    the quality gate (``models/int8.passed_gate``)."""
+    ``encoder``, a ``VGGEncoder``, and ``decoder``; None: the bundled ones) and takes the fastest; int8 only
+    where it passed the quality gate (``models/int8.passed_gate``)."""
     if precision in ("bf16", "fp16"):  # fp16: autocast, no native kernels on most CPUs; only when asked
         return backend(precision)
     if precision == "int8" and "int8" not in available():
-        fallback = for_precision("auto", size, encoder)
+        fallback = for_precision("auto", size, encoder, decoder)
         log.info("int8 needs OpenVINO (pip install 'stylize-pipeline[int8]'); running %s", fallback.name)
         return fallback
     if precision == "int8":
@@ -92,14 +92,14 @@ def for_precision(precision: str, size: int, encoder=None) -> Backend:
     names = [n for n in available() if n != "int8" or int8.passed_gate()]
     if len(names) == 1:
         return backend(names[0])
-    measured = probe(names, size, encoder)
+    measured = probe(names, size, encoder, decoder)
     return backend(min(measured, key=measured.get), tuple(sorted(measured.items(), key=lambda kv: kv[1])))
 
 
-def probe(names: list[str], size: int, encoder=None) -> dict[str, float]:
-    """Seconds per call of the encoder to ``PROBE_LAYER`` on a 4:3 frame of long side ``size / 2``, for each
-    backend in ``names``: from the cache when this machine measured them before, else timed now
-    (``_time_interleaved``) and stored."""
+def probe(names: list[str], size: int, encoder=None, decoder=None) -> dict[str, float]:
+    """Seconds per call of the encoder to ``PROBE_LAYER`` and the decoder on a 4:3 frame of long side
+    ``size / 2``, for each backend in ``names``: from the cache when this machine measured them before, else
+    timed now (``_time_interleaved``) and stored. Both networks, since int8 quantizes the decoder only."""
     key = cache_key(size)
     cached = _read_cache().get(key, {})
     if all(n in cached for n in names):
@@ -108,21 +108,24 @@ def probe(names: list[str], size: int, encoder=None) -> dict[str, float]:
         from pipeline.models.vgg import load_encoder
 
         encoder = load_encoder(None, PROBE_LAYER)
+    if decoder is None:
+        from pipeline.models.decoder import load_decoder, shipped_weights_path
+
+        decoder = load_decoder(shipped_weights_path())
     hw = (max(16, size * 3 // 8 // 8 * 8), max(16, size // 2 // 8 * 8))
-    measured = _time_interleaved(names, encoder, hw)
+    measured = _time_interleaved(names, (encoder, decoder), hw)
     _write_cache(key, {**cached, **measured})
     return measured
 
 
 @torch.no_grad()
-def _time_interleaved(names: list[str], encoder, hw: tuple[int, int]) -> dict[str, float]:
-    """Best seconds per call of each backend's encoder to relu4_1 on ``hw``: one warm-up call each, then rounds
+def _time_interleaved(names: list[str], nets, hw: tuple[int, int]) -> dict[str, float]:
+    """Best seconds per call of each backend's ``nets`` (encoder, decoder) on ``hw``: one warm-up call each, then rounds
     taking the backends in turn, so that a burst of load from another process falls on all of them alike
     rather than on whichever ran then (a loaded first run would otherwise be cached). ``PROBE_RUNS`` rounds,
     or ``PROBE_MIN_RUNS`` when by then one backend is ahead of every other by more than ``PROBE_LEAD`` and
     the calls were steady (``_settled``): more rounds would not change the choice, only cost a first run time."""
-    encoder = encoder.up_to(PROBE_LAYER) if hasattr(encoder, "up_to") else encoder  # copies: only what runs
-    runs = {name: _runner(name, encoder) for name in names}
+    runs = {name: _runner(name, nets) for name in names}
     inputs = {name: torch.rand(1, 3, *hw).to(dtype=backend(name).dtype, memory_format=backend(name).memory_format)
               for name in names}
     for name, run in runs.items():
@@ -146,17 +149,26 @@ def _settled(times: dict[str, list[float]]) -> bool:
     return steady and all(first * (1 + PROBE_LEAD) < other for other in others)
 
 
-def _runner(name: str, encoder):
-    """A call running backend ``name``'s encoder to relu4_1 on a batch."""
+def _runner(name: str, nets):
+    """A call running backend ``name``'s encoder to relu4_1 and decoder on a batch, in the forms a run uses."""
     b = backend(name)
     if name == "int8":
-        from pipeline.models.int8 import CompiledNet
+        from pipeline.models.int8 import compiled_pair
 
-        return CompiledNet("encoder", torch.get_num_threads(), list_output=True)
-    net = copy.deepcopy(encoder).eval().to(dtype=b.dtype, memory_format=b.memory_format)
+        encode, decode = compiled_pair(torch.get_num_threads())
+        return lambda x: decode(encode(x)[0])
+    encoder, decoder = nets
+    encoder = encoder.up_to(PROBE_LAYER) if hasattr(encoder, "up_to") else encoder  # only what runs
+    encoder, decoder = (copy.deepcopy(n).eval().to(dtype=b.dtype, memory_format=b.memory_format)
+                        for n in (encoder, decoder))  # copies: each backend casts its own
     if b.fast_layers:
-        use_fast_cpu_layers(net)
-    return lambda x: net(x, (PROBE_LAYER,))
+        use_fast_cpu_layers(encoder)
+        use_fast_cpu_layers(decoder)
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        with autocast(x.device, b.dtype):  # as ``Networks.features`` and ``render`` run them
+            return decoder(encoder(x, (PROBE_LAYER,))[0])
+    return run
 
 
 def cpu_model() -> str:
@@ -184,9 +196,10 @@ def cpu_flags() -> list[str]:
 
 
 def cache_key(size: int) -> str:
-    """What the probe's figures depend on: CPU, cores, threads, PyTorch, and the size (rounded up to 64)."""
+    """What the probe's figures depend on: CPU, cores, threads, PyTorch, and the size (rounded up to 64);
+    ``enc+dec``: figures of both networks (older caches timed the encoder alone)."""
     return f"{cpu_model()}|{os.cpu_count()} cpus|{torch.get_num_threads()} threads|torch {torch.__version__}|" \
-           f"{-(-size // 64) * 64}"
+           f"{-(-size // 64) * 64}|enc+dec"
 
 
 def forget(size: int) -> None:

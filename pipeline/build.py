@@ -102,7 +102,7 @@ def build_networks(opts: StyleOptions, device: torch.device, encoder: VGGEncoder
                         load_decoder)
     else:
         decoder = copy.deepcopy(decoder)
-    cpu = cpu_backend(opts, encoder, fast_cpu) if device.type == "cpu" else None
+    cpu = cpu_backend(opts, encoder, decoder, fast_cpu) if device.type == "cpu" else None
     dtype = cpu.dtype if cpu is not None else pick_dtype(opts.precision, device)
     fast = cpu is not None and cpu.fast_layers and not opts.compile
     memory_format = torch.contiguous_format if fast else torch.channels_last
@@ -115,16 +115,17 @@ def build_networks(opts: StyleOptions, device: torch.device, encoder: VGGEncoder
     return Networks(encoder, decoder, device, dtype, memory_format, fast, *compiled, backend=cpu)
 
 
-def cpu_backend(opts: StyleOptions, encoder: VGGEncoder, fast_cpu: bool = True) -> Backend:
+def cpu_backend(opts: StyleOptions, encoder: VGGEncoder, decoder: nn.Module | None = None,
+                fast_cpu: bool = True) -> Backend:
     """The CPU backend: ``--cpu-backend`` when named, else by ``--precision`` (``backends.for_precision``,
     which probes for auto) at the run's work size (its calibration size)."""
     if opts.cpu_backend == "int8":  # where OpenVINO is missing (a Ray worker, say): the torch path, one log line
-        return for_precision("int8", opts.calibration_size, encoder)
+        return for_precision("int8", opts.calibration_size, encoder, decoder)
     if opts.cpu_backend != "auto":
         return backend(opts.cpu_backend)
     if not fast_cpu and opts.precision in ("fp32", "auto"):
         return backend("onednn" if opts.precision == "fp32" or not cpu_has_fast_bf16() else "bf16")
-    return for_precision(str(opts.precision), opts.calibration_size, encoder)
+    return for_precision(str(opts.precision), opts.calibration_size, encoder, decoder)
 
 
 def inference_forms(nets: Networks, adapted: bool = False) -> Networks:

@@ -3,9 +3,11 @@
 Post-training quantization with NNCF on OpenVINO models (a development dependency: ``pip install nncf``;
 the runtime needs only ``openvino``). The decoder is calibrated on what it is fed at run time: photos'
 relu4_1 features renormalised (AdaIN) to the calibrated statistics of several paintings. Its first
-convolution (512 channels of AdaIN output, whose range depends on the painting) and its last (3 channels)
-stay in float; each activation's range is the largest 99.99th percentile over the calibration samples (the
-default, a mean of per-sample maxima, clips the strongest paintings: 25 dB on the worst held-out pair);
+convolution (512 channels of AdaIN output, whose range depends on the painting), its last (3 channels) and
+two of those whose int8 noise raised the held-out content distance most (the 4th, 256 to 256 channels, and
+the 8th, 64 to 64 at full size: ``--float-convs``) stay in float; each activation's range is
+the largest 99.99th percentile over the calibration samples (the default, a mean of per-sample maxima, clips
+the strongest paintings: 25 dB on the worst held-out pair);
 the overflow fix is off (full 8-bit weights: needs VNNI, which ``models/int8.passed_gate`` checks). The
 encoder stays float (fp16 weights in the file, run in bf16 where the CPU has it): int8 in both networks lost
 3 dB too many (docs/BENCHMARKS.md, "int8"). ``--encoder int8`` quantizes it too (MIXED, thin first
@@ -34,6 +36,9 @@ sys.path.insert(0, str(ROOT))
 
 OUT = ROOT / "pipeline" / "weights" / "int8"
 SUFFIXES = {".jpg", ".jpeg", ".png"}
+# The decoder's convolutions kept float besides the thin last one: the first (fed AdaIN output), the 4th and
+# the 8th (the held-out gate's content rise, docs/BENCHMARKS.md "int8 quality").
+FLOAT_CONVS = (0, 3, 7)
 
 
 def images_in(folder: Path, count: int, seed: int) -> list[Path]:
@@ -87,17 +92,17 @@ def export(size: int):
     return encoder, decoder
 
 
-def float_convolutions(model, leading: int) -> list[str]:
+def float_convolutions(model, chosen: tuple[int, ...] = ()) -> list[str]:
     """The convolutions kept out of int8: those with at most 3 channels on one side (the Caffe input 1x1,
-    conv1_1, the decoder's last layer), and the first ``leading`` ones (the decoder's, fed AdaIN output)."""
+    conv1_1, the decoder's last layer), and those at the 0-based positions ``chosen`` in the model's order."""
     convs = [op for op in model.get_ordered_ops() if op.get_type_name() == "Convolution"]
     thin = [op for op in convs if min(d.get_length() for d in op.input_value(1).get_partial_shape()[:2]) <= 3]
-    return [op.get_friendly_name() for op in convs if op in thin or op in convs[:leading]]
+    return [op.get_friendly_name() for i, op in enumerate(convs) if op in thin or i in chosen]
 
 
-def quantize_decoder(model, data, leading: int = 1):
-    """The decoder in int8: first and last convolutions float, ranges by the 99.99th percentile (max over
-    samples), 8-bit weights everywhere (no overflow fix)."""
+def quantize_decoder(model, data, chosen: tuple[int, ...] = FLOAT_CONVS):
+    """The decoder in int8: the last convolution and those at positions ``chosen`` float, ranges by the
+    99.99th percentile (max over samples), 8-bit weights everywhere (no overflow fix)."""
     import nncf
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, OverflowFix
     from nncf.quantization.range_estimator import (AggregatorType, RangeEstimatorParameters,
@@ -109,7 +114,7 @@ def quantize_decoder(model, data, leading: int = 1):
     advanced = AdvancedQuantizationParameters(overflow_fix=OverflowFix.DISABLE,
                                               activations_range_estimator_params=ranges)
     return nncf.quantize(model, nncf.Dataset(data), preset=nncf.QuantizationPreset.MIXED, subset_size=len(data),
-                         ignored_scope=nncf.IgnoredScope(names=float_convolutions(model, leading)),
+                         ignored_scope=nncf.IgnoredScope(names=float_convolutions(model, chosen)),
                          advanced_parameters=advanced)
 
 
@@ -118,7 +123,7 @@ def quantize_encoder(model, data):
     import nncf
 
     return nncf.quantize(model, nncf.Dataset(data), preset=nncf.QuantizationPreset.MIXED, subset_size=len(data),
-                         ignored_scope=nncf.IgnoredScope(names=float_convolutions(model, 0)))
+                         ignored_scope=nncf.IgnoredScope(names=float_convolutions(model)))
 
 
 def provenance(args, photos: list[Path], styles: list[Path], seconds: float) -> dict:
@@ -130,7 +135,8 @@ def provenance(args, photos: list[Path], styles: list[Path], seconds: float) -> 
     return {
         "toolkit": {"nncf": nncf.__version__, "openvino": ov.get_version(), "torch": torch.__version__},
         "method": "post-training quantization of the decoder: preset MIXED (symmetric per-channel 8-bit weights, "
-                  f"asymmetric 8-bit activations), the last and the first {args.float_leading} convolutions float, "
+                  f"asymmetric 8-bit activations), the last convolution and those at positions {args.float_convs} "
+                  "(0-based) float, "
                   "activation ranges from the largest 99.99th percentile over the calibration samples, no overflow "
                   "fix (needs VNNI)",
         "encoder": encoder,
@@ -154,8 +160,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=384, help="long side of the calibration photos")
     parser.add_argument("--encoder", choices=["float", "int8"], default="float",
                         help="float (the default: int8 there failed the quality gate) or int8, for comparison")
-    parser.add_argument("--float-leading", type=int, default=1,
-                        help="the decoder's first N convolutions kept float (the first takes the AdaIN output)")
+    parser.add_argument("--float-convs", type=int, nargs="*", default=list(FLOAT_CONVS),
+                        help="0-based positions of the decoder's convolutions kept float besides the last "
+                        "(0 takes the AdaIN output; 3, 5 and 7 raised the content distance most)")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -173,7 +180,7 @@ def main() -> None:
     # fp16 weights for the float encoder (half the file; bf16 at run time rounds them further anyway); the
     # int8 models' float parts stay f32.
     ov.save_model(encoder, str(args.out / "encoder.xml"), compress_to_fp16=args.encoder == "float")
-    ov.save_model(quantize_decoder(decoder, dec_in, args.float_leading), str(args.out / "decoder.xml"), compress_to_fp16=False)
+    ov.save_model(quantize_decoder(decoder, dec_in, tuple(args.float_convs)), str(args.out / "decoder.xml"), compress_to_fp16=False)
     record = provenance(args, photos, styles, time.perf_counter() - t0)
     (args.out / "provenance.json").write_text(json.dumps(record, indent=1) + "\n")
     print(json.dumps({k: v for k, v in record.items() if k not in ("photos", "paintings")}, indent=1))
