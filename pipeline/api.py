@@ -3,7 +3,7 @@
 ``stylize_image(content, style, **options)`` for one image, ``load_stylizer(style, **options)`` for many
 with one style (the models, calibration and adaptation are paid once). Options are ``StyleOptions`` fields
 plus ``size`` (the work size's long side, 512 as in the CLI), ``keep_size`` (give the result at the
-content's size), ``upscale`` (``"guided"`` or ``"resize"``: how, as ``--upscale``) and ``device``; every
+content's size), ``upscale`` (``"guided"``, ``"resize"`` or ``"decode"``: how, as ``--upscale``) and ``device``; every
 default is the CLI's.
 """
 
@@ -31,6 +31,7 @@ from pipeline.ops.upsample import guided_upsample
 from pipeline.options import ControlOptions, StyleOptions, Upscale, calibration_size_for, style_size_for
 from pipeline.process import setup_process
 from pipeline.stylizer import Stylizer
+from pipeline.upscale import decode_at_source
 
 Picture = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
 IN_MEMORY = Path("<in-memory style>")  # names a style given as pixels (StyleOptions wants a name per style)
@@ -67,9 +68,12 @@ class ImageStylizer:
     @torch.no_grad()
     def _stylize(self, batch: torch.Tensor, source_hw: tuple[int, int], guide: torch.Tensor | None) -> torch.Tensor:
         """``guide``: the content at ``source_hw``, for ``--upscale guided`` as the folder job does it."""
-        out = self.stylizer(batch, _mask_targets(self.stylizer, tuple(batch.shape[-2:])))
+        targets = _mask_targets(self.stylizer, tuple(batch.shape[-2:]))
+        if self.keep_size and self.upscale == Upscale.DECODE and guide is not None and targets is None:
+            return decode_at_source(self.stylizer, batch, guide).cpu()
+        out = self.stylizer(batch, targets)
         if self.keep_size and tuple(out.shape[-2:]) != tuple(source_hw):
-            if self.upscale == Upscale.GUIDED and guide is not None:
+            if self.upscale != Upscale.RESIZE and guide is not None:  # decode with masks: guided
                 out = guided_upsample(out.float(), guide.to(out.device))
             else:
                 out = F.interpolate(out, size=tuple(source_hw), mode="bicubic", align_corners=False)
@@ -100,7 +104,7 @@ def load_stylizer(style: Picture | Sequence[Picture], *, size: int = 512, keep_s
     try:
         upscale = Upscale(upscale)
     except ValueError:
-        raise UsageError(f"upscale must be 'guided' or 'resize', got {upscale!r}") from None
+        raise UsageError(f"upscale must be 'guided', 'resize' or 'decode', got {upscale!r}") from None
     return ImageStylizer(build_stylizer(opts, styles=pixels), size, keep_size, upscale)
 
 

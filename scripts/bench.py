@@ -243,7 +243,7 @@ def main() -> None:
                         help="leave out the 1080p runs (on a CPU without bf16 they take most of an hour)")
     parser.add_argument("--json", type=Path, default=ROOT / "out" / "bench.json")
     parser.add_argument("--upscale-only", action="store_true",
-                        help="only the cost per frame of --upscale guided and resize at 1080p and 2160p")
+                        help="only the cost per frame of --upscale resize, guided and decode at 1080p and 2160p")
     parser.add_argument("--flow-only", action="store_true",
                         help="only the flow backends: per frame pair, then the default temporal mode end to end at "
                              "512x288, 720p and 1080p with each (--frames frames; 0: per pair only)")
@@ -271,7 +271,7 @@ def main() -> None:
     if args.upscale_only or args.flow_only:
         from bench_flow import flow_section  # the flow backends' section (it uses this module's runs)
 
-        found = {"upscale": upscale_costs()} if args.upscale_only else flow_section(args.style, args.frames)
+        found = {"upscale": upscale_costs(args.style)} if args.upscale_only else flow_section(args.style, args.frames)
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"device": device_name(), **found}, indent=2) + "\n")
         return
@@ -320,20 +320,26 @@ def main() -> None:
     args.json.write_text(json.dumps(results, indent=2) + "\n")
 
 
-def upscale_costs(repeats: int = 5) -> list[dict]:
+def upscale_costs(style: Path, repeats: int = 5, decode_repeats: int = 1) -> list[dict]:
     """Milliseconds per frame (median of ``repeats``) to bring a work-size result to the output size, plain
-    resize against the guided upsampler (ops/upsample.py), on the CPU."""
+    resize against the guided upsampler (ops/upsample.py), on the CPU; and ``--upscale decode``
+    (pipeline/upscale.py: encoder at the work size, decoder at the output size, guided edges), which replaces
+    the whole network step, against the network at the work size alone (``decode_repeats`` runs each: seconds)."""
     from pipeline.ops.upsample import guided_upsample
+    from pipeline.upscale import decode_at_source
 
+    stylizer = build_stylizer(StyleOptions(styles=[style], device="cpu", adapt=0))
     rows = []
     for work, out in (((288, 512), (1080, 1920)), ((540, 960), (1080, 1920)), ((1080, 1920), (2160, 3840))):
         result, source = torch.rand(1, 3, *work), torch.rand(1, 3, *out)
         ways = {"resize": lambda: F.interpolate(result, size=out, mode="bicubic", align_corners=False),
-                "guided": lambda: guided_upsample(result, source)}
+                "guided": lambda: guided_upsample(result, source),
+                "network_at_work": lambda: stylizer(result),
+                "decode": lambda: decode_at_source(stylizer, result, source)}
         row = {"work": f"{work[1]}x{work[0]}", "out": f"{out[1]}x{out[0]}"}
         for name, fn in ways.items():
             times = []
-            for _ in range(repeats):
+            for _ in range(repeats if name in ("resize", "guided") else decode_repeats):
                 start = time.perf_counter()
                 fn()
                 times.append(time.perf_counter() - start)

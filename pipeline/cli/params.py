@@ -41,7 +41,7 @@ VggPath = Annotated[Optional[Path], _opt("--vgg", panel=STYLE, help="Reference v
 
 Size = Annotated[int, _opt(panel=SIZE, min=0, help="Long side of the work resolution (0 = source size).")]
 KeepSize = Annotated[bool, _opt(panel=SIZE, help="Write outputs at the source resolution.")]
-UpscaleOpt = Annotated[Upscale, _opt("--upscale", panel=SIZE, help="With --keep-size: guided brings the source's edges back at full size; resize is a plain bicubic resize.")]
+UpscaleOpt = Annotated[Upscale, _opt("--upscale", panel=SIZE, help="With --keep-size: guided brings the source's edges back at full size; resize is a plain bicubic resize; decode (photos) runs the decoder at the source size for finer strokes, at a decoder pass's cost.")]
 BatchSize = Annotated[int, _opt(panel=SIZE, min=0, help="Images or frames per batch (0 = auto: 1 on the CPU, as many as fit on CUDA).")]
 DeviceOpt = Annotated[Device, _opt(panel=SIZE, help="Where the networks run (auto: CUDA when present).")]
 PrecisionOpt = Annotated[Precision, _opt(panel=SIZE, help="Network precision (auto: bf16 on CUDA; on the CPU the fastest backend a probe finds: see 'stylize info'; int8: the quantized networks, needs OpenVINO).")]

@@ -27,6 +27,7 @@ from pipeline.options import Engine, EngineOptions, FolderOptions, GatysOptions,
 from pipeline.io.images import ImageReadError, read_image, to_tensor, to_uint8, write_image
 from pipeline.io.snapshots import snapshot_names
 from pipeline.report import FAILED, PROCESSED, Hooks, ItemResult, Summary
+from pipeline.upscale import decode_at_source, decodes_at_source
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +45,14 @@ class Loaded:
 
 def load_task(task: Task, size: int, keep_size: bool = False, upscale: Upscale = Upscale.RESIZE) -> Loaded:
     """Read and resize one image; large JPEGs are decoded at a reduced scale unless --keep-size, which with
-    --upscale guided also keeps the full-size image as the guide."""
+    --upscale guided or decode also keeps the full-size image as the guide."""
     image = read_image(task.src, min_side=0 if keep_size else size)
     h, w = image.source_hw
     wh, ww = work_size(h, w, size)
     work = image.rgb
     if work.shape[:2] != (wh, ww):
         work = cv2.resize(work, (ww, wh), interpolation=cv2.INTER_AREA)
-    guided = keep_size and upscale == Upscale.GUIDED and image.rgb.shape[:2] == (h, w) and (h, w) != (wh, ww)
+    guided = keep_size and upscale != Upscale.RESIZE and image.rgb.shape[:2] == (h, w) and (h, w) != (wh, ww)
     masks = load_item_masks(task.masks, (wh, ww)) if task.masks else None
     return Loaded(task, work, (h, w), image.alpha, image.rgb if guided else None, image.metadata, masks)
 
@@ -95,8 +96,7 @@ def run_folder(stylizer, tasks: list[Task], opts: FolderOptions,
             try:
                 images = torch.stack([to_tensor(item.work) for item in batch])
                 with snapshot_names([item.task.dst.stem for item in batch]):  # --save-every's NAME
-                    targets = batch_targets(stylizer, batch)
-                    outputs = (stylizer(images) if targets is None else stylizer(images, targets=targets)).cpu()
+                    outputs = _stylize_batch(stylizer, images, batch, opts)
             except (RuntimeError, ValueError) as exc:  # e.g. out of memory: these files fail, the rest go on
                 for item in batch:
                     summary.add(ItemResult(str(item.task.src), FAILED, f"stylize failed: {exc}"))
@@ -121,6 +121,17 @@ def run_folder(stylizer, tasks: list[Task], opts: FolderOptions,
     summary.units_done = summary.count(PROCESSED)
     summary.elapsed_s = time.perf_counter() - start
     return summary
+
+
+def _stylize_batch(stylizer, images: torch.Tensor, batch: list[Loaded], opts: FolderOptions):
+    """The batch's results on the CPU: at the work size, or, with --keep-size --upscale decode, at each
+    source's size by the decoder (pipeline/upscale.py; with masks or Gatys, guided in ``_save`` instead)."""
+    targets = batch_targets(stylizer, batch)
+    if opts.keep_size and opts.upscale == Upscale.DECODE and targets is None and decodes_at_source(stylizer):
+        return [decode_at_source(stylizer, images[i:i + 1], to_tensor(item.work if item.source is None else
+                                                                     item.source)[None])[0].cpu()
+                for i, item in enumerate(batch)]
+    return (stylizer(images) if targets is None else stylizer(images, targets=targets)).cpu()
 
 
 def batch_targets(stylizer, batch: list[Loaded]):

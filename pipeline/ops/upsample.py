@@ -40,15 +40,34 @@ def guided_gain(guide: torch.Tensor, result: torch.Tensor, radius: int = RADIUS,
     return box_mean(cov / (var.clamp_min(0) + eps), radius)
 
 
+def guided_detail(result: torch.Tensor, source: torch.Tensor, radius: int = RADIUS, eps: float = EPS) -> torch.Tensor:
+    """The source's edges in the result's colours, at the source's size: ``a * (grey_full - up(grey_small))``,
+    ``a`` fitted between ``result`` (N, 3, h, w) and the grey of ``source`` (N, 3, H, W) seen at (h, w)."""
+    size = tuple(source.shape[-2:])
+    full = grey(source.to(result.dtype))
+    small = F.interpolate(full, size=result.shape[-2:], mode="bilinear", antialias=True, align_corners=False)
+    gain = guided_gain(small, result, radius, eps)
+    detail = full - F.interpolate(small, size=size, mode="bicubic", align_corners=False)
+    return F.interpolate(gain, size=size, mode="bilinear", align_corners=False) * detail
+
+
 def guided_upsample(result: torch.Tensor, source: torch.Tensor, radius: int = RADIUS, eps: float = EPS) -> torch.Tensor:
     """``result`` (N, 3, h, w), stylized from ``source`` (N, 3, H, W) seen at (h, w), brought to (H, W) with
     the source's edges; values are not clamped. Equal sizes return ``result`` as it is."""
     size = tuple(source.shape[-2:])
     if tuple(result.shape[-2:]) == size:
         return result
-    source = source.to(result.dtype)
-    full = grey(source)
-    small = F.interpolate(full, size=result.shape[-2:], mode="bilinear", antialias=True, align_corners=False)
-    gain = guided_gain(small, result, radius, eps)
-    up = lambda x: F.interpolate(x, size=size, mode="bicubic", align_corners=False)  # noqa: E731
-    return up(result) + F.interpolate(gain, size=size, mode="bilinear", align_corners=False) * (full - up(small))
+    up = F.interpolate(result, size=size, mode="bicubic", align_corners=False)
+    return up + guided_detail(result, source, radius, eps)
+
+
+def upsample_features(feats: torch.Tensor, work_hw: tuple[int, int], source_hw: tuple[int, int],
+                      grid_hw: tuple[int, int]) -> torch.Tensor:
+    """relu4_1 ``feats`` (N, C, h8, w8) of an image of ``work_hw`` (padded to h8 * 8), resampled bilinearly onto
+    the ``grid_hw`` feature grid of the same image at ``source_hw`` (its padded size / 8): each side scaled by
+    source / work, cut or edge-extended to the grid. ``--upscale decode`` decodes these at the source size."""
+    (h, w), (big_h, big_w) = work_hw, source_hw
+    scaled = (max(1, round(feats.shape[-2] * big_h / h)), max(1, round(feats.shape[-1] * big_w / w)))
+    out = F.interpolate(feats, size=scaled, mode="bilinear", align_corners=False)[..., :grid_hw[0], :grid_hw[1]]
+    pad_h, pad_w = grid_hw[0] - out.shape[-2], grid_hw[1] - out.shape[-1]
+    return F.pad(out, (0, pad_w, 0, pad_h), mode="replicate") if pad_h or pad_w else out

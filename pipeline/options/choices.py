@@ -46,6 +46,7 @@ class Upscale(StrEnum):
 
     GUIDED = "guided"  # edge-aware, guided by the full-size source (ops/upsample.py)
     RESIZE = "resize"  # plain bicubic resize
+    DECODE = "decode"  # photos: the decoder run at the source size, plus guided edges (pipeline/upscale.py)
 
 
 class Audio(StrEnum):

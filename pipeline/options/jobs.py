@@ -117,6 +117,8 @@ class VideoOptions:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "upscale", Upscale(self.upscale))
+        if self.upscale == Upscale.DECODE:  # the temporal step blends frames at the work size
+            raise OptionError("--upscale decode is for photos (stylize folder); for video use guided or resize")
         check_sheet(self.contact_sheet)
         if self.fps is not None and (not math.isfinite(self.fps) or self.fps <= 0):
             raise OptionError(f"--fps must be a positive number of frames a second, got {self.fps}")
