@@ -3,7 +3,7 @@
     python scripts/quality.py --json out/quality.json                 # all 8 clips, 48 frames at 256
     python scripts/quality.py --clips davis_bear cutBunny --frames 24
     python scripts/quality.py --flows opencv torch --json out/flows.json   # the two flow backends side by side
-    python scripts/quality.py --keep-size --json out/upscale.json     # photos: --upscale resize vs guided
+    python scripts/quality.py --keep-size --json out/upscale.json     # photos: --upscale resize, guided, decode
 
 Video (default): each clip of ../shared/data/video is stylized with ``--temporal off`` and with the default
 temporal settings through the video job; per clip it prints the warping error (Lai et al. 2018, occlusion
@@ -11,9 +11,12 @@ masked; lower is steadier) of both and their ratio, and the mean style loss (Ada
 style at the work size) of both and the change in per cent. The issue's aim: ratio <= 0.5, change <= +10 %.
 ``--flows opencv torch``: the default temporal settings once per flow backend (``--flow``), each a column, and
 the warping error and style loss of each backend against the first (the aim for torch: within 5 % of opencv).
+The metric's flow is DIS FAST, the opencv backend's own: it favours that backend (an output carried along a
+flow scores best when judged by the same flow), so the comparison also gives the warping error judged with
+two reference flows: DIS MEDIUM at the work size, and Farneback, which neither backend uses.
 
 ``--keep-size``: photos of ../shared/data/content with paintings of ../shared/data/style go through the
-folder job at the work size, and at the source size with ``--upscale resize`` and ``guided``; the style
+folder job at the work size, and at the source size with ``--upscale resize``, ``guided`` and ``decode``; the style
 ratio is an output's style loss over its photo's (both against the painting at the scored image's size):
 how much of the distance to the style is left. A good upsampler brings the source-size ratio toward the
 work-size one. Nothing here asserts: these are figures to record (docs/TEMPORAL.md, docs/BENCHMARKS.md).
@@ -29,6 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -40,6 +44,7 @@ from pipeline.io.video import decode_frames, probe
 from pipeline.jobs.folder import plan_folder, run_folder
 from pipeline.metrics import style_loss, warping_error
 from pipeline.options import FolderOptions, StyleOptions, TemporalOptions, VideoOptions
+from pipeline.temporal.flow import FlowEstimator
 
 DATA = Path(os.environ.get("STYLIZE_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
 PAIRS = {  # painting -> photos, for --keep-size (strokes of several kinds: swirls, flat areas, mosaic, lines)
@@ -58,6 +63,19 @@ def _tensor(frame: np.ndarray) -> torch.Tensor:
 
 def mean_style_loss(encoder, frames: list[np.ndarray], style: torch.Tensor, every: int) -> float:
     return float(np.mean([style_loss(encoder, _tensor(f), style).item() for f in frames[::every]]))
+
+
+class FarnebackFlow(FlowEstimator):
+    """OpenCV's Farneback flow (polynomial expansion, 4 levels) in place of DIS: a reference for the warping
+    error that neither flow backend computes."""
+
+    def small_flows(self, previous: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        calc = lambda a, b: cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 4, 9, 4, 5, 1.1, 0)  # noqa: E731
+        return calc(previous, current), calc(current, previous)
+
+
+REFERENCES = {"dis_medium": lambda: FlowEstimator(preset=cv2.DISOPTICAL_FLOW_PRESET_MEDIUM),
+              "farneback": FarnebackFlow}  # the warping error's reference flows beside the metric's DIS FAST
 
 
 def _runs(flows: list[str]) -> dict[str, TemporalOptions]:
@@ -82,6 +100,9 @@ def clip_row(stylizer, clip: Path, args, tmp: Path) -> dict:
         outputs = [f.image for f in decode_frames(probe(dst))]
         style = load_style_images([args.style], max(outputs[0].shape[:2]))[0]
         row[f"warp_{name}"] = warping_error(inputs, outputs)
+        if len(args.flows) > 1 and name != "off":  # backends side by side: also judged by flows of neither
+            for ref, make in REFERENCES.items():
+                row[f"warp_{name}_{ref}"] = warping_error(inputs, outputs, make())
         row[f"style_{name}"] = mean_style_loss(stylizer.encoder, outputs, style, args.every)
     first, *others = list(runs)[1:]
     row["warp_ratio"] = row[f"warp_{first}"] / max(row["warp_off"], 1e-12)
@@ -89,6 +110,9 @@ def clip_row(stylizer, clip: Path, args, tmp: Path) -> dict:
     for name in others:  # each further backend against the first
         row[f"warp_{name}_vs_{first}_pct"] = 100 * (row[f"warp_{name}"] / max(row[f"warp_{first}"], 1e-12) - 1)
         row[f"style_{name}_vs_{first}_pct"] = 100 * (row[f"style_{name}"] / row[f"style_{first}"] - 1)
+        for ref in REFERENCES:
+            judged = row[f"warp_{name}_{ref}"] / row[f"warp_{first}_{ref}"]
+            row[f"warp_{name}_vs_{first}_{ref}_pct"] = 100 * (judged - 1)
     return row
 
 
@@ -99,6 +123,7 @@ def _print_row(r: dict, names: list[str]) -> None:
             + f" {r['style_change_pct']:+7.1f}%")
     for n in others:
         line += f" {r[f'warp_{n}_vs_{first}_pct']:+7.1f}% {r[f'style_{n}_vs_{first}_pct']:+7.1f}%"
+        line += "".join(f" {r[f'warp_{n}_vs_{first}_{ref}_pct']:+7.1f}%" for ref in REFERENCES)
     print(line, flush=True)
 
 
@@ -112,7 +137,8 @@ def video_table(args) -> list[dict]:
     names = [n for n in _runs(args.flows) if n != "off"]
     print(f"{'clip':<22} {'warp off':>9} " + " ".join(f"{n:>9}" for n in names) + f" {'ratio':>6} {'style off':>9} "
           + " ".join(f"{n:>9}" for n in names) + f" {'change':>8}"
-          + "".join(f" {'warp ' + n:>8} {'style ' + n:>8}" for n in names[1:]))
+          + "".join(f" {'warp ' + n:>8} {'style ' + n:>8}" + "".join(f" {ref[:8]:>8}" for ref in REFERENCES)
+                    for n in names[1:]))
     with tempfile.TemporaryDirectory() as tmp:
         for clip in clips:
             rows.append(clip_row(stylizer, clip, args, Path(tmp)))
@@ -122,7 +148,9 @@ def video_table(args) -> list[dict]:
         print(f"{'worst':<22} {'':>9} {pad}{max(r['warp_ratio'] for r in rows):6.2f} {'':>9} {pad}"
               f"{max(r['style_change_pct'] for r in rows):+7.1f}%"
               + "".join(f" {max(r[f'warp_{n}_vs_{names[0]}_pct'] for r in rows):+7.1f}%"
-                        f" {max(r[f'style_{n}_vs_{names[0]}_pct'] for r in rows):+7.1f}%" for n in names[1:]))
+                        f" {max(r[f'style_{n}_vs_{names[0]}_pct'] for r in rows):+7.1f}%"
+                        + "".join(f" {max(r[f'warp_{n}_vs_{names[0]}_{ref}_pct'] for r in rows):+7.1f}%"
+                                  for ref in REFERENCES) for n in names[1:]))
     return rows
 
 
@@ -142,7 +170,7 @@ def keep_size_table(args) -> list[dict]:
     """Style ratio at the work size and at the source size for each upsampler, per photo and painting."""
     rows = []
     modes = {"work": {"keep_size": False}, "resize": {"keep_size": True, "upscale": "resize"},
-             "guided": {"keep_size": True, "upscale": "guided"}}
+             "guided": {"keep_size": True, "upscale": "guided"}, "decode": {"keep_size": True, "upscale": "decode"}}
     print(f"{'painting':<16} {'photo':<18} " + " ".join(f"{m:>7}" for m in modes))
     with tempfile.TemporaryDirectory() as tmp:
         for painting, photos in PAIRS.items():

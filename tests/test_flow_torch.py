@@ -16,9 +16,10 @@ from PIL import Image
 from pipeline.jobs.video import Media
 from pipeline.io.video import decode_frames, probe
 from pipeline.metrics import warping_error
-from pipeline.ops.flow import forward_backward, optical_flow
+from pipeline.ops.flow import forward_backward, optical_flow, photometric_fit
 from pipeline.ops.scene_cuts import correlations, hue_sat_histograms
 from pipeline.options import FlowBackend, TemporalOptions, VideoOptions
+from pipeline.ops.warp import flow_confidence
 from pipeline.temporal.flow import FlowEstimator, TorchFlowEstimator, colour_hist, hists_cut, make_flow_estimator
 from tests.conftest import DATA, SAMPLES
 from tests.helpers import Recorder, make_stylizer, run, run_cli
@@ -94,6 +95,24 @@ def test_endpoint_error_within_dis(source, name):
     first, second, truth = _case(source, name)
     epe_torch, epe_dis = _epe(optical_flow(first, second), truth), _epe(_dis(first, second), truth)
     assert epe_torch <= 1.10 * epe_dis + 0.01, (epe_torch, epe_dis)
+
+
+def test_photometric_fit_flags_a_flow_that_misses_a_moving_part(source):
+    """The moving square with its true backward flow lines up (fit near 1); with the background's motion
+    everywhere (smooth, and the same forwards and backwards, so the forward-backward test passes it) the square
+    does not, and the torch backend's confidence drops there while the background keeps it."""
+    first, second, _ = _case(source, "square")
+    true_bwd = _vec(-1, 0).expand(2, *HW).clone()
+    true_bwd[:, 33:73, 45:85] = _vec(-5, -3)  # the square's place in the second frame
+    true_bwd, smooth_bwd = true_bwd[None], _vec(-1, 0).expand(2, *HW)[None].contiguous()
+    inner = (slice(None), slice(None), slice(MARGIN, -MARGIN), slice(MARGIN, -MARGIN))
+    assert photometric_fit(first, second, true_bwd)[inner].mean() > 0.9
+    fit = photometric_fit(first, second, smooth_bwd)
+    square, ground = (..., slice(36, 70), slice(48, 82)), (..., slice(90, -MARGIN), slice(MARGIN, 40))
+    assert fit[square].mean() < 0.3 and fit[ground].mean() > 0.9
+    _, conf = TorchFlowEstimator.backward_and_mask(-smooth_bwd, smooth_bwd, fit, HW, soft=True)
+    assert torch.equal(flow_confidence(-smooth_bwd, smooth_bwd)[square], torch.ones_like(conf[square]))
+    assert conf[square].mean() < 0.3 and conf[ground].mean() > 0.9
 
 
 def test_convention_is_opencvs(source):

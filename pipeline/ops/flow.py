@@ -25,15 +25,15 @@ class FlowParams:
     residuals above about ``robust`` (grey levels in [0, 1]) count less (occlusions, motion boundaries; 0: all
     count fully); the finest ``skip`` levels left out (upsampled from there, as DIS's finest scale); a final
     (2 ``blur`` + 1)² mean of the flow (0: none).
-    The defaults beat DIS's FAST preset on tests/test_flow_torch.py's pairs; the final mean brings the flow
-    nearer DIS FAST's smoothness, on which the occlusion test and the temporal blend were tuned
-    (docs/BENCHMARKS.md, "Optical flow")."""
+    The defaults beat DIS's FAST preset on tests/test_flow_torch.py's pairs; the pull and the sweeps are strong
+    enough that flat, noisy areas of real clips (skies, roads) get their neighbours' flow rather than noise,
+    which the temporal blend would take for motion (docs/BENCHMARKS.md, "Torch optical flow")."""
 
     min_side: int = 16
     iterations: int = 3
-    smooth: int = 3
+    smooth: int = 10
     radius: int = 5
-    alpha: float = 0.1
+    alpha: float = 0.3
     robust: float = 0.02
     skip: int = 0
     blur: int = 3
@@ -64,6 +64,17 @@ def forward_backward(first: torch.Tensor, second: torch.Tensor,
     """Forward (first -> second) and backward (second -> first) flows of N pairs, as one batch of 2N."""
     flows = optical_flow(torch.cat([first, second]), torch.cat([second, first]), params)
     return flows[: first.shape[0]], flows[first.shape[0]:]
+
+
+def photometric_fit(previous: torch.Tensor, current: torch.Tensor, backward: torch.Tensor, sigma: float = 0.08,
+                    radius: int = 1) -> torch.Tensor:
+    """How well ``backward`` (current -> previous, (N, 2, H, W)) lines ``previous`` up with ``current`` (grey,
+    (N, 1, H, W) in [0, 1]): exp(-e / sigma²) of e, the squared residual's mean over a (2 ``radius`` + 1)²
+    window, (N, 1, H, W) in (0, 1]. A flow can agree with itself forwards and backwards and still be wrong (a
+    smooth flow carried over a fast-moving part); the frames themselves say so."""
+    with torch.autocast(backward.device.type, enabled=False):
+        residual = warp(previous.float(), backward.float()) - current.float()
+        return torch.exp(-_window(residual * residual, radius) / sigma**2)
 
 
 def pyramid(images: torch.Tensor, min_side: int) -> list[torch.Tensor]:

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import torch
 
-from pipeline.ops.flow import FlowParams, forward_backward
+from pipeline.ops.flow import FlowParams, forward_backward, photometric_fit
 from pipeline.ops.scene_cuts import correlations, hue_sat_histograms
 from pipeline.ops.warp import flow_confidence, occlusion_mask, resize_flow
 from pipeline.options import FlowBackend
@@ -122,7 +122,8 @@ def flow_size(hw: tuple[int, int], max_side: int) -> tuple[int, int]:
 
 def make_flow_estimator(backend: FlowBackend, device: torch.device, max_side: int = 320):
     """The flow backend for frames on ``device``: ``auto`` is torch on CUDA (the frames are there) and
-    OpenCV DIS on the CPU, where it costs 2 to 6 times less a frame pair (docs/BENCHMARKS.md, "Optical flow")."""
+    OpenCV DIS on the CPU, where it costs several times less a frame pair (docs/BENCHMARKS.md, "Optical flow"
+    and "Torch optical flow")."""
     if backend == FlowBackend.TORCH or (backend == FlowBackend.AUTO and device.type == "cuda"):
         return TorchFlowEstimator(max_side)
     return FlowEstimator(max_side)
@@ -141,8 +142,8 @@ class TorchFlowEstimator:
 
     on_device = True
 
-    def __init__(self, max_side: int = 320, params: FlowParams = FlowParams()) -> None:
-        self.max_side, self.params = max_side, params
+    def __init__(self, max_side: int = 320, params: FlowParams = FlowParams(), fit_sigma: float = 0.08) -> None:
+        self.max_side, self.params, self.fit_sigma = max_side, params, fit_sigma
 
     def flow_size(self, hw: tuple[int, int]) -> tuple[int, int]:
         return flow_size(hw, self.max_side)
@@ -176,19 +177,27 @@ class TorchFlowEstimator:
     def start_flows(self, previous: list[Guide | None], guides: list[Guide], cuts: list[bool],
                     pool: Executor | None = None) -> list[Future | None]:
         """The small flows of each frame from the one before (None at a cut), computed now as one batch (the
-        device runs them in order with the networks); ``pool`` is not used."""
+        device runs them in order with the networks), with how well the backward flow lines the two grey frames
+        up (ops/flow.photometric_fit); ``pool`` is not used."""
         todo = [i for i, cut in enumerate(cuts) if not cut]
         flows: list[Future | None] = [None] * len(guides)
         if todo:
-            fwd, bwd = forward_backward(torch.cat([previous[i].gray for i in todo]),
-                                        torch.cat([guides[i].gray for i in todo]), self.params)
+            before, after = torch.cat([previous[i].gray for i in todo]), torch.cat([guides[i].gray for i in todo])
+            fwd, bwd = forward_backward(before, after, self.params)
+            fit = photometric_fit(before, after, bwd, self.fit_sigma)
             for k, i in enumerate(todo):
-                flows[i] = _done((fwd[k:k + 1], bwd[k:k + 1]))
+                flows[i] = _done((fwd[k:k + 1], bwd[k:k + 1], fit[k:k + 1]))
         return flows
 
     @staticmethod
-    def backward_and_mask(forward: torch.Tensor, backward: torch.Tensor, out_hw: tuple[int, int],
+    def backward_and_mask(forward: torch.Tensor, backward: torch.Tensor, fit: torch.Tensor, out_hw: tuple[int, int],
                           device: torch.device | str = "cpu", soft: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-        """As ``FlowEstimator.backward_and_mask``, from (1, 2, h, w) flows already on the device."""
+        """As ``FlowEstimator.backward_and_mask``, from (1, 2, h, w) flows already on the device and their
+        photometric ``fit`` (1, 1, h, w): the confidence is scaled by the fit (the mask needs a fit over 0.5).
+        The forward-backward test alone passes a torch flow that is smooth and wrong together; DIS's patch
+        search fails the test there instead (docs/BENCHMARKS.md, "Torch optical flow")."""
         fwd, bwd = (resize_flow(f.to(device), out_hw) for f in (forward, backward))
-        return bwd, (flow_confidence if soft else occlusion_mask)(fwd, bwd)
+        fit = torch.nn.functional.interpolate(fit.to(device), size=out_hw, mode="bilinear", align_corners=False)
+        if soft:
+            return bwd, flow_confidence(fwd, bwd) * fit.to(fwd.dtype)
+        return bwd, occlusion_mask(fwd, bwd) * (fit > 0.5).to(fwd.dtype)
