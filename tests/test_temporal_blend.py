@@ -75,3 +75,17 @@ def test_bicubic_warp_softens_a_texture_less_than_bilinear_over_repeated_warps()
             image = warp(warp(image, there, mode), back, mode)
         detail[mode] = image[..., 8:-8, 8:-8].std().item()
     assert detail["bicubic"] > 1.2 * detail["bilinear"]
+
+
+def test_renewal_patches_are_large_so_few_pixels_sit_on_a_seam():
+    """Every seam between a carried and a renewed texture costs style (docs/TEMPORAL.md, "48 frames"): at the
+    work size of 256 the patches span about 3/8 of the long side, so under 10 % of neighbouring pixel pairs
+    renew on different frames (24 px cells put 17 % there); the phases still spread evenly over the period."""
+    period = 10
+    phase = refresh_phase(1, 144, 256, period, "cpu")[0, 0]
+    seams = ((phase[:, 1:] != phase[:, :-1]).float().mean() + (phase[1:] != phase[:-1]).float().mean()) / 2
+    assert seams.item() < 0.1
+    counts = torch.bincount(phase.flatten().long(), minlength=period)
+    assert counts.min().item() >= 0.99 * counts.max().item()  # each frame renews a tenth of the picture
+    small = refresh_phase(1, 144, 256, period, "cpu", cell=24)[0, 0]
+    assert ((small[:, 1:] != small[:, :-1]).float().mean() + (small[1:] != small[:-1]).float().mean()).item() / 2 > 0.15

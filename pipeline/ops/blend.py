@@ -12,10 +12,13 @@ import torch
 import torch.nn.functional as F
 
 
-def refresh_phase(n: int, h: int, w: int, period: float, device, cell: int = 24) -> torch.Tensor:
+def refresh_phase(n: int, h: int, w: int, period: float, device, cell: int | None = None) -> torch.Tensor:
     """Each pixel's phase, a whole number in [0, ``period``), (N, 1, H, W): smooth blobs (a fixed-seed random
-    grid of ``cell`` px, upsampled, spread evenly over the range), so each frame renews about 1/period of the
-    picture in a few patches instead of all of it at once."""
+    grid of ``cell`` px, by default 3/8 of the long side, upsampled, spread evenly over the range), so each
+    frame renews about 1/period of the picture in a few large patches instead of all of it at once. Large:
+    every seam between a carried and a renewed texture puts an edge in the texture that costs style
+    (docs/TEMPORAL.md, "48 frames, and the seams")."""
+    cell = cell or max(8, max(h, w) * 3 // 8)
     generator = torch.Generator().manual_seed(0)
     grid = torch.rand(1, 1, max(2, h // cell + 2), max(2, w // cell + 2), generator=generator)
     smooth = F.interpolate(grid, size=(h, w), mode="bicubic", align_corners=True).flatten()
