@@ -81,7 +81,7 @@ def build_stylizer(opts: StyleOptions, on_adapt_step: OnStep | None = None, *,
     adapted = bool(steps and opts.alpha > 0)  # alpha 0 is the content's reconstruction: no style to adapt to
     if adapted:
         adapt_to_style(nets, target, steps, opts.calibration_size, calibration_size, on_adapt_step)
-    nets = inference_forms(nets, adapted)
+    nets = inference_forms(nets, adapted, custom_weights(opts, encoder, decoder))
     stylizer = Stylizer(nets, target, opts.alpha, opts.preserve_color, opts.feedback, opts.tile,
                         opts.memory_budget)
     stylizer.bank = bank
@@ -128,16 +128,32 @@ def cpu_backend(opts: StyleOptions, encoder: VGGEncoder, decoder: nn.Module | No
     return for_precision(str(opts.precision), opts.calibration_size, encoder, decoder)
 
 
-def inference_forms(nets: Networks, adapted: bool = False) -> Networks:
+def custom_weights(opts: StyleOptions, encoder: nn.Module | None, decoder: nn.Module | None) -> str | None:
+    """What in ``opts`` or the modules passed in is not the shipped VGG and decoder (the only networks with an
+    int8 form), in words for a log line; None when both are the shipped ones."""
+    shipped = shipped_weights_path()
+    if encoder is not None or decoder is not None:
+        return "a network passed in"
+    if opts.vgg is not None:
+        return f"--vgg {opts.vgg}"
+    if opts.decoder is not None and (shipped is None or Path(opts.decoder).resolve() != shipped.resolve()):
+        return f"--decoder {opts.decoder}"
+    return None
+
+
+def inference_forms(nets: Networks, adapted: bool = False, custom: str | None = None) -> Networks:
     """``nets`` whose inference forms (``encode_fn``, ``decode_fn``) suit the CPU backend: for ``bf16`` copies
     with their weights cast to bf16 once (the same pixels as autocast casting them at every call, in less
     time), for ``int8`` the shipped quantized networks (``models/int8.py``; an ``adapted`` decoder has no int8
-    form, so those runs take bf16 or fp32, said in one log line). The fp32 modules stay for what takes
-    gradients (adaptation, Gatys on the CPU) and for calibration, done before this."""
+    form, nor has ``custom``, weights other than the shipped ones: those runs take bf16 or fp32, said in one
+    log line). The fp32 modules stay for what takes gradients (adaptation, Gatys on the CPU) and for
+    calibration, done before this."""
     name = nets.backend.name if nets.backend is not None else None
-    if name == "int8" and adapted:
+    if name == "int8" and (adapted or custom):
         fallback = backend("bf16" if cpu_has_fast_bf16() else "onednn")
-        log.info("int8: the decoder fitted to the style (--adapt) has no int8 form; running %s", fallback.name)
+        why = custom or "the decoder fitted to the style (--adapt)"
+        log.info("int8: %s has no int8 form (only the shipped networks are quantized); running %s", why,
+                 fallback.name)
         nets = dataclasses.replace(nets, backend=fallback, dtype=fallback.dtype)
         name = fallback.name
     if nets.encode_fn is not None or name not in ("bf16", "int8"):

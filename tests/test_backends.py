@@ -125,6 +125,8 @@ def test_auto_never_takes_int8_that_failed_the_quality_gate(monkeypatch, tmp_pat
     monkeypatch.setattr(int8, "passed_gate", lambda: False)
     assert backends.for_precision("auto", 64, encoder=object()).name == "onednn"
     monkeypatch.setattr(int8, "passed_gate", lambda: True)
+    assert backends.for_precision("auto", 64, encoder=object()).name == "onednn"  # held back: AUTO_INT8
+    monkeypatch.setattr(backends, "AUTO_INT8", True)
     assert backends.for_precision("auto", 64, encoder=object()).name == "int8"
 
 
@@ -174,3 +176,26 @@ def test_cpu_backend_int8_without_openvino_falls_back(monkeypatch):
     stylizer = make_stylizer(None, STYLE_PATH, size=64, cpu_backend="int8")
     assert stylizer.nets.backend.name in ("nnpack", "onednn", "bf16")
     assert stylizer(torch.rand(1, 3, 32, 48)).shape == (1, 3, 32, 48)
+
+
+def test_int8_runs_only_the_shipped_networks(caplog, random_decoder_file, tmp_path):
+    """Only the shipped VGG and decoder have an int8 form: a decoder of one's own at --precision int8 runs a
+    torch backend (with one line), never the shipped int8 decoder in its place."""
+    from pipeline.build import custom_weights
+    from pipeline.models.decoder import shipped_weights_path
+    from pipeline.options import StyleOptions
+
+    plain = StyleOptions(styles=[STYLE_PATH])
+    assert custom_weights(plain, None, None) is None
+    assert custom_weights(dataclasses.replace(plain, decoder=shipped_weights_path()), None, None) is None
+    assert custom_weights(dataclasses.replace(plain, decoder=random_decoder_file), None, None).startswith("--decoder")
+    assert custom_weights(dataclasses.replace(plain, vgg=tmp_path / "vgg.pth"), None, None).startswith("--vgg")
+    assert custom_weights(plain, None, torch.nn.Identity()) == "a network passed in"
+    if not _int8_available():
+        return
+    from pipeline.models.int8 import CompiledNet
+
+    with caplog.at_level("INFO"):
+        own = make_stylizer(random_decoder_file, STYLE_PATH, size=64, precision="int8")
+    assert own.nets.backend.name != "int8" and not isinstance(own.nets.decode_fn, CompiledNet)
+    assert any("has no int8 form" in r.getMessage() and "--decoder" in r.getMessage() for r in caplog.records)
