@@ -32,9 +32,6 @@ PROBE_MIN_RUNS = 2  # ... and at least: the probe stops there when one backend l
 PROBE_LEAD = 0.15  # ... and no backend's calls differ by more than PROBE_SPREAD (else load is about: go on)
 PROBE_SPREAD = 0.10
 CACHE_FILE = "cpu_backends.json"
-# int8 passes the quality gate, but auto does not take it yet: after int8 networks had run in a process, a
-# SIGINT delivered inside it crashed the test suite (SIGSEGV in libgomp's barrier, main thread); not understood.
-AUTO_INT8 = False
 log = logging.getLogger(__name__)
 
 
@@ -74,12 +71,13 @@ def available() -> list[str]:
     return [n for n in NAMES if have[n]]
 
 
-def for_precision(precision: str, size: int, encoder=None, decoder=None) -> Backend:
+def for_precision(precision: str, size: int, encoder=None, decoder=None, int8: bool = True) -> Backend:
     """The CPU backend for ``--precision``: fp32 keeps NNPACK where the build has it (outputs unchanged
     from earlier releases), bf16 casts the weights, int8 takes the quantized networks (without OpenVINO, what
     auto takes, said in one log line), ``auto`` probes the available ones at long side ``size`` (on
     ``encoder``, a ``VGGEncoder``, and ``decoder``; None: the bundled ones) and takes the fastest; int8 only
-    where it passed the quality gate (``models/int8.passed_gate``) and ``AUTO_INT8`` allows it."""
+    where it passed the quality gate (``models/int8.passed_gate``) and ``int8`` allows it (False: the run's
+    networks have no int8 form)."""
     if precision in ("bf16", "fp16"):  # fp16: autocast, no native kernels on most CPUs; only when asked
         return backend(precision)
     if precision == "int8" and "int8" not in available():
@@ -90,9 +88,9 @@ def for_precision(precision: str, size: int, encoder=None, decoder=None) -> Back
         return backend("int8")
     if precision == "fp32":
         return backend("nnpack" if nnpack_available() else "onednn")
-    from pipeline.models import int8
+    from pipeline.models import int8 as quantized
 
-    names = [n for n in available() if n != "int8" or AUTO_INT8 and int8.passed_gate()]
+    names = [n for n in available() if n != "int8" or int8 and quantized.passed_gate()]
     if len(names) == 1:
         return backend(names[0])
     measured = probe(names, size, encoder, decoder)

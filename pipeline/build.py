@@ -95,6 +95,7 @@ def build_networks(opts: StyleOptions, device: torch.device, encoder: VGGEncoder
     channels_last suits cuDNN and oneDNN; on the CPU the backend (``backends.py``: NNPACK's layers in NCHW,
     oneDNN, or bf16) is the one ``--precision`` / ``--cpu-backend`` name or a probe finds fastest
     (torch.compile brings its own CPU kernels). ``fast_cpu`` False: never NNPACK (for comparisons)."""
+    int8 = no_int8_form(opts, encoder, decoder) is None
     encoder = _load("--vgg", opts.vgg, load_encoder) if encoder is None else copy.deepcopy(encoder)
     encoder.use_reflect_padding()
     if decoder is None:
@@ -102,7 +103,7 @@ def build_networks(opts: StyleOptions, device: torch.device, encoder: VGGEncoder
                         load_decoder)
     else:
         decoder = copy.deepcopy(decoder)
-    cpu = cpu_backend(opts, encoder, decoder, fast_cpu) if device.type == "cpu" else None
+    cpu = cpu_backend(opts, encoder, decoder, fast_cpu, int8) if device.type == "cpu" else None
     dtype = cpu.dtype if cpu is not None else pick_dtype(opts.precision, device)
     fast = cpu is not None and cpu.fast_layers and not opts.compile
     memory_format = torch.contiguous_format if fast else torch.channels_last
@@ -116,16 +117,24 @@ def build_networks(opts: StyleOptions, device: torch.device, encoder: VGGEncoder
 
 
 def cpu_backend(opts: StyleOptions, encoder: VGGEncoder, decoder: nn.Module | None = None,
-                fast_cpu: bool = True) -> Backend:
+                fast_cpu: bool = True, int8: bool = True) -> Backend:
     """The CPU backend: ``--cpu-backend`` when named, else by ``--precision`` (``backends.for_precision``,
-    which probes for auto) at the run's work size (its calibration size)."""
+    which probes for auto) at the run's work size (its calibration size); ``int8`` False: auto does not
+    consider int8 (the run's networks have none: ``no_int8_form``)."""
     if opts.cpu_backend == "int8":  # where OpenVINO is missing (a Ray worker, say): the torch path, one log line
         return for_precision("int8", opts.calibration_size, encoder, decoder)
     if opts.cpu_backend != "auto":
         return backend(opts.cpu_backend)
     if not fast_cpu and opts.precision in ("fp32", "auto"):
         return backend("onednn" if opts.precision == "fp32" or not cpu_has_fast_bf16() else "bf16")
-    return for_precision(str(opts.precision), opts.calibration_size, encoder, decoder)
+    return for_precision(str(opts.precision), opts.calibration_size, encoder, decoder, int8)
+
+
+def no_int8_form(opts: StyleOptions, encoder: nn.Module | None = None, decoder: nn.Module | None = None) -> str | None:
+    """Why a CPU run of ``opts`` (with these modules passed in) has no int8 form, in words for a log line:
+    weights other than the shipped ones, or a decoder to be fitted to the style (``--adapt``; never by default
+    on the CPU); None when it has one."""
+    return custom_weights(opts, encoder, decoder) or ("--adapt" if opts.adapt and opts.alpha > 0 else None)
 
 
 def custom_weights(opts: StyleOptions, encoder: nn.Module | None, decoder: nn.Module | None) -> str | None:

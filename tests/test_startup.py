@@ -31,7 +31,6 @@ finally:
 
 
 def test_a_video_run_reports_its_first_frame_from_the_process_start_and_imports_only_what_it_uses(tmp_path):
-    from pipeline import backends
     from pipeline.models import int8
 
     start = time.perf_counter()
@@ -46,8 +45,8 @@ def test_a_video_run_reports_its_first_frame_from_the_process_start_and_imports_
     assert DELAY_S <= summary["first_frame_s"] < wall, (summary, wall)
     assert 0 < summary["first_frame_cpu_s"] <= summary["first_frame_s"] * os.cpu_count()  # CPU time of all threads
     imported = ast.literal_eval(done.stderr.strip().splitlines()[-1].removeprefix("imported:"))
-    # The int8 networks (OpenVINO) are only a candidate where they passed the quality gate and auto may take them.
-    expected = ["openvino"] if backends.AUTO_INT8 and int8.passed_gate() and int8.available() else []
+    # The int8 networks (OpenVINO) are only a candidate where they passed the quality gate.
+    expected = ["openvino"] if int8.passed_gate() and int8.available() else []
     assert imported == expected, done.stderr
 
 

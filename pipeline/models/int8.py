@@ -10,10 +10,13 @@ the CPU runs the best torch backend.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import functools
 import importlib.util
 import json
 import os
+import sys
 import threading
 from importlib import resources
 from pathlib import Path
@@ -65,13 +68,14 @@ class CompiledNet:
         os.environ.setdefault("OPENVINO_TELEMETRY_OPT_OUT", "1")  # it could not reach its server anyway
         import openvino as ov
 
-        core = ov.Core()
-        model = core.read_model(str(model_dir() / f"{name}.xml"))
         # One stream, the run's threads: frames come one batch at a time, and results must not depend on
         # how the work was split (OpenVINO's int8 kernels gave the same bytes for 1 and 2 threads). Float
         # layers run at OpenVINO's default inference precision: bf16 where the CPU has it, else f32.
         config = {"NUM_STREAMS": "1", "INFERENCE_NUM_THREADS": str(threads), "PERFORMANCE_HINT": "LATENCY"}
-        self.compiled = core.compile_model(model, "CPU", config)
+        with keeping_signal_stack():
+            core = ov.Core()
+            model = core.read_model(str(model_dir() / f"{name}.xml"))
+            self.compiled = core.compile_model(model, "CPU", config)
         self.list_output = list_output
         self._local = threading.local()
 
@@ -83,6 +87,30 @@ class CompiledNet:
         request.infer({0: array})
         out = torch.from_numpy(np.array(request.get_output_tensor(0).data, copy=True))
         return [out] if self.list_output else out
+
+
+class _StackT(ctypes.Structure):
+    _fields_ = [("ss_sp", ctypes.c_void_p), ("ss_flags", ctypes.c_int), ("ss_size", ctypes.c_size_t)]  # Linux
+
+
+@contextlib.contextmanager
+def keeping_signal_stack():
+    """Give the calling thread back the alternate signal stack it had before the block. OpenVINO's CPU
+    plugin, when it loads, points the loading thread's signal stack at a small mapping of its own (for AMX
+    state) and unmaps that mapping when the plugin goes, leaving the thread's stack set: the next signal
+    handled there with SA_ONSTACK (Python's SIGINT handler is) is delivered onto unmapped or reused memory,
+    a SIGSEGV or a corrupted heap (Ctrl-C after the backend probe had run int8 and dropped it). Signals
+    then run on the thread's own stack, as before OpenVINO loaded. Linux only (elsewhere a no-op)."""
+    if not sys.platform.startswith("linux"):
+        yield
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    before = _StackT()
+    libc.sigaltstack(None, ctypes.byref(before))
+    try:
+        yield
+    finally:
+        libc.sigaltstack(ctypes.byref(before), None)
 
 
 def compiled_pair(threads: int | None = None) -> tuple[CompiledNet, CompiledNet]:
