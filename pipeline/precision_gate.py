@@ -4,7 +4,9 @@ Against the fp32 output on photo and painting pairs: the style ratio (an output'
 photo's, both against the painting: how much of the distance to the style is left) may rise by at most
 ``MEAN_STYLE`` on average and ``PAIR_STYLE`` on any pair, the relative content distance by at most
 ``PAIR_CONTENT`` on any pair, and the PSNR to the fp32 output must be at least ``MEAN_PSNR`` dB on average and
-``PAIR_PSNR`` dB on every pair. ``scripts/quality.py --precisions`` prints it; tests check it on real pairs.
+``PAIR_PSNR`` dB on every pair. On the shared clips, through the default temporal mode, the warping error may
+rise by at most ``CLIP_WARP_PCT`` per cent over bf16's on any clip. ``scripts/quality.py --precisions`` and
+``--video-precisions`` print the two halves; tests check the photo half on real pairs.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pipeline.metrics import style_loss
 from pipeline.models.vgg import VGGEncoder
 
 MEAN_STYLE, PAIR_STYLE, PAIR_CONTENT, MEAN_PSNR, PAIR_PSNR = 0.002, 0.005, 0.01, 37.0, 28.0
+CLIP_WARP_PCT = 5.0
 Pair = tuple[torch.Tensor, torch.Tensor]  # (photo, painting), each (1, 3, H, W) in [0, 1]
 
 

@@ -4,6 +4,8 @@
     python scripts/quality.py --clips davis_bear cutBunny --frames 24
     python scripts/quality.py --flows opencv torch --json out/flows.json   # the two flow backends side by side
     python scripts/quality.py --keep-size --json out/upscale.json     # photos: --upscale resize, guided, decode
+    python scripts/quality.py --precisions bf16 int8 --record         # photos: the CPU precisions' gate at 512
+    python scripts/quality.py --video-precisions bf16 int8 --record   # clips: its warping-error half
 
 Video (default): each clip of ../shared/data/video is stylized with ``--temporal off`` and with the default
 temporal settings through the video job; per clip it prints the warping error (Lai et al. 2018, occlusion
@@ -44,6 +46,7 @@ from pipeline.io.video import decode_frames, probe
 from pipeline.jobs.folder import plan_folder, run_folder
 from pipeline.metrics import style_loss, warping_error
 from pipeline.options import FolderOptions, StyleOptions, TemporalOptions, VideoOptions
+from pipeline.precision_gate import CLIP_WARP_PCT
 from pipeline.temporal.flow import FlowEstimator
 
 DATA = Path(os.environ.get("STYLIZE_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
@@ -85,6 +88,14 @@ def _runs(flows: list[str]) -> dict[str, TemporalOptions]:
     return {"off": TemporalOptions(mode="off"), **{flow: TemporalOptions(flow=flow) for flow in flows}}
 
 
+def _stylized(stylizer, clip: Path, dst: Path, opts: VideoOptions, row: dict, name: str) -> list[np.ndarray]:
+    """``clip`` through the video job into ``dst``: its frames, the seconds it took in ``row``."""
+    start = time.perf_counter()
+    stylize_one(stylizer, clip, dst, opts)
+    row[f"seconds_{name}"] = round(time.perf_counter() - start, 2)
+    return [f.image for f in decode_frames(probe(dst))]
+
+
 def clip_row(stylizer, clip: Path, args, tmp: Path) -> dict:
     """One clip stylized with --temporal off and the default (per flow backend): warping errors, style losses,
     seconds."""
@@ -92,12 +103,8 @@ def clip_row(stylizer, clip: Path, args, tmp: Path) -> dict:
     row: dict = {"clip": clip.stem, "frames": len(inputs)}
     runs = _runs(args.flows)
     for name, temporal in runs.items():
-        dst = tmp / f"{clip.stem}.{name}.mp4"
         opts = VideoOptions(size=args.size, max_frames=args.frames, temporal=temporal)
-        start = time.perf_counter()
-        stylize_one(stylizer, clip, dst, opts)
-        row[f"seconds_{name}"] = round(time.perf_counter() - start, 2)
-        outputs = [f.image for f in decode_frames(probe(dst))]
+        outputs = _stylized(stylizer, clip, tmp / f"{clip.stem}.{name}.mp4", opts, row, name)
         style = load_style_images([args.style], max(outputs[0].shape[:2]))[0]
         row[f"warp_{name}"] = warping_error(inputs, outputs)
         if len(args.flows) > 1 and name != "off":  # backends side by side: also judged by flows of neither
@@ -127,12 +134,21 @@ def _print_row(r: dict, names: list[str]) -> None:
     print(line, flush=True)
 
 
-def video_table(args) -> list[dict]:
-    options = StyleOptions(styles=[args.style], style_size=args.size, calibration_size=calibration_size_for(args.size))
-    stylizer = build_stylizer(options)
+def _clips(args) -> list[Path]:
     clips = sorted((DATA / "video").glob("*.mp4"))
     if args.clips:
         clips = [c for c in clips if any(c.stem.startswith(name.removesuffix(".mp4")) for name in args.clips)]
+    return clips
+
+
+def _stylizer(args, **style):
+    return build_stylizer(StyleOptions(styles=[args.style], style_size=args.size,
+                                       calibration_size=calibration_size_for(args.size), **style))
+
+
+def video_table(args) -> list[dict]:
+    stylizer = _stylizer(args)
+    clips = _clips(args)
     rows = []
     names = [n for n in _runs(args.flows) if n != "off"]
     print(f"{'clip':<22} {'warp off':>9} " + " ".join(f"{n:>9}" for n in names) + f" {'ratio':>6} {'style off':>9} "
@@ -152,6 +168,56 @@ def video_table(args) -> list[dict]:
                         + "".join(f" {max(r[f'warp_{n}_vs_{names[0]}_{ref}_pct'] for r in rows):+7.1f}%"
                                   for ref in REFERENCES) for n in names[1:]))
     return rows
+
+
+def precision_video_table(args) -> list[dict]:
+    """The video half of the precision gate: each clip through the default temporal mode at each of
+    ``args.video_precisions`` on the CPU; per clip the warping error and style loss of each precision, and of
+    each after the first against the first (the gate: warping error at most +5 % over bf16's). With
+    ``--record``, int8's worst rise against bf16 is stored in the int8 provenance (``int8.passed_gate``)."""
+    first, *others = names = args.video_precisions
+    stylizers = {p: _stylizer(args, precision=p, device="cpu") for p in names}
+    print(f"{'clip':<22} " + " ".join(f"{'warp ' + p:>10} {'style ' + p:>10}" for p in names)
+          + "".join(f" {'warp ' + p:>9} {'style ' + p:>9}" for p in others))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for clip in _clips(args):
+            inputs = [f.image for f in decode_frames(probe(clip), max_frames=args.frames)]
+            row: dict = {"clip": clip.stem, "frames": len(inputs)}
+            for p in names:
+                opts = VideoOptions(size=args.size, max_frames=args.frames)
+                outputs = _stylized(stylizers[p], clip, Path(tmp) / f"{clip.stem}.{p}.mp4", opts, row, p)
+                style = load_style_images([args.style], max(outputs[0].shape[:2]))[0]
+                row[f"warp_{p}"] = warping_error(inputs, outputs)
+                row[f"style_{p}"] = mean_style_loss(stylizers[first].encoder, outputs, style, args.every)
+            for p in others:
+                row[f"warp_{p}_vs_{first}_pct"] = 100 * (row[f"warp_{p}"] / max(row[f"warp_{first}"], 1e-12) - 1)
+                row[f"style_{p}_vs_{first}_pct"] = 100 * (row[f"style_{p}"] / row[f"style_{first}"] - 1)
+            rows.append(row)
+            print(f"{row['clip']:<22} " + " ".join(f"{row[f'warp_{p}']:10.5f} {row[f'style_{p}']:10.0f}" for p in names)
+                  + "".join(f" {row[f'warp_{p}_vs_{first}_pct']:+8.1f}% {row[f'style_{p}_vs_{first}_pct']:+8.1f}%"
+                            for p in others), flush=True)
+    worst = {p: max(rows, key=lambda r: r[f"warp_{p}_vs_{first}_pct"]) for p in others}
+    worst = {p: (r["clip"], r[f"warp_{p}_vs_{first}_pct"]) for p, r in worst.items()}
+    print("worst warping error rise against " + first + ": "
+          + ", ".join(f"{p} {w:+.1f}% on {c} ({'pass' if w <= CLIP_WARP_PCT else 'FAIL'})"
+                      for p, (c, w) in worst.items()))
+    if args.record and first == "bf16" and "int8" in worst:
+        clip, rise = worst["int8"]
+        _record_gate({"video": {"clips": [r["clip"] for r in rows], "frames": args.frames, "size": args.size,
+                                "worst_warp_rise_pct": round(rise, 2), "worst_clip": clip,
+                                "pass": rise <= CLIP_WARP_PCT}})
+    return rows
+
+
+def _record_gate(figures: dict) -> None:
+    """Merge ``figures`` into the quality gate of the shipped int8 models' provenance (what auto reads)."""
+    from pipeline.models.int8 import model_dir
+
+    path = model_dir() / "provenance.json"
+    provenance = json.loads(path.read_text())
+    provenance["quality_gate"] = {**provenance.get("quality_gate", {}), **figures}
+    path.write_text(json.dumps(provenance, indent=1) + "\n")
 
 
 def _style_ratio(encoder, image: np.ndarray, photo: np.ndarray, painting: Path) -> float:
@@ -202,7 +268,6 @@ def keep_size_table(args) -> list[dict]:
 
 def precision_table(args) -> dict:
     """The quality gate of each of ``args.precisions`` at 512 px (pipeline/precision_gate.py), printed."""
-    from pipeline.models.int8 import model_dir
     from pipeline.precision_gate import run_gate
 
     figures = run_gate(DATA, args.precisions)
@@ -211,10 +276,7 @@ def precision_table(args) -> dict:
               f"worst pair +{row['worst_style_rise']:.4f}, content +{row['worst_content_rise']:.4f}, "
               f"PSNR {row['psnr_mean']:.1f} dB mean, {row['psnr_worst']:.1f} worst")
     if args.record and "int8" in figures:
-        path = model_dir() / "provenance.json"
-        provenance = json.loads(path.read_text())
-        provenance["quality_gate"] = {k: v for k, v in figures["int8"].items() if k != "pairs"}
-        path.write_text(json.dumps(provenance, indent=1) + "\n")
+        _record_gate({k: v for k, v in figures["int8"].items() if k != "pairs"})
     return figures
 
 
@@ -231,11 +293,15 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the rows here")
     parser.add_argument("--precisions", nargs="+", choices=["bf16", "int8", "fp16"],
                         help="photos: the quality gate of these CPU precisions against fp32 (precision_gate.py)")
-    parser.add_argument("--record", action="store_true", help="with --precisions int8: store its gate figures "
-                        "in pipeline/weights/int8/provenance.json (what --precision auto reads)")
+    parser.add_argument("--video-precisions", nargs="+", choices=["bf16", "int8", "fp32"],
+                        help="clips: the default temporal mode at each CPU precision, warping error against the first")
+    parser.add_argument("--record", action="store_true", help="with --precisions or --video-precisions and int8: "
+                        "store its gate figures in pipeline/weights/int8/provenance.json (what --precision auto reads)")
     args = parser.parse_args()
     if args.precisions:
         rows = precision_table(args)
+    elif args.video_precisions:
+        rows = precision_video_table(args)
     else:
         rows = keep_size_table(args) if args.keep_size else video_table(args)
     if args.json:

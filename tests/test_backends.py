@@ -185,16 +185,22 @@ def test_auto_leaves_int8_out_where_the_networks_have_no_int8_form(monkeypatch, 
     assert build_networks(plain, torch.device("cpu")).backend.name == "int8"
 
 
-def test_int8_gate_counts_only_on_a_cpu_with_vnni(monkeypatch, tmp_path):
-    """The decoder's weights use all 8 bits (no overflow fix): without VNNI the gate's figures do not hold."""
+def test_int8_gate_counts_only_on_a_cpu_with_vnni_and_with_both_halves(monkeypatch, tmp_path):
+    """The decoder's weights use all 8 bits (no overflow fix): without VNNI the gate's figures do not hold. And
+    the photo pairs are half the gate: the clips' warping error must have passed too."""
     from pipeline.models import int8
 
-    (tmp_path / "provenance.json").write_text(json.dumps({"quality_gate": {"pass": True}}))
+    recorded = tmp_path / "provenance.json"
+    recorded.write_text(json.dumps({"quality_gate": {"pass": True, "video": {"pass": True}}}))
     monkeypatch.setattr(int8, "model_dir", lambda: tmp_path)
     monkeypatch.setattr(backends, "cpu_flags", lambda: ["avx2", "fma", "avx512f", "avx512_vnni"])
     assert int8.passed_gate() is True
     monkeypatch.setattr(backends, "cpu_flags", lambda: ["avx2", "fma", "avx512f"])
     assert int8.passed_gate() is False
+    monkeypatch.setattr(backends, "cpu_flags", lambda: ["avx2", "fma", "avx512f", "avx512_vnni"])
+    for video in ({"pass": False}, None):
+        recorded.write_text(json.dumps({"quality_gate": {"pass": True, **({"video": video} if video else {})}}))
+        assert int8.passed_gate() is False
 
 
 @pytest.mark.data

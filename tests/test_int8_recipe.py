@@ -42,3 +42,5 @@ def test_the_recorded_gate_verdict_follows_from_its_figures():
               and figures["psnr_mean"] >= gate.MEAN_PSNR and figures["psnr_worst"] >= gate.PAIR_PSNR)
     assert figures["pass"] is passes
     assert [tuple(p) for p in figures["pair_names"]] == list(gate.PAIRS)  # all 12 held-out pairs, not a subset
+    video = figures["video"]  # the clips' half: every shared clip, through the default temporal mode
+    assert video["pass"] is (video["worst_warp_rise_pct"] <= gate.CLIP_WARP_PCT) and len(video["clips"]) == 8

@@ -44,9 +44,10 @@ def available() -> bool:
 
 
 def passed_gate() -> bool:
-    """Whether the shipped networks passed the quality gate (``precision_gate.py``), as recorded in
-    their provenance by ``scripts/quality.py --precisions --record``: ``--precision auto`` never takes them
-    otherwise (``--precision int8`` still does). Only on a CPU with VNNI: the decoder's weights use all 8 bits
+    """Whether the shipped networks passed both halves of the quality gate (``precision_gate.py``: photo
+    pairs, and the warping error on the shared clips), as recorded in their provenance by
+    ``scripts/quality.py --precisions`` / ``--video-precisions`` with ``--record``: ``--precision auto``
+    never takes them otherwise (``--precision int8`` still does). Only on a CPU with VNNI: the decoder's weights use all 8 bits
     (no overflow fix), which the older int8 kernels (AVX2, AVX-512 without VNNI) can saturate."""
     from pipeline.backends import cpu_flags
 
@@ -56,7 +57,8 @@ def passed_gate() -> bool:
         provenance = json.loads((model_dir() / "provenance.json").read_text())
     except (OSError, ValueError):
         return False
-    return bool(provenance.get("quality_gate", {}).get("pass"))
+    figures = provenance.get("quality_gate", {})
+    return bool(figures.get("pass") and figures.get("video", {}).get("pass"))
 
 
 class CompiledNet:
