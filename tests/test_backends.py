@@ -31,6 +31,16 @@ def test_auto_takes_the_fastest_probed_backend_and_caches_the_figures(monkeypatc
     assert backends.for_precision("fp32", 128).name in ("nnpack", "onednn") and len(calls) == 2
 
 
+def test_figures_probed_with_the_kernels_limited_to_a_lesser_cpu_are_kept_apart(monkeypatch):
+    """ONEDNN_MAX_CPU_ISA=AVX2 (or ATEN_CPU_CAPABILITY) runs an AVX2-only machine's kernels on this one: the
+    probe's figures then are that machine's, not to be read back for the whole chip."""
+    for name in backends.ISA_LIMITS:
+        monkeypatch.delenv(name, raising=False)
+    whole = backends.cache_key(384)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert backends.cache_key(384) == whole + "|ONEDNN_MAX_CPU_ISA=AVX2"
+
+
 def test_the_probe_times_real_layers(monkeypatch, tmp_path):
     monkeypatch.setenv("STYLIZE_CACHE", str(tmp_path))  # measured here, not read from the session's figures
     names = ["onednn"] + ["int8"] * ("int8" in backends.available())
