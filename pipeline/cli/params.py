@@ -92,6 +92,6 @@ Fps = Annotated[Optional[float], _opt(panel=VIDEO, help="Frame rate of an image 
 
 TemporalOpt = Annotated[TemporalMode, _opt(panel=TEMPORAL, help="Flicker reduction: smoothed statistics, flow-warped blending, or both (full).")]
 TemporalStrength = Annotated[float, _opt(panel=TEMPORAL, min=0.0, max=0.99, help="Statistics momentum; the warped frame is renewed every 12x this many frames where the content moves.")]
-TemporalStill = Annotated[float, _opt(panel=TEMPORAL, min=0.0, max=0.99, help="The warped frame is renewed every 12x this many frames where the content stands still (under half a pixel a frame).")]
+TemporalStill = Annotated[float, _opt(panel=TEMPORAL, min=0.0, max=0.99, help="The warped frame is renewed every 12x this many frames where the content stands still (under 0.75 px a frame), fading in over two frames.")]
 RefineEvery = Annotated[int, _opt(panel=TEMPORAL, min=0, help="Refine every Nth frame (and scene cuts) with Gatys; 0 = never.")]
 FlowOpt = Annotated[FlowBackend, _opt("--flow", panel=TEMPORAL, help="Optical flow and scene cuts: torch (on the frames' device), opencv (DIS on the host), or auto (torch on CUDA, OpenCV on the CPU).")]

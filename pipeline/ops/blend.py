@@ -3,7 +3,8 @@
 Averaging two textures that do not line up lowers their energy (a recursive blend of weight w settles at
 (1-w)/(1+w) of the fresh energy) and washes the style out; a texture carried whole keeps it. So the carried
 frame is kept where the flow is confident and renewed from the fresh one once a period, in staggered
-patches, so no frame renews (and pops) all at once. Measured: docs/TEMPORAL.md, "Flicker against style".
+patches, so no frame renews (and pops) all at once; where the content stands still the renewal fades in over
+two frames. Measured: docs/TEMPORAL.md, "Flicker against style".
 """
 
 from __future__ import annotations
@@ -28,7 +29,19 @@ def refresh_phase(n: int, h: int, w: int, period: float, device, cell: int | Non
     return phase.view(1, 1, h, w).expand(n, -1, -1, -1).to(device)
 
 
-def carry_weight(age: torch.Tensor, confidence: torch.Tensor, period: torch.Tensor | float) -> torch.Tensor:
+def carry_weight(age: torch.Tensor, confidence: torch.Tensor, period: torch.Tensor | float,
+                 fade: torch.Tensor | float = 1) -> torch.Tensor:
     """How much of a carried frame to keep, (N, 1, H, W): the flow's ``confidence`` while the carried texture's
-    ``age`` (frames carried) is under ``period`` - 1, falling to 0 at ``period`` (the fresh frame renews it)."""
-    return confidence * (period - age).clamp(0, 1)
+    ``age`` (frames carried) is under ``period`` - ``fade``, falling over the last ``fade`` frames to 0 at
+    ``period`` (the fresh frame renews it). A fade of 1 swaps the texture in one frame; a longer one spreads the
+    jump over several: used where the content stands still, where a texture renewed at once is the largest
+    part of the flicker left and a two-frame average of two stylizations of nearly the same content costs little
+    style (docs/TEMPORAL.md, "Still content")."""
+    return confidence * ((period - age) / fade).clamp(0, 1)
+
+
+def next_age(age: torch.Tensor, confidence: torch.Tensor, period: torch.Tensor | float) -> torch.Tensor:
+    """The carried texture's age after this frame: kept while the flow is confident (``confidence`` >= 0.5) and
+    the period is not over, else 0 (renewed from the fresh frame). Not decided by the weight, which a fade
+    lowers before the period ends."""
+    return torch.where((confidence >= 0.5) & (age < period), age, 0.0)

@@ -18,7 +18,7 @@ class TemporalOptions:
 
     mode: TemporalMode = TemporalMode.FULL
     strength: float = 0.5  # EMA momentum of the statistics; the warped previous frame is renewed every 12x frames
-    still_strength: float = 0.8  # the same renewal where the content moves less than half a pixel a frame
+    still_strength: float = 0.8  # the same renewal where the content moves under 0.75 px a frame (faded in)
     refine_every: int = 0  # Gatys refinement of every Nth frame (0 = none); scene cuts are keyframes too
     cut_threshold: float = 0.5  # histogram correlation below which two frames are a scene cut
     flow_size: int = 320  # long side at which optical flow is computed

@@ -29,12 +29,13 @@ from dataclasses import dataclass, replace
 import torch
 
 from pipeline.ops.adain import adain, calc_mean_std
-from pipeline.ops.blend import carry_weight, refresh_phase
+from pipeline.ops.blend import carry_weight, next_age, refresh_phase
 from pipeline.ops.warp import warp
 from pipeline.options import TemporalMode, TemporalOptions
 from pipeline.temporal.flow import Guide, make_flow_estimator
 
-STILL_PX = 0.5  # motion (pixels per frame at work size) below which a pixel counts as still
+STILL_PX = 0.75  # motion (pixels per frame at work size) below which a pixel counts as still
+STILL_FADE = 2.0  # frames over which a still pixel's renewal fades in (1: swapped at once, as where it moves)
 FLOW_THREADS = min(8, os.cpu_count() or 1)  # OpenCV releases the GIL: flows of a batch run side by side
 Stats = tuple[torch.Tensor, torch.Tensor]
 
@@ -130,7 +131,9 @@ class Stabilizer:
         (``still_strength``) than under motion (``strength``), where every warp also resamples the texture.
         The ages move with the content (``age``: the previous ones, warped), and restart from a fixed pattern
         in staggered patches once every still period of frame indices, so a run started part way (a lane, a
-        resumed segment) has the same ages as one from the start after its warm-up."""
+        resumed segment) has the same ages as one from the start after its warm-up. Where the content stands
+        still the renewal fades in over ``STILL_FADE`` frames: there the jump to the fresh texture is most of the
+        flicker left, and averaging there costs no style, unlike where it moves (docs/TEMPORAL.md, "Still content")."""
         still = backward.pow(2).sum(1, keepdim=True) < STILL_PX**2
         moving, steady = self.opts.carry_period(still=False), self.opts.carry_period(still=True)
         period = torch.where(still, float(steady), float(moving))
@@ -138,8 +141,8 @@ class Stabilizer:
             age = torch.remainder(self._phase(backward) + index, period.clamp(min=1))
         else:
             age = age + 1
-        weight = carry_weight(age, confidence, period)
-        return weight, torch.where(weight >= 0.5, age, 0.0)
+        weight = carry_weight(age, confidence, period, torch.where(still, min(STILL_FADE, max(1, steady)), 1.0))
+        return weight, next_age(age, confidence, period)
 
     def _carry(self, state: TemporalState, content: torch.Tensor, guide: Guide, out: torch.Tensor,
                flow: Future | None, index: int) -> tuple[torch.Tensor, TemporalState]:
