@@ -31,6 +31,7 @@ PROBE_RUNS = 3  # timed rounds at most, after one warm-up call each
 PROBE_MIN_RUNS = 2  # ... and at least: the probe stops there when one backend leads every other by PROBE_LEAD
 PROBE_LEAD = 0.15  # ... and no backend's calls differ by more than PROBE_SPREAD (else load is about: go on)
 PROBE_SPREAD = 0.10
+PROBE_CLOSE = 0.15  # backends within this of the fastest at half the sides are timed again at the run's size
 CACHE_FILE = "cpu_backends.json"
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,10 @@ def for_precision(precision: str, size: int, encoder=None, decoder=None, int8: b
 def probe(names: list[str], size: int, encoder=None, decoder=None) -> dict[str, float]:
     """Seconds per call of the encoder to ``PROBE_LAYER`` and the decoder on a 4:3 frame of long side
     ``size / 2``, for each backend in ``names``: from the cache when this machine measured them before, else
-    timed now (``_time_interleaved``) and stored. Both networks, since int8 quantizes the decoder only."""
+    timed now (``_time_interleaved``) and stored. Both networks, since int8 quantizes the decoder only.
+    Backends within ``PROBE_CLOSE`` of the fastest there are timed again at long side ``size`` (the others'
+    figures scaled alike): the kernels' cost per pixel changes with size (NNPACK's Winograd layers gain on
+    oneDNN's as frames grow), and a near tie at half the sides can turn over at the run's."""
     key = cache_key(size)
     cached = _read_cache().get(key, {})
     if all(n in cached for n in names):
@@ -113,10 +117,19 @@ def probe(names: list[str], size: int, encoder=None, decoder=None) -> dict[str, 
         from pipeline.models.decoder import load_decoder, shipped_weights_path
 
         decoder = load_decoder(shipped_weights_path())
-    hw = (max(16, size * 3 // 8 // 8 * 8), max(16, size // 2 // 8 * 8))
-    measured = _time_interleaved(names, (encoder, decoder), hw)
+    measured = _time_interleaved(names, (encoder, decoder), _frame(size // 2))
+    close = [n for n in measured if measured[n] <= min(measured.values()) * (1 + PROBE_CLOSE)]
+    if len(close) > 1:
+        full = _time_interleaved(close, (encoder, decoder), _frame(size))
+        scale = min(full.values()) / min(measured[n] for n in close)
+        measured = {n: full.get(n, measured[n] * scale) for n in measured}
     _write_cache(key, {**cached, **measured})
     return measured
+
+
+def _frame(long_side: int) -> tuple[int, int]:
+    """(H, W) of the 4:3 frame of ``long_side`` the probe times, its sides multiples of 8."""
+    return max(16, long_side * 3 // 4 // 8 * 8), max(16, long_side // 8 * 8)
 
 
 @torch.no_grad()
