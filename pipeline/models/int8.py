@@ -47,8 +47,9 @@ def passed_gate() -> bool:
     """Whether the shipped networks passed both halves of the quality gate (``precision_gate.py``: photo
     pairs, and the warping error on the shared clips), as recorded in their provenance by
     ``scripts/quality.py --precisions`` / ``--video-precisions`` with ``--record``: ``--precision auto``
-    never takes them otherwise (``--precision int8`` still does). Only on a CPU with VNNI: the decoder's weights use all 8 bits
-    (no overflow fix), which the older int8 kernels (AVX2, AVX-512 without VNNI) can saturate."""
+    never takes them otherwise (``--precision int8`` still does). Only on a CPU with VNNI: the decoder's
+    weights use all 8 bits (no overflow fix), which the older int8 kernels (AVX2, AVX-512 without VNNI) can
+    saturate."""
     from pipeline.backends import cpu_flags
 
     if not {"avx512_vnni", "avx_vnni", "amx_int8"} & set(cpu_flags()):
