@@ -32,6 +32,7 @@ PROBE_MIN_RUNS = 2  # ... and at least: the probe stops there when one backend l
 PROBE_LEAD = 0.15  # ... and no backend's calls differ by more than PROBE_SPREAD (else load is about: go on)
 PROBE_SPREAD = 0.10
 PROBE_CLOSE = 0.15  # backends within this of the fastest at half the sides are timed again at the run's size
+PROBE_MIN_SHARE = 0.75  # of the threads' time the probe must get to be cached (quiet here 0.95, two busy loops 0.50)
 CACHE_FILE = "cpu_backends.json"
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,8 @@ def for_precision(precision: str, size: int, encoder=None, decoder=None, int8: b
 def probe(names: list[str], size: int, encoder=None, decoder=None) -> dict[str, float]:
     """Seconds per call of the encoder to ``PROBE_LAYER`` and the decoder on a 4:3 frame of long side
     ``size / 2``, for each backend in ``names``: from the cache when this machine measured them before, else
-    timed now (``_time_interleaved``) and stored. Both networks, since int8 quantizes the decoder only.
+    timed now (``_time_interleaved``) and stored, unless other processes took the cores meanwhile
+    (``_cpu_share`` under ``PROBE_MIN_SHARE``). Both networks, since int8 quantizes the decoder only.
     Backends within ``PROBE_CLOSE`` of the fastest there are timed again at long side ``size`` (the others'
     figures scaled alike): the kernels' cost per pixel changes with size (NNPACK's Winograd layers gain on
     oneDNN's as frames grow), and a near tie at half the sides can turn over at the run's."""
@@ -117,14 +119,30 @@ def probe(names: list[str], size: int, encoder=None, decoder=None) -> dict[str, 
         from pipeline.models.decoder import load_decoder, shipped_weights_path
 
         decoder = load_decoder(shipped_weights_path())
+    start = time.perf_counter(), time.process_time()
     measured = _time_interleaved(names, (encoder, decoder), _frame(size // 2))
     close = [n for n in measured if measured[n] <= min(measured.values()) * (1 + PROBE_CLOSE)]
     if len(close) > 1:
         full = _time_interleaved(close, (encoder, decoder), _frame(size))
         scale = min(full.values()) / min(measured[n] for n in close)
         measured = {n: full.get(n, measured[n] * scale) for n in measured}
-    _write_cache(key, {**cached, **measured})
+    share = _cpu_share(*start)
+    if share >= PROBE_MIN_SHARE:
+        _write_cache(key, {**cached, **measured})
+    else:
+        log.info("the CPU was busy while the backends were probed (%.0f %% of %d threads): these figures serve "
+                 "this run only, the next one measures again", 100 * share, torch.get_num_threads())
     return measured
+
+
+def _cpu_share(wall_start: float, cpu_start: float) -> float:
+    """CPU seconds this process took since ``cpu_start`` over the wall seconds since ``wall_start`` times its
+    threads: near 1 when the probe had the cores to itself, about 0.5 when as many busy processes shared them
+    (figures that would have put a slower backend first for good). 1 for a wall time too short to judge."""
+    wall = time.perf_counter() - wall_start
+    if wall < 0.05:
+        return 1.0
+    return (time.process_time() - cpu_start) / (wall * torch.get_num_threads())
 
 
 def _frame(long_side: int) -> tuple[int, int]:

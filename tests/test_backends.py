@@ -60,6 +60,34 @@ def test_a_near_tie_at_half_the_sides_is_decided_at_the_runs_size(monkeypatch, t
     assert backends.for_precision("auto", 384, encoder=object(), decoder=object()).name == "onednn" and len(timed) == 1
 
 
+def test_a_probe_made_while_other_processes_took_the_cores_is_not_kept(monkeypatch, tmp_path, caplog):
+    """A stop's `make demo`, probed while another job took a core, cached nnpack 529, onednn 661, bf16 691 ms,
+    and every later run took nnpack (quiet: bf16 79, onednn 134, nnpack 151 ms). Such figures serve their run only."""
+    from types import SimpleNamespace
+
+    monkeypatch.setenv("STYLIZE_CACHE", str(tmp_path))
+    monkeypatch.setattr(backends, "available", lambda: ["nnpack", "bf16"])
+    timed, clock = [], {"wall": 0.0, "cpu": 0.0, "busy": True}
+
+    def timing(names, nets, hw):  # 0.8 s of wall time, in which the process ran 2 x 0.8 s, or half that when busy
+        timed.append(names)
+        clock["wall"] += 0.8
+        clock["cpu"] += 0.8 if clock["busy"] else 1.6
+        return {"nnpack": 0.529, "bf16": 0.691} if clock["busy"] else {"nnpack": 0.151, "bf16": 0.079}
+
+    monkeypatch.setattr(backends, "_time_interleaved", timing)
+    monkeypatch.setattr(backends, "time", SimpleNamespace(perf_counter=lambda: clock["wall"],
+                                                          process_time=lambda: clock["cpu"]))
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
+    with caplog.at_level("INFO", logger="pipeline.backends"):
+        assert backends.for_precision("auto", 384, encoder=object()).name == "nnpack"
+    assert any("CPU was busy" in r.getMessage() for r in caplog.records)
+    assert not (cache_dir() / backends.CACHE_FILE).exists()
+    clock["busy"] = False
+    assert backends.for_precision("auto", 384, encoder=object()).name == "bf16" and len(timed) == 2
+    assert backends.for_precision("auto", 384, encoder=object()).name == "bf16" and len(timed) == 2  # now kept
+
+
 def test_the_probe_times_real_layers(monkeypatch, tmp_path):
     monkeypatch.setenv("STYLIZE_CACHE", str(tmp_path))  # measured here, not read from the session's figures
     names = ["onednn"] + ["int8"] * ("int8" in backends.available())
