@@ -233,10 +233,11 @@ ISA_LIMITS = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")  # set: the kernels o
 def cache_key(size: int) -> str:
     """What the probe's figures depend on: CPU, cores, threads, PyTorch, the size (rounded up to 64), and
     the instruction sets oneDNN and ATen were limited to (``ISA_LIMITS``), if any; ``enc+dec``: figures of
-    both networks (older caches timed the encoder alone)."""
+    both networks (older caches timed the encoder alone); ``quiet``: kept only when the probe had the cores
+    (older figures may have been taken under load, and are measured again once)."""
     limits = "".join(f"|{name}={os.environ[name]}" for name in ISA_LIMITS if os.environ.get(name))
     return f"{cpu_model()}|{os.cpu_count()} cpus|{torch.get_num_threads()} threads|torch {torch.__version__}|" \
-           f"{-(-size // 64) * 64}|enc+dec{limits}"
+           f"{-(-size // 64) * 64}|enc+dec|quiet{limits}"
 
 
 def forget(size: int) -> None:
