@@ -81,7 +81,7 @@ def build_stylizer(opts: StyleOptions, on_adapt_step: OnStep | None = None, *,
     adapted = bool(steps and opts.alpha > 0)  # alpha 0 is the content's reconstruction: no style to adapt to
     if adapted:
         adapt_to_style(nets, target, steps, opts.calibration_size, calibration_size, on_adapt_step)
-    nets = inference_forms(nets, adapted, custom_weights(opts, encoder, decoder))
+    nets = inference_forms(nets, no_int8_form(opts, encoder, decoder))
     stylizer = Stylizer(nets, target, opts.alpha, opts.preserve_color, opts.feedback, opts.tile,
                         opts.memory_budget)
     stylizer.bank = bank
@@ -117,16 +117,17 @@ def build_networks(opts: StyleOptions, device: torch.device, encoder: VGGEncoder
 
 
 def cpu_backend(opts: StyleOptions, encoder: VGGEncoder, decoder: nn.Module | None = None,
-                fast_cpu: bool = True, int8: bool = True) -> Backend:
+                fast_cpu: bool = True, int8: bool | None = None) -> Backend:
     """The CPU backend: ``--cpu-backend`` when named, else by ``--precision`` (``backends.for_precision``,
     which probes for auto) at the run's work size (its calibration size); ``int8`` False: auto does not
-    consider int8 (the run's networks have none: ``no_int8_form``)."""
+    consider int8 (the run's networks have none; None: ``no_int8_form`` of ``opts`` decides)."""
     if opts.cpu_backend == "int8":  # where OpenVINO is missing (a Ray worker, say): the torch path, one log line
         return for_precision("int8", opts.calibration_size, encoder, decoder)
     if opts.cpu_backend != "auto":
         return backend(opts.cpu_backend)
     if not fast_cpu and opts.precision in ("fp32", "auto"):
         return backend("onednn" if opts.precision == "fp32" or not cpu_has_fast_bf16() else "bf16")
+    int8 = no_int8_form(opts) is None if int8 is None else int8
     return for_precision(str(opts.precision), opts.calibration_size, encoder, decoder, int8)
 
 
@@ -150,18 +151,17 @@ def custom_weights(opts: StyleOptions, encoder: nn.Module | None, decoder: nn.Mo
     return None
 
 
-def inference_forms(nets: Networks, adapted: bool = False, custom: str | None = None) -> Networks:
+def inference_forms(nets: Networks, no_int8: str | None = None) -> Networks:
     """``nets`` whose inference forms (``encode_fn``, ``decode_fn``) suit the CPU backend: for ``bf16`` copies
     with their weights cast to bf16 once (the same pixels as autocast casting them at every call, in less
-    time), for ``int8`` the shipped quantized networks (``models/int8.py``; an ``adapted`` decoder has no int8
-    form, nor has ``custom``, weights other than the shipped ones: those runs take bf16 or fp32, said in one
-    log line). The fp32 modules stay for what takes gradients (adaptation, Gatys on the CPU) and for
-    calibration, done before this."""
+    time), for ``int8`` the shipped quantized networks (``models/int8.py``), unless ``no_int8`` says why the
+    run's networks have none (``no_int8_form``: an adapted decoder, weights other than the shipped ones):
+    those runs take bf16 or fp32, said in one log line. The fp32 modules stay for what takes gradients
+    (adaptation, Gatys on the CPU) and for calibration, done before this."""
     name = nets.backend.name if nets.backend is not None else None
-    if name == "int8" and (adapted or custom):
+    if name == "int8" and no_int8:
         fallback = backend("bf16" if cpu_has_fast_bf16() else "onednn")
-        why = custom or "the decoder fitted to the style (--adapt)"
-        log.info("int8: %s has no int8 form (only the shipped networks are quantized); running %s", why,
+        log.info("int8: %s has no int8 form (only the shipped networks are quantized); running %s", no_int8,
                  fallback.name)
         nets = dataclasses.replace(nets, backend=fallback, dtype=fallback.dtype)
         name = fallback.name

@@ -88,12 +88,25 @@ def _runs(flows: list[str]) -> dict[str, TemporalOptions]:
     return {"off": TemporalOptions(mode="off"), **{flow: TemporalOptions(flow=flow) for flow in flows}}
 
 
-def _stylized(stylizer, clip: Path, dst: Path, opts: VideoOptions, row: dict, name: str) -> list[np.ndarray]:
-    """``clip`` through the video job into ``dst``: its frames, the seconds it took in ``row``."""
+def _scored(stylizer, clip: Path, dst: Path, opts: VideoOptions, row: dict, name: str, inputs: list[np.ndarray],
+            encoder, args) -> list[np.ndarray]:
+    """``clip`` through the video job into ``dst``; in ``row`` the seconds it took, its warping error against
+    ``inputs`` and its mean style loss (``encoder``: the one every run of the row is scored with). Its frames."""
     start = time.perf_counter()
     stylize_one(stylizer, clip, dst, opts)
     row[f"seconds_{name}"] = round(time.perf_counter() - start, 2)
-    return [f.image for f in decode_frames(probe(dst))]
+    outputs = [f.image for f in decode_frames(probe(dst))]
+    style = load_style_images([args.style], max(outputs[0].shape[:2]))[0]
+    row[f"warp_{name}"] = warping_error(inputs, outputs)
+    row[f"style_{name}"] = mean_style_loss(encoder, outputs, style, args.every)
+    return outputs
+
+
+def _against(row: dict, first: str, others: list[str]) -> None:
+    """Each of ``others``' warping error and style loss against ``first``'s, in per cent, into ``row``."""
+    for name in others:
+        row[f"warp_{name}_vs_{first}_pct"] = 100 * (row[f"warp_{name}"] / max(row[f"warp_{first}"], 1e-12) - 1)
+        row[f"style_{name}_vs_{first}_pct"] = 100 * (row[f"style_{name}"] / row[f"style_{first}"] - 1)
 
 
 def clip_row(stylizer, clip: Path, args, tmp: Path) -> dict:
@@ -104,19 +117,16 @@ def clip_row(stylizer, clip: Path, args, tmp: Path) -> dict:
     runs = _runs(args.flows)
     for name, temporal in runs.items():
         opts = VideoOptions(size=args.size, max_frames=args.frames, temporal=temporal)
-        outputs = _stylized(stylizer, clip, tmp / f"{clip.stem}.{name}.mp4", opts, row, name)
-        style = load_style_images([args.style], max(outputs[0].shape[:2]))[0]
-        row[f"warp_{name}"] = warping_error(inputs, outputs)
+        outputs = _scored(stylizer, clip, tmp / f"{clip.stem}.{name}.mp4", opts, row, name, inputs,
+                          stylizer.encoder, args)
         if len(args.flows) > 1 and name != "off":  # backends side by side: also judged by flows of neither
             for ref, make in REFERENCES.items():
                 row[f"warp_{name}_{ref}"] = warping_error(inputs, outputs, make())
-        row[f"style_{name}"] = mean_style_loss(stylizer.encoder, outputs, style, args.every)
     first, *others = list(runs)[1:]
     row["warp_ratio"] = row[f"warp_{first}"] / max(row["warp_off"], 1e-12)
     row["style_change_pct"] = 100 * (row[f"style_{first}"] / row["style_off"] - 1)
-    for name in others:  # each further backend against the first
-        row[f"warp_{name}_vs_{first}_pct"] = 100 * (row[f"warp_{name}"] / max(row[f"warp_{first}"], 1e-12) - 1)
-        row[f"style_{name}_vs_{first}_pct"] = 100 * (row[f"style_{name}"] / row[f"style_{first}"] - 1)
+    _against(row, first, others)  # each further backend against the first
+    for name in others:
         for ref in REFERENCES:
             judged = row[f"warp_{name}_{ref}"] / row[f"warp_{first}_{ref}"]
             row[f"warp_{name}_vs_{first}_{ref}_pct"] = 100 * (judged - 1)
@@ -185,14 +195,10 @@ def precision_video_table(args) -> list[dict]:
             inputs = [f.image for f in decode_frames(probe(clip), max_frames=args.frames)]
             row: dict = {"clip": clip.stem, "frames": len(inputs)}
             for p in names:
-                opts = VideoOptions(size=args.size, max_frames=args.frames)
-                outputs = _stylized(stylizers[p], clip, Path(tmp) / f"{clip.stem}.{p}.mp4", opts, row, p)
-                style = load_style_images([args.style], max(outputs[0].shape[:2]))[0]
-                row[f"warp_{p}"] = warping_error(inputs, outputs)
-                row[f"style_{p}"] = mean_style_loss(stylizers[first].encoder, outputs, style, args.every)
-            for p in others:
-                row[f"warp_{p}_vs_{first}_pct"] = 100 * (row[f"warp_{p}"] / max(row[f"warp_{first}"], 1e-12) - 1)
-                row[f"style_{p}_vs_{first}_pct"] = 100 * (row[f"style_{p}"] / row[f"style_{first}"] - 1)
+                _scored(stylizers[p], clip, Path(tmp) / f"{clip.stem}.{p}.mp4",
+                        VideoOptions(size=args.size, max_frames=args.frames), row, p, inputs,
+                        stylizers[first].encoder, args)
+            _against(row, first, others)
             rows.append(row)
             print(f"{row['clip']:<22} " + " ".join(f"{row[f'warp_{p}']:10.5f} {row[f'style_{p}']:10.0f}" for p in names)
                   + "".join(f" {row[f'warp_{p}_vs_{first}_pct']:+8.1f}% {row[f'style_{p}_vs_{first}_pct']:+8.1f}%"

@@ -88,11 +88,9 @@ def prepare_workers(style: StyleOptions, on_adapt_step: Callable[[int], None] | 
         check_weights(style)
         load_style_images(style.styles, style.style_size)
     if style.cpu_backend == "auto" and pick_device(style.device).type == "cpu":
-        from pipeline.build import no_int8_form
         from pipeline.models.vgg import load_encoder
 
-        int8 = no_int8_form(style) is None
-        style = replace(style, cpu_backend=cpu_backend(style, load_encoder(style.vgg), int8=int8).name)
+        style = replace(style, cpu_backend=cpu_backend(style, load_encoder(style.vgg)).name)
     return style
 
 
