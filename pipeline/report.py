@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 from rich.table import Table
+from rich.text import Text
 
 PROCESSED, SKIPPED, FAILED = "processed", "skipped", "failed"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOTHING = 0, 1, 2, 3
@@ -89,7 +90,7 @@ def print_summary(console: Console, summary: Summary) -> None:
     if failed:
         errors = Table("failed file", "reason", title="failures")
         for r in failed:
-            errors.add_row(r.path, r.reason)
+            errors.add_row(Text(r.path), Text(r.reason))  # as written: a name may hold [..], not markup
         console.print(errors)
 
 

@@ -34,7 +34,7 @@ def tree(tmp_path):
     Image.fromarray(gradient_image(60, 40)).save(root / "exif.jpg", exif=exif)
     (root / "bad").mkdir()
     (root / "bad" / "zero.jpg").write_bytes(b"")
-    (root / "bad" / "text.png").write_text("not an image")
+    (root / "bad" / "text[red].png").write_text("not an image")  # a name rich would read as markup
     data = (root / "a.jpg").read_bytes()
     (root / "bad" / "truncated.jpg").write_bytes(data[: len(data) // 3])
     (root / "notes.txt").write_text("ignored: not an image extension")
@@ -53,8 +53,8 @@ def test_folder_end_to_end(tree, tmp_path, random_decoder_file):
     summary = _summary(result)
     assert summary["processed"] == 11 and summary["failed"] == 3 and summary["skipped"] == 0
     failed = {item["path"].split("/")[-1]: item["reason"] for item in summary["items"] if item["status"] == "failed"}
-    assert set(failed) == {"zero.jpg", "text.png", "truncated.jpg"}
-    assert "0 bytes" in failed["zero.jpg"] and "not a recognised image" in failed["text.png"]
+    assert set(failed) == {"zero.jpg", "text[red].png", "truncated.jpg"}
+    assert "0 bytes" in failed["zero.jpg"] and "not a recognised image" in failed["text[red].png"]
     for name in failed:
         assert name in result.stderr  # one line per bad file, and in the summary table
     assert "Traceback" not in result.stderr

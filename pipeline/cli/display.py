@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 
 from pipeline.report import FAILED, Hooks, ItemResult, make_progress
@@ -73,7 +74,7 @@ class Display:
 
     def _on_result(self, result: ItemResult) -> None:
         if result.status == FAILED:
-            self.console.print(f"[red]error:[/] {result.path}: {result.reason}", highlight=False)
+            self.console.print(f"[red]error:[/] {escape(f'{result.path}: {result.reason}')}", highlight=False)
 
 
 def adapt_bar(console: Console, steps: int) -> Callable[[int], None]:
@@ -104,7 +105,7 @@ class _LineHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         label = {logging.INFO: "note", logging.DEBUG: "debug"}.get(record.levelno, record.levelname.lower())
         colour = "red" if record.levelno >= logging.ERROR else "yellow"
-        self.console.print(f"[{colour}]{label}:[/] {self.format(record)}", highlight=False)
+        self.console.print(f"[{colour}]{label}:[/] {escape(self.format(record))}", highlight=False)  # a path may hold [..]
 
 
 def setup_logging(console: Console, quiet: bool, verbose: bool) -> None:

@@ -13,6 +13,7 @@ from typing import NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from pipeline.cli.display import Display, adapt_bar, setup_logging
 from pipeline.errors import EngineError, UsageError
@@ -25,7 +26,7 @@ err = Console(stderr=True, soft_wrap=True)  # an error line stays one line, howe
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    err.print(f"[red]error:[/] {message}", highlight=False)
+    err.print(f"[red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 

@@ -110,4 +110,4 @@ def export(
         fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted", EXIT_INTERRUPTED)
-    err.print(f"wrote {out} and {card}")
+    err.print(f"wrote {out} and {card}", markup=False)

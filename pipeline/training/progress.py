@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from pipeline.training.loop import StepLosses, TrainConfig, train
@@ -23,14 +24,14 @@ def run_training(cfg: TrainConfig, console: Console) -> int:
 
         signal.signal(signal.SIGTERM, _interrupt)  # `kill` checkpoints like Ctrl-C does
         try:
-            path = train(cfg, on_step=on_step, on_skip=lambda line: console.print(f"[yellow]skipped[/] {line}"))
+            path = train(cfg, on_step=on_step, on_skip=lambda line: console.print(f"[yellow]skipped[/] {escape(line)}"))
         except (ValueError, FileNotFoundError) as exc:
-            console.print(f"[red]error:[/] {exc}")
+            console.print(f"[red]error:[/] {escape(str(exc))}")
             return 2
         except KeyboardInterrupt:
-            console.print(f"interrupted; checkpoint saved in {cfg.out}")
+            console.print(f"interrupted; checkpoint saved in {cfg.out}", markup=False)
             return 130
-    console.print(f"checkpoint: {path}")
+    console.print(f"checkpoint: {path}", markup=False)
     return 0
 
 
