@@ -1,11 +1,12 @@
 """Which kernels run the networks on the CPU, chosen by timing them on this machine, not by a rule.
 
-Three ways to run the same VGG encoder and decoder on a CPU, whose order changes from chip to chip
+Ways to run the same VGG encoder and decoder on a CPU, whose order changes from chip to chip
 (docs/BENCHMARKS.md, "CPU backends"): ``nnpack`` (fp32, NCHW, ``models/fast_cpu.py``'s Winograd layers),
-``onednn`` (fp32, channels_last) and ``bf16`` (the weights cast to bf16 once, channels_last: native bf16
-kernels where the CPU has them, the same pixels as bf16 autocast without a cast per call). ``--precision
-auto`` takes whichever a short probe finds fastest at the run's size; the probe's figures are cached per CPU
-model, core count, thread count and PyTorch version, in the user cache folder.
+``onednn`` (fp32, channels_last), ``bf16`` (the weights cast to bf16 once, channels_last: native bf16
+kernels where the CPU has them, the same pixels as bf16 autocast without a cast per call), ``openvino`` (the
+same networks compiled by OpenVINO: bf16 where the CPU has it, else f32) and ``int8`` (the shipped quantized
+decoder). ``--precision auto`` takes whichever a short probe finds fastest at the run's size; the probe's
+figures are cached per CPU model, core count, thread count and PyTorch version, in the user cache folder.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from pipeline.cache import cache_dir
 from pipeline.device import autocast, cpu_has_fast_bf16
 from pipeline.models.fast_cpu import nnpack_available, use_fast_cpu_layers
 
-NAMES = ("nnpack", "onednn", "bf16", "int8")
+NAMES = ("nnpack", "onednn", "bf16", "openvino", "int8")
+OPENVINO = ("openvino", "int8")  # run by OpenVINO: where it is missing, what auto takes instead
 PROBE_LAYER = "relu4_1"  # the whole encoder and the decoder after it, on a frame of half the run's sides
 PROBE_RUNS = 3  # timed rounds at most, after one warm-up call each
 PROBE_MIN_RUNS = 2  # ... and at least: the probe stops there when one backend leads every other by PROBE_LEAD
@@ -55,10 +57,10 @@ class Backend:
 
 def backend(name: str, measured: tuple[tuple[str, float], ...] = ()) -> Backend:
     """The ``Backend`` called ``name`` (one of ``NAMES``, or fp16); int8's torch side (what takes gradients,
-    calibration) is fp32."""
+    calibration) is fp32, as is openvino's."""
     if name == "nnpack":
         return Backend(name, torch.float32, torch.contiguous_format, True, measured)
-    if name == "int8":
+    if name in OPENVINO:
         return Backend(name, torch.float32, torch.contiguous_format, False, measured)
     dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(name, torch.float32)
     return Backend(name, dtype, torch.channels_last, False, measured)
@@ -67,27 +69,28 @@ def backend(name: str, measured: tuple[tuple[str, float], ...] = ()) -> Backend:
 def available() -> list[str]:
     """The backends this CPU and this PyTorch build have: bf16 only where oneDNN runs it natively (it is
     emulated, and slow, elsewhere)."""
-    from pipeline.models import int8
+    from pipeline.models import int8, openvino_nets
 
-    have = {"nnpack": nnpack_available(), "onednn": True, "bf16": cpu_has_fast_bf16(), "int8": int8.available()}
+    have = {"nnpack": nnpack_available(), "onednn": True, "bf16": cpu_has_fast_bf16(),
+            "openvino": openvino_nets.available(), "int8": int8.available()}
     return [n for n in NAMES if have[n]]
 
 
 def for_precision(precision: str, size: int, encoder=None, decoder=None, int8: bool = True) -> Backend:
     """The CPU backend for ``--precision``: fp32 keeps NNPACK where the build has it (outputs unchanged
-    from earlier releases), bf16 casts the weights, int8 takes the quantized networks (without OpenVINO, what
-    auto takes, said in one log line), ``auto`` probes the available ones at long side ``size`` (on
+    from earlier releases), bf16 casts the weights, int8 takes the quantized networks (``openvino``, a
+    backend's name, its float ones; without OpenVINO, what auto takes, said in one log line), ``auto`` probes the available ones at long side ``size`` (on
     ``encoder``, a ``VGGEncoder``, and ``decoder``; None: the bundled ones) and takes the fastest; int8 only
     where it passed the quality gate (``models/int8.passed_gate``) and ``int8`` allows it (False: the run's
     networks have no int8 form)."""
     if precision in ("bf16", "fp16"):  # fp16: autocast, no native kernels on most CPUs; only when asked
         return backend(precision)
-    if precision == "int8" and "int8" not in available():
+    if precision in OPENVINO and precision not in available():
         fallback = for_precision("auto", size, encoder, decoder)
-        log.info("int8 needs OpenVINO (pip install 'stylize-pipeline[int8]'); running %s", fallback.name)
+        log.info("%s needs OpenVINO (pip install 'stylize-pipeline[openvino]'); running %s", precision, fallback.name)
         return fallback
-    if precision == "int8":
-        return backend("int8")
+    if precision in OPENVINO:
+        return backend(precision)
     if precision == "fp32":
         return backend("nnpack" if nnpack_available() else "onednn")
     from pipeline.models import int8 as quantized
@@ -119,6 +122,10 @@ def probe(names: list[str], size: int, encoder=None, decoder=None) -> dict[str, 
         from pipeline.models.decoder import load_decoder, shipped_weights_path
 
         decoder = load_decoder(shipped_weights_path())
+    if "openvino" in names:  # converted once per weights (seconds, one thread): before the probe's clock
+        from pipeline.models.openvino_nets import float_pair
+
+        float_pair(encoder, decoder)
     start = time.perf_counter(), time.process_time()
     measured = _time_interleaved(names, (encoder, decoder), _frame(size // 2))
     close = [n for n in measured if measured[n] <= min(measured.values()) * (1 + PROBE_CLOSE)]
@@ -184,10 +191,11 @@ def _settled(times: dict[str, list[float]]) -> bool:
 def _runner(name: str, nets):
     """A call running backend ``name``'s encoder to relu4_1 and decoder on a batch, in the forms a run uses."""
     b = backend(name)
-    if name == "int8":
+    if name in OPENVINO:
         from pipeline.models.int8 import compiled_pair
+        from pipeline.models.openvino_nets import float_pair
 
-        encode, decode = compiled_pair(torch.get_num_threads())
+        encode, decode = compiled_pair() if name == "int8" else float_pair(*nets)
         return lambda x: decode(encode(x)[0])
     encoder, decoder = nets
     encoder = encoder.up_to(PROBE_LAYER) if hasattr(encoder, "up_to") else encoder  # only what runs

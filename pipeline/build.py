@@ -20,7 +20,7 @@ from torch import nn
 
 from pipeline import __version__
 from pipeline.adaptation import adapt_decoder, cache_key, cached_adaptation, default_steps
-from pipeline.backends import Backend, backend, for_precision
+from pipeline.backends import OPENVINO, Backend, backend, for_precision
 from pipeline.calibration import CALIBRATION_STEPS, cached_stats, calibrate, calibration_photos
 from pipeline.device import compile_or_eager, cpu_has_fast_bf16, pick_device, pick_dtype
 from pipeline.errors import ImageReadError, StyleError, WeightsError
@@ -121,8 +121,8 @@ def cpu_backend(opts: StyleOptions, encoder: VGGEncoder, decoder: nn.Module | No
     """The CPU backend: ``--cpu-backend`` when named, else by ``--precision`` (``backends.for_precision``,
     which probes for auto) at the run's work size (its calibration size); ``int8`` False: auto does not
     consider int8 (the run's networks have none; None: ``no_int8_form`` of ``opts`` decides)."""
-    if opts.cpu_backend == "int8":  # where OpenVINO is missing (a Ray worker, say): the torch path, one log line
-        return for_precision("int8", opts.calibration_size, encoder, decoder)
+    if opts.cpu_backend in OPENVINO:  # where OpenVINO is missing (a Ray worker, say): torch's, one log line
+        return for_precision(str(opts.cpu_backend), opts.calibration_size, encoder, decoder)
     if opts.cpu_backend != "auto":
         return backend(opts.cpu_backend)
     if not fast_cpu and opts.precision in ("fp32", "auto"):
@@ -154,7 +154,8 @@ def custom_weights(opts: StyleOptions, encoder: nn.Module | None, decoder: nn.Mo
 def inference_forms(nets: Networks, no_int8: str | None = None) -> Networks:
     """``nets`` whose inference forms (``encode_fn``, ``decode_fn``) suit the CPU backend: for ``bf16`` copies
     with their weights cast to bf16 once (the same pixels as autocast casting them at every call, in less
-    time), for ``int8`` the shipped quantized networks (``models/int8.py``), unless ``no_int8`` says why the
+    time), for ``openvino`` the run's networks compiled by OpenVINO (``models/openvino_nets.py``), for
+    ``int8`` the shipped quantized networks (``models/int8.py``), unless ``no_int8`` says why the
     run's networks have none (``no_int8_form``: an adapted decoder, weights other than the shipped ones):
     those runs take bf16 or fp32, said in one log line. The fp32 modules stay for what takes gradients
     (adaptation, Gatys on the CPU) and for calibration, done before this."""
@@ -165,12 +166,13 @@ def inference_forms(nets: Networks, no_int8: str | None = None) -> Networks:
                  fallback.name)
         nets = dataclasses.replace(nets, backend=fallback, dtype=fallback.dtype)
         name = fallback.name
-    if nets.encode_fn is not None or name not in ("bf16", "int8"):
+    if nets.encode_fn is not None or name not in ("bf16", *OPENVINO):
         return nets
-    if name == "int8":
+    if name in OPENVINO:
         from pipeline.models.int8 import compiled_pair
+        from pipeline.models.openvino_nets import float_pair
 
-        encode, decode = compiled_pair()
+        encode, decode = compiled_pair() if name == "int8" else float_pair(nets.encoder, nets.decoder)
         return dataclasses.replace(nets, encode_fn=encode, decode_fn=decode)
     encode = copy.deepcopy(nets.encoder.up_to("relu4_1"))  # all that Networks.features runs
     return dataclasses.replace(nets, encode_fn=encode.to(torch.bfloat16),

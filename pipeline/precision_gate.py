@@ -71,11 +71,19 @@ PAINTINGS = ("starry_night", "the_scream", "great_wave_hokusai", "composition_vi
 PAIRS = tuple((PHOTOS[i % 8], PAINTINGS[(3 * i + i // 8) % 8]) for i in range(12))
 
 
+def options_for(name: str) -> dict:
+    """StyleOptions fields running ``name``: a precision (fp32, bf16, int8, fp16) or a CPU backend (openvino)."""
+    from pipeline.backends import NAMES
+
+    precision = name if name in ("fp32", "bf16", "int8", "fp16") else "auto"
+    return {"precision": precision, "cpu_backend": name if name in NAMES else "auto"}
+
+
 def run_gate(data, precisions: Sequence[str], size: int = 512, count: int = len(PAIRS),
              calibrate: bool = True) -> dict[str, dict]:
-    """``gate`` for each of ``precisions`` against fp32 on the first ``count`` ``PAIRS`` of ``data`` (the
-    shared data folder) at long side ``size``, each painting's stylizer calibrated at ``size`` as a run is
-    (``calibrate`` False: not, which is quicker)."""
+    """``gate`` for each of ``precisions`` (or CPU backends: ``options_for``) against fp32 on the first
+    ``count`` ``PAIRS`` of ``data`` (the shared data folder) at long side ``size``, each painting's stylizer
+    calibrated at ``size`` as a run is (``calibrate`` False: not, which is quicker)."""
     from pathlib import Path
 
     from pipeline.build import build_stylizer, load_style_images
@@ -93,8 +101,8 @@ def run_gate(data, precisions: Sequence[str], size: int = 512, count: int = len(
             painting = names[[id(p) for p in pairs].index(id(pair))][1]
             if painting not in stylizers:
                 stylizers[painting] = build_stylizer(StyleOptions(
-                    styles=[Path(data) / "style" / f"{painting}.jpg"], precision=precision, device="cpu",
-                    calibration_size=size, style_size=size, adapt=0, calibrate=calibrate))
+                    styles=[Path(data) / "style" / f"{painting}.jpg"], device="cpu", calibration_size=size,
+                    style_size=size, adapt=0, calibrate=calibrate, **options_for(precision)))
             return stylizers[painting](pair[0])
         return run
 

@@ -36,9 +36,9 @@ def one_case(backend: str, h: int, w: int, budget: float, repeat: int) -> dict:
     sys.path.insert(0, str(ROOT))
     from pipeline.api import load_stylizer
 
-    precision = "fp32" if backend in ("onednn", "nnpack") else backend
-    stylizer = load_stylizer(STYLE, size=256, precision=precision, cpu_backend=backend, device="cpu",
-                             memory_budget=budget).stylizer
+    from pipeline.precision_gate import options_for
+
+    stylizer = load_stylizer(STYLE, size=256, device="cpu", memory_budget=budget, **options_for(backend)).stylizer
     frame = torch.rand(1, 3, h, w)
     before = status_mib("VmRSS")
     tile = stylizer.tiling.tile_for(-(-h // 8) * 8, -(-w // 8) * 8)

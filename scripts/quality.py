@@ -46,7 +46,7 @@ from pipeline.io.video import decode_frames, probe
 from pipeline.jobs.folder import plan_folder, run_folder
 from pipeline.metrics import style_loss, warping_error
 from pipeline.options import FolderOptions, StyleOptions, TemporalOptions, VideoOptions
-from pipeline.precision_gate import CLIP_WARP_PCT
+from pipeline.precision_gate import CLIP_WARP_PCT, options_for
 from pipeline.temporal.flow import FlowEstimator
 
 DATA = Path(os.environ.get("STYLIZE_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"))
@@ -186,7 +186,7 @@ def precision_video_table(args) -> list[dict]:
     each after the first against the first (the gate: warping error at most +5 % over bf16's). With
     ``--record``, int8's worst rise against bf16 is stored in the int8 provenance (``int8.passed_gate``)."""
     first, *others = names = args.video_precisions
-    stylizers = {p: _stylizer(args, precision=p, device="cpu") for p in names}
+    stylizers = {p: _stylizer(args, device="cpu", **options_for(p)) for p in names}
     print(f"{'clip':<22} " + " ".join(f"{'warp ' + p:>10} {'style ' + p:>10}" for p in names)
           + "".join(f" {'warp ' + p:>9} {'style ' + p:>9}" for p in others))
     rows = []
@@ -297,9 +297,9 @@ def main() -> None:
     parser.add_argument("--style", type=Path, default=DATA / "style" / "starry_night.jpg")
     parser.add_argument("--keep-size", action="store_true", help="photos: style ratio at source size per upsampler")
     parser.add_argument("--json", type=Path, help="write the rows here")
-    parser.add_argument("--precisions", nargs="+", choices=["bf16", "int8", "fp16"],
+    parser.add_argument("--precisions", nargs="+", choices=["bf16", "openvino", "int8", "fp16"],
                         help="photos: the quality gate of these CPU precisions against fp32 (precision_gate.py)")
-    parser.add_argument("--video-precisions", nargs="+", choices=["bf16", "int8", "fp32"],
+    parser.add_argument("--video-precisions", nargs="+", choices=["bf16", "openvino", "int8", "fp32"],
                         help="clips: the default temporal mode at each CPU precision, warping error against the first")
     parser.add_argument("--record", action="store_true", help="with --precisions or --video-precisions and int8: "
                         "store its gate figures in pipeline/weights/int8/provenance.json (what --precision auto reads)")

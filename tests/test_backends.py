@@ -130,25 +130,28 @@ def _int8_available() -> bool:
 
 
 needs_int8 = pytest.mark.skipif(not _int8_available(), reason="OpenVINO is not installed: "
-                                "pip install 'stylize-pipeline[int8]' runs the int8 path")
+                                "pip install 'stylize-pipeline[openvino]' runs the int8 path")
+needs_openvino = pytest.mark.skipif("openvino" not in backends.available(), reason="OpenVINO is not installed: "
+                                    "pip install 'stylize-pipeline[openvino]' runs the openvino backend")
 
 
 @needs_int8
 def test_int8_frames_are_the_same_bytes_whatever_the_batch_and_threads():
-    from pipeline.models.int8 import CompiledNet
+    from pipeline.models.int8 import CompiledNet, model_dir
 
     batch = torch.rand(2, 3, 64, 96)
-    two, one = CompiledNet("encoder", 2, list_output=True), CompiledNet("encoder", 1, list_output=True)
+    encoder = model_dir() / "encoder.xml"
+    two, one = CompiledNet(encoder, 2, list_output=True), CompiledNet(encoder, 1, list_output=True)
     feats = two(batch)[0]
     assert torch.equal(feats, torch.cat([two(batch[:1])[0], two(batch[1:])[0]]))
     assert torch.equal(feats, one(batch)[0])
-    decoder = CompiledNet("decoder", 2)
+    decoder = CompiledNet(model_dir() / "decoder.xml", 2)
     assert torch.equal(decoder(feats), torch.cat([decoder(feats[:1]), decoder(feats[1:])]))
 
 
 @needs_int8
 def test_int8_stylizes_like_fp32():
-    from pipeline.models.int8 import CompiledNet
+    from pipeline.models.int8 import CompiledNet, model_dir
     from pipeline.precision_gate import psnr
 
     int8 = make_stylizer(None, STYLE_PATH, size=128, precision="int8")
@@ -160,6 +163,66 @@ def test_int8_stylizes_like_fp32():
     photo = load_style_images([ROOT / "samples" / "content" / "coffee.jpg"], 128)[0]
     close = psnr(int8(photo), fp32(photo))
     assert 20 < close < 60  # quantized: near fp32 at 128 px (the gate at 512: the model card), not equal
+
+
+@needs_openvino
+def test_openvino_frames_are_the_same_bytes_whatever_the_batch_and_threads():
+    from pipeline.models.decoder import load_decoder, shipped_weights_path
+    from pipeline.models.openvino_nets import float_pair
+    from pipeline.models.vgg import load_encoder
+
+    encoder, decoder = load_encoder(None, "relu4_1"), load_decoder(shipped_weights_path())
+    (encode2, decode2), (encode1, decode1) = float_pair(encoder, decoder, 2), float_pair(encoder, decoder, 1)
+    batch = torch.rand(2, 3, 64, 96)
+    feats = encode2(batch)[0]
+    assert torch.equal(feats, torch.cat([encode2(batch[:1])[0], encode2(batch[1:])[0]]))
+    assert torch.equal(feats, encode1(batch)[0])
+    out = decode2(feats)
+    assert torch.equal(out, torch.cat([decode2(feats[:1]), decode1(feats[1:])]))
+    with torch.no_grad():
+        reference = decoder(encoder(batch)[0])
+    assert 1e-4 < float((out - reference).abs().mean()) < 0.01  # the same network, in bf16 or f32 kernels
+
+
+@needs_openvino
+def test_openvino_stylizes_like_bf16():
+    from pipeline.build import load_style_images
+    from pipeline.models.openvino_nets import CompiledNet
+    from pipeline.precision_gate import psnr
+    from tests.helpers import ROOT
+
+    photo = load_style_images([ROOT / "samples" / "content" / "coffee.jpg"], 128)[0]
+    fp32 = make_stylizer(None, STYLE_PATH, size=128, precision="fp32")(photo)
+    ov = make_stylizer(None, STYLE_PATH, size=128, cpu_backend="openvino")
+    bf16 = make_stylizer(None, STYLE_PATH, size=128, cpu_backend="bf16")
+    assert ov.nets.backend.name == "openvino" and isinstance(ov.nets.decode_fn, CompiledNet)
+    assert psnr(ov(photo), fp32) > psnr(bf16(photo), fp32) - 3 > 30
+
+
+@needs_openvino
+def test_openvino_converts_each_network_once_and_keeps_no_half_file(monkeypatch, tmp_path, random_decoder_file):
+    """Converting traces the module (seconds): a run converts the networks it has not converted before, keyed
+    by their weights, and reads them back after; a folder left with an .xml but no .bin converts again."""
+    import openvino
+
+    from pipeline.models.openvino_nets import FOLDER
+
+    monkeypatch.setenv("STYLIZE_CACHE", str(tmp_path))
+    conversions = []
+    convert = openvino.convert_model
+    monkeypatch.setattr(openvino, "convert_model", lambda *a, **k: conversions.append(1) or convert(*a, **k))
+    frame = torch.rand(1, 3, 48, 64)
+    first = make_stylizer(None, STYLE_PATH, size=64, cpu_backend="openvino")(frame)
+    assert len(conversions) == 2
+    assert torch.equal(make_stylizer(None, STYLE_PATH, size=64, cpu_backend="openvino")(frame), first)
+    assert len(conversions) == 2  # read back
+    own = make_stylizer(random_decoder_file, STYLE_PATH, size=64, cpu_backend="openvino")
+    assert len(conversions) == 3 and not torch.equal(own(frame), first)  # its own decoder, converted
+    files = sorted(p.name for p in (tmp_path / FOLDER).iterdir())
+    assert len(files) == 6 and all(not n.startswith(".") for n in files)  # three networks, .xml and .bin each
+    next((tmp_path / FOLDER).glob("encoder-*.bin")).unlink()
+    make_stylizer(None, STYLE_PATH, size=64, cpu_backend="openvino")
+    assert len(conversions) == 4
 
 
 _SIGINT_AFTER_INT8 = """
@@ -182,7 +245,7 @@ except KeyboardInterrupt:
 def test_sigint_after_the_int8_networks_were_dropped_is_a_keyboard_interrupt():
     """OpenVINO's CPU plugin left the compiling thread's signal stack on memory it unmapped when it went, and
     Python's SIGINT handler runs on that stack: Ctrl-C after the probe had compiled and dropped the int8
-    networks was a SIGSEGV (3 of 3 before ``int8.keeping_signal_stack``), in the suite a crash in libgomp."""
+    networks was a SIGSEGV (3 of 3 before ``openvino_nets.keeping_signal_stack``), in the suite a crash in libgomp."""
     import subprocess
     import sys
 
@@ -193,10 +256,15 @@ def test_sigint_after_the_int8_networks_were_dropped_is_a_keyboard_interrupt():
     assert (done.returncode, done.stdout.strip()) == (0, "interrupted"), done.stderr[-2000:]
 
 
-def test_int8_without_openvino_runs_the_best_torch_path(monkeypatch, caplog):
-    from pipeline.models import int8
+def _without_openvino(monkeypatch) -> None:
+    from pipeline.models import int8, openvino_nets
 
     monkeypatch.setattr(int8, "available", lambda: False)
+    monkeypatch.setattr(openvino_nets, "available", lambda: False)
+
+
+def test_int8_without_openvino_runs_the_best_torch_path(monkeypatch, caplog):
+    _without_openvino(monkeypatch)
     with caplog.at_level("INFO", logger="pipeline.backends"):
         chosen = backends.for_precision("int8", 64)
     assert chosen.name in ("nnpack", "onednn", "bf16")
@@ -268,9 +336,9 @@ def test_what_auto_takes_on_this_cpu_passes_the_quality_gate_on_real_pairs():
     from tests.conftest import DATA
 
     chosen = backends.for_precision("auto", 256)
-    if chosen.dtype == torch.float32 and chosen.name != "int8":
+    if chosen.name in ("nnpack", "onednn"):
         pytest.skip(f"--precision auto is fp32 here ({chosen.name}): nothing to gate")
-    figures = run_gate(DATA, ["int8" if chosen.name == "int8" else "bf16"], size=256, count=2, calibrate=False)
+    figures = run_gate(DATA, [chosen.name], size=256, count=2, calibrate=False)
     row = next(iter(figures.values()))
     assert row["pass"], row
     assert row["psnr_worst"] < 99  # a real difference was measured, not the reference against itself
@@ -287,11 +355,10 @@ def test_a_run_says_which_backend_ran(tmp_path):
     assert "networks: cpu onednn" in result.stderr
 
 
-def test_cpu_backend_int8_without_openvino_falls_back(monkeypatch):
-    from pipeline.models import int8
-
-    monkeypatch.setattr(int8, "available", lambda: False)
-    stylizer = make_stylizer(None, STYLE_PATH, size=64, cpu_backend="int8")
+@pytest.mark.parametrize("name", ["int8", "openvino"])
+def test_cpu_backend_run_by_openvino_without_it_falls_back(monkeypatch, name):
+    _without_openvino(monkeypatch)
+    stylizer = make_stylizer(None, STYLE_PATH, size=64, cpu_backend=name)
     assert stylizer.nets.backend.name in ("nnpack", "onednn", "bf16")
     assert stylizer(torch.rand(1, 3, 32, 48)).shape == (1, 3, 32, 48)
 
@@ -311,7 +378,7 @@ def test_int8_runs_only_the_shipped_networks(caplog, random_decoder_file, tmp_pa
     assert custom_weights(plain, None, torch.nn.Identity()) == "a network passed in"
     if not _int8_available():
         return
-    from pipeline.models.int8 import CompiledNet
+    from pipeline.models.int8 import CompiledNet, model_dir
 
     with caplog.at_level("INFO"):
         own = make_stylizer(random_decoder_file, STYLE_PATH, size=64, precision="int8")

@@ -13,7 +13,7 @@ from pipeline.models import int8
 from tests.helpers import ROOT
 
 pytestmark = pytest.mark.skipif(not int8.available(), reason="OpenVINO is not installed: "
-                                "pip install 'stylize-pipeline[int8]' runs the int8 path")
+                                "pip install 'stylize-pipeline[openvino]' runs the int8 path")
 
 
 def _provenance() -> dict:

@@ -2,27 +2,22 @@
 and the encoder to relu4_1 beside it in float (run in bf16 where the CPU has it: int8 there cost the quality
 gate), both OpenVINO models shipped in ``pipeline/weights/int8/`` with their provenance.
 
-They stand in for the torch modules' inference forms (``Networks.encode_fn`` / ``decode_fn``): torch tensors
-in and out, any batch and size. The fp32 torch modules stay for what takes gradients. OpenVINO is optional
-(``pip install 'stylize-pipeline[int8]'``); without it, or without the files, ``available()`` is False and
+They run as ``openvino_nets.CompiledNet``s in place of the torch modules' inference forms; the fp32 torch
+modules stay for what takes gradients. Without OpenVINO, or without the files, ``available()`` is False and
 the CPU runs the best torch backend.
 """
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import functools
-import importlib.util
 import json
-import os
-import sys
-import threading
 from importlib import resources
 from pathlib import Path
 
-import numpy as np
 import torch
+
+from pipeline.models import openvino_nets
+from pipeline.models.openvino_nets import CompiledNet
 
 FILES = ("encoder.xml", "encoder.bin", "decoder.xml", "decoder.bin")
 
@@ -35,12 +30,7 @@ def model_dir() -> Path:
 def available() -> bool:
     """OpenVINO is installed and the quantized models are in the package. Found, not imported: importing it
     costs a start-up 0.15 s, spent only where the int8 networks run."""
-    if not all((model_dir() / f).is_file() for f in FILES):
-        return False
-    try:
-        return importlib.util.find_spec("openvino") is not None
-    except (ImportError, ValueError):
-        return False
+    return all((model_dir() / f).is_file() for f in FILES) and openvino_nets.available()
 
 
 def passed_gate() -> bool:
@@ -62,62 +52,9 @@ def passed_gate() -> bool:
     return bool(figures.get("pass") and figures.get("video", {}).get("pass"))
 
 
-class CompiledNet:
-    """One quantized network compiled for this CPU: ``net(x)`` takes an (N, C, H, W) float tensor and returns
-    its output as a float tensor (a copy: OpenVINO reuses its output buffer). One infer request per thread,
-    as video lanes call it side by side."""
-
-    def __init__(self, name: str, threads: int, list_output: bool = False) -> None:
-        os.environ.setdefault("OPENVINO_TELEMETRY_OPT_OUT", "1")  # it could not reach its server anyway
-        import openvino as ov
-
-        # One stream, the run's threads: frames come one batch at a time, and results must not depend on
-        # how the work was split (OpenVINO's int8 kernels gave the same bytes for 1 and 2 threads). Float
-        # layers run at OpenVINO's default inference precision: bf16 where the CPU has it, else f32.
-        config = {"NUM_STREAMS": "1", "INFERENCE_NUM_THREADS": str(threads), "PERFORMANCE_HINT": "LATENCY"}
-        with keeping_signal_stack():
-            core = ov.Core()
-            model = core.read_model(str(model_dir() / f"{name}.xml"))
-            self.compiled = core.compile_model(model, "CPU", config)
-        self.list_output = list_output
-        self._local = threading.local()
-
-    def __call__(self, x: torch.Tensor):
-        request = getattr(self._local, "request", None)
-        if request is None:
-            request = self._local.request = self.compiled.create_infer_request()
-        array = np.ascontiguousarray(x.detach().float().contiguous().cpu().numpy())
-        request.infer({0: array})
-        out = torch.from_numpy(np.array(request.get_output_tensor(0).data, copy=True))
-        return [out] if self.list_output else out
-
-
-class _StackT(ctypes.Structure):
-    _fields_ = [("ss_sp", ctypes.c_void_p), ("ss_flags", ctypes.c_int), ("ss_size", ctypes.c_size_t)]  # Linux
-
-
-@contextlib.contextmanager
-def keeping_signal_stack():
-    """Give the calling thread back the alternate signal stack it had before the block. OpenVINO's CPU
-    plugin, when it loads, points the loading thread's signal stack at a small mapping of its own (for AMX
-    state) and unmaps that mapping when the plugin goes, leaving the thread's stack set: the next signal
-    handled there with SA_ONSTACK (Python's SIGINT handler is) is delivered onto unmapped or reused memory,
-    a SIGSEGV or a corrupted heap (Ctrl-C after the backend probe had run int8 and dropped it). Signals
-    then run on the thread's own stack, as before OpenVINO loaded. Linux only (elsewhere a no-op)."""
-    if not sys.platform.startswith("linux"):
-        yield
-        return
-    libc = ctypes.CDLL(None, use_errno=True)
-    before = _StackT()
-    libc.sigaltstack(None, ctypes.byref(before))
-    try:
-        yield
-    finally:
-        libc.sigaltstack(ctypes.byref(before), None)
-
-
 def compiled_pair(threads: int | None = None) -> tuple[CompiledNet, CompiledNet]:
     """The shipped encoder (to relu4_1, float; returns a one-element list, like ``VGGEncoder``) and int8
     decoder."""
     threads = threads or torch.get_num_threads()
-    return CompiledNet("encoder", threads, list_output=True), CompiledNet("decoder", threads)
+    return (CompiledNet(model_dir() / "encoder.xml", threads, list_output=True),
+            CompiledNet(model_dir() / "decoder.xml", threads))

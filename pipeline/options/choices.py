@@ -82,6 +82,7 @@ class CpuBackend(StrEnum):
     NNPACK = "nnpack"
     ONEDNN = "onednn"
     BF16 = "bf16"
+    OPENVINO = "openvino"
     INT8 = "int8"
 
 

@@ -74,7 +74,7 @@ class StyleOptions:
     feedback: int = 0  # passes correcting each image's own miss (one more encode and decode each)
     adapt: int | None = None  # decoder fine-tuning steps; None: the device's default (adaptation.default_steps)
     control: ControlOptions = field(default_factory=ControlOptions)  # masks, keyframes, styles per scene
-    cpu_backend: str = "auto"  # nnpack | onednn | bf16 on the CPU (backends.py); auto: by --precision, probed
+    cpu_backend: str = "auto"  # nnpack | onednn | bf16 | openvino | int8 on the CPU (backends.py); auto: probed
     memory_budget: float = 2.0  # GiB of peak memory a CPU run may take before frames go in tiles (tiling.py)
 
     def __post_init__(self) -> None:
