@@ -28,6 +28,7 @@ from pipeline.models.fast_cpu import nnpack_available, use_fast_cpu_layers
 
 NAMES = ("nnpack", "onednn", "bf16", "openvino", "int8")
 OPENVINO = ("openvino", "int8")  # run by OpenVINO: where it is missing, what auto takes instead
+ISA_LIMITS = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")  # set: the kernels of a lesser CPU run here
 PROBE_LAYER = "relu4_1"  # the whole encoder and the decoder after it, on a frame of half the run's sides
 PROBE_RUNS = 3  # timed rounds at most, after one warm-up call each
 PROBE_MIN_RUNS = 2  # ... and at least: the probe stops there when one backend leads every other by PROBE_LEAD
@@ -68,11 +69,13 @@ def backend(name: str, measured: tuple[tuple[str, float], ...] = ()) -> Backend:
 
 def available() -> list[str]:
     """The backends this CPU and this PyTorch build have: bf16 only where oneDNN runs it natively (it is
-    emulated, and slow, elsewhere)."""
+    emulated, and slow, elsewhere); OpenVINO's not while ``ISA_LIMITS`` hold torch to a lesser CPU's kernels
+    (OpenVINO ignores them: it would be timed with this CPU's)."""
     from pipeline.models import int8, openvino_nets
 
+    limited = any(os.environ.get(name) for name in ISA_LIMITS)
     have = {"nnpack": nnpack_available(), "onednn": True, "bf16": cpu_has_fast_bf16(),
-            "openvino": openvino_nets.available(), "int8": int8.available()}
+            "openvino": openvino_nets.available() and not limited, "int8": int8.available() and not limited}
     return [n for n in NAMES if have[n]]
 
 
@@ -233,9 +236,6 @@ def cpu_flags() -> list[str]:
     flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith(("flags",
                                                                                                  "Features"))), [])
     return [f for f in wanted if f in flags]
-
-
-ISA_LIMITS = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")  # set: the kernels of a lesser CPU run here
 
 
 def cache_key(size: int) -> str:

@@ -90,7 +90,9 @@ def prepare_workers(style: StyleOptions, on_adapt_step: Callable[[int], None] | 
     if style.cpu_backend == "auto" and pick_device(style.device).type == "cpu":
         from pipeline.models.vgg import load_encoder
 
-        style = replace(style, cpu_backend=cpu_backend(style, load_encoder(style.vgg)).name)
+        encoder = load_encoder(style.vgg)
+        encoder.use_reflect_padding()  # as a run's: the probe converts it for OpenVINO, keyed by its form
+        style = replace(style, cpu_backend=cpu_backend(style, encoder).name)
     return style
 
 
