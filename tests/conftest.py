@@ -62,14 +62,19 @@ def calibration_folder(tmp_path_factory):
 
 
 def _cache_folder(tmp_path_factory, probe_file, calibration_folder):
-    """A fresh cache folder holding links to the session's probe figures and calibrations."""
+    """A fresh cache folder holding links to the session's probe figures, calibrations and networks converted
+    for OpenVINO (a conversion takes seconds: once per weights, as on a user's machine)."""
     from pipeline.backends import CACHE_FILE
+    from pipeline.models.openvino_nets import FOLDER
 
     cache = tmp_path_factory.mktemp("stylize-cache")
     if not probe_file.exists():
         probe_file.write_text("{}")
     (cache / CACHE_FILE).symlink_to(probe_file)
-    (cache / "calibration").symlink_to(calibration_folder, target_is_directory=True)
+    converted = tmp_path_factory.getbasetemp() / "openvino-nets"
+    for name, folder in (("calibration", calibration_folder), (FOLDER, converted)):
+        folder.mkdir(exist_ok=True)
+        (cache / name).symlink_to(folder, target_is_directory=True)
     return cache
 
 

@@ -41,7 +41,7 @@ def serve(
         fail(str(exc))
     except ImportError as exc:
         fail(f"stylize serve needs FastAPI, uvicorn and python-multipart ({exc.name} is missing): "
-             "pip install 'stylize-pipeline\\[serve]'")  # rich takes a bare [serve] for markup
+             "pip install 'stylize-pipeline[serve]'")
     try:
         launch(options, open_browser)
     except UsageError as exc:
