@@ -202,12 +202,12 @@ def test_openvino_stylizes_like_bf16():
 
 
 @needs_openvino
-def test_openvino_converts_each_network_once_and_keeps_no_half_file(monkeypatch, tmp_path, random_decoder_file):
+def test_openvino_converts_each_network_once_and_keeps_no_half_file(monkeypatch, tmp_path):
     """Converting traces the module (seconds): a run converts the networks it has not converted before, keyed
     by their weights, and reads them back after; a folder left with an .xml but no .bin converts again."""
     import openvino
 
-    from pipeline.models.openvino_nets import FOLDER
+    from pipeline.models.openvino_nets import FOLDER, converted
 
     monkeypatch.setenv("STYLIZE_CACHE", str(tmp_path))
     conversions = []
@@ -218,13 +218,13 @@ def test_openvino_converts_each_network_once_and_keeps_no_half_file(monkeypatch,
     assert len(conversions) == 2
     assert torch.equal(make_stylizer(None, STYLE_PATH, size=64, cpu_backend="openvino")(frame), first)
     assert len(conversions) == 2  # read back
-    own = make_stylizer(random_decoder_file, STYLE_PATH, size=64, cpu_backend="openvino")
-    assert len(conversions) == 3 and not torch.equal(own(frame), first)  # its own decoder, converted
+    small = torch.nn.Conv2d(512, 3, 3, padding=1)  # another decoder: other weights, converted on their own
+    path = converted(small, "decoder", 512)
+    assert len(conversions) == 3 and converted(small, "decoder", 512) == path and len(conversions) == 3
     files = sorted(p.name for p in (tmp_path / FOLDER).iterdir())
     assert len(files) == 6 and all(not n.startswith(".") for n in files)  # three networks, .xml and .bin each
-    next((tmp_path / FOLDER).glob("encoder-*.bin")).unlink()
-    make_stylizer(None, STYLE_PATH, size=64, cpu_backend="openvino")
-    assert len(conversions) == 4
+    path.with_suffix(".bin").unlink()
+    assert converted(small, "decoder", 512) == path and len(conversions) == 4 and path.with_suffix(".bin").is_file()
 
 
 _SIGINT_AFTER_INT8 = """
