@@ -82,15 +82,16 @@ def available() -> list[str]:
 def for_precision(precision: str, size: int, encoder=None, decoder=None, int8: bool = True) -> Backend:
     """The CPU backend for ``--precision``: fp32 keeps NNPACK where the build has it (outputs unchanged
     from earlier releases), bf16 casts the weights, int8 takes the quantized networks (``openvino``, a
-    backend's name, its float ones; without OpenVINO, what auto takes, said in one log line), ``auto`` probes the available ones at long side ``size`` (on
-    ``encoder``, a ``VGGEncoder``, and ``decoder``; None: the bundled ones) and takes the fastest; int8 only
-    where it passed the quality gate (``models/int8.passed_gate``) and ``int8`` allows it (False: the run's
-    networks have no int8 form)."""
+    backend's name, its float ones; without OpenVINO, what auto takes, said in one log line), ``auto`` probes
+    the available ones at long side ``size`` (on ``encoder``, a ``VGGEncoder``, and ``decoder``; None: the
+    bundled ones) and takes the fastest; int8 only where it passed the quality gate (``models/int8.passed_gate``)
+    and ``int8`` allows it (False: the run's networks have no int8 form)."""
     if precision in ("bf16", "fp16"):  # fp16: autocast, no native kernels on most CPUs; only when asked
         return backend(precision)
     if precision in OPENVINO and precision not in available():
         fallback = for_precision("auto", size, encoder, decoder)
-        log.info("%s needs OpenVINO (pip install 'stylize-pipeline[openvino]'); running %s", precision, fallback.name)
+        log.info("%s needs OpenVINO (pip install 'stylize-pipeline[openvino]'); running %s", precision,
+                 fallback.name)
         return fallback
     if precision in OPENVINO:
         return backend(precision)

@@ -105,7 +105,8 @@ class _LineHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         label = {logging.INFO: "note", logging.DEBUG: "debug"}.get(record.levelno, record.levelname.lower())
         colour = "red" if record.levelno >= logging.ERROR else "yellow"
-        self.console.print(f"[{colour}]{label}:[/] {escape(self.format(record))}", highlight=False)  # a path may hold [..]
+        # escaped: a path or a hint ("stylize-pipeline[openvino]") may hold what rich would read as markup
+        self.console.print(f"[{colour}]{label}:[/] {escape(self.format(record))}", highlight=False)
 
 
 def setup_logging(console: Console, quiet: bool, verbose: bool) -> None:

@@ -28,8 +28,8 @@ def model_dir() -> Path:
 
 @functools.cache
 def available() -> bool:
-    """OpenVINO is installed and the quantized models are in the package. Found, not imported: importing it
-    costs a start-up 0.15 s, spent only where the int8 networks run."""
+    """OpenVINO is installed (``openvino_nets.available``: found, not imported) and the quantized models are
+    in the package."""
     return all((model_dir() / f).is_file() for f in FILES) and openvino_nets.available()
 
 
