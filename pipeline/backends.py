@@ -122,6 +122,7 @@ def probe(names: list[str], size: int, encoder=None, decoder=None) -> dict[str, 
         from pipeline.models.vgg import load_encoder
 
         encoder = load_encoder(None, PROBE_LAYER)
+        encoder.use_reflect_padding()  # as a run's (OpenVINO converts it once, keyed by its form)
     if decoder is None:
         from pipeline.models.decoder import load_decoder, shipped_weights_path
 
