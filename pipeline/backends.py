@@ -79,6 +79,21 @@ def available() -> list[str]:
     return [n for n in NAMES if have[n]]
 
 
+def left_out() -> dict[str, str]:
+    """The backends ``--precision auto`` does not consider here, each with why, in words (``stylize info``)."""
+    from pipeline.models import int8, openvino_nets
+
+    limited = "OpenVINO ignores " + " and ".join(ISA_LIMITS)
+    why = {"nnpack": "not in this PyTorch build", "bf16": "no native bf16 on this CPU (it would be emulated)",
+           "openvino": limited if openvino_nets.available() else "OpenVINO is not installed",
+           "int8": limited if int8.available() else "OpenVINO or the quantized networks are not installed"}
+    have = available()
+    out = {name: reason for name, reason in why.items() if name not in have}
+    if "int8" in have and int8.refusal():
+        out["int8"] = int8.refusal()
+    return out
+
+
 def for_precision(precision: str, size: int, encoder=None, decoder=None, int8: bool = True) -> Backend:
     """The CPU backend for ``--precision``: fp32 keeps NNPACK where the build has it (outputs unchanged
     from earlier releases), bf16 casts the weights, int8 takes the quantized networks (``openvino``, a

@@ -34,22 +34,29 @@ def available() -> bool:
 
 
 def passed_gate() -> bool:
-    """Whether the shipped networks passed both halves of the quality gate (``precision_gate.py``: photo
-    pairs, and the warping error on the shared clips), as recorded in their provenance by
-    ``scripts/quality.py --precisions`` / ``--video-precisions`` with ``--record``: ``--precision auto``
-    never takes them otherwise (``--precision int8`` still does). Only on a CPU with VNNI: the decoder's
-    weights use all 8 bits (no overflow fix), which the older int8 kernels (AVX2, AVX-512 without VNNI) can
-    saturate."""
+    """Whether ``--precision auto`` may take the shipped networks here (``refusal``); ``--precision int8``
+    still does where they are not."""
+    return refusal() is None
+
+
+def refusal() -> str | None:
+    """Why ``--precision auto`` does not take the shipped networks on this CPU, in words; None where it may.
+    They must have passed both halves of the quality gate (``precision_gate.py``: photo pairs, and the warping
+    error on the shared clips), as recorded in their provenance by ``scripts/quality.py --precisions`` /
+    ``--video-precisions`` with ``--record``, and the CPU must have VNNI: the decoder's weights use all 8 bits
+    (no overflow fix), which the older int8 kernels (AVX2, AVX-512 without VNNI) can saturate."""
     from pipeline.backends import cpu_flags
 
     if not {"avx512_vnni", "avx_vnni", "amx_int8"} & set(cpu_flags()):
-        return False
+        return "this CPU has no VNNI"
     try:
         provenance = json.loads((model_dir() / "provenance.json").read_text())
     except (OSError, ValueError):
-        return False
+        return "no quality gate recorded"
     figures = provenance.get("quality_gate", {})
-    return bool(figures.get("pass") and figures.get("video", {}).get("pass"))
+    failed = [half for half, ok in (("photos", figures.get("pass")), ("clips", figures.get("video", {}).get("pass")))
+              if not ok]
+    return f"failed the quality gate ({' and '.join(failed)}; docs/BENCHMARKS.md)" if failed else None
 
 
 def compiled_pair(threads: int | None = None) -> tuple[CompiledNet, CompiledNet]:
