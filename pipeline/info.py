@@ -17,8 +17,9 @@ PACKAGES = ("torch", "torchvision", "av", "opencv-python-headless", "numpy", "ra
 
 def machine_info(size: int = 384, probe: bool = True, reprobe: bool = False) -> dict:
     """CPU model and the flags that matter, threads, CUDA devices, library versions, the CPU backends this
-    install has, those ``auto`` leaves out and why, and (``probe``) their probe times at long side ``size`` with the one ``--precision auto``
-    would take (measured now, or read from the cache; ``reprobe``: measured now whatever the cache holds)."""
+    install has, those ``auto`` leaves out and why, and (``probe``) their probe times at long side ``size``
+    with the one ``--precision auto`` would take (measured now, or read from the cache; ``reprobe``: measured
+    now whatever the cache holds)."""
     info = {
         "cpu": backends.cpu_model(), "cpu_flags": backends.cpu_flags(), "cpus": os.cpu_count(),
         "threads": torch.get_num_threads(), "nnpack": nnpack_available(), "native_bf16": cpu_has_fast_bf16(),
@@ -52,7 +53,7 @@ def format_info(info: dict) -> str:
              ("nnpack", "yes" if info["nnpack"] else "no"),
              ("cuda", ", ".join(info["cuda"]) or "none"),
              ("cpu backends", ", ".join(info["cpu_backends"])),
-             ("auto leaves out", "; ".join(f"{name} ({why})" for name, why in info["left_out"].items()) or "none"),
+             ("auto leaves out", "; ".join(f"{name}: {why}" for name, why in info["left_out"].items()) or "none"),
              ("versions", versions), ("cache", info["cache"])]
     if "probe_s" in info:
         timed = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in info["probe_s"].items()) or "one candidate, not timed"
