@@ -73,10 +73,15 @@ def available() -> list[str]:
     (OpenVINO ignores them: it would be timed with this CPU's)."""
     from pipeline.models import int8, openvino_nets
 
-    limited = any(os.environ.get(name) for name in ISA_LIMITS)
+    limited = _isa_limited()
     have = {"nnpack": nnpack_available(), "onednn": True, "bf16": cpu_has_fast_bf16(),
             "openvino": openvino_nets.available() and not limited, "int8": int8.available() and not limited}
     return [n for n in NAMES if have[n]]
+
+
+def _isa_limited() -> bool:
+    """Whether ``ISA_LIMITS`` hold oneDNN or ATen to a lesser CPU's kernels."""
+    return any(os.environ.get(name) for name in ISA_LIMITS)
 
 
 def left_out() -> dict[str, str]:
@@ -88,10 +93,9 @@ def left_out() -> dict[str, str]:
            "openvino": limited if openvino_nets.available() else "OpenVINO is not installed",
            "int8": limited if int8.available() else "OpenVINO or the quantized networks are not installed"}
     have = available()
-    out = {name: reason for name, reason in why.items() if name not in have}
-    if "int8" in have and int8.refusal():
-        out["int8"] = int8.refusal()
-    return out
+    refused = int8.refusal() if "int8" in have else None  # found, but not gated for auto here
+    return {name: reason for name, reason in {**why, "int8": refused or why["int8"]}.items()
+            if name not in have or name == "int8" and refused}
 
 
 def for_precision(precision: str, size: int, encoder=None, decoder=None, int8: bool = True) -> Backend:
@@ -143,9 +147,9 @@ def probe(names: list[str], size: int, encoder=None, decoder=None) -> dict[str, 
 
         decoder = load_decoder(shipped_weights_path())
     if "openvino" in names:  # converted once per weights (seconds, one thread): before the probe's clock
-        from pipeline.models.openvino_nets import float_pair
+        from pipeline.models.openvino_nets import converted_pair
 
-        float_pair(encoder, decoder)
+        converted_pair(encoder, decoder)
     start = time.perf_counter(), time.process_time()
     measured = _time_interleaved(names, (encoder, decoder), _frame(size // 2))
     close = [n for n in measured if measured[n] <= min(measured.values()) * (1 + PROBE_CLOSE)]

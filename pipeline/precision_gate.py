@@ -74,8 +74,9 @@ PAIRS = tuple((PHOTOS[i % 8], PAINTINGS[(3 * i + i // 8) % 8]) for i in range(12
 def options_for(name: str) -> dict:
     """StyleOptions fields running ``name``: a precision (fp32, bf16, int8, fp16) or a CPU backend (openvino)."""
     from pipeline.backends import NAMES
+    from pipeline.options import Precision
 
-    precision = name if name in ("fp32", "bf16", "int8", "fp16") else "auto"
+    precision = name if name in set(Precision) else "auto"
     return {"precision": precision, "cpu_backend": name if name in NAMES else "auto"}
 
 
