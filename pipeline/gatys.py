@@ -22,7 +22,7 @@ from pipeline.io.images import to_uint8
 from pipeline.io.snapshots import SnapshotWriter, current_names
 from pipeline.models.backbones import VGG19_GATYS, FeatureNet, gatys_net
 from pipeline.options import Backbone, GatysOptions, Init, Optimizer
-from pipeline.ops.losses import gram_matrix, masked_gram_loss
+from pipeline.ops.losses import gram_matrix, masked_gram_loss, outside_range
 
 if TYPE_CHECKING:
     from pipeline.stylizer import Stylizer
@@ -67,7 +67,9 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
 
 
 class GatysLoss:
-    """Weighted content + style (+ TV, + temporal) loss for one content image."""
+    """Weighted content + style (+ TV, + pixels outside [0, 1], + temporal) loss for one content image. The
+    range term keeps L-BFGS's image near [0, 1], where it is clamped at the end: without it the clamp raised
+    the final loss by 17 % and 60 % on the two pairs measured (docs/BENCHMARKS.md, "Gatys on the CPU")."""
 
     def __init__(self, net, content: torch.Tensor, grams: list[torch.Tensor], opts: GatysOptions,
                  dtype: torch.dtype = torch.float32, temporal: tuple[torch.Tensor, torch.Tensor] | None = None,
@@ -85,13 +87,15 @@ class GatysLoss:
         with autocast(image.device, self.dtype):
             feats = self.net(image, self.names)
         content = F.mse_loss(feats[-1].float(), self.content_target) / self.content_norm
-        style = sum(w * (F.mse_loss(gram_matrix(f.float()), g.expand(f.shape[0], -1, -1)) / n if self.masks is None
+        style = sum(w * (F.mse_loss(gram_matrix(f).float(), g.expand(f.shape[0], -1, -1)) / n if self.masks is None
                          else masked_gram_loss(f, g, self.masks, n))
                     for w, f, g, n in zip(self.opts.layer_weights, feats[:-1], self.grams, self.gram_norms))
         loss = self.opts.content_weight * content + self.opts.style_weight * style
         parts = {"content": content.item(), "style": style.item()}
         if self.opts.tv_weight:
             loss = loss + self.opts.tv_weight * total_variation(image)
+        if self.opts.range_weight:
+            loss = loss + self.opts.range_weight * outside_range(image)
         if self.temporal is not None:
             warped, mask = self.temporal
             temporal = (mask * (image - warped).pow(2)).sum() / mask.sum().clamp_min(1.0) / image.shape[1]
@@ -213,7 +217,7 @@ class GatysStylizer:
         self.stylizer, self.opts, self.from_adain = stylizer, opts, from_adain
         self.device = stylizer.device
         # Autocast only on CUDA. On the CPU the image, L-BFGS's history and the losses stay fp32; VGG's
-        # features come from weights cast to bf16 once where bf16 was asked for (``gatys_bf16.py``).
+        # features come from weights cast to bf16 once where the networks run in bf16 (``gatys_bf16.py``).
         self.dtype = stylizer.dtype if self.device.type == "cuda" else torch.float32
         self.net = gatys_net(opts, stylizer.encoder, self.device)
         cpu = getattr(getattr(stylizer, "nets", None), "backend", None)

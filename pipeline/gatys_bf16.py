@@ -1,10 +1,10 @@
-"""bf16 features for the Gatys optimisation on a CPU with native bf16 kernels (AVX512-BF16, AMX), on request.
+"""bf16 features for the Gatys optimisation on a CPU with native bf16 kernels (AVX512-BF16, AMX).
 
-The image being optimised, the L-BFGS history and the losses (Gram matrices and their errors) stay in fp32;
-only the network's forward and backward run on a copy of its weights cast to bf16 once. That is faster per
-evaluation, but L-BFGS then ends a few % above fp32's final loss (docs/BENCHMARKS.md, "Gatys on the CPU"),
-so ``--precision auto`` keeps fp32 for Gatys even where its probe runs the networks in bf16, and
-``--precision bf16`` (or ``--cpu-backend bf16``) asks for it.
+The image being optimised, the L-BFGS history, the losses and the style targets stay in fp32; the network's
+forward and backward run on a copy of its weights cast to bf16 once, and the Gram products take its bf16
+features. An evaluation then costs about half of fp32's, and with the range penalty (``GatysLoss``) the
+final loss ends within 1.2 % of fp32's on the pairs measured (docs/BENCHMARKS.md, "Gatys on the CPU"), so
+Gatys takes bf16 features wherever the run's networks are bf16 or lower on such a CPU.
 """
 
 from __future__ import annotations
@@ -22,27 +22,31 @@ from pipeline.models.backbones import FeatureNet
 if TYPE_CHECKING:
     from pipeline.backends import Backend
 
+# Backends whose networks run in bf16 (or int8, around bf16) on a CPU with native bf16: OpenVINO's default
+# inference precision there is bf16. nnpack and onednn are fp32.
+BF16_BACKENDS = ("bf16", "openvino", "int8")
+
 
 def cpu_features_dtype(cpu: Backend | None) -> torch.dtype:
-    """The dtype of the Gatys features on the CPU: bf16 where bf16 was asked for (a backend named bf16 that
-    no probe chose: ``--precision bf16``, ``--cpu-backend bf16``) and the CPU runs it natively; else fp32."""
-    if cpu is None or cpu.measured or not cpu_has_fast_bf16():
+    """The dtype of the Gatys features on the CPU: bf16 where the CPU runs it natively and the run's backend
+    is one of ``BF16_BACKENDS``, asked for (``--precision bf16``, ``--cpu-backend``) or the probe's choice,
+    so timed faster than fp32 on this CPU; fp32 otherwise (``--precision fp32``, emulated bf16, CUDA)."""
+    if cpu is None or not cpu_has_fast_bf16():
         return torch.float32
-    return torch.bfloat16 if cpu.name == "bf16" else torch.float32
+    return torch.bfloat16 if cpu.name in BF16_BACKENDS else torch.float32
 
 
 @dataclass(frozen=True)
 class Bf16Features(FeatureNet):
     """A ``FeatureNet`` whose features come from ``fast``, a copy of ``net`` with its weights cast to bf16
-    once (channels_last, oneDNN's layout), returned in fp32. The targets (style Grams, content features) come
-    from it too, so the optimisation matches bf16 features against their own kind."""
+    once, its features returned in bf16 and in its layout (channels_last, oneDNN's; ``gram_matrix`` reads
+    them in place). The targets (style Grams, content features) come from it too, in fp32, so the
+    optimisation matches bf16 features against their own kind."""
 
     fast: nn.Module | None = None
 
     def __call__(self, images: torch.Tensor, names: tuple[str, ...]) -> list[torch.Tensor]:
-        feats = self.fast(images.to(torch.bfloat16, memory_format=torch.channels_last), names)
-        # fp32 and NCHW in one copy: the Gram matrices then read the rows of a contiguous view
-        return [f.to(torch.float32, memory_format=torch.contiguous_format) for f in feats]
+        return self.fast(images.to(torch.bfloat16, memory_format=torch.channels_last), names)
 
 
 def bf16_features(net: FeatureNet) -> Bf16Features:

@@ -1,13 +1,15 @@
 """Benchmark: the Gatys optimisation on one photo and painting pair, wall time and final loss per precision.
 
-    python scripts/bench_gatys.py                                  # 256 px, 100 L-BFGS iterations, fp32 and bf16
+    python scripts/bench_gatys.py                                  # 256 px, 100 L-BFGS iterations, fp32 and auto
     python scripts/bench_gatys.py --precision fp32 bf16 --repeats 3 --json out/gatys.json
+    python scripts/bench_gatys.py --precision fp32 --range-weight 0  # the objective before the range penalty
     python scripts/bench.py --gatys-only                           # the same, from the main benchmark
 
-Each run builds the stylizer as the CLI does (``--precision``; the Gatys features are bf16 at ``bf16`` on a
-CPU with native bf16, ``gatys_bf16.cpu_features_dtype``, fp32 otherwise, ``auto`` included) and times the
+Each run builds the stylizer as the CLI does (``--precision``; the Gatys features are bf16 on a CPU with native
+bf16 where the networks run in bf16, ``gatys_bf16.cpu_features_dtype``, fp32 otherwise) and times the
 optimisation of the content image from itself (``--init content``). The final loss is evaluated the same way
-for every run: in fp32, in the reflection-padded VGG-19, on the final (clamped) image. Runs of the
+for every run: in fp32, in the reflection-padded VGG-19, on the final (clamped) image, without the range
+penalty (zero there). Runs of the
 precisions take turns (``--repeats`` rounds), so that load from other processes falls on all of them alike;
 the medians are reported. Figures to record (docs/BENCHMARKS.md), not tests.
 """
@@ -20,6 +22,7 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -39,7 +42,7 @@ def reference_loss(content: torch.Tensor, style: torch.Tensor, opts):
     net = load_encoder(None)
     net.use_reflect_padding()
     net = feature_net(net.with_pooling(opts.pooling))
-    return GatysLoss(net, content, style_targets(net, [style], torch.ones(1)), opts)
+    return GatysLoss(net, content, style_targets(net, [style], torch.ones(1)), replace(opts, range_weight=0.0))
 
 
 def gatys_once(precision: str, content: torch.Tensor, style_path: Path, size: int, opts) -> dict:
@@ -64,7 +67,8 @@ def gatys_once(precision: str, content: torch.Tensor, style_path: Path, size: in
 
 
 def gatys_section(precisions: list[str], size: int = 256, iterations: int = 100, repeats: int = 1,
-                  scales: int = 1, content_path: Path = CONTENT, style_path: Path = STYLE) -> dict:
+                  scales: int = 1, content_path: Path = CONTENT, style_path: Path = STYLE,
+                  range_weight: float | None = None) -> dict:
     """``repeats`` interleaved rounds of each precision; per precision the median wall time and the final
     fp32 loss (total, style, content) of its last run."""
     from pipeline.build import load_style_images
@@ -75,6 +79,7 @@ def gatys_section(precisions: list[str], size: int = 256, iterations: int = 100,
     setup_process(torch.device("cpu"), torch.float32)  # what `stylize` does once, before its job
     content, style = load_style_images([content_path, style_path], size)
     opts = GatysOptions(iterations=iterations, scales=scales)
+    opts = opts if range_weight is None else replace(opts, range_weight=range_weight)
     score = reference_loss(content, style, opts)
     runs: dict[str, list[dict]] = {p: [] for p in precisions}
     for _ in range(repeats):
@@ -89,15 +94,16 @@ def gatys_section(precisions: list[str], size: int = 256, iterations: int = 100,
     for p in summary:
         summary[p]["s_per_iteration"] = round(summary[p]["wall_s"] / iterations, 3)
     return {"content": content_path.name, "style": style_path.name, "size": list(content.shape[-2:]),
-            "iterations": iterations, "scales": scales, "repeats": repeats, "threads": torch.get_num_threads(),
+            "iterations": iterations, "scales": scales, "range_weight": opts.range_weight, "repeats": repeats,
+            "threads": torch.get_num_threads(),
             "cpu_fast_bf16": cpu_has_fast_bf16(), "runs": summary}
 
 
 def default_precisions() -> list[str]:
-    """fp32, and bf16 where the CPU runs it natively (emulated, it is no candidate)."""
+    """fp32, and auto where the CPU runs bf16 natively (elsewhere auto's Gatys is fp32: the same run)."""
     from pipeline.device import cpu_has_fast_bf16
 
-    return ["fp32"] + ["bf16"] * cpu_has_fast_bf16()
+    return ["fp32"] + ["auto"] * cpu_has_fast_bf16()
 
 
 def print_gatys(found: dict) -> None:
@@ -115,12 +121,13 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=100)
     parser.add_argument("--scales", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--range-weight", type=float, default=None, help="default: GatysOptions' own")
     parser.add_argument("--content", type=Path, default=CONTENT)
     parser.add_argument("--style", type=Path, default=STYLE)
     parser.add_argument("--json", type=Path, default=ROOT / "out" / "bench_gatys.json")
     args = parser.parse_args()
     found = gatys_section(args.precision or default_precisions(), args.size, args.iterations, args.repeats,
-                          args.scales, args.content, args.style)
+                          args.scales, args.content, args.style, args.range_weight)
     from bench import device_name
 
     found = {"device": device_name(), **found}

@@ -1,6 +1,6 @@
-"""Gatys on the CPU in bf16 (``gatys_bf16.py``): only where asked for and the CPU has native bf16, never at
-``--precision fp32`` or ``auto``; on a small pair it reaches the fp32 run's final loss (scored in fp32), the
-image, the L-BFGS state and the Gram matrices kept in fp32."""
+"""Gatys on the CPU in bf16 (``gatys_bf16.py``): where the run's networks are bf16 or lower and the CPU has
+native bf16, never at ``--precision fp32``; on a small pair it reaches the fp32 run's final loss (scored in
+fp32), the image, the L-BFGS state and the targets kept in fp32."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pipeline.gatys_bf16 as gatys_bf16
 from pipeline.backends import backend
 from pipeline.build import build_refiner, load_style_images
 from pipeline.gatys import GatysLoss, GatysStylizer, feature_net, gatys, style_targets
-from pipeline.gatys_bf16 import Bf16Features, cpu_features_dtype
+from pipeline.gatys_bf16 import BF16_BACKENDS, Bf16Features, cpu_features_dtype
 from pipeline.options import GatysOptions
 from tests.conftest import SAMPLES
 from tests.helpers import STYLE_PATH, make_stylizer
@@ -40,13 +40,16 @@ def _refiner(encoder, style, cpu, opts: GatysOptions = OPTS) -> GatysStylizer:
 @pytest.mark.parametrize("cpu, native, expected", [
     (backend("bf16"), True, torch.bfloat16),  # --precision bf16 or --cpu-backend bf16
     (backend("bf16"), False, torch.float32),  # emulated bf16 is slow: never for Gatys
-    (backend("nnpack"), True, torch.float32),  # --precision fp32: unchanged
+    (backend("nnpack"), True, torch.float32),  # --precision fp32
     (backend("onednn"), True, torch.float32),
-    (backend("bf16", (("bf16", 0.04), ("onednn", 0.07))), True, torch.float32),  # auto's probe: fp32 Gatys
-    (backend("int8", (("int8", 0.02), ("bf16", 0.04))), True, torch.float32),
+    (backend("bf16", (("bf16", 0.04), ("onednn", 0.07))), True, torch.bfloat16),  # auto's probe timed bf16 faster
+    (backend("openvino", (("openvino", 0.03), ("bf16", 0.04))), True, torch.bfloat16),
+    (backend("int8", (("int8", 0.02), ("bf16", 0.04))), True, torch.bfloat16),
+    (backend("onednn", (("onednn", 0.05), ("bf16", 0.06))), True, torch.float32),  # ... or fp32 faster
+    (backend("openvino", (("openvino", 0.03), ("onednn", 0.05))), False, torch.float32),  # OpenVINO in f32
     (None, True, torch.float32),  # CUDA: autocast, as before
 ])
-def test_bf16_features_only_where_asked_for_and_native(monkeypatch, cpu, native, expected):
+def test_bf16_features_where_the_networks_run_in_bf16_and_bf16_is_native(monkeypatch, cpu, native, expected):
     monkeypatch.setattr(gatys_bf16, "cpu_has_fast_bf16", lambda: native)
     assert cpu_features_dtype(cpu) == expected
 
@@ -81,7 +84,8 @@ def test_bf16_features_reach_the_fp32_final_loss(padded, pair):
 
 
 @pytest.mark.bf16
-def test_the_cli_path_gives_bf16_features_at_precision_bf16_only():
-    for precision, expected in (("bf16", True), ("fp32", False)):
+def test_the_cli_path_gives_bf16_features_where_the_networks_run_in_bf16_never_at_fp32():
+    for precision in ("bf16", "fp32", "auto"):
         stylizer = make_stylizer(None, STYLE_PATH, size=64, precision=precision)
+        expected = precision == "bf16" or (precision == "auto" and stylizer.nets.backend.name in BF16_BACKENDS)
         assert isinstance(build_refiner(stylizer, OPTS).net, Bf16Features) == expected, precision

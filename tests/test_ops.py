@@ -7,7 +7,7 @@ from pipeline.calibration import calibrate
 from pipeline.ops.adain import (EPS, adain, adain_stats, blend, calc_mean_std, correct_stats, mix_layer_stats,
                                 mix_style_stats)
 from pipeline.ops.color import coral, rgb_to_yiq, transfer_luminance, yiq_to_rgb
-from pipeline.ops.losses import channel_stats, gram_matrix, stats_distance, stats_distance_terms
+from pipeline.ops.losses import channel_stats, gram_matrix, outside_range, stats_distance, stats_distance_terms
 
 
 def test_calc_mean_std_by_hand():
@@ -147,6 +147,29 @@ def test_gram_matrix_by_hand():
     feat = torch.tensor([[1.0, 2.0], [3.0, 4.0]]).reshape(1, 2, 1, 2)
     gram = gram_matrix(feat)
     assert torch.allclose(gram[0], torch.tensor([[5.0, 11.0], [11.0, 25.0]]) / 2)
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_gram_matrix_gradient_is_autograds(symmetric):
+    """One product in the backward instead of autograd's two: the same gradient to rounding, for the
+    symmetric gradients a loss against a Gram target gives and for any other."""
+    feat = torch.randn(2, 8, 5, 7, generator=torch.Generator().manual_seed(0))
+    upstream = torch.randn(2, 8, 8, generator=torch.Generator().manual_seed(1))
+    upstream = upstream + upstream.transpose(1, 2) if symmetric else upstream
+    grads = []
+    for gram in (gram_matrix, lambda f: f.flatten(2) @ f.flatten(2).transpose(1, 2) / (5 * 7)):
+        x = feat.clone().requires_grad_(True)
+        (gram(x) * upstream).sum().backward()
+        grads.append(x.grad)
+    assert torch.allclose(*grads, atol=1e-5) and not torch.equal(grads[0], torch.zeros_like(grads[0]))
+
+
+def test_outside_range_is_the_mean_square_distance_from_the_range():
+    image = torch.tensor([-0.5, 0.0, 0.3, 1.0, 1.25]).reshape(1, 1, 1, 5).requires_grad_(True)
+    penalty = outside_range(image)
+    assert penalty.item() == pytest.approx((0.25 + 0.0625) / 5)
+    penalty.backward()  # pulls the pixels outside back in, leaves those inside alone
+    assert image.grad.flatten().tolist() == pytest.approx([-0.2, 0.0, 0.0, 0.0, 0.1])
 
 
 def test_mix_layer_stats_mixes_each_layer_with_the_same_weights():

@@ -16,7 +16,7 @@ from pipeline.cli.params import (Styles, StyleWeights, Alpha, PreserveColorOpt, 
                                  Parallel, TemporalOpt, TemporalStrength, TemporalStill, RefineEvery, FlowOpt, Strict, Fps,
                                  PoolingOpt, SaveEvery, SnapshotDir, BackboneOpt, BackboneWeights, ContactSheet)
 from pipeline.cli.order import with_masks
-from pipeline.cli.params import CpuBackendOpt, Masks, MaskFeather
+from pipeline.cli.params import CpuBackendOpt, Masks, MaskFeather, RangeWeight
 from pipeline.cli.params import FolderKeyframes, FolderStylePerScene, Keyframes, StylePerScene
 from pipeline.cli.run import run_job
 from pipeline.errors import OptionError
@@ -74,10 +74,10 @@ def timeline(keyframes: Path | None, style_per_scene: bool, video: bool = True) 
 
 
 def gatys_knobs(pooling: Pooling, save_every: int, snapshot_dir: Path | None, backbone: Backbone,
-                backbone_weights: Path | None) -> dict:
+                backbone_weights: Path | None, range_weight: float) -> dict:
     """The Gatys settings that ``folder`` and ``video`` share beyond the weights, as ``gatys_for`` takes them."""
     return {"pooling": pooling, "save_every": save_every, "snapshot_dir": snapshot_dir, "backbone": backbone,
-            "backbone_weights": backbone_weights}
+            "backbone_weights": backbone_weights, "range_weight": range_weight}
 
 
 def snapshot_batch(batch_size: int, save_every: int) -> int:
@@ -101,6 +101,7 @@ def folder(
     memory_budget: MemoryBudget = 2.0, compile_nets: Compile = False,
     method: MethodOpt = Method.ADAIN, iterations: Iterations = 100, optimizer: OptimizerOpt = Optimizer.LBFGS,
     content_weight: ContentWeight = 1.0, style_weight: StyleWeight = 10.0, tv_weight: TvWeight = 0.0,
+    range_weight: RangeWeight = 1000.0,
     init: InitOpt = Init.CONTENT, scales: Scales = 1, pooling: PoolingOpt = Pooling.MAX, save_every: SaveEvery = 0,
     snapshot_dir: SnapshotDir = None, backbone: BackboneOpt = Backbone.VGG19, backbone_weights: BackboneWeights = None,
     engine: EngineOpt = Engine.LOCAL, ray_address: RayAddress = None, workers: Workers = 2,
@@ -126,7 +127,7 @@ def folder(
 
         gatys = gatys_for(method, iterations=iterations, optimizer=optimizer, content_weight=content_weight,
                           style_weight=style_weight, tv_weight=tv_weight, init=init, scales=scales,
-                          **gatys_knobs(pooling, save_every, snapshot_dir, backbone, backbone_weights))
+                          **gatys_knobs(pooling, save_every, snapshot_dir, backbone, backbone_weights, range_weight))
         return run_folder_job(input_dir, output_dir, style_opts, FolderOptions(size, keep_size, batch_size, ext,
                               skip_existing, upscale=upscale, contact_sheet=contact_sheet), gatys,
                               EngineOptions(engine, ray_address, workers), hooks)
@@ -154,6 +155,7 @@ def video(
     temporal_still_strength: TemporalStill = 0.8, refine_every: RefineEvery = 0, flow: FlowOpt = FlowBackend.AUTO,
     method: MethodOpt = Method.ADAIN, iterations: Iterations = 30, optimizer: OptimizerOpt = Optimizer.LBFGS,
     content_weight: ContentWeight = 1.0, style_weight: StyleWeight = 10.0, tv_weight: TvWeight = 0.0,
+    range_weight: RangeWeight = 1000.0,
     init: InitOpt = Init.ADAIN, scales: Scales = 1, pooling: PoolingOpt = Pooling.MAX, save_every: SaveEvery = 0,
     snapshot_dir: SnapshotDir = None, backbone: BackboneOpt = Backbone.VGG19, backbone_weights: BackboneWeights = None,
     engine: EngineOpt = Engine.LOCAL, ray_address: RayAddress = None, workers: Workers = 2,
@@ -180,7 +182,8 @@ def video(
                               "Gatys refiner optimises toward one fixed style, not one that changes over time")
         gatys = gatys_for(Method.GATYS if refine else Method.ADAIN, iterations=iterations, optimizer=optimizer,
                           content_weight=content_weight, style_weight=style_weight, tv_weight=tv_weight, init=init,
-                          scales=scales, **gatys_knobs(pooling, save_every, snapshot_dir, backbone, backbone_weights))
+                          scales=scales,
+                          **gatys_knobs(pooling, save_every, snapshot_dir, backbone, backbone_weights, range_weight))
         video_opts = VideoOptions(size, keep_size, snapshot_batch(batch_size, save_every), start, duration,
                                   max_frames, resume, segment_seconds,
                                   parallel, EncodeOptions(codec, crf, preset, pix_fmt, audio),

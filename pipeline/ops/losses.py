@@ -42,11 +42,37 @@ def stats_distance(output_feats: Sequence[torch.Tensor], targets: LayerStats) ->
     return stats_distance_terms(output_feats, targets).sum(dim=(1, 2))
 
 
+class _Gram(torch.autograd.Function):
+    """R^T R / positions of ``rows`` R (N, positions, C), with a backward of one product, R (dG + dG^T) /
+    positions, where autograd would make one per factor (the same gradient to rounding): the Gram products
+    are a tenth of a Gatys evaluation on the CPU. The gradient comes back in the layout of ``rows``."""
+
+    @staticmethod
+    def forward(ctx, rows: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(rows)
+        return torch.bmm(rows.transpose(1, 2), rows) / rows.shape[1]
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (rows,) = ctx.saved_tensors
+        sym = ((grad + grad.transpose(1, 2)) / rows.shape[1]).to(rows.dtype)
+        if rows.stride(-1) == 1:  # channels_last features: positions-major rows
+            return torch.bmm(rows, sym)
+        return torch.bmm(sym, rows.transpose(1, 2)).transpose(1, 2)  # NCHW: channel-major, as the features
+
+
 def gram_matrix(feat: torch.Tensor) -> torch.Tensor:
-    """(N, C, H, W) -> (N, C, C) Gram matrix normalised by the number of positions."""
+    """(N, C, H, W) -> (N, C, C) Gram matrix normalised by the number of positions, in ``feat``'s dtype
+    (bf16 features: bf16 products accumulated in fp32, rounded to bf16). NCHW and channels_last features
+    are both read in place (no copy to one layout)."""
     n, c, h, w = feat.shape
-    flat = feat.reshape(n, c, h * w)
-    return flat @ flat.transpose(1, 2) / (h * w)
+    return _Gram.apply(feat.permute(0, 2, 3, 1).reshape(n, h * w, c))
+
+
+def outside_range(image: torch.Tensor, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
+    """Mean square distance of the pixels of ``image`` from [low, high] (0 for an image inside it): the
+    penalty that keeps an optimised image where it will be clamped to, so the clamp costs no loss."""
+    return (image - image.clamp(low, high)).pow(2).mean()
 
 
 def masked_gram(feat: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

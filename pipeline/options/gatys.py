@@ -19,6 +19,7 @@ class GatysOptions:
     content_weight: float = 1.0
     style_weight: float = 10.0
     tv_weight: float = 0.0
+    range_weight: float = 1000.0  # pixels outside [0, 1]: the final clamp then costs no loss
     temporal_weight: float = 10.0
     lr: float = 0.02  # Adam step in [0, 1] pixel units
     init: Init = Init.CONTENT
@@ -37,7 +38,7 @@ class GatysOptions:
         object.__setattr__(self, "backbone", Backbone(self.backbone))
         if self.iterations < 1 or self.scales < 1:
             raise OptionError(f"--iterations and --scales must be at least 1, got {self.iterations}, {self.scales}")
-        for name in ("content_weight", "style_weight", "tv_weight", "temporal_weight", "lr"):
+        for name in ("content_weight", "style_weight", "tv_weight", "range_weight", "temporal_weight", "lr"):
             check_finite(f"--{name.replace('_', '-')}", getattr(self, name), 0.0)
         self._check_backbone()
         self._check_snapshots()
