@@ -79,6 +79,7 @@ def test_scales_2_at_a_small_work_size_warns_once_and_runs(tmp_path):
     (("--method", "gatys", "--save-every", "5"), "--save-every needs --snapshot-dir"),
     (("--method", "gatys", "--snapshot-dir", "snaps"), "--snapshot-dir needs --save-every"),
     (("--pooling", "avg"), "--pooling is for the Gatys optimisation"),
+    (("--range-weight", "0"), "--range-weight is for the Gatys optimisation"),
 ])
 def test_knobs_given_wrongly_are_one_line_and_exit_2(tmp_path, args, expected):
     (tmp_path / "in").mkdir()

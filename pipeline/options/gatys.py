@@ -67,7 +67,7 @@ class GatysOptions:
 # What only the Gatys optimisation uses, with its default: given without a Gatys method, it is refused.
 GATYS_ONLY = {"pooling": ("--pooling", Pooling.MAX), "backbone": ("--backbone", Backbone.VGG19),
               "backbone_weights": ("--backbone-weights", None), "save_every": ("--save-every", 0),
-              "snapshot_dir": ("--snapshot-dir", None)}
+              "snapshot_dir": ("--snapshot-dir", None), "range_weight": ("--range-weight", GatysOptions.range_weight)}
 
 
 def gatys_for(method: Method, **settings) -> GatysOptions | None:
