@@ -299,6 +299,12 @@ def build_style_bank(nets: Networks, images: Sequence[torch.Tensor], names: Sequ
                      torch.ones(len(images), device=nets.device) if weights is None else weights)
 
 
+def describe_networks(stylizer: Stylizer, refiner: GatysStylizer | None = None) -> str:
+    """A run summary's "networks:": how the stylizer's networks run (backend and probe), and the Gatys
+    refiner's features where there is one."""
+    return stylizer.nets.describe() + (f"; {refiner.describe()}" if refiner is not None else "")
+
+
 def build_refiner(stylizer: Stylizer, gatys: GatysOptions) -> GatysStylizer:
     """The Gatys optimiser over ``stylizer``'s encoder and styles, starting from its output for init adain;
     with masks, the one that matches each region to its own styles (``control/masked_gatys.py``)."""

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.device import autocast
-from pipeline.gatys_bf16 import bf16_features, cpu_features_dtype
+from pipeline.gatys_bf16 import Bf16Features, bf16_features, cpu_features_dtype
 from pipeline.io.images import to_uint8
 from pipeline.io.snapshots import SnapshotWriter, current_names
 from pipeline.models.backbones import VGG19_GATYS, FeatureNet, gatys_net
@@ -263,6 +263,11 @@ class GatysStylizer:
             log.warning("--scales %d: at %dx%d the coarsest level would be under the %d px a side that %s to "
                         "its deepest layer needs; using %d (at this size and below)", self.opts.scales, hw[1],
                         hw[0], self.net.min_side, self.opts.backbone, levels)
+
+    def describe(self) -> str:
+        """The dtype of the features the optimisation runs on, for a run's summary."""
+        dtype = torch.bfloat16 if isinstance(self.net, Bf16Features) else self.dtype
+        return f"Gatys {str(dtype).removeprefix('torch.')} features"
 
     def reset(self) -> None:
         """Each image is optimised on its own: no state."""

@@ -11,7 +11,7 @@ import torch
 
 import pipeline.gatys_bf16 as gatys_bf16
 from pipeline.backends import backend
-from pipeline.build import build_refiner, load_style_images
+from pipeline.build import build_refiner, describe_networks, load_style_images
 from pipeline.gatys import GatysLoss, GatysStylizer, feature_net, gatys, style_targets
 from pipeline.gatys_bf16 import BF16_BACKENDS, Bf16Features, cpu_features_dtype
 from pipeline.options import GatysOptions
@@ -88,4 +88,7 @@ def test_the_cli_path_gives_bf16_features_where_the_networks_run_in_bf16_never_a
     for precision in ("bf16", "fp32", "auto"):
         stylizer = make_stylizer(None, STYLE_PATH, size=64, precision=precision)
         expected = precision == "bf16" or (precision == "auto" and stylizer.nets.backend.name in BF16_BACKENDS)
-        assert isinstance(build_refiner(stylizer, OPTS).net, Bf16Features) == expected, precision
+        refiner = build_refiner(stylizer, OPTS)
+        assert isinstance(refiner.net, Bf16Features) == expected, precision
+        assert describe_networks(stylizer, refiner).endswith("; Gatys " + ("bfloat16" if expected else "float32")
+                                                             + " features")

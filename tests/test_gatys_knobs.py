@@ -128,6 +128,7 @@ def test_the_range_penalty_lowers_the_loss_of_the_clamped_result(tmp_path, encod
         result = run_cli("folder", tmp_path / "in", out, "--style", STYLE_PATH, "--size", "64", "--method", "gatys",
                          "--iterations", "20", "--range-weight", weight, "--ext", "png", *PLAIN)
         assert result.exit_code == 0, result.stderr
+        assert "; Gatys float32 features" in result.stderr  # --precision fp32: the summary says so
         outputs[weight] = _pixels(out / "coffee.png")
     style = load_style_images([STYLE_PATH], 64)[0]
     net = encoder.reflect_padded()

@@ -187,14 +187,15 @@ def _run_tasks(tasks: list[Task], style: StyleOptions, folder: FolderOptions, ga
 
         check_backbone(gatys)  # here, once, rather than failing on every worker
         return run_folder_job_ray(style, gatys, tasks, folder, engine, on_result, hooks.on_adapt_step)
-    from pipeline.build import build_refiner, build_stylizer
+    from pipeline.build import build_refiner, build_stylizer, describe_networks
     from pipeline.stylizer import auto_batch_size
 
     stylizer = build_stylizer(style, hooks.on_adapt_step)
     if not folder.batch_size:
         folder = replace(folder, batch_size=auto_batch_size(stylizer, (folder.size or 1024, folder.size or 1024)))
-    summary = run_folder(build_refiner(stylizer, gatys) if gatys else stylizer, tasks, folder, on_result)
-    summary.extra["backend"] = stylizer.nets.describe()
+    refiner = build_refiner(stylizer, gatys) if gatys else None
+    summary = run_folder(refiner or stylizer, tasks, folder, on_result)
+    summary.extra["backend"] = describe_networks(stylizer, refiner)
     return summary
 
 

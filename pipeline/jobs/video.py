@@ -289,12 +289,12 @@ def run_video_job(input_path: Path, output: Path, style: StyleOptions, video: Vi
         check_backbone(refine)  # here, once, rather than failing on every worker
         run_videos_ray(job, plans, style, refine, engine, hooks, summary)
     else:
-        from pipeline.build import build_refiner, build_stylizer
+        from pipeline.build import build_refiner, build_stylizer, describe_networks
         from pipeline.engines.local import run_videos_local
 
         stylizer = build_stylizer(style, hooks.on_adapt_step)
         refiner = build_refiner(stylizer, refine) if refine is not None else None
-        summary.extra["backend"] = stylizer.nets.describe()
+        summary.extra["backend"] = describe_networks(stylizer, refiner)
         run_videos_local(job, plans, stylizer, refiner, hooks, summary)
     summary.elapsed_s = time.perf_counter() - start
     if video.contact_sheet is not None:
