@@ -93,16 +93,18 @@ def test_one_style_with_a_mask_keeps_the_source_elsewhere(content_png, tmp_path)
     assert psnr(out[:, : W // 3], source[:, : W // 3]) < 20
 
 
-def test_gatys_with_masked_grams_puts_each_style_in_its_region(tmp_path, content_png, encoder, styles):
+@pytest.mark.parametrize("precision", ["fp32", pytest.param("bf16", marks=pytest.mark.bf16)])
+def test_gatys_with_masked_grams_puts_each_style_in_its_region(tmp_path, content_png, encoder, styles, precision):
     """--method gatys with a left-white mask for A, B elsewhere: the masked Gram loss pulls each half to its
-    own style, from noise in a few L-BFGS iterations at a tiny size (64x32)."""
+    own style, from noise in a few L-BFGS iterations at a tiny size (64x32); in bf16 features too."""
     Image.fromarray(left_mask()).save(tmp_path / "left.png")
     (tmp_path / "in").mkdir()
     Image.open(content_png).resize((64, 32), Image.LANCZOS).save(tmp_path / "in" / "photo.png")
     result = run_cli("folder", tmp_path / "in", tmp_path / "out", "-s", A, "--mask", tmp_path / "left.png", "-s", B,
                      "--method", "gatys", "--iterations", "8", "--init", "noise", "--style-weight", "100",
-                     *FAST[:-1], "64")
+                     *FAST[:-1], "64", "--precision", precision)
     assert result.exit_code == 0, result.stderr
+    assert f"Gatys {'bfloat16' if precision == 'bf16' else 'float32'} features" in result.stderr
     assert closer(encoder, np.asarray(Image.open(tmp_path / "out" / "photo.png")), styles[64]) == ("A", "B")
 
 
