@@ -23,6 +23,7 @@ from pipeline.io.snapshots import SnapshotWriter, current_names
 from pipeline.models.backbones import VGG19_GATYS, FeatureNet, gatys_net
 from pipeline.options import Backbone, GatysOptions, Init, Optimizer
 from pipeline.ops.losses import gram_matrix, masked_gram_loss, outside_range
+from pipeline.ops.resize import pad_to_min_side
 
 if TYPE_CHECKING:
     from pipeline.stylizer import Stylizer
@@ -194,10 +195,11 @@ def gatys(net, content: torch.Tensor, grams: list[torch.Tensor], opts: GatysOpti
 
 
 class Snapshots:
-    """``on_iterations`` for one image: writes it (at the image's full size) with its loss there."""
+    """``on_iterations`` for one image: writes it (at the image's full ``size``, cropped to ``crop`` where
+    it was padded) with its loss there."""
 
-    def __init__(self, writer: SnapshotWriter, size: tuple[int, int]) -> None:
-        self.writer, self.size = writer, size
+    def __init__(self, writer: SnapshotWriter, size: tuple[int, int], crop: tuple[int, int] | None = None) -> None:
+        self.writer, self.size, self.crop = writer, size, crop or size
 
     def __call__(self, x: torch.Tensor, done: int, loss_fn: GatysLoss) -> None:
         with torch.no_grad():
@@ -205,7 +207,7 @@ class Snapshots:
         work_hw = tuple(x.shape[-2:])
         if work_hw != self.size:
             x = F.interpolate(x, size=self.size, mode="bilinear", align_corners=False).clamp(0, 1)
-        self.writer.write(done, to_uint8(x[0].float().cpu()), parts, work_hw)
+        self.writer.write(done, to_uint8(x[0, :, :self.crop[0], :self.crop[1]].float().cpu()), parts, work_hw)
 
 
 class GatysStylizer:
@@ -248,12 +250,26 @@ class GatysStylizer:
         init = self.start(content) if init is None else init
         names = current_names()
         name = name if name is not None else names[0] if names is not None and len(names) == 1 else None
-        snaps = None
-        if self.opts.save_every and name is not None:
-            snaps = Snapshots(SnapshotWriter(self.opts.snapshot_dir, name), tuple(content.shape[-2:]))
+        h, w = content.shape[-2:]
+        content, init = self.padded(content, init)
+        temporal = tuple(self.padded(*temporal)) if temporal is not None else None
+        snaps = self.snapshots(name, tuple(content.shape[-2:]), (h, w))
         with torch.enable_grad():
             out, _ = gatys(self.net, content, self.grams, self.opts, init, temporal, self.dtype, snaps)
-        return out
+        return out[..., :h, :w]
+
+    def padded(self, *tensors: torch.Tensor | None) -> list[torch.Tensor | None]:
+        """``tensors`` (N, C, H, W; None passes) padded at the bottom and right to the smallest side the net's
+        deepest layer takes (``FeatureNet.min_side``, 32 px for VGG-19): a smaller image is optimised with a
+        reflected border, then cropped back."""
+        return [None if t is None else pad_to_min_side(t, self.net.min_side) for t in tensors]
+
+    def snapshots(self, name: str | None, size: tuple[int, int], crop: tuple[int, int]) -> Snapshots | None:
+        """With ``--save-every``, the snapshots of the image called ``name`` optimised at ``size`` (padded),
+        written at ``crop``, its own size; else None."""
+        if not self.opts.save_every or name is None:
+            return None
+        return Snapshots(SnapshotWriter(self.opts.snapshot_dir, name), size, crop)
 
     def _check_scales(self, hw) -> None:
         """One warning line per run when ``--scales`` asks for a level smaller than the net takes."""

@@ -139,6 +139,36 @@ def test_the_range_penalty_lowers_the_loss_of_the_clamped_result(tmp_path, encod
     assert scores["1000"] < 0.98 * scores["0"], scores  # 10.85 against 11.22 when written
 
 
+def test_images_under_the_nets_smallest_side_are_optimised_with_a_border_and_cropped_back(tmp_path):
+    """VGG-19 to relu5_1 with reflection padding takes 32 px a side: a smaller photo (or a 1 px line) used
+    to fail with "Padding size should be less than the corresponding input dimension"; now it is optimised
+    padded (its loss falls) and comes back at its own size, snapshots too."""
+    (tmp_path / "in").mkdir()
+    Image.open(PHOTO).convert("RGB").crop((0, 0, 24, 16)).save(tmp_path / "in" / "small.png")
+    Image.open(PHOTO).convert("RGB").crop((0, 0, 40, 1)).save(tmp_path / "in" / "line.png")
+    result = run_cli("folder", tmp_path / "in", tmp_path / "out", "--style", STYLE_PATH, "--size", "64",
+                     "--method", "gatys", "--iterations", "12", "--save-every", "6", "--snapshot-dir",
+                     tmp_path / "snaps", "--ext", "png", *PLAIN)
+    assert result.exit_code == 0, result.stderr
+    for name, size in (("small", (24, 16)), ("line", (40, 1))):
+        out, src = _pixels(tmp_path / "out" / f"{name}.png"), _pixels(tmp_path / "in" / f"{name}.png")
+        assert out.shape == src.shape and not torch.equal(out, src), name
+        assert Image.open(tmp_path / "snaps" / f"{name}_iter0006.png").size == size
+        records = json.loads((tmp_path / "snaps" / f"{name}_snapshots.json").read_text())["snapshots"]
+        assert records[0]["total"] > records[1]["total"], records
+
+
+def test_keyframes_of_a_video_under_the_nets_smallest_side_are_refined(tmp_path):
+    """A 16x16 clip with Gatys keyframes (the warped previous frame and its mask padded with the frame)
+    ended in a traceback; now every frame comes out at its size, at its time."""
+    clip = make_video(tmp_path / "tiny.mp4", frames=6, size=(16, 16), audio=None)
+    result = run_cli("video", clip, tmp_path / "out.mp4", "--style", STYLE_PATH, "--refine-every", "2",
+                     "--iterations", "3", *PLAIN)
+    assert result.exit_code == 0, result.stderr
+    source, out = read_video(clip), read_video(tmp_path / "out.mp4")
+    assert out["frames"] == 6 and out["size"] == (16, 16) and out["pts"] == source["pts"]
+
+
 def test_init_picks_the_start(encoder):
     style = load_style_images([STYLE_PATH], 64)[0]
     stylizer = SimpleNamespace(device=torch.device("cpu"), dtype=torch.float32, encoder=encoder, styles=[style],

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 import torch
 
-from pipeline.gatys import GatysStylizer, Snapshots, gatys, style_targets
-from pipeline.io.snapshots import SnapshotWriter, current_names
+from pipeline.gatys import GatysStylizer, gatys, style_targets
+from pipeline.io.snapshots import current_names
 from pipeline.ops.regions import composite
 from pipeline.options import Init
 
@@ -34,14 +34,14 @@ class MaskedGatysStylizer(GatysStylizer):
         """One image (1, 3, H, W) optimised against the masked Gram loss of its (1, K, H, W) ``masks`` with
         (K, S) region ``weights``, then composited onto the source where the masks leave it."""
         self._check_scales(content.shape[-2:])
-        snaps = None
-        if self.opts.save_every and name is not None:
-            snaps = Snapshots(SnapshotWriter(self.opts.snapshot_dir, name), tuple(content.shape[-2:]))
+        h, w = content.shape[-2:]
         masks = masks.to(self.device, torch.float32)
+        padded, init, padded_masks = self.padded(content, init, masks)
+        snaps = self.snapshots(name, tuple(padded.shape[-2:]), (h, w))
         with torch.enable_grad():
-            out, _ = gatys(self.net, content, self.region_grams(weights), self.opts, init, None, self.dtype, snaps,
-                           masks=masks)
-        return composite(out, content, masks)
+            out, _ = gatys(self.net, padded, self.region_grams(weights), self.opts, init, None, self.dtype, snaps,
+                           masks=padded_masks)
+        return composite(out[..., :h, :w], content, masks)
 
     def __call__(self, batch: torch.Tensor, names: Sequence[str] | None = None, targets=None) -> torch.Tensor:
         if targets is None or targets.masks is None or targets.weights is None:

@@ -22,9 +22,20 @@ def pad_to_multiple(batch: torch.Tensor, multiple: int = MULTIPLE) -> tuple[torc
     """Reflect-pad the bottom/right so both sides divide by ``multiple`` and are at least ``2 * multiple``
     (relu4_1 needs 2x2 positions for a standard deviation); returns the original (H, W)."""
     h, w = batch.shape[-2:]
-    ph = max(2 * multiple, h + (-h) % multiple) - h
-    pw = max(2 * multiple, w + (-w) % multiple) - w
-    if ph or pw:
-        mode = "reflect" if ph < h and pw < w else "replicate"
-        batch = F.pad(batch, (0, pw, 0, ph), mode=mode)
-    return batch, (h, w)
+    return pad_bottom_right(batch, max(2 * multiple, h + (-h) % multiple) - h,
+                            max(2 * multiple, w + (-w) % multiple) - w), (h, w)
+
+
+def pad_to_min_side(batch: torch.Tensor, side: int) -> torch.Tensor:
+    """``batch`` (N, C, H, W) padded at the bottom and right to at least ``side`` on both sides."""
+    h, w = batch.shape[-2:]
+    return pad_bottom_right(batch, max(0, side - h), max(0, side - w))
+
+
+def pad_bottom_right(batch: torch.Tensor, ph: int, pw: int) -> torch.Tensor:
+    """``ph`` rows and ``pw`` columns more, reflected where the image is larger than what is added (the
+    border then continues the picture), repeated where it is not."""
+    if not (ph or pw):
+        return batch
+    h, w = batch.shape[-2:]
+    return F.pad(batch, (0, pw, 0, ph), mode="reflect" if ph < h and pw < w else "replicate")
