@@ -216,10 +216,9 @@ def _runner(name: str, nets):
     """A call running backend ``name``'s encoder to relu4_1 and decoder on a batch, in the forms a run uses."""
     b = backend(name)
     if name in OPENVINO:
-        from pipeline.models.int8 import compiled_pair
-        from pipeline.models.openvino_nets import float_pair
+        from pipeline.models.openvino_nets import backend_pair
 
-        encode, decode = compiled_pair() if name == "int8" else float_pair(*nets)
+        encode, decode = backend_pair(name, *nets)
         return lambda x: decode(encode(x)[0])
     encoder, decoder = nets
     encoder = encoder.up_to(PROBE_LAYER) if hasattr(encoder, "up_to") else encoder  # only what runs

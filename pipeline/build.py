@@ -169,10 +169,9 @@ def inference_forms(nets: Networks, no_int8: str | None = None) -> Networks:
     if nets.encode_fn is not None or name not in ("bf16", *OPENVINO):
         return nets
     if name in OPENVINO:
-        from pipeline.models.int8 import compiled_pair
-        from pipeline.models.openvino_nets import float_pair
+        from pipeline.models.openvino_nets import backend_pair
 
-        encode, decode = compiled_pair() if name == "int8" else float_pair(nets.encoder, nets.decoder)
+        encode, decode = backend_pair(name, nets.encoder, nets.decoder)
         return dataclasses.replace(nets, encode_fn=encode, decode_fn=decode)
     encode = copy.deepcopy(nets.encoder.up_to("relu4_1"))  # all that Networks.features runs
     return dataclasses.replace(nets, encode_fn=encode.to(torch.bfloat16),

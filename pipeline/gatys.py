@@ -195,11 +195,11 @@ def gatys(net, content: torch.Tensor, grams: list[torch.Tensor], opts: GatysOpti
 
 
 class Snapshots:
-    """``on_iterations`` for one image: writes it (at the image's full ``size``, cropped to ``crop`` where
-    it was padded) with its loss there."""
+    """``on_iterations`` for one image: writes it at the full ``size`` it is optimised at, cropped to its own
+    ``crop`` (smaller where it was padded: ``GatysStylizer.padded``), with its loss there."""
 
-    def __init__(self, writer: SnapshotWriter, size: tuple[int, int], crop: tuple[int, int] | None = None) -> None:
-        self.writer, self.size, self.crop = writer, size, crop or size
+    def __init__(self, writer: SnapshotWriter, size: tuple[int, int], crop: tuple[int, int]) -> None:
+        self.writer, self.size, self.crop = writer, size, crop
 
     def __call__(self, x: torch.Tensor, done: int, loss_fn: GatysLoss) -> None:
         with torch.no_grad():

@@ -14,8 +14,6 @@ import json
 from importlib import resources
 from pathlib import Path
 
-import torch
-
 from pipeline.models import openvino_nets
 from pipeline.models.openvino_nets import CompiledNet
 
@@ -62,6 +60,4 @@ def refusal() -> str | None:
 def compiled_pair(threads: int | None = None) -> tuple[CompiledNet, CompiledNet]:
     """The shipped encoder (to relu4_1, float; returns a one-element list, like ``VGGEncoder``) and int8
     decoder."""
-    threads = threads or torch.get_num_threads()
-    return (CompiledNet(model_dir() / "encoder.xml", threads, list_output=True),
-            CompiledNet(model_dir() / "decoder.xml", threads))
+    return openvino_nets.compiled(model_dir() / "encoder.xml", model_dir() / "decoder.xml", threads)

@@ -11,6 +11,7 @@ padding that torch copies, and runs bf16 where the CPU has it: docs/BENCHMARKS.m
 from __future__ import annotations
 
 import contextlib
+import copy
 import ctypes
 import functools
 import hashlib
@@ -75,11 +76,26 @@ class CompiledNet:
         return [out] if self.list_output else out
 
 
+def backend_pair(name: str, encoder: nn.Module, decoder: nn.Module) -> tuple[CompiledNet, CompiledNet]:
+    """The compiled encoder and decoder that backend ``name`` runs: int8's shipped files (``models/int8.py``)
+    or, for ``openvino``, ``encoder`` and ``decoder`` themselves (``float_pair``)."""
+    if name == "int8":
+        from pipeline.models.int8 import compiled_pair
+
+        return compiled_pair()
+    return float_pair(encoder, decoder)
+
+
 def float_pair(encoder: nn.Module, decoder: nn.Module, threads: int | None = None) -> tuple[CompiledNet, CompiledNet]:
-    """``encoder`` (a ``VGGEncoder``; run to relu4_1, returning a one-element list like it) and ``decoder``
-    compiled by OpenVINO in float, converted once per weights (``converted_pair``)."""
+    """``encoder`` (a ``VGGEncoder``; run to relu4_1) and ``decoder`` compiled by OpenVINO in float, converted
+    once per weights (``converted_pair``)."""
+    return compiled(*converted_pair(encoder, decoder), threads)
+
+
+def compiled(encoder_model, decoder_model, threads: int | None = None) -> tuple[CompiledNet, CompiledNet]:
+    """An encoder's and a decoder's models compiled with ``threads`` (default: torch's); the encoder returns
+    a one-element list, like ``VGGEncoder``."""
     threads = threads or torch.get_num_threads()
-    encoder_model, decoder_model = converted_pair(encoder, decoder)
     return CompiledNet(encoder_model, threads, list_output=True), CompiledNet(decoder_model, threads)
 
 
@@ -126,8 +142,6 @@ def converted(module: nn.Module, name: str, channels: int, side: int = 64):
 
 
 def _float_copy(module: nn.Module) -> nn.Module:
-    import copy
-
     return copy.deepcopy(module).float().to(memory_format=torch.contiguous_format).eval()
 
 
