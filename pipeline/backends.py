@@ -29,12 +29,11 @@ from pipeline.models.fast_cpu import nnpack_available, use_fast_cpu_layers
 NAMES = ("nnpack", "onednn", "bf16", "openvino", "int8")
 OPENVINO = ("openvino", "int8")  # run by OpenVINO: where it is missing, what auto takes instead
 ISA_LIMITS = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")  # set: the kernels of a lesser CPU run here
-PROBE_LAYER = "relu4_1"  # the whole encoder and the decoder after it, on a frame of half the run's sides
+PROBE_LAYER = "relu4_1"  # the whole encoder and the decoder after it, on a frame of the run's size
 PROBE_RUNS = 3  # timed rounds at most, after one warm-up call each
 PROBE_MIN_RUNS = 2  # ... and at least: the probe stops there when one backend leads every other by PROBE_LEAD
 PROBE_LEAD = 0.15  # ... and no backend's calls differ by more than PROBE_SPREAD (else load is about: go on)
 PROBE_SPREAD = 0.10
-PROBE_CLOSE = 0.15  # backends within this of the fastest at half the sides are timed again at the run's size
 PROBE_MIN_SHARE = 0.75  # of the threads' time the probe must get to be cached (quiet here 0.95, two busy loops 0.50)
 CACHE_FILE = "cpu_backends.json"
 log = logging.getLogger(__name__)
@@ -127,12 +126,11 @@ def for_precision(precision: str, size: int, encoder=None, decoder=None, int8: b
 
 def probe(names: list[str], size: int, encoder=None, decoder=None) -> dict[str, float]:
     """Seconds per call of the encoder to ``PROBE_LAYER`` and the decoder on a 4:3 frame of long side
-    ``size / 2``, for each backend in ``names``: from the cache when this machine measured them before, else
+    ``size``, for each backend in ``names``: from the cache when this machine measured them before, else
     timed now (``_time_interleaved``) and stored, unless other processes took the cores meanwhile
-    (``_cpu_share`` under ``PROBE_MIN_SHARE``). Both networks, since int8 quantizes the decoder only.
-    Backends within ``PROBE_CLOSE`` of the fastest there are timed again at long side ``size`` (the others'
-    figures scaled alike): the kernels' cost per pixel changes with size (NNPACK's Winograd layers gain on
-    oneDNN's as frames grow), and a near tie at half the sides can turn over at the run's."""
+    (``_cpu_share`` under ``PROBE_MIN_SHARE``). Both networks, since int8 quantizes the decoder only. At the
+    run's size, not a smaller stand-in: the kernels' cost per pixel changes with size and the order turns over
+    (on an AVX2-only Zen 3 OpenVINO led NNPACK by 36 % at half the sides, NNPACK led by 20 % at the run's)."""
     key = cache_key(size)
     cached = _read_cache().get(key, {})
     if all(n in cached for n in names):
@@ -151,12 +149,7 @@ def probe(names: list[str], size: int, encoder=None, decoder=None) -> dict[str, 
 
         converted_pair(encoder, decoder)
     start = time.perf_counter(), time.process_time()
-    measured = _time_interleaved(names, (encoder, decoder), _frame(size // 2))
-    close = [n for n in measured if measured[n] <= min(measured.values()) * (1 + PROBE_CLOSE)]
-    if len(close) > 1:
-        full = _time_interleaved(close, (encoder, decoder), _frame(size))
-        scale = min(full.values()) / min(measured[n] for n in close)
-        measured = {n: full.get(n, measured[n] * scale) for n in measured}
+    measured = _time_interleaved(names, (encoder, decoder), _frame(size))
     share = _cpu_share(*start)
     if share >= PROBE_MIN_SHARE:
         _write_cache(key, {**cached, **measured})
@@ -262,10 +255,11 @@ def cache_key(size: int) -> str:
     """What the probe's figures depend on: CPU, cores, threads, PyTorch, the size (rounded up to 64), and
     the instruction sets oneDNN and ATen were limited to (``ISA_LIMITS``), if any; ``enc+dec``: figures of
     both networks (older caches timed the encoder alone); ``quiet``: kept only when the probe had the cores
-    (older figures may have been taken under load, and are measured again once)."""
+    (older figures may have been taken under load, and are measured again once); ``at size``: timed at the
+    run's size (older figures at half its sides)."""
     limits = "".join(f"|{name}={os.environ[name]}" for name in ISA_LIMITS if os.environ.get(name))
     return f"{cpu_model()}|{os.cpu_count()} cpus|{torch.get_num_threads()} threads|torch {torch.__version__}|" \
-           f"{-(-size // 64) * 64}|enc+dec|quiet{limits}"
+           f"{-(-size // 64) * 64}|enc+dec|quiet|at size{limits}"
 
 
 def forget(size: int) -> None:

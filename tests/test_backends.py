@@ -11,6 +11,7 @@ import torch
 
 from pipeline import backends
 from pipeline.cache import cache_dir
+from pipeline.device import cpu_has_fast_bf16
 from tests.helpers import STYLE_PATH, make_stylizer, run_cli
 
 
@@ -43,23 +44,21 @@ def test_figures_probed_with_the_kernels_limited_to_a_lesser_cpu_are_kept_apart(
     assert not {"openvino", "int8"} & set(backends.available())
 
 
-def test_a_near_tie_at_half_the_sides_is_decided_at_the_runs_size(monkeypatch, tmp_path):
-    """Measured under ONEDNN_MAX_CPU_ISA=AVX2 here: at half the sides oneDNN led NNPACK by 3 %, at the run's
-    size NNPACK led by 17 % (and ran 0.34 against 0.42 s a frame): the close ones are timed again there."""
+def test_the_probe_times_the_backends_at_the_runs_size(monkeypatch, tmp_path):
+    """Measured on an AVX2-only AMD EPYC (Zen 3) here, encoder and decoder: at half the sides (144x192)
+    OpenVINO led NNPACK by 36 %, at the run's (288x384) NNPACK led by 20 %; the probe then at half the sides took
+    OpenVINO, and a 40-frame clip at 384 ran 1.95x the reference loop instead of NNPACK's 2.30x."""
     monkeypatch.setenv("STYLIZE_CACHE", str(tmp_path))
     timed = []
-    figures = {(144, 192): {"nnpack": 0.147, "onednn": 0.143, "bf16": 0.300},
-               (288, 384): {"nnpack": 0.338, "onednn": 0.405, "bf16": 9.9}}
-    monkeypatch.setattr(backends, "available", lambda: ["nnpack", "onednn", "bf16"])
+    figures = {(144, 192): {"nnpack": 0.270, "onednn": 0.212, "openvino": 0.156},
+               (288, 384): {"nnpack": 0.598, "onednn": 0.756, "openvino": 0.679}}
+    monkeypatch.setattr(backends, "available", lambda: ["nnpack", "onednn", "openvino"])
+    monkeypatch.setattr("pipeline.models.openvino_nets.converted_pair", lambda encoder, decoder: None)
     monkeypatch.setattr(backends, "_time_interleaved", lambda names, nets, hw: timed.append((names, hw)) or
                         {n: figures[hw][n] for n in names})
     chosen = backends.for_precision("auto", 384, encoder=object(), decoder=object())
-    assert chosen.name == "nnpack" and timed[1] == (["nnpack", "onednn"], (288, 384))
-    assert dict(chosen.measured)["bf16"] == pytest.approx(0.300 * 0.338 / 0.143)  # scaled alike, not re-timed
-    figures[(144, 192)]["onednn"] = 0.100  # a clear lead: decided at half the sides, one timing
-    timed.clear()
-    monkeypatch.setenv("STYLIZE_CACHE", str(tmp_path / "again"))
-    assert backends.for_precision("auto", 384, encoder=object(), decoder=object()).name == "onednn" and len(timed) == 1
+    assert chosen.name == "nnpack" and timed == [(["nnpack", "onednn", "openvino"], (288, 384))]
+    assert dict(chosen.measured) == figures[(288, 384)]
 
 
 def test_a_probe_made_while_other_processes_took_the_cores_is_not_kept(monkeypatch, tmp_path, caplog):
@@ -187,7 +186,9 @@ def test_openvino_frames_are_the_same_bytes_whatever_the_batch_and_threads():
     assert torch.equal(out, torch.cat([decode2(feats[:1]), decode1(feats[1:])]))
     with torch.no_grad():
         reference = decoder(encoder(batch)[0])
-    assert 1e-4 < float((out - reference).abs().mean()) < 0.01  # the same network, in bf16 or f32 kernels
+    # The same network at OpenVINO's default precision: bf16 kernels where the CPU has native bf16, else f32.
+    low, high = (1e-4, 0.01) if cpu_has_fast_bf16() else (0.0, 1e-4)
+    assert low <= float((out - reference).abs().mean()) < high
 
 
 @needs_openvino
