@@ -130,7 +130,7 @@ def probe(names: list[str], size: int, encoder=None, decoder=None) -> dict[str, 
     timed now (``_time_interleaved``) and stored, unless other processes took the cores meanwhile
     (``_cpu_share`` under ``PROBE_MIN_SHARE``). Both networks, since int8 quantizes the decoder only. At the
     run's size, not a smaller stand-in: the kernels' cost per pixel changes with size and the order turns over
-    (on an AVX2-only Zen 3 OpenVINO led NNPACK by 36 % at half the sides, NNPACK led by 20 % at the run's)."""
+    (on an AVX2-only Zen 3 NNPACK took 1.4-1.7x OpenVINO's time at half the sides, 0.7-0.9x at the run's)."""
     key = cache_key(size)
     cached = _read_cache().get(key, {})
     if all(n in cached for n in names):
