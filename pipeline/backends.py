@@ -34,6 +34,7 @@ PROBE_RUNS = 3  # timed rounds at most, after one warm-up call each
 PROBE_MIN_RUNS = 2  # ... and at least: the probe stops there when one backend leads every other by PROBE_LEAD
 PROBE_LEAD = 0.15  # ... and no backend's calls differ by more than PROBE_SPREAD (else load is about: go on)
 PROBE_SPREAD = 0.10
+PROBE_MAX_SIDE = 512  # longer sides are timed at it, as runs calibrate (at 1280: 99 s and 4 GB on 2 AVX2 cores)
 PROBE_MIN_SHARE = 0.75  # of the threads' time the probe must get to be cached (quiet here 0.95, two busy loops 0.50)
 CACHE_FILE = "cpu_backends.json"
 log = logging.getLogger(__name__)
@@ -126,12 +127,13 @@ def for_precision(precision: str, size: int, encoder=None, decoder=None, int8: b
 
 def probe(names: list[str], size: int, encoder=None, decoder=None) -> dict[str, float]:
     """Seconds per call of the encoder to ``PROBE_LAYER`` and the decoder on a 4:3 frame of long side
-    ``size``, for each backend in ``names``: from the cache when this machine measured them before, else
-    timed now (``_time_interleaved``) and stored, unless other processes took the cores meanwhile
-    (``_cpu_share`` under ``PROBE_MIN_SHARE``). Both networks, since int8 quantizes the decoder only. At the
-    run's size, not a smaller stand-in: the kernels' cost per pixel changes with size and the order turns over
-    (on an AVX2-only Zen 3 NNPACK took 1.4-1.7x OpenVINO's time at half the sides, 0.7-0.9x at the run's)."""
-    key = cache_key(size)
+    ``size`` (at most ``PROBE_MAX_SIDE``), for each backend in ``names``: from the cache when this machine
+    measured them before, else timed now (``_time_interleaved``) and stored, unless other processes took the
+    cores meanwhile (``_cpu_share`` under ``PROBE_MIN_SHARE``). Both networks, since int8 quantizes the decoder
+    only. At the run's size, not a smaller stand-in: the kernels' cost per pixel changes with size and the order
+    turns over (on an AVX2-only Zen 3 NNPACK took 1.4-1.7x OpenVINO's time at half the sides, 0.7-0.9x at the
+    run's)."""
+    key, size = cache_key(size), probe_side(size)
     cached = _read_cache().get(key, {})
     if all(n in cached for n in names):
         return {n: cached[n] for n in names}
@@ -257,9 +259,15 @@ def cache_key(size: int) -> str:
     both networks (older caches timed the encoder alone); ``quiet``: kept only when the probe had the cores
     (older figures may have been taken under load, and are measured again once); ``at size``: timed at the
     run's size (older figures at half its sides)."""
+    size = probe_side(size)
     limits = "".join(f"|{name}={os.environ[name]}" for name in ISA_LIMITS if os.environ.get(name))
     return f"{cpu_model()}|{os.cpu_count()} cpus|{torch.get_num_threads()} threads|torch {torch.__version__}|" \
            f"{-(-size // 64) * 64}|enc+dec|quiet|at size{limits}"
+
+
+def probe_side(size: int) -> int:
+    """The long side the probe times for a run at long side ``size``: the run's, up to ``PROBE_MAX_SIDE``."""
+    return min(size, PROBE_MAX_SIDE)
 
 
 def forget(size: int) -> None:

@@ -31,7 +31,7 @@ def machine_info(size: int = 384, probe: bool = True, reprobe: bool = False) -> 
         backends.forget(size)
     if probe or reprobe:
         chosen = backends.for_precision("auto", size)
-        info["probe_size"] = size
+        info["probe_size"] = backends.probe_side(size)
         info["probe_s"] = {name: round(seconds, 4) for name, seconds in chosen.measured}
         info["auto_backend"] = chosen.name
     return info
