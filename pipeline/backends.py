@@ -73,15 +73,10 @@ def available() -> list[str]:
     (OpenVINO ignores them: it would be timed with this CPU's)."""
     from pipeline.models import int8, openvino_nets
 
-    limited = _isa_limited()
+    limited = any(os.environ.get(name) for name in ISA_LIMITS)
     have = {"nnpack": nnpack_available(), "onednn": True, "bf16": cpu_has_fast_bf16(),
             "openvino": openvino_nets.available() and not limited, "int8": int8.available() and not limited}
     return [n for n in NAMES if have[n]]
-
-
-def _isa_limited() -> bool:
-    """Whether ``ISA_LIMITS`` hold oneDNN or ATen to a lesser CPU's kernels."""
-    return any(os.environ.get(name) for name in ISA_LIMITS)
 
 
 def left_out() -> dict[str, str]:
@@ -93,9 +88,11 @@ def left_out() -> dict[str, str]:
            "openvino": limited if openvino_nets.available() else "OpenVINO is not installed",
            "int8": limited if int8.available() else "OpenVINO or the quantized networks are not installed"}
     have = available()
+    out = {name: reason for name, reason in why.items() if name not in have}
     refused = int8.refusal() if "int8" in have else None  # found, but not gated for auto here
-    return {name: reason for name, reason in {**why, "int8": refused or why["int8"]}.items()
-            if name not in have or name == "int8" and refused}
+    if refused:
+        out["int8"] = refused
+    return out
 
 
 def for_precision(precision: str, size: int, encoder=None, decoder=None, int8: bool = True) -> Backend:
