@@ -149,11 +149,13 @@ def test_gram_matrix_by_hand():
     assert torch.allclose(gram[0], torch.tensor([[5.0, 11.0], [11.0, 25.0]]) / 2)
 
 
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
 @pytest.mark.parametrize("symmetric", [True, False])
-def test_gram_matrix_gradient_is_autograds(symmetric):
+def test_gram_matrix_gradient_is_autograds(symmetric, layout):
     """One product in the backward instead of autograd's two: the same gradient to rounding, for the
-    symmetric gradients a loss against a Gram target gives and for any other."""
-    feat = torch.randn(2, 8, 5, 7, generator=torch.Generator().manual_seed(0))
+    symmetric gradients a loss against a Gram target gives and for any other, from NCHW features and from
+    channels_last ones (bf16 features' layout), each read in place."""
+    feat = torch.randn(2, 8, 5, 7, generator=torch.Generator().manual_seed(0)).to(memory_format=layout)
     upstream = torch.randn(2, 8, 8, generator=torch.Generator().manual_seed(1))
     upstream = upstream + upstream.transpose(1, 2) if symmetric else upstream
     grads = []
