@@ -18,8 +18,8 @@ PACKAGES = ("torch", "torchvision", "av", "opencv-python-headless", "numpy", "ra
 def machine_info(size: int = 384, probe: bool = True, reprobe: bool = False) -> dict:
     """CPU model and the flags that matter, threads, CUDA devices, library versions, the CPU backends this
     install has, those ``auto`` leaves out and why, and (``probe``) their probe times at long side ``size``
-    with the one ``--precision auto`` would take (measured now, or read from the cache; ``reprobe``: measured
-    now whatever the cache holds)."""
+    with the ones ``--precision auto`` and ``fp32`` would take (measured now, or read from the cache;
+    ``reprobe``: measured now whatever the cache holds)."""
     info = {
         "cpu": backends.cpu_model(), "cpu_flags": backends.cpu_flags(), "cpus": os.cpu_count(),
         "threads": torch.get_num_threads(), "nnpack": nnpack_available(), "native_bf16": cpu_has_fast_bf16(),
@@ -34,6 +34,7 @@ def machine_info(size: int = 384, probe: bool = True, reprobe: bool = False) -> 
         info["probe_size"] = backends.probe_side(size)
         info["probe_s"] = {name: round(seconds, 4) for name, seconds in chosen.measured}
         info["auto_backend"] = chosen.name
+        info["fp32_backend"] = backends.for_precision("fp32", size).name  # auto's figures hold its two candidates
     return info
 
 
@@ -58,5 +59,5 @@ def format_info(info: dict) -> str:
     if "probe_s" in info:
         timed = ", ".join(f"{k} {v * 1000:.0f} ms" for k, v in info["probe_s"].items()) or "one candidate, not timed"
         lines.append((f"probe at {info['probe_size']}", timed))
-        lines.append(("--precision auto", f"{info['auto_backend']} on the CPU"))
+        lines += [(f"--precision {p}", f"{info[p + '_backend']} on the CPU") for p in ("auto", "fp32")]
     return "\n".join(f"{k:>17}: {v}" for k, v in lines)

@@ -79,7 +79,8 @@ def test_adaptation_leaves_the_callers_modules_and_alpha_zero_alone(style, cache
     encoder, decoder = load_encoder(), load_decoder(shipped_weights_path())
     before = [{k: v.clone() for k, v in m.state_dict().items()} for m in (encoder, decoder)]
     classes = [[type(layer) for layer in m.modules()] for m in (encoder, decoder)]
-    opts = StyleOptions(styles=[STYLE], style_size=SIZE, calibration_size=SIZE, **{**PLAIN, "adapt": 1})
+    opts = StyleOptions(styles=[STYLE], style_size=SIZE, calibration_size=SIZE, cpu_backend="nnpack",
+                        **{**PLAIN, "adapt": 1})
     adapted = build_stylizer(opts, styles=[style], encoder=encoder, decoder=decoder)
     assert adapted.fast_cpu or not torch.backends.nnpack.is_available()
     for module, state, kinds in zip((encoder, decoder), before, classes):
@@ -87,7 +88,7 @@ def test_adaptation_leaves_the_callers_modules_and_alpha_zero_alone(style, cache
         assert [type(layer) for layer in module.modules()] == kinds
     assert all(m.padding_mode == "zeros" for m in encoder.features if isinstance(m, torch.nn.Conv2d))
     content = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(2))
-    plain = make_stylizer(None, STYLE, SIZE, alpha=0.0)(content)
+    plain = make_stylizer(None, STYLE, SIZE, alpha=0.0, calibration_size=SIZE)(content)
     assert torch.equal(make_stylizer(None, STYLE, SIZE, alpha=0.0, adapt=2, calibration_size=SIZE)(content), plain)
     assert len(list(cache.glob("*.safetensors"))) == 1  # alpha 0 adapted nothing: only the first build's entry
     with pytest.raises(OptionError, match="coral"):

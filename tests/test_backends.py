@@ -28,8 +28,24 @@ def test_auto_takes_the_fastest_probed_backend_and_caches_the_figures(monkeypatc
     assert calls == ["nnpack", "onednn"]  # the second run read the cache
     stored = json.loads((cache_dir() / backends.CACHE_FILE).read_text())
     assert stored[backends.cache_key(128)] == {"nnpack": 0.2, "onednn": 0.1}
-    # fp32 never probes: it keeps the path earlier releases had
-    assert backends.for_precision("fp32", 128).name in ("nnpack", "onednn") and len(calls) == 2
+
+
+def test_fp32_takes_the_faster_of_torchs_fp32_kernels(monkeypatch, tmp_path):
+    """NNPACK transforms the weights on every call: at small sizes oneDNN is faster, at larger NNPACK; fp32
+    probes the two (never OpenVINO or bf16, faster or not) and takes the faster at the run's size."""
+    monkeypatch.setenv("STYLIZE_CACHE", str(tmp_path))  # made-up figures, not the session's
+    monkeypatch.setattr(backends, "available", lambda: ["nnpack", "onednn", "bf16", "openvino"])
+    figures = {64: {"nnpack": 0.14, "onednn": 0.03, "bf16": 0.02, "openvino": 0.01},
+               384: {"nnpack": 0.47, "onednn": 0.66, "bf16": 0.3, "openvino": 0.2}}
+    probed = []
+    monkeypatch.setattr(backends, "_time_interleaved", lambda names, net, hw: probed.append(sorted(names)) or
+                        {n: figures[max(hw)][n] for n in names})
+    small, large = (backends.for_precision("fp32", size, encoder=object()) for size in (64, 384))
+    assert (small.name, large.name) == ("onednn", "nnpack") and probed == [["nnpack", "onednn"]] * 2
+    assert large.fast_layers and not small.fast_layers and small.memory_format == torch.channels_last
+    assert dict(small.measured) == {"nnpack": 0.14, "onednn": 0.03}  # the summary names what was compared
+    monkeypatch.setattr(backends, "available", lambda: ["onednn"])  # a build without NNPACK: nothing to probe
+    assert backends.for_precision("fp32", 512, encoder=object()).name == "onednn" and len(probed) == 2
 
 
 def test_figures_probed_with_the_kernels_limited_to_a_lesser_cpu_are_kept_apart(monkeypatch):
@@ -126,6 +142,8 @@ def test_info_reports_the_cpu_and_the_backends():
     assert info["cpus"] >= 1 and info["cpu_backends"] and info["auto_backend"] in info["cpu_backends"]
     assert set(info["probe_s"]) <= set(info["cpu_backends"])
     assert info["auto_backend"] in info["probe_s"] or len(info["cpu_backends"]) == 1
+    fp32 = {n: s for n, s in info["probe_s"].items() if n in ("nnpack", "onednn")}  # both timed where NNPACK is
+    assert info["fp32_backend"] == (min(fp32, key=fp32.get) if info["nnpack"] else "onednn")
     assert info["auto_backend"] not in info["left_out"] and all(info["left_out"].values())
     if "int8" in info["cpu_backends"] and "int8" not in info["probe_s"]:  # found, but auto does not time it
         assert info["left_out"]["int8"] in ("this CPU has no VNNI", "no quality gate recorded") or \

@@ -1,12 +1,12 @@
 """Pixel-identical outputs across restructurings: a fixed set of jobs hashed against recorded digests.
 
 The jobs (a folder with a bad file, a video with audio, the same with ``--temporal off``, a video killed with
-SIGKILL and resumed, the same folder through Ray) run at fp32 on the CPU with the shipped decoder; videos (the inputs too) are encoded
-losslessly, since x264 with frame threads is not bit-repeatable from run to run. Floating-point results depend on the
-processor's kernels and the torch version, so digests are recorded per machine signature in
-``tests/golden.json`` (``python -m tests.test_golden --record`` writes this machine's); on a machine with
-no recorded digests the comparison skips with that reason, while the resume and Ray checks still compare
-against this run's own uninterrupted local output.
+SIGKILL and resumed, the same folder through Ray) run at fp32 on the CPU's NNPACK kernels with the shipped
+decoder; videos (the inputs too) are encoded losslessly, since x264 with frame threads is not bit-repeatable
+from run to run. Floating-point results depend on the processor's kernels and the torch version, so digests
+are recorded per machine signature in ``tests/golden.json`` (``python -m tests.test_golden --record`` writes
+this machine's); on a machine with no recorded digests the comparison skips with that reason, while the resume
+and Ray checks still compare against this run's own uninterrupted local output.
 """
 
 from __future__ import annotations
@@ -31,7 +31,9 @@ from tests.helpers import STYLE_PATH as STYLE, gradient_image, run_stylize
 from tests.videos import make_video, read_video
 
 GOLDEN = Path(__file__).with_name("golden.json")
-COMMON = ["--style", str(STYLE), "--device", "cpu", "--precision", "fp32", "--size", "64", "--json"]
+# NNPACK named outright: fp32 alone takes whichever fp32 kernels the probe finds faster, which may differ by machine.
+COMMON = ["--style", str(STYLE), "--device", "cpu", "--precision", "fp32", "--cpu-backend", "nnpack", "--size", "64",
+          "--json"]
 VIDEO = ["--crf", "0"]  # lossless x264: decoded frames are the stylized frames, whatever x264's threads decide
 # 5 segments of 24 frames: each segment re-runs the temporal warm-up (20 frames by default) before it, so
 # 0.25 s segments would stylize the long clip almost four times over.
