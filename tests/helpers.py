@@ -59,10 +59,12 @@ def one_error_line(stderr: str) -> str:
 def make_stylizer(decoder_file: Path | None, style: Path | Sequence[Path] = STYLE_PATH, size: int = 256,
                   on_adapt_step=None, **style_options):
     """A ``Stylizer`` built as the CLI builds one (``build.build_stylizer``), with ``decoder_file`` (None: the
-    shipped decoder), the style image(s) at long side ``size``; other ``StyleOptions`` fields override
-    ``PLAIN``."""
+    shipped decoder), the style image(s) at long side ``size`` and, as ``--size`` does, the calibration and the
+    CPU backend's probe at that size too; other ``StyleOptions`` fields override ``PLAIN``."""
     from pipeline.build import build_stylizer
-    from pipeline.options import StyleOptions
+    from pipeline.options import StyleOptions, calibration_size_for
+
+    style_options.setdefault("calibration_size", calibration_size_for(size))
 
     styles = [style] if isinstance(style, (str, Path)) else list(style)
     return build_stylizer(StyleOptions(styles=styles, decoder=decoder_file, style_size=size,

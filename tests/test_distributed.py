@@ -20,7 +20,7 @@ ray = pytest.importorskip("ray")
 
 def test_segments_rendered_apart_match_one_run(tmp_path, random_decoder_file):
     """What a Ray worker does for one segment (seek, warm up, render) gives exactly the frames of a whole run."""
-    stylizer = make_stylizer(random_decoder_file, size=128)
+    stylizer = make_stylizer(random_decoder_file, size=128, calibration_size=64)  # the work size below
     src = make_video(tmp_path / "in.mp4", frames=26, rate=24)
     opts = VideoOptions(size=64, batch_size=4, segment_seconds=0.25, parallel=1)
     whole, parts = Recorder(), Recorder()

@@ -16,7 +16,7 @@ OPTS = VideoOptions(size=64, batch_size=2, segment_seconds=0.25, parallel=1)  # 
 
 @pytest.fixture(scope="module")
 def stylizer(random_decoder_file):
-    return make_stylizer(random_decoder_file)
+    return make_stylizer(random_decoder_file, calibration_size=OPTS.size)  # fp32's kernels probed at the work size
 
 
 def _interrupted(stylizer, src, dst) -> None:
@@ -63,7 +63,7 @@ def test_a_resume_with_other_settings_starts_over(tmp_path, stylizer, random_dec
     src = make_video(tmp_path / "in.mp4", frames=24, rate=24, audio=None)
     dst = tmp_path / "out.mp4"
     _interrupted(stylizer, src, dst)
-    other = make_stylizer(random_decoder_file, alpha=0.5)
+    other = make_stylizer(random_decoder_file, alpha=0.5, calibration_size=OPTS.size)
     resumed = Recorder()
     summary = run(other, [(src, dst)], VideoOptions(**{**vars(OPTS), "resume": True}), Media(sink=resumed),
                   key="alpha 0.5")

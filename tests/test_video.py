@@ -33,7 +33,9 @@ CPU = torch.device("cpu")
 
 @pytest.fixture(scope="module")
 def stylizer(random_decoder_file):
-    return make_stylizer(random_decoder_file)
+    """Calibrated, and fp32's kernels probed, at the tests' work size (``VideoOptions(size=64)``), as ``--size 64``
+    would (at the default 512 NNPACK, nine times oneDNN's time on a 64 px frame on an AVX2 chip)."""
+    return make_stylizer(random_decoder_file, calibration_size=64)
 
 
 def _cli(src, dst, decoder, *extra):
@@ -558,7 +560,7 @@ def test_keyframe_refinement_and_temporal_modes(tmp_path, random_decoder_file):
 def test_coral_recolours_once_from_the_first_frame(tmp_path, random_decoder_file):
     """--preserve-color coral fixes the style's colours from the video's first frame: a run from frame 0 and
     lanes starting mid-file give the same frames."""
-    coral = make_stylizer(random_decoder_file, preserve_color="coral")
+    coral = make_stylizer(random_decoder_file, preserve_color="coral", calibration_size=64)  # the work size
     src = make_video(tmp_path / "in.mp4", frames=24, rate=24, audio=None)
     opts = VideoOptions(size=64, batch_size=2, segment_seconds=0.25, parallel=1)
     one, two = Recorder(), Recorder()
