@@ -101,7 +101,7 @@ def for_precision(precision: str, size: int, encoder=None, decoder=None, int8: b
     ``auto`` probes the available ones at long side ``size`` (on ``encoder``, a ``VGGEncoder``, and
     ``decoder``; None: the bundled ones) and takes the fastest, fp32 the faster of torch's fp32 kernels
     (NNPACK's Winograd, oneDNN's direct), probed alike: NNPACK transforms every layer's weights on every call,
-    so it took 4.0x oneDNN's time at 64 px and 0.70x at 384 on an AVX2 Zen 3. int8 only where it passed
+    so it took 4-9x oneDNN's time at 64 px and 0.65-0.7x at 384 on an AVX2 Zen 3. int8 only where it passed
     the quality gate (``models/int8.passed_gate``) and ``int8`` allows it (False: the run's networks have no
     int8 form)."""
     if precision in ("bf16", "fp16"):  # fp16: autocast, no native kernels on most CPUs; only when asked
