@@ -62,3 +62,9 @@ class EngineError(StylizeError):
 
 class Cancelled(StylizeError):
     """Work stopped because another lane failed or the run was interrupted."""
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: raised in the main thread like ``KeyboardInterrupt`` for Ctrl-C, so the same cleanup
+    runs (``finally`` blocks, lanes cancelled, finished work kept). A ``BaseException``, so that no
+    ``except Exception`` on the way swallows it; the CLI exits with 143 for it (``process.py`` raises it)."""

@@ -14,12 +14,7 @@ import time
 import torch
 
 from pipeline.device import keep_freed_memory
-
-
-class Terminated(BaseException):
-    """SIGTERM arrived: raised in the main thread like ``KeyboardInterrupt`` for Ctrl-C, so the same cleanup
-    runs (``finally`` blocks, lanes cancelled, finished work kept). A ``BaseException``, so that no
-    ``except Exception`` on the way swallows it; the CLI exits with 143 for it."""
+from pipeline.errors import Terminated  # noqa: F401  (raised here; its home is torch-free)
 
 
 def _raise_terminated(signum: int, frame: object) -> None:

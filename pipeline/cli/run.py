@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from pipeline.cli.display import Display, adapt_bar, setup_logging
-from pipeline.errors import EngineError, UsageError
+from pipeline.errors import EngineError, Terminated, UsageError
 from pipeline.options import StyleOptions
 from pipeline.report import EXIT_USAGE, Hooks, Summary, print_summary
 
@@ -49,8 +49,6 @@ def run_job(job: Callable[[StyleOptions, Hooks], Summary], style: Callable[[], S
             json_out: bool = False, quiet: bool = False, verbose: bool = False, debug: bool = False) -> NoReturn:
     """Build the style options (``style()``, where a bad value is a usage error), run ``job`` with them under a
     display, print the summary, exit with its code."""
-    from pipeline.process import Terminated
-
     try:
         options = style()
         steps = prepare(options, quiet, verbose)
