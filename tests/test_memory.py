@@ -16,8 +16,9 @@ from tests.helpers import gradient_image, make_stylizer
 
 
 def _stylizer(decoder_file, tile=0, feedback=0, memory_budget=2.0):
+    """A style at 128 px; fp32's kernels probed at the frames' size here (up to 800 px: the probe's cap, 512)."""
     return make_stylizer(decoder_file, SAMPLES / "style" / "starry_night.jpg", 128, tile=tile, feedback=feedback,
-                         memory_budget=memory_budget)
+                         memory_budget=memory_budget, calibration_size=512)
 
 
 def _gradient(width, height):
