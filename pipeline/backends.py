@@ -28,6 +28,7 @@ from pipeline.models.fast_cpu import nnpack_available, use_fast_cpu_layers
 
 NAMES = ("nnpack", "onednn", "bf16", "openvino", "int8")
 OPENVINO = ("openvino", "int8")  # run by OpenVINO: where it is missing, what auto takes instead
+FP32 = ("nnpack", "onednn")  # torch's fp32 kernels: what --precision fp32 chooses between
 ISA_LIMITS = ("ONEDNN_MAX_CPU_ISA", "ATEN_CPU_CAPABILITY")  # set: the kernels of a lesser CPU run here
 PROBE_LAYER = "relu4_1"  # the whole encoder and the decoder after it, on a frame of the run's size
 PROBE_RUNS = 3  # timed rounds at most, after one warm-up call each
@@ -100,10 +101,9 @@ def for_precision(precision: str, size: int, encoder=None, decoder=None, int8: b
     (``openvino``, a backend's name, its float ones; without OpenVINO, what auto takes, said in one log line),
     ``auto`` probes the available ones at long side ``size`` (on ``encoder``, a ``VGGEncoder``, and
     ``decoder``; None: the bundled ones) and takes the fastest, fp32 the faster of torch's fp32 kernels
-    (NNPACK's Winograd, oneDNN's direct), probed alike: NNPACK transforms every layer's weights on every call,
-    so it took 4-9x oneDNN's time at 64 px and 0.65-0.7x at 384 on an AVX2 Zen 3. int8 only where it passed
-    the quality gate (``models/int8.passed_gate``) and ``int8`` allows it (False: the run's networks have no
-    int8 form)."""
+    (``FP32``), probed alike: NNPACK transforms every layer's weights on every call, so it loses on small
+    frames (docs/BENCHMARKS.md, "`--precision fp32` by the probe"). int8 only where it passed the quality gate
+    (``models/int8.passed_gate``) and ``int8`` allows it (False: the run's networks have no int8 form)."""
     if precision in ("bf16", "fp16"):  # fp16: autocast, no native kernels on most CPUs; only when asked
         return backend(precision)
     if precision in OPENVINO and precision not in available():
@@ -114,14 +114,18 @@ def for_precision(precision: str, size: int, encoder=None, decoder=None, int8: b
     if precision in OPENVINO:
         return backend(precision)
     if precision == "fp32":
-        names = [n for n in available() if n in ("nnpack", "onednn")]
+        names = [n for n in available() if n in FP32]
     else:
         from pipeline.models import int8 as quantized
 
         names = [n for n in available() if n != "int8" or int8 and quantized.passed_gate()]
     if len(names) == 1:
         return backend(names[0])
-    measured = probe(names, size, encoder, decoder)
+    return fastest(probe(names, size, encoder, decoder))
+
+
+def fastest(measured: dict[str, float]) -> Backend:
+    """The backend with the least probe time in ``measured``, carrying all the figures (fastest first)."""
     return backend(min(measured, key=measured.get), tuple(sorted(measured.items(), key=lambda kv: kv[1])))
 
 

@@ -14,7 +14,7 @@ import time
 import torch
 
 from pipeline.device import keep_freed_memory
-from pipeline.errors import Terminated  # noqa: F401  (raised here; its home is torch-free)
+from pipeline.errors import Terminated
 
 
 def _raise_terminated(signum: int, frame: object) -> None:

@@ -88,7 +88,7 @@ def test_adaptation_leaves_the_callers_modules_and_alpha_zero_alone(style, cache
         assert [type(layer) for layer in module.modules()] == kinds
     assert all(m.padding_mode == "zeros" for m in encoder.features if isinstance(m, torch.nn.Conv2d))
     content = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(2))
-    plain = make_stylizer(None, STYLE, SIZE, alpha=0.0, calibration_size=SIZE)(content)
+    plain = make_stylizer(None, STYLE, SIZE, alpha=0.0)(content)  # probed at SIZE, as the one below
     assert torch.equal(make_stylizer(None, STYLE, SIZE, alpha=0.0, adapt=2, calibration_size=SIZE)(content), plain)
     assert len(list(cache.glob("*.safetensors"))) == 1  # alpha 0 adapted nothing: only the first build's entry
     with pytest.raises(OptionError, match="coral"):

@@ -142,7 +142,7 @@ def test_info_reports_the_cpu_and_the_backends():
     assert info["cpus"] >= 1 and info["cpu_backends"] and info["auto_backend"] in info["cpu_backends"]
     assert set(info["probe_s"]) <= set(info["cpu_backends"])
     assert info["auto_backend"] in info["probe_s"] or len(info["cpu_backends"]) == 1
-    fp32 = {n: s for n, s in info["probe_s"].items() if n in ("nnpack", "onednn")}  # both timed where NNPACK is
+    fp32 = {n: s for n, s in info["probe_s"].items() if n in backends.FP32}  # both timed where NNPACK is
     assert info["fp32_backend"] == (min(fp32, key=fp32.get) if info["nnpack"] else "onednn")
     assert info["auto_backend"] not in info["left_out"] and all(info["left_out"].values())
     if "int8" in info["cpu_backends"] and "int8" not in info["probe_s"]:  # found, but auto does not time it

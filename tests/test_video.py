@@ -33,8 +33,8 @@ CPU = torch.device("cpu")
 
 @pytest.fixture(scope="module")
 def stylizer(random_decoder_file):
-    """Calibrated, and fp32's kernels probed, at the tests' work size (``VideoOptions(size=64)``), as ``--size 64``
-    would (at the default 512 NNPACK, nine times oneDNN's time on a 64 px frame on an AVX2 chip)."""
+    """fp32's kernels probed at the tests' work size (``VideoOptions(size=64)``), as ``--size 64`` would (at the
+    default 512 NNPACK, 4-9x oneDNN's time on a 64 px frame on an AVX2 chip)."""
     return make_stylizer(random_decoder_file, calibration_size=64)
 
 
