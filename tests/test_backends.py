@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -256,6 +257,37 @@ def test_openvino_converts_each_network_once_and_keeps_no_half_file(monkeypatch,
     path.with_suffix(".bin").unlink()
     assert converted(small, "decoder", 512) == path and len(conversions) == 2 and path.with_suffix(".bin").is_file()
 
+
+
+@needs_openvino
+def test_openvino_compiles_into_its_cache_one_process_at_a_time(monkeypatch, tmp_path):
+    """OpenVINO writes a compiled blob in place and deletes one it cannot read, with no lock between processes:
+    two Ray workers compiling at once failed ("cannot set permissions: No such file or directory"). Every
+    compile into the cache folder holds a lock that another process (here another open of it) cannot take."""
+    import filelock
+    import openvino
+
+    from pipeline.models.decoder import load_decoder, shipped_weights_path
+    from pipeline.models.openvino_nets import FOLDER, compiled, converted_pair
+    from pipeline.models.vgg import load_encoder
+
+    encoder = load_encoder(None, backends.PROBE_LAYER)
+    encoder.use_reflect_padding()  # as a run's
+    files = converted_pair(encoder, load_decoder(shipped_weights_path()))  # the session's conversions, read back
+    monkeypatch.setenv("STYLIZE_CACHE", str(tmp_path))  # nothing compiled here yet
+    held = []
+    compile_model = openvino.Core.compile_model
+
+    def compile_checked(core, model, *args, **kwargs):
+        with pytest.raises(filelock.Timeout):
+            filelock.FileLock(tmp_path / FOLDER / "compiled" / ".lock", timeout=0).acquire()
+        held.append(Path(model).stem)
+        return compile_model(core, model, *args, **kwargs)
+
+    monkeypatch.setattr(openvino.Core, "compile_model", compile_checked)
+    net, _ = compiled(*files, threads=1)
+    assert held == [f.stem for f in files] and len(list((tmp_path / FOLDER / "compiled").glob("*.blob"))) == 2
+    assert net(torch.rand(1, 3, 32, 32))[0].shape[1] == 512
 
 _SIGINT_AFTER_INT8 = """
 import gc, os, signal, time

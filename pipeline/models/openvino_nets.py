@@ -47,8 +47,7 @@ class CompiledNet:
     """One OpenVINO model compiled for this CPU: ``net(x)`` takes an (N, C, H, W) float tensor and returns its
     output as a float tensor (a copy: OpenVINO reuses its output buffer). One infer request per thread, as
     video lanes call it side by side. ``model``: a path to its .xml (the .bin beside it) or an ``ov.Model``.
-    OpenVINO keeps a file's compiled form in the cache folder (``compiled/``; one it cannot read back, say
-    cut short, it compiles again)."""
+    OpenVINO keeps a file's compiled form in the cache folder (``compiled/``, by ``_compile_kept``)."""
 
     def __init__(self, model, threads: int, list_output: bool = False) -> None:
         os.environ.setdefault("OPENVINO_TELEMETRY_OPT_OUT", "1")  # it could not reach its server anyway
@@ -60,10 +59,10 @@ class CompiledNet:
         config = {"NUM_STREAMS": "1", "INFERENCE_NUM_THREADS": str(threads), "PERFORMANCE_HINT": "LATENCY"}
         with keeping_signal_stack():
             core = ov.Core()
-            if not isinstance(model, ov.Model):  # a file: its compiled form is kept (0.01 s to load, not 0.05)
-                core.set_property({"CACHE_DIR": str(cache_dir() / FOLDER / "compiled")})
-                model = str(model)
-            self.compiled = core.compile_model(model, "CPU", config)
+            if isinstance(model, ov.Model):
+                self.compiled = core.compile_model(model, "CPU", config)
+            else:  # a file: its compiled form is kept (0.01 s to load, not 0.05)
+                self.compiled = _compile_kept(core, Path(model), config)
         self.list_output = list_output
         self._local = threading.local()
 
@@ -84,6 +83,21 @@ def backend_pair(name: str, encoder: nn.Module, decoder: nn.Module) -> tuple[Com
 
         return compiled_pair()
     return float_pair(encoder, decoder)
+
+
+def _compile_kept(core, model: Path, config: dict):
+    """``model`` (an .xml) compiled by ``core``, its compiled form kept in ``compiled/`` of the cache folder, by
+    one process at a time. OpenVINO writes that blob in place, with no lock between processes, and deletes one
+    it cannot read: a process that read another's blob half-written deleted it under the writer, whose compile
+    then failed ("cannot set permissions: No such file or directory"; two Ray workers starting together). The
+    one that waits then loads the finished blob (a cut-short one, from a killed run, OpenVINO compiles again)."""
+    from filelock import FileLock
+
+    folder = cache_dir() / FOLDER / "compiled"
+    folder.mkdir(parents=True, exist_ok=True)
+    core.set_property({"CACHE_DIR": str(folder)})
+    with FileLock(folder / ".lock"):
+        return core.compile_model(str(model), "CPU", config)
 
 
 def float_pair(encoder: nn.Module, decoder: nn.Module, threads: int | None = None) -> tuple[CompiledNet, CompiledNet]:
