@@ -55,6 +55,11 @@ class SegmentsMissing(VideoError):
     """A video whose finished segments do not cover it yet; its work folder stays for --resume."""
 
 
+class JoinFailed(VideoError):
+    """FFmpeg refused to join a video's finished segments (with its audio) into the output; nothing is written
+    at OUTPUT and the work folder stays for --resume."""
+
+
 class EngineError(StylizeError):
     """The engine failed as a whole (a Ray cluster lost its workers): the run stops with exit code 1; what was
     finished is kept."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
@@ -34,6 +34,28 @@ class Hooks:
     on_units: Callable[[int], None] = lambda n: None  # n more images (or frames) done
     on_total: Callable[[int], None] = lambda n: None  # the number of units the job will do, once known
     on_adapt_step: Callable[[int], None] | None = None  # one step of fitting the decoder to the style
+
+
+class Totals:
+    """A job's progress total kept true as its items end. ``expected`` maps each item's path to the units it
+    should take, which for a video is a hint (an AVI header can promise frames the file lacks, a fragmented
+    MP4's duration counts from zero when its first fragment starts later); when an item ends the total
+    becomes the units done plus those the items not yet ended expect. ``hooks`` are the ones to use."""
+
+    def __init__(self, hooks: Hooks, expected: dict[str, int]) -> None:
+        self._outer, self._pending, self._done = hooks, dict(expected), 0
+        self.hooks = replace(hooks, on_units=self._on_units, on_result=self._on_result)
+        hooks.on_total(sum(self._pending.values()))
+
+    def _on_units(self, n: int) -> None:
+        self._done += n
+        self._outer.on_units(n)
+
+    def _on_result(self, result: ItemResult) -> None:
+        if self._pending.pop(result.path, None) is not None:
+            self._outer.on_total(self._done + sum(self._pending.values()))
+        if self._outer.on_result is not None:
+            self._outer.on_result(result)
 
 
 @dataclass

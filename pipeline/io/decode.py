@@ -27,6 +27,9 @@ VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".ts", ".m2
                     ".h264", ".264",
                     ".hevc", ".h265", ".265", ".gif", ".apng"}
 _DECODER_ALIASES = {"mp3float": "mp3", "aac_fixed": "aac"}
+# FFmpeg takes a stream's parameters (an audio sample rate) from its first 5 s (analyzeduration) or 5 MB
+# (probesize); a stream that starts later has none, and no muxer writes a header for it.
+_PROBE_ALL = {"analyzeduration": str(2**31 - 1), "probesize": str(2**31 - 1)}
 # Containers with an index of keyframes, where a seek lands on the keyframe before the time asked for. Others
 # (MPEG-TS, GIF, raw streams) are read from the start up to the frame asked for.
 _INDEXED = {"mov", "mp4", "matroska", "webm", "avi"}
@@ -51,6 +54,8 @@ class VideoInfo:
     loop: int | None = None  # an animated image's loop count (0: forever; None: none stored, it plays once)
     alpha: bool = False  # the source has transparency (pipeline/io/alpha.py)
     colour: Colour | None = None  # matrix, range, primaries, transfer and depth (pipeline/io/color.py)
+    audio_late: bool = False  # the audio starts past FFmpeg's first look: read it with open_input(probe_all=True)
+    empty_audio: bool = False  # an audio stream is declared but holds no samples: left out
 
     @property
     def expected_frames(self) -> int:
@@ -73,9 +78,10 @@ def _why(exc: Exception) -> str:
     return getattr(exc, "strerror", None) or str(exc)
 
 
-def open_input(path: Path) -> av.container.InputContainer:
-    """The file opened for reading; metadata that is not UTF-8 (old cameras write Latin-1) is read, not fatal."""
-    return av.open(str(path), metadata_errors="replace")
+def open_input(path: Path, probe_all: bool = False) -> av.container.InputContainer:
+    """The file opened for reading; metadata that is not UTF-8 (old cameras write Latin-1) is read, not fatal.
+    ``probe_all``: FFmpeg reads on until it has every stream's parameters, not only its first 5 s."""
+    return av.open(str(path), metadata_errors="replace", options=_PROBE_ALL if probe_all else {})
 
 
 def _open(path: Path) -> av.container.InputContainer:
@@ -105,6 +111,23 @@ def _video_stream(container: av.container.InputContainer):
     if ctx.width == 0:
         raise VideoError(f"no picture size in the {ctx.name} stream (truncated or corrupt)")
     return stream
+
+
+def _audio(container: av.container.InputContainer) -> tuple[str | None, bool, bool]:
+    """The first audio stream's decoder name (None: no audio it can copy), whether its parameters lie past
+    what FFmpeg reads at first (``open_input(probe_all=True)`` finds them), and whether a declared stream was
+    left out for having no samples at all (an MPEG-TS program can list an audio stream that never comes)."""
+    if not container.streams.audio:
+        return None, False, False
+    late = False
+    if not container.streams.audio[0].codec_context.sample_rate:
+        with open_input(Path(container.name), probe_all=True) as again:
+            ctx, late = again.streams.audio[0].codec_context, True
+    else:
+        ctx = container.streams.audio[0].codec_context
+    if not ctx.sample_rate:
+        return None, False, True
+    return _DECODER_ALIASES.get(ctx.name, ctx.name), late, False
 
 
 def _first_frame(container: av.container.InputContainer, stream) -> tuple[av.VideoFrame, int, bool]:
@@ -172,13 +195,14 @@ def probe(path: Path, fps: float | None = None) -> VideoInfo:
         else:
             timing = Timing.ORDER if "avi" in formats else Timing.STREAM
         width, height = (ctx.height, ctx.width) if rotation % 180 else (ctx.width, ctx.height)
-        audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
+        audio, audio_late, empty_audio = _audio(container)
         # Stamps permuted by reordering only sort out over a run of frames decoded from a keyframe on.
         seekable = bool(formats & _INDEXED) and timing != Timing.RATE and not (timing == Timing.ORDER and reorders)
         loop = animated.loop_count(path) if formats & {"gif", "apng"} else None
         return VideoInfo(path, width, height, rate, time_base, frames, duration, rotation, ctx.name,
-                         _DECODER_ALIASES.get(audio, audio), timing, seekable, reorders, container.format.name,
-                         loop, stream_has_alpha(path, stream, first), source_colour(first))
+                         audio, timing, seekable, reorders, container.format.name,
+                         loop, stream_has_alpha(path, stream, first), source_colour(first),
+                         audio_late, empty_audio)
 
 
 def frame_timestamps(info: VideoInfo) -> list[int]:

@@ -30,7 +30,7 @@ class _AudioSource:
 
     def __init__(self, info: VideoInfo, out: av.container.OutputContainer, plan: str, start_s: float,
                  end_s: float | None, offset_s: float, out_format: str) -> None:
-        self.container = open_input(info.path)
+        self.container = open_input(info.path, info.audio_late)
         self.in_stream = self.container.streams.audio[0]
         self.start_s, self.end_s, self.offset_s = start_s, end_s, offset_s
         self.plan = plan

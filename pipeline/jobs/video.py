@@ -16,9 +16,10 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import av
 import torch
 
-from pipeline.errors import JobError, SegmentsMissing, VideoError
+from pipeline.errors import JobError, JoinFailed, SegmentsMissing, VideoError
 from pipeline.io.alpha_video import (alpha_conflict, alpha_encoding, holds_alpha, segment_encoding, work_muxer,
                                      write_with_alpha)
 from pipeline.io.animated import is_animated
@@ -33,7 +34,7 @@ from pipeline.jobs.render import Rendered, SinkFactory, Source, decode_source, r
 from pipeline.jobs.video_frames import FrameStage, VideoNets
 from pipeline.jobs.video_plan import VideoPlan, make_plan
 from pipeline.options import EncodeOptions, EngineOptions, GatysOptions, StyleOptions, VideoOptions
-from pipeline.report import FAILED, PROCESSED, Hooks, ItemResult, Summary
+from pipeline.report import FAILED, PROCESSED, Hooks, ItemResult, Summary, Totals
 
 log = logging.getLogger(__name__)
 TIMINGS = ("decode_s", "compute_s", "encode_s", "join_s")
@@ -110,6 +111,9 @@ class VideoJob:
         except VideoError as exc:
             raise JobError(str(exc)) from None
         audio_plan(plan.info.audio_codec, output_format(dst), plan.encode.audio)  # --audio copy it can hold
+        if plan.info.empty_audio and plan.encode.audio != "none":
+            log.warning("%s: its audio stream holds no samples (FFmpeg finds no sample rate): the output has no "
+                        "audio", src)
         return _with_alpha(plan) if plan.info.alpha and not is_animated_output(dst) else plan
 
     def plan_all(self, pairs: list[tuple[Path, Path]], summary: Summary, seekable: bool = False) -> list[VideoPlan]:
@@ -174,8 +178,11 @@ class VideoJob:
         try:
             _write_output(plan, [found[k] for k in sorted(found)], tmp, start_s, end_s)
             tmp.replace(plan.dst)
-        except BaseException:
+        except BaseException as exc:
             tmp.unlink(missing_ok=True)
+            if isinstance(exc, av.error.FFmpegError) and not isinstance(exc, OSError):  # OSError: a full disk
+                raise JoinFailed(f"joining the segments failed ({exc.strerror}); the finished segments are "
+                                 "kept for --resume") from None
             raise
         shutil.rmtree(plan.workdir, ignore_errors=True)
         timings = {"decode_s": sum(r.decode_s for r in rendered), "compute_s": sum(r.compute_s for r in rendered),
@@ -191,7 +198,7 @@ class VideoJob:
         if isinstance(exc, OSError):
             return ItemResult(str(plan.src), FAILED, f"writing failed: {exc} (finished segments are kept for "
                                                      "--resume)")
-        if isinstance(exc, VideoError) and not isinstance(exc, SegmentsMissing):
+        if isinstance(exc, VideoError) and not isinstance(exc, (SegmentsMissing, JoinFailed)):
             shutil.rmtree(plan.workdir, ignore_errors=True)
         return ItemResult(str(plan.src), FAILED, str(exc))
 
@@ -281,7 +288,8 @@ def run_video_job(input_path: Path, output: Path, style: StyleOptions, video: Vi
     ray = engine.engine == Engine.RAY
     job = VideoJob(video, style.key(), pick_device(style.device), scenes=style.control.style_per_scene)
     plans = job.plan_all(pairs, summary, seekable=ray and len(pairs) == 1)
-    hooks.on_total(sum(p.expected for p in plans))
+    totals = Totals(hooks, {str(p.src): p.expected for p in plans})
+    hooks, summary.on_result = totals.hooks, totals.hooks.on_result
     if ray:
         from pipeline.engines.ray import run_videos_ray
         from pipeline.models.backbones import check_backbone
