@@ -9,7 +9,7 @@ from PIL import Image
 
 from pipeline.io.images import atomic_write, read_image
 from tests.conftest import SAMPLES
-from tests.helpers import gradient_image, one_error_line, run_cli, save_rgb
+from tests.helpers import gradient_image, one_error_line, run_cli, run_stylize, save_rgb
 
 STYLE = SAMPLES / "style" / "stained_glass.png"
 
@@ -218,3 +218,37 @@ def test_calibration_and_feedback_options_reach_the_stylizer(tmp_path, random_de
     assert np.abs(images["default"] - images["off"]).mean() > 1
     assert np.abs(images["default"] - images["feedback"]).mean() > 1
     assert run_cli("folder", src, tmp_path / "bad", *args, "--feedback", "-1").exit_code == 2
+
+
+def _tiff_with_a_tag_past_its_end(path) -> None:
+    """A TIFF whose ImageDescription entry claims a million bytes (as in Pillow's fuzzed test images): Pillow
+    decodes the picture and warns "Tag data larger than file. Skipping tag 270"."""
+    import struct
+
+    Image.fromarray(gradient_image(48, 32)).save(path, description="longer than four bytes")
+    data = bytearray(path.read_bytes())
+    ifd = struct.unpack_from("<I", data, 4)[0]
+    for k in range(struct.unpack_from("<H", data, ifd)[0]):
+        entry = ifd + 2 + 12 * k
+        if struct.unpack_from("<H", data, entry)[0] == 270:
+            struct.pack_into("<I", data, entry + 4, 10**6)
+    path.write_bytes(bytes(data))
+
+
+def test_a_library_s_warning_is_one_line_naming_the_file(tmp_path, random_decoder_file):
+    """Before: Python's two lines naming Pillow's source file (``TiffImagePlugin.py:946: UserWarning: ...`` and
+    the ``warnings.warn(...)`` call), not which of the images it was about, and only for the first of them."""
+    src = tmp_path / "in" / "damaged.tif"
+    src.parent.mkdir()
+    _tiff_with_a_tag_past_its_end(src)
+    _tiff_with_a_tag_past_its_end(tmp_path / "in" / "again.tif")  # the same words, about another file
+    save_rgb(tmp_path / "in" / "fine.png", 20, 20)
+    common = ("--style", STYLE, "--decoder", random_decoder_file, "--size", "32")
+    result = run_stylize("folder", tmp_path / "in", tmp_path / "out", *common)
+    assert result.returncode == 0 and (tmp_path / "out" / "damaged.tif").exists()
+    said = [line for line in result.stderr.splitlines() if "Skipping tag" in line]
+    assert sorted(said) == [f"warning: {tmp_path / 'in' / name}: Tag data larger than file. Skipping tag 270"
+                            for name in ("again.tif", "damaged.tif")], result.stderr
+    assert "UserWarning" not in result.stderr and "warnings.warn" not in result.stderr
+    quiet = run_stylize("folder", tmp_path / "in", tmp_path / "out2", *common, "-q")
+    assert quiet.returncode == 0 and "Skipping tag" not in quiet.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Callable
 
 from rich.console import Console
@@ -111,9 +112,27 @@ class _LineHandler(logging.Handler):
 
 def setup_logging(console: Console, quiet: bool, verbose: bool) -> None:
     """``pipeline`` logs to the console (errors only with -q; debug with -v); other libraries' logs
-    (Ray's) only with -v."""
+    (Ray's) only with -v; Python warnings (Pillow's on a damaged file) as ``pipeline`` warnings."""
     logger = logging.getLogger("pipeline")
     logger.handlers[:] = [_LineHandler(console)]
     logger.propagate = False
     logger.setLevel(logging.ERROR if quiet else logging.DEBUG if verbose else logging.INFO)
     logging.getLogger().setLevel(logging.DEBUG if verbose else logging.CRITICAL)
+    warnings.showwarning = _library_warning
+    warnings.filterwarnings("always", module="PIL")  # Pillow's warnings are about one file: each file's, once
+
+
+_SAID: set = set()  # the files (or, for no file, the words) a library warning was printed for
+
+
+def _library_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A library's warning as one ``warning:`` line (not two naming the library's source line), naming the
+    file the warning thread was reading (``pipeline/io/reading.py``): the first for each file (a fuzzed TIFF
+    gives twenty), the others with -v; quiet with -q like the others."""
+    from pipeline.io.reading import now
+
+    path = now()
+    key = path if path is not None else str(message)
+    log = logging.getLogger("pipeline")
+    (log.debug if key in _SAID else log.warning)("%s%s", f"{path}: " if path is not None else "", message)
+    _SAID.add(key)

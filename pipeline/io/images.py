@@ -12,6 +12,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from pipeline.errors import ImageReadError
+from pipeline.io.reading import reading
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
 _FORMAT_BY_EXT = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP",
@@ -56,6 +57,11 @@ def read_image(path: str | Path, min_side: int = 0) -> LoadedImage:
     faster. The result may then be smaller than the file's size; callers resize it anyway.
     """
     path = Path(path)
+    with reading(path):
+        return _read_image(path, min_side)
+
+
+def _read_image(path: Path, min_side: int) -> LoadedImage:
     try:
         if path.is_dir():
             raise ImageReadError("is a directory, not an image")
