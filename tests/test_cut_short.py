@@ -114,6 +114,7 @@ def test_cli_strict_reaches_the_job(tmp_path, monkeypatch):
     seen = []
     monkeypatch.setattr("pipeline.jobs.video.run_video_job", lambda i, o, s, video, *a: seen.append(video) or
                         Summary("video", units="frames"))
+    (tmp_path / "in.mkv").write_bytes(b"not read: the job is replaced")  # the command checks it is there
     for extra, strict in (((), False), (("--strict",), True)):
         run_cli("video", tmp_path / "in.mkv", tmp_path / "out.mkv", "--style", STYLE_PATH, *extra)
         assert seen[-1].strict is strict

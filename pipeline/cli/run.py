@@ -46,11 +46,13 @@ def prepare(style: StyleOptions | None, quiet: bool, verbose: bool) -> int:
 
 
 def run_job(job: Callable[[StyleOptions, Hooks], Summary], style: Callable[[], StyleOptions], unit: str,
-            json_out: bool = False, quiet: bool = False, verbose: bool = False, debug: bool = False) -> NoReturn:
-    """Build the style options (``style()``, where a bad value is a usage error), run ``job`` with them under a
-    display, print the summary, exit with its code."""
+            json_out: bool = False, quiet: bool = False, verbose: bool = False, debug: bool = False,
+            check: Callable[[], None] = lambda: None) -> NoReturn:
+    """Build the style options (``style()``, where a bad value is a usage error), ``check`` what needs no torch
+    (the input is there), run ``job`` with them under a display, print the summary, exit with its code."""
     try:
         options = style()
+        check()
         steps = prepare(options, quiet, verbose)
         with Display(err, unit, quiet) as display:
             first = FirstUnit(display.hooks(adapt_bar(err, steps)))
