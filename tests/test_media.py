@@ -107,7 +107,7 @@ def test_a_lane_starting_at_frame_k_gets_the_frames_of_a_decode_from_the_start(s
         part = list(decode_frames(info, first_index=k, timestamps=timestamps))
         assert [(f.index, f.pts) for f in part] == [(f.index, f.pts) for f in whole[k:]]
         assert all(np.array_equal(a.image, b.image) for a, b in zip(part, whole[k:]))
-    start = float(whole[10].pts * info.time_base)
+    start = float(whole[10].pts * info.time_base) - info.origin_s  # --start counts from the first frame
     assert [f.pts for f in decode_frames(info, start_s=start, max_frames=5)] == [f.pts for f in whole[10:15]]
 
 

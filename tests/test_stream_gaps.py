@@ -1,6 +1,8 @@
 """What real stream segments broke (tried on mux.js's HLS and DASH test segments): an MPEG-TS program that lists
 an AAC stream whose packets never come ended the whole batch in a traceback at the join, audio that starts past
-FFmpeg's first 5 s did too, and a header's frame count left the progress bar short of 100 %. The clips here are
+FFmpeg's first 5 s did too, and a header's frame count left the progress bar short of 100 %. Streams whose clock
+starts at 10 s (a TS) or 66 s (a DASH fragment) took --start and --duration as times on that clock (no frames:
+"segments missing") and had transcoded audio (WebM's Opus) placed 10 s before the pictures. The clips here are
 made to the same shape: a TS muxer writes the program table before any audio, so a stream without packets (or
 with its first one late) is what FFmpeg then reads. The stylizer hands frames back, so pixels are the path's."""
 
@@ -28,9 +30,10 @@ OPTS = VideoOptions(size=0, batch_size=4, parallel=1, segment_seconds=1.0, encod
                     temporal=TemporalOptions(TemporalMode.OFF))
 
 
-def ts_with_audio_from(path: Path, seconds: float, audio_from_s: float | None) -> Path:
+def ts_with_audio_from(path: Path, seconds: float, audio_from_s: float | None, clock_s: float = 0.0) -> Path:
     """An MPEG-TS of ``seconds`` of moving frames whose program lists an AAC stream; its tone starts at
-    ``audio_from_s`` and runs to the end (None: the stream never gets a packet)."""
+    ``audio_from_s`` and runs to the end (None: the stream never gets a packet). Times start at ``clock_s``, as
+    a broadcast's or an HLS segment's do (wherever the clock stood)."""
     with av.open(str(path), "w", format="mpegts") as out:
         video = out.add_stream("libx264", rate=RATE)
         video.width, video.height, video.pix_fmt = W, H, "yuv420p"
@@ -39,12 +42,13 @@ def ts_with_audio_from(path: Path, seconds: float, audio_from_s: float | None) -
         sample = 0 if audio_from_s is None else int(audio_from_s * 44100)
         for i, image in enumerate(moving_frames(int(seconds * RATE), W, H)):
             frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            frame.pts = i
+            frame.pts = i + round(clock_s * RATE)
             out.mux(video.encode(frame))
             while audio_from_s is not None and sample / 44100 < (i + 1) / RATE and i / RATE >= audio_from_s:
                 tone = 0.2 * np.sin(2 * np.pi * 440 * np.arange(sample, sample + 1024) / 44100)
                 chunk = av.AudioFrame.from_ndarray(tone.astype(np.float32)[None], format="fltp", layout="mono")
-                chunk.sample_rate, chunk.pts, chunk.time_base = 44100, sample, Fraction(1, 44100)
+                chunk.sample_rate, chunk.time_base = 44100, Fraction(1, 44100)
+                chunk.pts = sample + round(clock_s * 44100)
                 out.mux(audio.encode(chunk))
                 sample += 1024
         out.mux(video.encode(None))
@@ -138,3 +142,32 @@ def test_the_bar_of_a_run_ends_at_100_percent(tmp_path, random_decoder_file):
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.startswith("frames:")]
     assert lines[-1].startswith("frames: 12/12 (100 %)"), lines
+
+
+def test_start_and_duration_count_from_the_first_frame_as_a_player_does(tmp_path):
+    """A TS whose clock starts at 10 s: --start 1 --duration 1 is its second second (8 frames from 11 s), and
+    --duration alone its first. Before: "segments missing" (no frame between 1 and 2 s on its clock)."""
+    src = ts_with_audio_from(tmp_path / "clock.ts", 3.0, 0.0, clock_s=10.0)
+    times = frame_times(src)
+    assert abs(times[0] - 10.0) < 0.2
+    for start, dst in ((1.0, tmp_path / "second.mp4"), (0.0, tmp_path / "first.mp4")):
+        summary = run(Identity(), [(src, dst)], replace(OPTS, start=start, duration=1.0))
+        assert [r.status for r in summary.results] == [PROCESSED], summary.results
+        kept = [t for t in times if times[0] + start - 1e-3 <= t < times[0] + start + 1.0 - 1e-3]
+        written = frame_times(dst)
+        assert len(written) == len(kept) == RATE
+        assert np.allclose(np.array(written) - written[0], np.array(kept) - kept[0], atol=1e-3)
+        assert abs(audio_times(dst)[0] - written[0]) < 0.05  # the audio from the same moment
+
+
+def test_transcoded_audio_keeps_its_place_against_the_pictures(tmp_path):
+    """AAC into WebM becomes Opus: its packets start where the source's audio does (10 s), not at zero."""
+    src = ts_with_audio_from(tmp_path / "clock.ts", 2.0, 0.0, clock_s=10.0)
+    dst = tmp_path / "out.webm"
+    summary = run(Identity(), [(src, dst)], OPTS)
+    assert [r.status for r in summary.results] == [PROCESSED], summary.results
+    with av.open(str(dst)) as container:
+        assert container.streams.audio[0].codec_context.name == "opus"
+    source, written = audio_times(src), audio_times(dst)
+    assert abs(frame_times(dst)[0] - frame_times(src)[0]) < 1e-3 and source[0] > 9.9
+    assert abs(written[0] - source[0]) < 0.05 and abs(written[-1] - source[-1]) < 0.1

@@ -28,8 +28,9 @@ VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".ts", ".m2
                     ".hevc", ".h265", ".265", ".gif", ".apng"}
 _DECODER_ALIASES = {"mp3float": "mp3", "aac_fixed": "aac"}
 # FFmpeg takes a stream's parameters (an audio sample rate) from its first 5 s (analyzeduration) or 5 MB
-# (probesize); a stream that starts later has none, and no muxer writes a header for it.
-_PROBE_ALL = {"analyzeduration": str(2**31 - 1), "probesize": str(2**31 - 1)}
+# (probesize); a stream that starts later has none, and no muxer writes a header for it. Reading on is bounded
+# (10 minutes, 1 GiB): a stream that never comes would otherwise have the whole file read to find that out.
+_PROBE_ALL = {"analyzeduration": str(600 * 1_000_000), "probesize": str(2**30)}
 # Containers with an index of keyframes, where a seek lands on the keyframe before the time asked for. Others
 # (MPEG-TS, GIF, raw streams) are read from the start up to the frame asked for.
 _INDEXED = {"mov", "mp4", "matroska", "webm", "avi"}
@@ -56,6 +57,7 @@ class VideoInfo:
     colour: Colour | None = None  # matrix, range, primaries, transfer and depth (pipeline/io/color.py)
     audio_late: bool = False  # the audio starts past FFmpeg's first look: read it with open_input(probe_all=True)
     empty_audio: bool = False  # an audio stream is declared but holds no samples: left out
+    origin_s: float = 0.0  # the first frame's time: --start and --duration count from it, as players show time
 
     @property
     def expected_frames(self) -> int:
@@ -80,7 +82,7 @@ def _why(exc: Exception) -> str:
 
 def open_input(path: Path, probe_all: bool = False) -> av.container.InputContainer:
     """The file opened for reading; metadata that is not UTF-8 (old cameras write Latin-1) is read, not fatal.
-    ``probe_all``: FFmpeg reads on until it has every stream's parameters, not only its first 5 s."""
+    ``probe_all``: FFmpeg reads on until it has every stream's parameters (up to 10 minutes), not only 5 s."""
     return av.open(str(path), metadata_errors="replace", options=_PROBE_ALL if probe_all else {})
 
 
@@ -196,13 +198,15 @@ def probe(path: Path, fps: float | None = None) -> VideoInfo:
             timing = Timing.ORDER if "avi" in formats else Timing.STREAM
         width, height = (ctx.height, ctx.width) if rotation % 180 else (ctx.width, ctx.height)
         audio, audio_late, empty_audio = _audio(container)
+        # An MPEG-TS starts at 1.4 s or wherever its clock stood, a DASH fragment where its period did
+        origin = float(stream.start_time * time_base) if stamped and stream.start_time is not None else 0.0
         # Stamps permuted by reordering only sort out over a run of frames decoded from a keyframe on.
         seekable = bool(formats & _INDEXED) and timing != Timing.RATE and not (timing == Timing.ORDER and reorders)
         loop = animated.loop_count(path) if formats & {"gif", "apng"} else None
         return VideoInfo(path, width, height, rate, time_base, frames, duration, rotation, ctx.name,
                          audio, timing, seekable, reorders, container.format.name,
                          loop, stream_has_alpha(path, stream, first), source_colour(first),
-                         audio_late, empty_audio)
+                         audio_late, empty_audio, max(0.0, origin))
 
 
 def frame_timestamps(info: VideoInfo) -> list[int]:
@@ -292,6 +296,7 @@ def decode_frames(info: VideoInfo, start_s: float = 0.0, duration_s: float | Non
     """Decode upright RGB frames in presentation order, with frame threading on; ``deep``: 16-bit RGB for
     sources deeper than 8 bits (``pipeline/io/color.py``).
 
+    ``start_s`` and ``duration_s`` count from the first frame (``VideoInfo.origin_s``), as a player's clock does.
     ``first_index`` (with the ``frame_timestamps`` list) seeks to the keyframe before that frame and
     yields from it on with the same indices a decode from the start would give. A file that ends cleanly
     before the frame count its header gives (``VideoInfo.frames`` is a hint) yields the frames there are.
@@ -299,7 +304,8 @@ def decode_frames(info: VideoInfo, start_s: float = 0.0, duration_s: float | Non
     ``stops`` list, one after some frames ends the frames there and appends a ``DecodingStopped`` to it, as
     does a clean end where the file was cut short (``truncation.ends_short``): the caller keeps what decoded.
     """
-    end_s = None if duration_s is None else start_s + duration_s
+    begin = info.origin_s + start_s if start_s > 0 else 0.0  # in the stream's own time
+    end_s = None if duration_s is None else info.origin_s + start_s + duration_s
     if info.format == "sequence":
         yield from sequence.decode_frames(info, start_s, end_s, max_frames, first_index, deep)
         return
@@ -313,13 +319,13 @@ def decode_frames(info: VideoInfo, start_s: float = 0.0, duration_s: float | Non
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         try:
-            _seek(container, stream, info, start_s, first_index, timestamps)
+            _seek(container, stream, info, begin, first_index, timestamps)
         except av.error.FFmpegError as exc:
             raise VideoError(f"truncated or corrupt: seeking failed ({_why(exc)})") from None
         for frame, pts in retimed(_decoded(container, stream, progress, info.timing == Timing.ORDER), info.timing,
                                   info.step, REORDER_WINDOW if info.reorders else 1):
             t = float(pts * info.time_base)
-            if t < start_s - 1e-6:
+            if t < begin - 1e-6:
                 continue
             if index_of is not None:
                 index = index_of.get(pts, index)

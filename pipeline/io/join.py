@@ -44,7 +44,7 @@ class _AudioSource:
             self.out_stream.layout = self.in_stream.codec_context.layout.name
             self.resampler = av.AudioResampler(format=self.out_stream.codec_context.format.name,
                                                layout=self.out_stream.layout.name, rate=rate)
-            self.samples = 0
+            self.rate, self.samples = rate, None
         self._packets = self._generate()
 
     def _in_range(self, t: float) -> bool:
@@ -75,6 +75,8 @@ class _AudioSource:
             yield from self._encode(None)
 
     def _encode(self, frame: av.AudioFrame | None) -> Iterator[av.Packet]:
+        if frame is not None:
+            self._place(frame)
         frames = self.resampler.resample(frame) if frame is not None else [None]
         for out_frame in frames:
             if out_frame is not None:
@@ -82,6 +84,16 @@ class _AudioSource:
                 out_frame.time_base = Fraction(1, out_frame.sample_rate)
                 self.samples += out_frame.samples
             yield from self.out_stream.encode(out_frame)
+
+    def _place(self, frame: av.AudioFrame) -> None:
+        """Start the encoded samples at the source frame's time (less ``offset_s``), and past a gap in the
+        source (over 0.1 s) go on from where it resumes: counted from zero, the audio of a stream whose clock
+        starts at 10 s (an MPEG-TS) came 10 s before its pictures."""
+        at = 0 if frame.pts is None else round((float(frame.pts * frame.time_base) - self.offset_s) * self.rate)
+        if self.samples is None:
+            self.samples = max(0, at)
+        elif at - self.samples > self.rate // 10:
+            self.samples = at
 
     def mux_until(self, out: av.container.OutputContainer, t_s: float | None, pending: list) -> None:
         """Mux the audio packets up to ``t_s`` seconds (all of them when None)."""

@@ -69,8 +69,9 @@ def write_folder_sheet(path: Path, input_dir: Path, summary: Summary, styles: Se
 
 
 def _first_frame(info, from_s: float):
-    """The first frame of the probed video ``info`` at or after ``from_s`` (VideoError when none)."""
-    frames = decode_frames(info, max(0.0, from_s))
+    """The first frame of the probed video ``info`` at or after ``from_s``, a time in the stream's own clock
+    (VideoError when none)."""
+    frames = decode_frames(info, max(0.0, from_s - info.origin_s))
     try:
         frame = next(frames, None)
     finally:
@@ -94,7 +95,7 @@ def video_section(src: Path, dst: Path, start_s: float = 0.0, fps: float | None 
     if not stamps:
         raise VideoError(f"{dst}: no frames")
     out_zero = float(stamps[0] * info.time_base)
-    src_zero = float(_first_frame(src_info, start_s).pts * src_info.time_base)
+    src_zero = float(_first_frame(src_info, src_info.origin_s + start_s).pts * src_info.time_base)
     times = [float((stamps[i] - stamps[0]) * info.time_base) for i in even_sample(len(stamps), count)]
     pairs = [Pair(f"t = {t:.2f} s", _tile_at(src_info, src_zero + t), _tile_at(info, out_zero + t)) for t in times]
     return Section(f"{src.name} -> {dst.name}: {len(pairs)} of {len(stamps)} frames", pairs)
