@@ -64,9 +64,10 @@ def build_stylizer(opts: StyleOptions, on_adapt_step: OnStep | None = None, *,
     instead of loading ``opts.vgg`` / ``opts.decoder``. ``fast_cpu``: False keeps oneDNN's layers on the CPU
     (for comparisons)."""
     device = pick_device(opts.device)
-    nets = build_networks(opts, device, encoder, decoder, fast_cpu)
+    # The styles first: a path that is not there fails at once, not after the kernels are probed (seconds)
     images = load_style_images(opts.styles, opts.style_size) if styles is None else \
         [resize_long_side(s, opts.style_size) for s in styles]
+    nets = build_networks(opts, device, encoder, decoder, fast_cpu)
     images = tuple(s.to(device) for s in images)
     weights = torch.tensor(list(opts.style_weights or [1.0] * len(images)), device=device)
     calibration_size = opts.calibration_size if opts.calibrate else 0

@@ -129,6 +129,18 @@ def test_bad_inputs_are_one_clear_error(stylizer, photo, tmp_path):
         pipeline.load_stylizer(tensor)
 
 
+def test_a_missing_style_fails_before_the_networks_are_built(tmp_path, monkeypatch):
+    """Before any network is loaded or the CPU's kernels are probed (seconds on a machine that has not yet)."""
+    import pipeline.build
+
+    def built(*args, **kwargs):
+        raise AssertionError("the networks were built first")
+
+    monkeypatch.setattr(pipeline.build, "build_networks", built)
+    with pytest.raises(StyleError, match="missing.jpg: no such file"):
+        pipeline.load_stylizer(tmp_path / "missing.jpg")
+
+
 def test_import_pipeline_does_not_import_torch():
     code = "import sys, pipeline; assert 'torch' not in sys.modules, 'torch imported'; print(pipeline.__version__)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
