@@ -82,7 +82,7 @@ Crf = Annotated[int, _opt(panel=VIDEO, min=0, max=63, help="Constant rate factor
 Preset = Annotated[str, _opt(panel=VIDEO, help="Encoder speed preset (x264/x265).")]
 PixFmt = Annotated[str, _opt(panel=VIDEO, help="Output pixel format (with an alpha source into .webm/.mov, see --codec).")]
 AudioOpt = Annotated[Audio, _opt(panel=VIDEO, help="auto copies the audio when the container takes it, else transcodes (AAC, Opus for WebM).")]
-Start = Annotated[float, _opt(panel=VIDEO, min=0.0, help="Start time in seconds.")]
+Start = Annotated[float, _opt(panel=VIDEO, min=0.0, help="Start time in seconds from the first frame.")]
 Duration = Annotated[Optional[float], _opt(panel=VIDEO, min=0.0, help="Seconds to process from --start.")]
 MaxFrames = Annotated[Optional[int], _opt(panel=VIDEO, min=1, help="Stop after this many frames.")]
 Resume = Annotated[bool, _opt(panel=VIDEO, help="Reuse the finished segments of an interrupted run.")]
