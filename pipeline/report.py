@@ -44,16 +44,19 @@ class Totals:
 
     def __init__(self, hooks: Hooks, expected: dict[str, int]) -> None:
         self._outer, self._pending, self._done = hooks, dict(expected), 0
+        self._left = sum(expected.values())  # what the items not yet ended expect
         self.hooks = replace(hooks, on_units=self._on_units, on_result=self._on_result)
-        hooks.on_total(sum(self._pending.values()))
+        hooks.on_total(self._left)
 
     def _on_units(self, n: int) -> None:
         self._done += n
         self._outer.on_units(n)
 
     def _on_result(self, result: ItemResult) -> None:
-        if self._pending.pop(result.path, None) is not None:
-            self._outer.on_total(self._done + sum(self._pending.values()))
+        expected = self._pending.pop(result.path, None)
+        if expected is not None:
+            self._left -= expected
+            self._outer.on_total(self._done + self._left)
         if self._outer.on_result is not None:
             self._outer.on_result(result)
 

@@ -258,7 +258,6 @@ def test_openvino_converts_each_network_once_and_keeps_no_half_file(monkeypatch,
     assert converted(small, "decoder", 512) == path and len(conversions) == 2 and path.with_suffix(".bin").is_file()
 
 
-
 @needs_openvino
 def test_openvino_compiles_into_its_cache_one_process_at_a_time(monkeypatch, tmp_path):
     """OpenVINO writes a compiled blob in place and deletes one it cannot read, with no lock between processes:
@@ -288,6 +287,7 @@ def test_openvino_compiles_into_its_cache_one_process_at_a_time(monkeypatch, tmp
     net, _ = compiled(*files, threads=1)
     assert held == [f.stem for f in files] and len(list((tmp_path / FOLDER / "compiled").glob("*.blob"))) == 2
     assert net(torch.rand(1, 3, 32, 32))[0].shape[1] == 512
+
 
 _SIGINT_AFTER_INT8 = """
 import gc, os, signal, time

@@ -226,5 +226,4 @@ def _frames_before(info, start_s: float) -> int:
     """How many of the source's frames come before ``--start`` (decode_frames counts from there)."""
     if start_s <= 0:
         return 0
-    begin = info.origin_s + start_s
-    return sum(1 for pts in frame_timestamps(info) if float(pts * info.time_base) < begin - 1e-6)
+    return sum(1 for pts in frame_timestamps(info) if float(pts * info.time_base) < info.clock(start_s) - 1e-6)

@@ -63,6 +63,11 @@ class VideoInfo:
     def expected_frames(self) -> int:
         return self.frames or round(self.duration_s * float(self.rate))
 
+    def clock(self, seconds: float) -> float:
+        """``seconds`` counted from the first frame (as --start, --duration and a player count) on the stream's
+        own clock, where its frames' times are."""
+        return self.origin_s + seconds
+
     @property
     def step(self) -> int:
         """One frame period in ``time_base`` ticks (at least one)."""
@@ -304,8 +309,8 @@ def decode_frames(info: VideoInfo, start_s: float = 0.0, duration_s: float | Non
     ``stops`` list, one after some frames ends the frames there and appends a ``DecodingStopped`` to it, as
     does a clean end where the file was cut short (``truncation.ends_short``): the caller keeps what decoded.
     """
-    begin = info.origin_s + start_s if start_s > 0 else 0.0  # in the stream's own time
-    end_s = None if duration_s is None else info.origin_s + start_s + duration_s
+    begin = info.clock(start_s) if start_s > 0 else 0.0
+    end_s = None if duration_s is None else info.clock(start_s + duration_s)
     if info.format == "sequence":
         yield from sequence.decode_frames(info, start_s, end_s, max_frames, first_index, deep)
         return

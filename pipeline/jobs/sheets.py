@@ -69,9 +69,9 @@ def write_folder_sheet(path: Path, input_dir: Path, summary: Summary, styles: Se
 
 
 def _first_frame(info, from_s: float):
-    """The first frame of the probed video ``info`` at or after ``from_s``, a time in the stream's own clock
+    """The first frame of the probed video ``info`` at or after ``from_s`` seconds from its first frame
     (VideoError when none)."""
-    frames = decode_frames(info, max(0.0, from_s - info.origin_s))
+    frames = decode_frames(info, max(0.0, from_s))
     try:
         frame = next(frames, None)
     finally:
@@ -82,8 +82,10 @@ def _first_frame(info, from_s: float):
 
 
 def _tile_at(info, time_s: float) -> Image.Image:
-    """The frame shown at ``time_s`` (the first from half a frame before it on), as a tile."""
-    return thumbnail(from_array(_first_frame(info, time_s - 0.5 / float(info.rate)).image), TILE)
+    """The frame shown at ``time_s`` on the stream's clock (the first from half a frame before it on), as a
+    tile."""
+    from_s = time_s - info.origin_s - 0.5 / float(info.rate)  # from the first frame, as _first_frame counts
+    return thumbnail(from_array(_first_frame(info, from_s).image), TILE)
 
 
 def video_section(src: Path, dst: Path, start_s: float = 0.0, fps: float | None = None,
@@ -95,7 +97,7 @@ def video_section(src: Path, dst: Path, start_s: float = 0.0, fps: float | None 
     if not stamps:
         raise VideoError(f"{dst}: no frames")
     out_zero = float(stamps[0] * info.time_base)
-    src_zero = float(_first_frame(src_info, src_info.origin_s + start_s).pts * src_info.time_base)
+    src_zero = float(_first_frame(src_info, start_s).pts * src_info.time_base)
     times = [float((stamps[i] - stamps[0]) * info.time_base) for i in even_sample(len(stamps), count)]
     pairs = [Pair(f"t = {t:.2f} s", _tile_at(src_info, src_zero + t), _tile_at(info, out_zero + t)) for t in times]
     return Section(f"{src.name} -> {dst.name}: {len(pairs)} of {len(stamps)} frames", pairs)

@@ -249,7 +249,7 @@ def _write_output(plan: VideoPlan, segments: list[Path], tmp: Path, start_s: flo
     a work file first, then encoded with the alpha there."""
     if is_animated_output(plan.dst):  # each frame as long as in the source, the last up to the --duration asked
         video = plan.video
-        end_s = plan.info.origin_s + video.start + video.duration if video.duration is not None else None
+        end_s = plan.info.clock(video.start + video.duration) if video.duration is not None else None
     if not keeps_alpha(plan):
         join_segments(segments, plan.info, tmp, plan.encode, start_s=start_s, end_s=end_s, offset_s=start_s)
         return
