@@ -12,7 +12,8 @@ from pathlib import Path
 import av
 
 from pipeline.io.animated import ANIMATED_FORMATS, write_animated
-from pipeline.io.decode import VideoInfo, open_input
+from pipeline.io.audio import SourceAudio
+from pipeline.io.decode import VideoInfo
 from pipeline.io.encode import audio_plan, output_format
 from pipeline.options import EncodeOptions
 
@@ -22,94 +23,6 @@ _MUXER_OPTIONS = {"matroska": {"avoid_negative_ts": "disabled"}, "webm": {"avoid
                   "avi": {"avoid_negative_ts": "disabled"}}
 # AVI takes H.264 and HEVC as start-code streams, not the length-prefixed form MP4 segments hold.
 _ANNEX_B = {"h264": "h264_mp4toannexb", "hevc": "hevc_mp4toannexb"}
-
-
-class _AudioSource:
-    """Audio packets of the source between start and end (seconds), shifted by ``offset_s``, in order;
-    copied as they are or transcoded (AAC, or Opus for WebM)."""
-
-    def __init__(self, info: VideoInfo, out: av.container.OutputContainer, plan: str, start_s: float,
-                 end_s: float | None, offset_s: float, out_format: str) -> None:
-        self.container = open_input(info.path, info.audio_late)
-        self.in_stream = self.container.streams.audio[0]
-        self.start_s, self.end_s, self.offset_s = start_s, end_s, offset_s
-        self.plan = plan
-        if plan == "copy":
-            self.out_stream = out.add_stream_from_template(self.in_stream)
-        else:
-            codec = "libopus" if out_format == "webm" else "aac"
-            rate = self.in_stream.codec_context.sample_rate
-            rate = 48000 if codec == "libopus" else rate
-            self.out_stream = out.add_stream(codec, rate=rate)
-            self.out_stream.layout = self.in_stream.codec_context.layout.name
-            self.resampler = av.AudioResampler(format=self.out_stream.codec_context.format.name,
-                                               layout=self.out_stream.layout.name, rate=rate)
-            self.rate, self.samples = rate, None
-        self._packets = self._generate()
-
-    def _in_range(self, t: float) -> bool:
-        after_start = self.start_s <= 0 or t >= self.start_s - 1e-6  # keep AAC priming (negative pts)
-        return after_start and (self.end_s is None or t < self.end_s - 1e-6)
-
-    def _generate(self) -> Iterator[av.Packet]:
-        tb = self.in_stream.time_base
-        shift = int(round(self.offset_s / tb))
-        if self.start_s > 0:
-            self.container.seek(int(self.start_s / tb), stream=self.in_stream, backward=True)
-        for packet in self.container.demux(self.in_stream):
-            if packet.pts is None:
-                continue
-            if not self._in_range(float(packet.pts * tb)):
-                if self.end_s is not None and float(packet.pts * tb) >= self.end_s:
-                    break
-                continue
-            if self.plan == "copy":
-                packet.pts -= shift
-                packet.dts = packet.pts if packet.dts is None else packet.dts - shift
-                packet.stream = self.out_stream
-                yield packet
-                continue
-            for frame in packet.decode():
-                yield from self._encode(frame)
-        if self.plan != "copy":
-            yield from self._encode(None)
-
-    def _encode(self, frame: av.AudioFrame | None) -> Iterator[av.Packet]:
-        if frame is not None:
-            self._place(frame)
-        frames = self.resampler.resample(frame) if frame is not None else [None]
-        for out_frame in frames:
-            if out_frame is not None:
-                out_frame.pts = self.samples
-                out_frame.time_base = Fraction(1, out_frame.sample_rate)
-                self.samples += out_frame.samples
-            yield from self.out_stream.encode(out_frame)
-
-    def _place(self, frame: av.AudioFrame) -> None:
-        """Start the encoded samples at the source frame's time (less ``offset_s``), and past a gap in the
-        source (over 0.1 s) go on from where it resumes: counted from zero, the audio of a stream whose clock
-        starts at 10 s (an MPEG-TS) came 10 s before its pictures."""
-        at = 0 if frame.pts is None else round((float(frame.pts * frame.time_base) - self.offset_s) * self.rate)
-        if self.samples is None:
-            self.samples = max(0, at)
-        elif at - self.samples > self.rate // 10:
-            self.samples = at
-
-    def mux_until(self, out: av.container.OutputContainer, t_s: float | None, pending: list) -> None:
-        """Mux the audio packets up to ``t_s`` seconds (all of them when None)."""
-        while True:
-            if not pending:
-                packet = next(self._packets, None)
-                if packet is None:
-                    return
-                pending.append(packet)
-            packet = pending[0]
-            if t_s is not None and packet.pts is not None and float(packet.pts * packet.time_base) > t_s:
-                return
-            out.mux(pending.pop(0))
-
-    def close(self) -> None:
-        self.container.close()
 
 
 def _slot_rate(segments: list[Path], rate: Fraction) -> Fraction:
@@ -206,7 +119,7 @@ def join_segments(segments: list[Path], info: VideoInfo, output: Path, opts: Enc
         options = _mp4_options(segments[0])
     with av.open(str(output), "w", format=muxer, options=options) as out:
         video = _VideoCopy(segments, out, out_format, info.rate)
-        audio = _AudioSource(info, out, plan, start_s, end_s, offset_s, out_format) if plan != "none" else None
+        audio = SourceAudio(info, out, plan, start_s, end_s, offset_s, out_format) if plan != "none" else None
         pending: list = []
         try:
             for packet in video.packets(segments):
