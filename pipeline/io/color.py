@@ -67,14 +67,17 @@ def source_colour(frame: av.VideoFrame) -> Colour:
     return Colour(matrix, FULL if full else LIMITED, primaries, transfer, bits, yuv)
 
 
-def to_rgb(frame: av.VideoFrame, colour: Colour | None, deep: bool = False) -> np.ndarray:
-    """(H, W, 3) RGB of ``frame``: uint8, or with ``deep`` and a source deeper than 8 bits uint16 (0..65535)."""
+def to_rgb(frame: av.VideoFrame, colour: Colour | None, deep: bool = False,
+           size: tuple[int, int] | None = None) -> np.ndarray:
+    """(H, W, 3) RGB of ``frame``: uint8, or with ``deep`` and a source deeper than 8 bits uint16 (0..65535);
+    scaled to ``size`` (width, height) in the same pass (bicubic, FFmpeg's default) where one is given."""
     wide = deep and colour is not None and colour.deep
+    scale = {} if size is None else {"width": size[0], "height": size[1], "interpolation": "BICUBIC"}
     fmt = "rgb48le" if wide else "rgb24"
     if colour is None or not colour.yuv:
-        return frame.to_ndarray(format=fmt)
+        return frame.to_ndarray(format=fmt, **scale)
     return frame.to_ndarray(format=fmt, src_colorspace=colour.sws_matrix, src_color_range=colour.range,
-                            dst_color_range=FULL)
+                            dst_color_range=FULL, **scale)
 
 
 def output_colour(source: Colour | None, pix_fmt: str, out_hw: tuple[int, int]) -> Colour | None:

@@ -19,6 +19,7 @@ import numpy as np
 from pipeline.errors import DecodingStopped, VideoError
 from pipeline.io import animated, sequence, truncation
 from pipeline.io.alpha import stream_has_alpha
+from pipeline.io.aspect import display_size, pixel_aspect
 from pipeline.io.color import Colour, source_colour, to_rgb
 from pipeline.io.timing import REORDER_WINDOW, Timing, increasing, retimed
 
@@ -39,7 +40,7 @@ _INDEXED = {"mov", "mp4", "matroska", "webm", "avi"}
 @dataclass
 class VideoInfo:
     path: Path
-    width: int  # as displayed, after rotation
+    width: int  # as displayed, in square pixels (pipeline/io/aspect.py), after rotation
     height: int
     rate: Fraction  # average frame rate, exact
     time_base: Fraction  # of the frames' pts: the stream's, or 1/rate where the stream has no times
@@ -58,6 +59,7 @@ class VideoInfo:
     audio_late: bool = False  # the audio starts past FFmpeg's first look: read it with open_input(probe_all=True)
     empty_audio: bool = False  # an audio stream is declared but holds no samples: left out
     origin_s: float = 0.0  # the first frame's time: --start and --duration count from it, as players show time
+    pixel_aspect: Fraction = Fraction(1)  # the coded pixels' width over height; frames come out square
 
     @property
     def expected_frames(self) -> int:
@@ -201,7 +203,9 @@ def probe(path: Path, fps: float | None = None) -> VideoInfo:
             duration = float(frames / rate)
         else:
             timing = Timing.ORDER if "avi" in formats else Timing.STREAM
-        width, height = (ctx.height, ctx.width) if rotation % 180 else (ctx.width, ctx.height)
+        aspect = pixel_aspect(stream)
+        width, height = display_size(ctx.width, ctx.height, aspect)
+        width, height = (height, width) if rotation % 180 else (width, height)
         audio, audio_late, empty_audio = _audio(container)
         # An MPEG-TS starts at 1.4 s or wherever its clock stood, a DASH fragment where its period did
         origin = float(stream.start_time * time_base) if stamped and stream.start_time is not None else 0.0
@@ -211,7 +215,7 @@ def probe(path: Path, fps: float | None = None) -> VideoInfo:
         return VideoInfo(path, width, height, rate, time_base, frames, duration, rotation, ctx.name,
                          audio, timing, seekable, reorders, container.format.name,
                          loop, stream_has_alpha(path, stream, first), source_colour(first),
-                         audio_late, empty_audio, max(0.0, origin))
+                         audio_late, empty_audio, max(0.0, origin), aspect)
 
 
 def frame_timestamps(info: VideoInfo) -> list[int]:
@@ -246,7 +250,9 @@ def _seek(container: av.container.InputContainer, stream, info: VideoInfo, start
 
 
 def _upright(frame: av.VideoFrame, info: VideoInfo, deep: bool) -> np.ndarray:
-    image, rotation = to_rgb(frame, info.colour, deep), info.rotation
+    rotation = info.rotation
+    shown = None if info.pixel_aspect == 1 else (info.height, info.width) if rotation % 180 else (info.width, info.height)
+    image = to_rgb(frame, info.colour, deep, shown)
     if rotation:
         image = np.ascontiguousarray(np.rot90(image, k=rotation // 90))
     return image

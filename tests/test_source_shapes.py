@@ -1,0 +1,136 @@
+"""Shapes of real sources that broke the video path (tried on the sample media of Debian packages: DVD menus from
+devede, DV from dvbackup, (S)VCD from k3b, 3GP, WMV and AVI from mimetype's and kphotoalbum's test data).
+Anamorphic video (DVD, DV, VCD, 3GP: pixels shown wider or narrower than tall) came back squeezed to square
+pixels: a 16:9 DVD played at 3:2, an SVCD at 5:6. Audio the encoder cannot take as it is ended the video at the
+join: WMV's and AVI's "2 channels" (a layout of unspecified order, which FFmpeg's AAC encoder refuses), an old
+AVI's 11024 Hz, AC-3's "5.1(side)" into WebM's Opus. The clips here are made to the same shapes; the stylizer
+hands frames back, so pixels and times are the path's."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from pipeline.io.aspect import display_size
+from pipeline.io.decode import probe
+from pipeline.options import EncodeOptions, TemporalMode, TemporalOptions, VideoOptions
+from pipeline.report import PROCESSED
+from tests.helpers import Identity, run
+from tests.videos import moving_frames
+
+W, H, RATE, FRAMES = 64, 48, 8, 8
+OPTS = VideoOptions(size=0, batch_size=4, parallel=1, segment_seconds=0.5, encode=EncodeOptions(preset="ultrafast"),
+                    temporal=TemporalOptions(TemporalMode.OFF))
+
+
+def clip(path: Path, codec: str = "libx264", fmt: str | None = None, sar: Fraction | None = None,
+         audio: tuple[str, str, int] | None = None, pix_fmt: str = "yuv420p") -> Path:
+    """``FRAMES`` moving frames (an 8x8 square, coded) stored with pixels ``sar`` wide, and a tone as long in
+    ``audio`` (codec, layout, sample rate)."""
+    with av.open(str(path), "w", format=fmt) as out:
+        video = out.add_stream(codec, rate=RATE)
+        video.width, video.height, video.pix_fmt = W, H, pix_fmt
+        if sar is not None:
+            video.codec_context.sample_aspect_ratio = sar
+        tone = out.add_stream(audio[0], rate=audio[2]) if audio else None
+        if tone is not None:
+            tone.layout = audio[1]
+        for i, image in enumerate(moving_frames(FRAMES, W, H)):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = i
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        if tone is not None:
+            _write_tone(out, tone, audio[1], audio[2])
+    return path
+
+
+def _write_tone(out: av.container.OutputContainer, stream, layout: str, rate: int) -> None:
+    samples = FRAMES * rate // RATE
+    wave = (0.2 * np.sin(2 * np.pi * 440 * np.arange(samples) / rate)).astype(np.float32)
+    frame = av.AudioFrame.from_ndarray(np.repeat(wave[None], av.AudioLayout(layout).nb_channels, 0), format="fltp",
+                                       layout=layout)
+    frame.sample_rate, frame.pts, frame.time_base = rate, 0, Fraction(1, rate)
+    resampler = av.AudioResampler(format=stream.codec_context.format.name, layout=layout, rate=rate)
+    for chunk in resampler.resample(frame) + resampler.resample(None):
+        out.mux(stream.encode(chunk))
+    out.mux(stream.encode(None))
+
+
+def shown_aspect(path: Path) -> float:
+    """Width over height as a player shows the file: its size times its pixels' shape."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio or 1
+        return float(stream.width * Fraction(sar) / stream.height)
+
+
+def frames_and_times(path: Path) -> tuple[list[np.ndarray], list[float]]:
+    with av.open(str(path)) as container:
+        frames = list(container.decode(video=0))
+        return [f.to_ndarray(format="rgb24") for f in frames], [float(f.time) for f in frames]
+
+
+def square_box(image: np.ndarray) -> tuple[int, int]:
+    """(width, height) in pixels of the bright square ``moving_frames`` draws."""
+    ys, xs = np.nonzero(image.min(axis=2) > 200)
+    return int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)
+
+
+@pytest.mark.parametrize("name, codec, fmt, sar", [
+    ("wide.mp4", "libx264", None, Fraction(2)),  # an MP4 whose pixels are twice as wide as tall
+    ("dvd.vob", "mpeg2video", "dvd", Fraction(4, 3)),  # a DVD's MPEG-2 in a program stream, flagged 16:9
+    ("dv.mov", "libx264", None, Fraction(8, 9)),  # NTSC DV's 4:3 shape: pixels narrower than tall
+])
+def test_anamorphic_video_comes_back_at_the_shape_a_player_shows(tmp_path, name, codec, fmt, sar):
+    """Before: the output kept the coded 64x48 with square pixels (4:3 whatever the source's shape)."""
+    src = clip(tmp_path / name, codec, fmt, sar)
+    info = probe(src)
+    assert info.pixel_aspect != 1, "the shape that broke: pixels that are not square"
+    dst = tmp_path / "out.mp4"
+    summary = run(Identity(), [(src, dst)], OPTS)
+    assert [r.status for r in summary.results] == [PROCESSED], summary.results
+    assert abs(shown_aspect(dst) / shown_aspect(src) - 1) < 0.02
+    frames, times = frames_and_times(dst)
+    assert (frames[0].shape[1], frames[0].shape[0]) == display_size(W, H, info.pixel_aspect)
+    assert frames[0].shape[1] >= W and frames[0].shape[0] >= H, "stretched, never squeezed"
+    assert np.allclose(times, frames_and_times(src)[1], atol=1e-3) and len(times) == FRAMES
+    width, height = square_box(frames[2])
+    assert abs(width / height - float(info.pixel_aspect)) < 0.2, (width, height)  # the square as it is shown
+
+
+def test_a_source_s_square_pixels_and_sizes_are_untouched(tmp_path):
+    src = clip(tmp_path / "square.mp4")
+    assert probe(src).pixel_aspect == 1
+    dst = tmp_path / "out.mp4"
+    run(Identity(), [(src, dst)], OPTS)
+    frames, _ = frames_and_times(dst)
+    assert frames[0].shape[:2] == (H, W) and square_box(frames[2]) == (8, 8)
+
+
+@pytest.mark.parametrize("name, audio, out_name, expect", [
+    # an old AVI's unsigned 8-bit PCM, stereo read back as "2 channels" (no order), at 11024 Hz: AAC at 11025
+    ("old.avi", ("pcm_u8", "stereo", 11024), "old.mp4", ("aac", "stereo", 11025)),
+    ("old.avi", ("pcm_u8", "stereo", 11024), "old.webm", ("opus", "stereo", 48000)),
+    # AC-3 5.1 in Matroska: its "5.1(side)" is no layout Opus takes; WebM gets Opus 5.1
+    ("film.mkv", ("ac3", "5.1(side)", 48000), "film.webm", ("opus", "5.1", 48000)),
+])
+def test_audio_the_encoder_cannot_take_as_it_is_is_transcoded_whole(tmp_path, name, audio, out_name, expect):
+    """Before: 'joining the segments failed (Invalid argument)', no output."""
+    src = clip(tmp_path / name, "mjpeg" if name.endswith(".avi") else "libx264", audio=audio,
+               pix_fmt="yuvj420p" if name.endswith(".avi") else "yuv420p")
+    dst = tmp_path / out_name
+    summary = run(Identity(), [(src, dst)], OPTS)
+    assert [r.status for r in summary.results] == [PROCESSED], summary.results
+    with av.open(str(src)) as source, av.open(str(dst)) as written:
+        assert source.streams.audio[0].codec_context.layout.name != expect[1]  # the shape that failed
+        stream = written.streams.audio[0]
+        ctx = stream.codec_context
+        assert (ctx.name, ctx.layout.name, ctx.sample_rate) == expect
+        heard = sum(frame.samples for frame in written.decode(stream)) / ctx.sample_rate
+        had = sum(frame.samples for frame in source.decode(audio=0)) / source.streams.audio[0].codec_context.sample_rate
+    assert abs(heard - had) < 0.05 and had > 0.9, (heard, had)
