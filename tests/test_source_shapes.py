@@ -8,6 +8,7 @@ hands frames back, so pixels and times are the path's."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from pipeline.io.decode import probe
 from pipeline.options import EncodeOptions, TemporalMode, TemporalOptions, VideoOptions
 from pipeline.report import PROCESSED
 from tests.helpers import Identity, run
+from tests.test_stream_gaps import RATE as RATE_TS, audio_times, ts_with_audio_from
 from tests.videos import moving_frames
 
 W, H, RATE, FRAMES = 64, 48, 8, 8
@@ -134,3 +136,27 @@ def test_audio_the_encoder_cannot_take_as_it_is_is_transcoded_whole(tmp_path, na
         heard = sum(frame.samples for frame in written.decode(stream)) / ctx.sample_rate
         had = sum(frame.samples for frame in source.decode(audio=0)) / source.streams.audio[0].codec_context.sample_rate
     assert abs(heard - had) < 0.05 and had > 0.9, (heard, had)
+
+
+def test_parts_joined_end_to_end_play_one_after_the_other_in_sync(tmp_path):
+    """``cat a.ts b.ts``, as HLS segments saved one after another are: the clock starts again at the seam.
+    Before: the audio's going back ended the video at the join (mimetype's test MKV, cut the same way, too),
+    and the second part's pictures up to where the first ended were squeezed into a millisecond each."""
+    part = ts_with_audio_from(tmp_path / "part.ts", 3.0, 0.0)
+    src = tmp_path / "joined.ts"
+    src.write_bytes(part.read_bytes() * 2)
+    one, _ = frames_and_times(part)
+    audio_one = audio_times(part)
+    for name, parallel in (("joined.mp4", 1), ("joined.webm", 1), ("lanes.mp4", 2)):
+        dst = tmp_path / name
+        opts = replace(OPTS, parallel=parallel)
+        summary = run(Identity(), [(src, dst)], opts)
+        assert [r.status for r in summary.results] == [PROCESSED], summary.results
+        frames, times = frames_and_times(dst)
+        assert len(frames) == 2 * len(one) and np.allclose(np.diff(times), 1 / RATE_TS, atol=1e-3), times
+        shift = times[len(one)] - times[0]  # the second part's first frame follows the first part's last
+        heard = audio_times(dst)
+        assert len(heard) >= 1.9 * len(audio_one), (name, len(heard), len(audio_one))
+        # the second part's audio moved as its pictures were, so it ends where it does in the part itself
+        # (placed straight after the first part's audio instead, it ends 0.04 s late here)
+        assert abs(heard[-1] - (audio_one[-1] + shift)) < 0.03, (name, heard[-1], audio_one[-1] + shift)

@@ -8,7 +8,7 @@ from fractions import Fraction
 
 import av
 
-from pipeline.io.decode import VideoInfo, open_input
+from pipeline.io.decode import VideoInfo, open_input, timeline
 
 # What a transcode falls back to, by channel count, where the encoder refuses the source's layout: FFmpeg's AAC
 # encoder takes no layout of unspecified order ("2 channels", as WMV and AVI files often declare), Opus no
@@ -41,6 +41,36 @@ def encoder_audio(codec: str, layout: av.AudioLayout, rate: int) -> tuple[str, i
     return "stereo", rate
 
 
+class _Seams:
+    """Where the source's audio starts again part way (a file joined end to end, ``pipeline/io/timing.py``):
+    each part moves as the video's part did (``decode.timeline``), so each keeps its own sync, and what of a
+    part's start the part before still covers is left out (a muxer takes no audio going back)."""
+
+    def __init__(self, info: VideoInfo) -> None:
+        self.info, self.shift_s, self.count = info, 0.0, 0
+        self.last_s: float | None = None
+        self.end_s = self.covered_s = float("-inf")
+        self._video: list[float] | None = None
+
+    def place(self, t: float, duration: float) -> float | None:
+        """A packet's time ``t`` (seconds) on the joined clock; None for one to leave out."""
+        if self.last_s is not None and t + self.shift_s < self.last_s - 1.0:
+            self.count += 1
+            self.covered_s, self.shift_s = self.end_s, self._shift(t)
+        t += self.shift_s
+        if t < self.covered_s - 1e-3:
+            return None
+        self.last_s, self.end_s = t, max(self.end_s, t + duration)
+        return t
+
+    def _shift(self, t: float) -> float:
+        if self._video is None:
+            self._video = [float(shift * self.info.time_base) for shift in timeline(self.info)[1]]
+        if self.count <= len(self._video):
+            return self._video[self.count - 1]
+        return self.end_s - t  # a seam in the audio alone: straight after the part before
+
+
 class SourceAudio:
     """Audio packets of the source between start and end (seconds), shifted by ``offset_s``, in order;
     copied as they are or transcoded (AAC, or Opus for WebM)."""
@@ -62,6 +92,7 @@ class SourceAudio:
             self.resampler = av.AudioResampler(format=self.out_stream.codec_context.format.name,
                                                layout=self.out_stream.layout.name, rate=rate)
             self.rate, self.samples = rate, None
+        self.seams = _Seams(info)
         self._packets = self._generate()
 
     def _in_range(self, t: float) -> bool:
@@ -74,15 +105,17 @@ class SourceAudio:
         if self.start_s > 0:
             self.container.seek(int(self.start_s / tb), stream=self.in_stream, backward=True)
         for packet in self.container.demux(self.in_stream):
-            if packet.pts is None:
+            t = None if packet.pts is None else self.seams.place(float(packet.pts * tb), float(packet.duration * tb))
+            if t is None:
                 continue
-            if not self._in_range(float(packet.pts * tb)):
-                if self.end_s is not None and float(packet.pts * tb) >= self.end_s:
+            if not self._in_range(t):
+                if self.end_s is not None and t >= self.end_s:
                     break
                 continue
             if self.plan == "copy":
-                packet.pts -= shift
-                packet.dts = packet.pts if packet.dts is None else packet.dts - shift
+                moved = round(self.seams.shift_s / tb) - shift
+                packet.pts += moved
+                packet.dts = packet.pts if packet.dts is None else packet.dts + moved
                 packet.stream = self.out_stream
                 yield packet
                 continue
@@ -106,7 +139,8 @@ class SourceAudio:
         """Start the encoded samples at the source frame's time (less ``offset_s``), and past a gap in the
         source (over 0.1 s) go on from where it resumes: counted from zero, the audio of a stream whose clock
         starts at 10 s (an MPEG-TS) came 10 s before its pictures."""
-        at = 0 if frame.pts is None else round((float(frame.pts * frame.time_base) - self.offset_s) * self.rate)
+        t = None if frame.pts is None else float(frame.pts * frame.time_base) + self.seams.shift_s
+        at = 0 if t is None else round((t - self.offset_s) * self.rate)
         if self.samples is None:
             self.samples = max(0, at)
         elif at - self.samples > self.rate // 10:

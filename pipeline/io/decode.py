@@ -21,7 +21,7 @@ from pipeline.io import animated, sequence, truncation
 from pipeline.io.alpha import stream_has_alpha
 from pipeline.io.aspect import display_size, pixel_aspect
 from pipeline.io.color import Colour, source_colour, to_rgb
-from pipeline.io.timing import REORDER_WINDOW, Timing, increasing, retimed
+from pipeline.io.timing import REORDER_WINDOW, Timing, increasing, joined, retimed, seam_gap
 
 # What folders are searched for: every container and elementary stream the decoder is tested on.
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".ts", ".m2ts", ".mts", ".mpg", ".mpeg", ".vob",
@@ -69,6 +69,11 @@ class VideoInfo:
         """``seconds`` counted from the first frame (as --start, --duration and a player count) on the stream's
         own clock, where its frames' times are."""
         return self.origin_s + seconds
+
+    @property
+    def seam_gap(self) -> int | None:
+        """How far back a frame's time must go to be a seam between parts joined end to end (times stored)."""
+        return seam_gap(self.step, round(1 / self.time_base)) if self.timing == Timing.STREAM else None
 
     @property
     def step(self) -> int:
@@ -222,10 +227,16 @@ def frame_timestamps(info: VideoInfo) -> list[int]:
     """Presentation timestamps of every video frame, in order, read from the packets without decoding:
     the same list ``decode_frames`` yields, so a worker can start at frame k by ``decode_frames``'s
     ``first_index``."""
+    return timeline(info)[0]
+
+
+def timeline(info: VideoInfo) -> tuple[list[int], list[int]]:
+    """``frame_timestamps``, and how far each part after the first of a file joined end to end was moved
+    (``pipeline/io/timing.py``; none for most files), in ``info.time_base``."""
     if info.format == "sequence":
-        return sequence.frame_timestamps(info)
+        return sequence.frame_timestamps(info), []
     if info.format.startswith("pillow-"):
-        return animated.frame_timestamps(info)
+        return animated.frame_timestamps(info), []
     with _open(info.path) as container:
         stream = container.streams.video[0]
         try:
@@ -234,8 +245,11 @@ def frame_timestamps(info: VideoInfo) -> list[int]:
         except av.error.FFmpegError as exc:
             raise VideoError(f"truncated or corrupt: reading failed ({_why(exc)})") from None
     if info.timing == Timing.RATE:
-        return list(range(len(stamps)))
-    return increasing(sorted(s for s in stamps if s is not None), info.step)
+        return list(range(len(stamps))), []
+    stamps = [s for s in stamps if s is not None]
+    if info.seam_gap is None:
+        return increasing(sorted(stamps), info.step), []
+    return joined(stamps, info.step, info.seam_gap)
 
 
 def _seek(container: av.container.InputContainer, stream, info: VideoInfo, start_s: float,
@@ -334,7 +348,7 @@ def decode_frames(info: VideoInfo, start_s: float = 0.0, duration_s: float | Non
         except av.error.FFmpegError as exc:
             raise VideoError(f"truncated or corrupt: seeking failed ({_why(exc)})") from None
         for frame, pts in retimed(_decoded(container, stream, progress, info.timing == Timing.ORDER), info.timing,
-                                  info.step, REORDER_WINDOW if info.reorders else 1):
+                                  info.step, REORDER_WINDOW if info.reorders else 1, info.seam_gap):
             t = float(pts * info.time_base)
             if t < begin - 1e-6:
                 continue

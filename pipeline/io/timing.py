@@ -11,7 +11,10 @@ How a file's frames get their times (``VideoInfo.timing``, decided by ``probe``)
   stamps permuted; the frames keep the decoder's order and take the stamps sorted, as a player shows them.
 - ``RATE``: no times at all (raw ``.h264``/``.hevc`` elementary streams): frame k is at k in time base 1/rate.
 
-Whatever the case, the times handed on strictly increase, so no muxer ever sees one go backwards.
+Whatever the case, the times handed on strictly increase, so no muxer ever sees one go backwards. Files joined
+end to end (``cat a.ts b.ts``, HLS segments saved one after another, a recording whose clock was reset) have
+times that start again part way: past such a seam, a time more than ``seam_gap`` before the one shown last,
+every later time moves by as much as makes that frame follow the last by a frame period, as each part played.
 """
 
 from __future__ import annotations
@@ -42,12 +45,43 @@ def next_time(stamp: int | None, last: int | None, step: int) -> int:
     return stamp
 
 
+def seam_gap(step: int, second: int) -> int:
+    """How far back a time must go to be a seam, not reordering: more than the reorder window and a second
+    (``second``: ticks in one)."""
+    return max(REORDER_WINDOW * step, second)
+
+
 def increasing(stamps: Iterable[int | None], step: int) -> list[int]:
     """``stamps`` made strictly increasing by ``next_time``: what ``retimed`` does to the frames' own."""
     out: list[int] = []
     for stamp in stamps:
         out.append(next_time(stamp, out[-1] if out else None, step))
     return out
+
+
+def joined(stamps: Iterable[int], step: int, gap: int) -> tuple[list[int], list[int]]:
+    """Packet times in decode order made into the times ``retimed`` gives the frames, and the shift of each part
+    after the first: a part ends where a time falls ``gap`` before the latest of it (a seam); each is sorted
+    (display order) and moved to follow the time shown last by ``step``."""
+    parts: list[list[int]] = []
+    top = 0
+    for stamp in stamps:
+        if not parts or stamp < top - gap:
+            parts.append([])
+            top = stamp
+        parts[-1].append(stamp)
+        top = max(top, stamp)
+    times: list[int] = []
+    shifts: list[int] = []
+    offset = 0
+    for part in parts:
+        part.sort()
+        if times:
+            offset = times[-1] + step - part[0]
+            shifts.append(offset)
+        for stamp in part:
+            times.append(next_time(stamp + offset, times[-1] if times else None, step))
+    return times, shifts
 
 
 def _stamp(frame: av.VideoFrame) -> int | None:
@@ -68,17 +102,20 @@ def _sorted_stamps(frames: Iterable[av.VideoFrame], window: int) -> Iterator[tup
         yield held.popleft(), heapq.heappop(stamps) if stamps else None
 
 
-def retimed(frames: Iterable[av.VideoFrame], timing: Timing, step: int,
-            window: int = REORDER_WINDOW) -> Iterator[tuple[av.VideoFrame, int]]:
+def retimed(frames: Iterable[av.VideoFrame], timing: Timing, step: int, window: int = REORDER_WINDOW,
+            gap: int | None = None) -> Iterator[tuple[av.VideoFrame, int]]:
     """Decoded frames (from the start of the file for ``RATE``) with strictly increasing presentation times
-    in the stream's time base (1/rate for ``RATE``); ``step`` is one frame period in that time base."""
+    in the stream's time base (1/rate for ``RATE``); ``step`` is one frame period in that time base. With a
+    ``gap``, parts joined end to end follow each other (``joined``; from the start of the file too)."""
     if timing == Timing.RATE:
         pairs: Iterable = ((frame, k) for k, frame in enumerate(frames))
     elif timing == Timing.ORDER:
         pairs = _sorted_stamps(frames, window)
     else:
         pairs = ((frame, _stamp(frame)) for frame in frames)
-    last = None
+    last, offset = None, 0
     for frame, stamp in pairs:
-        last = next_time(stamp, last, step)
+        if gap is not None and stamp is not None and last is not None and stamp + offset < last - gap:
+            offset = last + step - stamp  # a seam: the next part starts a frame after the last one shown
+        last = next_time(None if stamp is None else stamp + offset, last, step)
         yield frame, last

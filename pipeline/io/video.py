@@ -10,7 +10,8 @@ re-encodes the missing ones.
 from __future__ import annotations
 
 from pipeline.errors import VideoError
-from pipeline.io.decode import VIDEO_EXTENSIONS, Frame, VideoInfo, decode_frames, frame_timestamps, probe
+from pipeline.io.decode import (VIDEO_EXTENSIONS, Frame, VideoInfo, decode_frames, frame_timestamps, probe,
+                                 timeline)
 from pipeline.io.encode import (OUTPUT_EXTENSIONS, SegmentWriter, check_encoder, check_output, codec_for_container,
                                 encoder_options, even_size, output_format, output_suffix)
 from pipeline.io.join import join_segments
@@ -19,4 +20,4 @@ from pipeline.options import EncodeOptions
 
 __all__ = ["OUTPUT_EXTENSIONS", "VIDEO_EXTENSIONS", "EncodeOptions", "Frame", "SegmentWriter", "Timing", "VideoError",
            "VideoInfo", "check_encoder", "check_output", "codec_for_container", "decode_frames", "encoder_options",
-           "even_size", "frame_timestamps", "join_segments", "output_format", "output_suffix", "probe"]
+           "even_size", "frame_timestamps", "join_segments", "output_format", "output_suffix", "probe", "timeline"]

@@ -12,7 +12,7 @@ import torch
 
 from pipeline.io.color import Colour, output_colour
 from pipeline.io.segments import SegmentFormat, job_key, workdir_for
-from pipeline.io.video import VideoInfo, codec_for_container, even_size, frame_timestamps
+from pipeline.io.video import VideoInfo, codec_for_container, even_size, timeline
 from pipeline.ops.sizes import work_size
 from pipeline.options import EncodeOptions, VideoOptions
 
@@ -143,7 +143,12 @@ def make_plan(src: Path, dst: Path, info: VideoInfo, video: VideoOptions, device
     work_hw, out_hw, source_hw = plan_sizes(info, video, codec_for_container(video.encode, dst).pix_fmt)
     lanes = video.parallel or auto_parallel(device, work_hw, out_hw)
     from_start = video.start == 0 and video.duration is None
-    timestamps = tuple(frame_timestamps(info)) if from_start and (lanes > 1 or seekable) else None
+    timestamps = None
+    if from_start and (lanes > 1 or seekable):
+        stamps, seams = timeline(info)
+        timestamps = tuple(stamps)
+        if seams:  # parts joined end to end: times repeat, so no seek finds a frame by its time
+            info = replace(info, seekable=False)
     seg_len = segment_length(info, video)
     plan = VideoPlan(src, dst, info, video, work_hw, out_hw, source_hw, seg_len, None, timestamps,
                      video.batch_size, lean_encoder(codec_for_container(video.encode, dst), device, out_hw),
