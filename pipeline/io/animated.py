@@ -1,4 +1,4 @@
-"""Animated GIF, WebP and APNG: read as videos (each frame at its own time), written as animated images
+"""Animated GIF, WebP, APNG and AVIF: read as videos (each frame at its own time), written as animated images
 with each frame's own duration, the source's loop count and its transparency (``pipeline/io/alpha.py``).
 
 FFmpeg reads GIF and APNG (``pipeline/io/decode.py`` does, their delays are the frames' times) but its
@@ -25,8 +25,9 @@ from pipeline.io.alpha import image_has_alpha, matched
 # Output suffixes written here, and Pillow's format for each; the formats as ``output_format`` names them.
 ANIMATED_OUTPUTS = {".gif": "GIF", ".webp": "WEBP", ".apng": "PNG"}
 ANIMATED_FORMATS = {".gif": "gif", ".webp": "webp", ".apng": "apng"}
-# Input suffixes FFmpeg cannot decode as animations: read with Pillow.
-PILLOW_INPUTS = {".webp"}
+# Input suffixes FFmpeg cannot decode as animations, read with Pillow: its webp decoder reads still WebP only, and
+# of an animated AVIF it reads the first frame alone.
+PILLOW_INPUTS = {".webp", ".avif"}
 _TIME_BASE = Fraction(1, 1000)  # Pillow gives durations in milliseconds
 
 
@@ -122,7 +123,7 @@ def _last_duration(info, last_t: float) -> float:
         return later[0] - last_t
     if info.duration_s - last_t > 1e-6:
         return info.duration_s - last_t
-    if info.path.suffix.lower() in (".gif", ".png", ".apng", ".webp"):
+    if info.path.suffix.lower() in (".gif", ".png", ".apng", ".webp", ".avif"):
         try:
             with Image.open(info.path) as image:
                 return _durations_ms(image)[-1] / 1000

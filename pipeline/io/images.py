@@ -14,10 +14,12 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from pipeline.errors import ImageReadError
 from pipeline.io.reading import reading
 
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+# AVIF (what phones and the web now save) needs Pillow 11.3 or later, whose wheels read and write it.
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".avif"}
 _FORMAT_BY_EXT = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP",
-                  ".tif": "TIFF", ".tiff": "TIFF"}
-_ALPHA_FORMATS = {"PNG", "WEBP", "TIFF"}
+                  ".tif": "TIFF", ".tiff": "TIFF", ".avif": "AVIF"}
+_ALPHA_FORMATS = {"PNG", "WEBP", "TIFF", "AVIF"}
+_QUALITY = {"JPEG": 95, "WEBP": 95, "AVIF": 90}  # near lossless: the painting's texture is the point
 DEFAULT_UMASK = 0o022
 
 
@@ -134,9 +136,9 @@ def write_image(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = No
                 metadata: dict | None = None) -> None:
     """Save an (H, W, 3) uint8 array atomically; the format follows the extension.
 
-    Transparency is re-attached for formats that store it (PNG, WebP, TIFF) and dropped otherwise.
+    Transparency is re-attached for formats that store it (PNG, WebP, TIFF, AVIF) and dropped otherwise.
     ``metadata`` (``LoadedImage.metadata``): the source's ICC profile and EXIF, kept where the format stores
-    them (Pillow's JPEG, PNG, WebP and TIFF writers do), so a wide-gamut photo keeps meaning its colours.
+    them (Pillow's JPEG, PNG, WebP, TIFF and AVIF writers do), so a wide-gamut photo keeps meaning its colours.
     """
     path = Path(path)
     fmt = _FORMAT_BY_EXT.get(path.suffix.lower())
@@ -145,7 +147,7 @@ def write_image(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = No
     img = Image.fromarray(rgb, "RGB")
     if alpha is not None and fmt in _ALPHA_FORMATS:
         img.putalpha(Image.fromarray((alpha * 255.0 + 0.5).astype(np.uint8), "L"))
-    options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    options = {"quality": _QUALITY[fmt]} if fmt in _QUALITY else {}
     if fmt != "BMP":
         options.update(metadata or {})
     atomic_write(path, lambda tmp: img.save(tmp, format=fmt, **options))

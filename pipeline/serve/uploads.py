@@ -18,7 +18,7 @@ from PIL import Image, UnidentifiedImageError
 
 from pipeline.serve.errors import ApiError
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".avif"}
 CHUNK = 1 << 20
 
 
