@@ -252,3 +252,38 @@ def test_a_library_s_warning_is_one_line_naming_the_file(tmp_path, random_decode
     assert "UserWarning" not in result.stderr and "warnings.warn" not in result.stderr
     quiet = run_stylize("folder", tmp_path / "in", tmp_path / "out2", *common, "-q")
     assert quiet.returncode == 0 and "Skipping tag" not in quiet.stderr
+
+
+def test_avif_photos_come_back_as_avif_with_their_transparency(tmp_path, random_decoder_file):
+    """AVIF, as phones and the web now save: before, the walk passed over it (no output, nothing said)."""
+    src = tmp_path / "in"
+    src.mkdir()
+    ramp = np.tile(np.linspace(0, 255, 48, dtype=np.uint8), (32, 1))
+    Image.fromarray(np.dstack([gradient_image(48, 32), ramp]), "RGBA").save(src / "cut.avif", quality=100)
+    save_rgb(src / "photo.jpg", 48, 32)
+    out = tmp_path / "out"
+    result = run_cli("folder", src, out, "--style", STYLE, "--decoder", random_decoder_file, "--json")
+    assert result.exit_code == 0 and _summary(result)["processed"] == 2
+    with Image.open(out / "cut.avif") as image:
+        assert image.format == "AVIF" and image.mode == "RGBA" and image.size == (48, 32)
+        assert np.abs(np.asarray(image.getchannel("A"), dtype=int) - ramp).mean() < 3
+    assert run_cli("folder", src, tmp_path / "as_avif", "--style", STYLE, "--decoder", random_decoder_file,
+                   "--ext", ".avif").exit_code == 0
+    assert Image.open(tmp_path / "as_avif" / "photo.avif").format == "AVIF"
+
+
+def test_images_in_formats_it_cannot_read_are_named_in_one_line_not_passed_over_in_silence(tmp_path,
+                                                                                          random_decoder_file):
+    """A phone's folder: JPEGs beside HEIC photos (no decoder here) and a DNG; before, nothing said they were
+    left out. Other files (notes, videos) are not images and go unmentioned."""
+    src = tmp_path / "in"
+    save_rgb(src / "a.jpg", 48, 32)
+    for name in ("IMG_1.HEIC", "IMG_2.heic", "raw/IMG_3.dng"):
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_bytes(b"\x00" * 64)
+    (src / "notes.txt").write_text("not an image")
+    result = run_cli("folder", src, tmp_path / "out", "--style", STYLE, "--decoder", random_decoder_file, "--json")
+    assert result.exit_code == 0 and _summary(result)["processed"] == 1
+    said = [line for line in result.stderr.splitlines() if "left out" in line]
+    assert len(said) == 1 and ".dng (1), .heic (2)" in said[0] and ".txt" not in said[0], result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == ["a.jpg"]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 
-def walk_files(root: Path, extensions: set[str], exclude: Path | None = None) -> Iterator[Path]:
-    """Files under ``root`` whose lower-cased suffix is in ``extensions``, sorted per folder.
+def walk_files(root: Path, extensions: set[str], exclude: Path | None = None,
+               passed: Counter | None = None) -> Iterator[Path]:
+    """Files under ``root`` whose lower-cased suffix is in ``extensions``, sorted per folder; ``passed`` counts
+    the suffixes of the other files (hidden ones aside).
 
     Symlinked folders are followed once each (by real path), so a link back to an ancestor cannot loop;
     ``exclude`` (e.g. an output folder inside the input) is never entered.
@@ -23,5 +26,10 @@ def walk_files(root: Path, extensions: set[str], exclude: Path | None = None) ->
         seen.add(real)
         dirs.sort()
         for name in sorted(files):
-            if Path(name).suffix.lower() in extensions and not name.startswith("."):
+            suffix = Path(name).suffix.lower()
+            if name.startswith("."):
+                continue
+            if suffix in extensions:
                 yield Path(folder) / name
+            elif passed is not None:
+                passed[suffix] += 1
