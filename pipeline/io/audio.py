@@ -105,7 +105,8 @@ class SourceAudio:
         if self.start_s > 0:
             self.container.seek(int(self.start_s / tb), stream=self.in_stream, backward=True)
         for packet in self.container.demux(self.in_stream):
-            t = None if packet.pts is None else self.seams.place(float(packet.pts * tb), float(packet.duration * tb))
+            t = None if packet.pts is None else self.seams.place(float(packet.pts * tb),
+                                                                 float((packet.duration or 0) * tb))
             if t is None:
                 continue
             if not self._in_range(t):

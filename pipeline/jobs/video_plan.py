@@ -129,10 +129,12 @@ def split_runs(segments: int, lanes: int) -> tuple[range, ...] | None:
     return tuple(range(a, b) for a, b in zip(edges, edges[1:]))
 
 
-def job_settings(video: VideoOptions, style_key: str) -> dict:
+def job_settings(video: VideoOptions, style_key: str, sizes: tuple) -> dict:
     """The settings a segment depends on: how many lanes render it does not change it, so --resume may use
-    another --parallel, nor does the contact sheet made after the job."""
-    return {"style": style_key, "video": asdict(video) | {"resume": None, "parallel": None, "contact_sheet": None}}
+    another --parallel, nor does the contact sheet made after the job. The frame sizes worked out from the
+    source are among them, so segments from a version that sized the frames otherwise are made again."""
+    return {"style": style_key, "sizes": sizes,
+            "video": asdict(video) | {"resume": None, "parallel": None, "contact_sheet": None}}
 
 
 def make_plan(src: Path, dst: Path, info: VideoInfo, video: VideoOptions, device: torch.device,
@@ -153,7 +155,7 @@ def make_plan(src: Path, dst: Path, info: VideoInfo, video: VideoOptions, device
     plan = VideoPlan(src, dst, info, video, work_hw, out_hw, source_hw, seg_len, None, timestamps,
                      video.batch_size, lean_encoder(codec_for_container(video.encode, dst), device, out_hw),
                      video.temporal.warmup_frames, expected_frames(info, video),
-                     job_key(src, job_settings(video, style_key)))
+                     job_key(src, job_settings(video, style_key, (work_hw, out_hw))))
     count = plan.segment_count()
     if scenes:
         from pipeline.control.scenes import find_scene_cuts
