@@ -8,6 +8,7 @@ hands frames back, so pixels and times are the path's."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
@@ -160,3 +161,25 @@ def test_parts_joined_end_to_end_play_one_after_the_other_in_sync(tmp_path):
         # the second part's audio moved as its pictures were, so it ends where it does in the part itself
         # (placed straight after the first part's audio instead, it ends 0.04 s late here)
         assert abs(heard[-1] - (audio_one[-1] + shift)) < 0.03, (name, heard[-1], audio_one[-1] + shift)
+
+
+class _ProgramChange:
+    """A container as PyAV gives mux.js's HLS segments joined end to end (their second program lists other
+    stream ids): ``demux`` yields the packets of the streams it knows, then raises IndexError at its flush
+    for the stream that started part way, which it never listed. That ended the batch in a traceback."""
+
+    name = "joined.ts"
+
+    def demux(self, *streams):
+        yield from ("first", "second")
+        raise IndexError("list index out of range")
+
+
+def test_a_stream_starting_part_way_ends_the_packets_cleanly_and_is_said_once(caplog):
+    from pipeline.io.demux import packets
+
+    with caplog.at_level(logging.WARNING, logger="pipeline"):
+        assert list(packets(_ProgramChange(), None)) == ["first", "second"]
+        assert list(packets(_ProgramChange(), None)) == ["first", "second"]
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and said[0].startswith("joined.ts: a stream starts part way"), said

@@ -18,6 +18,8 @@ import av
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from pipeline.io.demux import packets
+
 _LIBVPX = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
 
 
@@ -46,9 +48,9 @@ def _pyav_alpha(path: Path) -> Iterator[tuple[float, np.ndarray]]:
         if stream.metadata.get("alpha_mode") == "1" and name in _LIBVPX:
             decoder = av.CodecContext.create(_LIBVPX[name], "r")
             decoder.extradata = stream.codec_context.extradata
-            frames = (f for packet in container.demux(stream) for f in decoder.decode(packet))
+            frames = (f for packet in packets(container, stream) for f in decoder.decode(packet))
         else:
-            frames = container.decode(stream)
+            frames = (f for packet in packets(container, stream) for f in packet.decode())
         for frame in frames:
             if frame.pts is not None:
                 yield float(frame.pts * stream.time_base), frame.to_ndarray(format="rgba")[..., 3]

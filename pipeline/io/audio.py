@@ -9,6 +9,7 @@ from fractions import Fraction
 import av
 
 from pipeline.io.decode import VideoInfo, open_input, timeline
+from pipeline.io.demux import packets
 
 # What a transcode falls back to, by channel count, where the encoder refuses the source's layout: FFmpeg's AAC
 # encoder takes no layout of unspecified order ("2 channels", as WMV and AVI files often declare), Opus no
@@ -104,7 +105,7 @@ class SourceAudio:
         shift = int(round(self.offset_s / tb))
         if self.start_s > 0:
             self.container.seek(int(self.start_s / tb), stream=self.in_stream, backward=True)
-        for packet in self.container.demux(self.in_stream):
+        for packet in packets(self.container, self.in_stream):
             t = None if packet.pts is None else self.seams.place(float(packet.pts * tb),
                                                                  float((packet.duration or 0) * tb))
             if t is None:

@@ -17,7 +17,7 @@ import av
 import numpy as np
 
 from pipeline.errors import DecodingStopped, VideoError
-from pipeline.io import animated, sequence, truncation
+from pipeline.io import animated, demux, sequence, truncation
 from pipeline.io.alpha import stream_has_alpha
 from pipeline.io.aspect import display_size, pixel_aspect
 from pipeline.io.color import Colour, source_colour, to_rgb
@@ -148,7 +148,7 @@ def _first_frame(container: av.container.InputContainer, stream) -> tuple[av.Vid
     """The first decodable frame, how many packets with data it took, and whether those carried times."""
     packets, stamped = 0, False
     try:
-        for packet in container.demux(stream):
+        for packet in demux.packets(container, stream):
             if packet.size:
                 packets += 1
                 stamped = stamped or packet.pts is not None or packet.dts is not None
@@ -174,7 +174,7 @@ def _held(stream) -> list[av.VideoFrame]:
 def count_packets(container: av.container.InputContainer, stream) -> int:
     """Packets with data (frames) of ``stream`` from where the container is; VideoError when reading fails."""
     try:
-        return sum(1 for packet in container.demux(stream) if packet.size)
+        return sum(1 for packet in demux.packets(container, stream) if packet.size)
     except av.error.FFmpegError as exc:
         raise VideoError(f"truncated or corrupt: reading failed ({_why(exc)})") from None
 
@@ -240,7 +240,7 @@ def timeline(info: VideoInfo) -> tuple[list[int], list[int]]:
     with _open(info.path) as container:
         stream = container.streams.video[0]
         try:
-            packets = [p for p in container.demux(stream) if p.size]
+            packets = [p for p in demux.packets(container, stream) if p.size]
             stamps = [p.dts if info.timing == Timing.ORDER or p.pts is None else p.pts for p in packets]
         except av.error.FFmpegError as exc:
             raise VideoError(f"truncated or corrupt: reading failed ({_why(exc)})") from None
@@ -299,7 +299,7 @@ def _decoded(container: av.container.InputContainer, stream, progress: _Progress
 
     short = None  # a packet the demuxer read short: decoded only if more packets follow it
     try:
-        for packet in container.demux(stream):
+        for packet in demux.packets(container, stream):
             if short is not None and packet.size:
                 yield from counted(short.decode())
                 short = None

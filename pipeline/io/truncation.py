@@ -15,6 +15,8 @@ from pathlib import Path
 
 import av
 
+from pipeline.io.demux import packets
+
 _PS_TAIL = 1 << 18  # bytes read from the end of a program stream to find its last pack (packs are ~2 KiB)
 _PACK, _SYSTEM, _END = 0xBA, 0xBB, 0xB9
 
@@ -105,7 +107,7 @@ def stream_ends(path: Path) -> float:
     """Where the packets of every stream of ``path`` end, in seconds (read without decoding)."""
     end = 0.0
     with av.open(str(path), metadata_errors="replace") as container:
-        for packet in container.demux():
+        for packet in packets(container):
             if packet.pts is not None and packet.time_base:
                 end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
     return end

@@ -1,0 +1,30 @@
+"""A container's packets, read to the end of the file even where a stream starts part way.
+
+An MPEG-TS may add streams as it goes (a program that changes: HLS segments from two encoders saved one after
+another, a broadcast recording across programmes). FFmpeg then lists a stream PyAV never heard of, and PyAV's
+``demux`` raises IndexError as it flushes at the end: the whole batch ended in a traceback. The packets of
+the streams asked for are all read before that; a stream that starts part way is not read, and said so once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+
+log = logging.getLogger(__name__)
+_TOLD: set[str] = set()
+
+
+def packets(container: av.container.InputContainer, *streams) -> Iterator[av.Packet]:
+    """``container.demux(*streams)`` (every stream when none is given), ended cleanly where PyAV meets a
+    stream that started part way."""
+    try:
+        yield from container.demux(*streams)
+    except IndexError:
+        if container.name not in _TOLD:
+            _TOLD.add(container.name)
+            log.warning("%s: a stream starts part way (the program changes); the streams found at the start are "
+                        "read, the new one is not", Path(container.name))
