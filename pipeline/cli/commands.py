@@ -18,7 +18,7 @@ from pipeline.cli.params import (Styles, StyleWeights, Alpha, PreserveColorOpt, 
                                  PoolingOpt, SaveEvery, SnapshotDir, BackboneOpt, BackboneWeights, ContactSheet)
 from pipeline.cli.order import with_masks
 from pipeline.cli.params import CpuBackendOpt, Masks, MaskFeather, RangeWeight
-from pipeline.cli.params import FolderKeyframes, FolderStylePerScene, Keyframes, StylePerScene
+from pipeline.cli.params import Deinterlace, FolderKeyframes, FolderStylePerScene, Keyframes, StylePerScene
 from pipeline.cli.run import run_job
 from pipeline.errors import JobError, OptionError, StyleError
 from pipeline.options import Backbone, ControlOptions, CpuBackend, Pooling
@@ -179,7 +179,7 @@ def video(
     codec: Codec = "libx264", crf: Crf = 18, preset: Preset = "medium", pix_fmt: PixFmt = "yuv420p",
     audio: AudioOpt = Audio.AUTO, start: Start = 0.0, duration: Duration = None, max_frames: MaxFrames = None,
     resume: Resume = False, segment_seconds: SegmentSeconds = 10.0, parallel: Parallel = 0, strict: Strict = False,
-    fps: Fps = None, temporal: TemporalOpt = TemporalMode.FULL, temporal_strength: TemporalStrength = 0.5,
+    deinterlace: Deinterlace = True, fps: Fps = None, temporal: TemporalOpt = TemporalMode.FULL, temporal_strength: TemporalStrength = 0.5,
     temporal_still_strength: TemporalStill = 0.8, refine_every: RefineEvery = 0, flow: FlowOpt = FlowBackend.AUTO,
     method: MethodOpt = Method.ADAIN, iterations: Iterations = 30, optimizer: OptimizerOpt = Optimizer.LBFGS,
     content_weight: ContentWeight = 1.0, style_weight: StyleWeight = 10.0, tv_weight: TvWeight = 0.0,
@@ -210,7 +210,8 @@ def video(
                                       EncodeOptions(codec, crf, preset, pix_fmt, audio),
                                       TemporalOptions(temporal, temporal_strength, temporal_still_strength, refine,
                                                       flow=flow),
-                                      upscale=upscale, strict=strict, fps=fps, contact_sheet=contact_sheet)
+                                      upscale=upscale, strict=strict, fps=fps, contact_sheet=contact_sheet,
+                                      deinterlace=deinterlace)
         return style_opts
 
     def job(style_opts, hooks):

@@ -89,6 +89,7 @@ Resume = Annotated[bool, _opt(panel=VIDEO, help="Reuse the finished segments of 
 SegmentSeconds = Annotated[float, _opt(panel=VIDEO, min=0.1, help="Length of the resumable encoded segments.")]
 Parallel = Annotated[int, _opt(panel=VIDEO, min=0, help="Lanes rendering runs of segments side by side, each with its own decoder and encoder (0 = auto, per video).")]
 Strict = Annotated[bool, _opt(panel=VIDEO, help="A video that stops decoding part way (cut short, damaged) fails, instead of keeping the frames that decoded with a warning.")]
+Deinterlace = Annotated[bool, _opt(panel=VIDEO, help="Deinterlace the frames a source flags interlaced (DVD, DV, broadcast 480i/576i/1080i) with FFmpeg's yadif, so a style does not paint their combs; --no-deinterlace keeps the fields woven.")]
 Fps = Annotated[Optional[float], _opt(panel=VIDEO, help="Frame rate of an image sequence input (a folder of numbered frames, or a pattern like frames/%05d.png); default 25.")]
 
 TemporalOpt = Annotated[TemporalMode, _opt(panel=TEMPORAL, help="Flicker reduction: smoothed statistics, flow-warped blending, or both (full).")]

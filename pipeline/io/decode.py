@@ -21,6 +21,7 @@ from pipeline.io import animated, demux, sequence, truncation
 from pipeline.io.alpha import stream_has_alpha
 from pipeline.io.aspect import display_size, pixel_aspect
 from pipeline.io.color import Colour, source_colour, to_rgb
+from pipeline.io.deinterlace import deinterlaced
 from pipeline.io.timing import REORDER_WINDOW, Timing, increasing, joined, retimed, seam_gap
 
 # What folders are searched for: every container and elementary stream the decoder is tested on.
@@ -60,6 +61,7 @@ class VideoInfo:
     empty_audio: bool = False  # an audio stream is declared but holds no samples: left out
     origin_s: float = 0.0  # the first frame's time: --start and --duration count from it, as players show time
     pixel_aspect: Fraction = Fraction(1)  # the coded pixels' width over height; frames come out square
+    interlaced: bool = False  # frames flagged interlaced are deinterlaced as they are decoded (deinterlace.py)
 
     @property
     def expected_frames(self) -> int:
@@ -220,7 +222,7 @@ def probe(path: Path, fps: float | None = None) -> VideoInfo:
         return VideoInfo(path, width, height, rate, time_base, frames, duration, rotation, ctx.name,
                          audio, timing, seekable, reorders, container.format.name,
                          loop, stream_has_alpha(path, stream, first), source_colour(first),
-                         audio_late, empty_audio, max(0.0, origin), aspect)
+                         audio_late, empty_audio, max(0.0, origin), aspect, bool(first.interlaced_frame))
 
 
 def frame_timestamps(info: VideoInfo) -> list[int]:
@@ -257,10 +259,11 @@ def _seek(container: av.container.InputContainer, stream, info: VideoInfo, start
     """To the keyframe before the frame asked for; files that cannot seek are read from the start."""
     if not info.seekable:
         return
+    before = 1 if info.interlaced else 0  # the deinterlacer weighs each frame with the one before
     if first_index > 0 and timestamps is not None:
-        container.seek(timestamps[first_index], stream=stream, backward=True)
+        container.seek(timestamps[first_index - before], stream=stream, backward=True)
     elif start_s > 0:
-        container.seek(int(start_s / info.time_base), stream=stream, backward=True)
+        container.seek(int(start_s / info.time_base) - before * info.step, stream=stream, backward=True)
 
 
 def _upright(frame: av.VideoFrame, info: VideoInfo, deep: bool) -> np.ndarray:
@@ -347,8 +350,10 @@ def decode_frames(info: VideoInfo, start_s: float = 0.0, duration_s: float | Non
             _seek(container, stream, info, begin, first_index, timestamps)
         except av.error.FFmpegError as exc:
             raise VideoError(f"truncated or corrupt: seeking failed ({_why(exc)})") from None
-        for frame, pts in retimed(_decoded(container, stream, progress, info.timing == Timing.ORDER), info.timing,
-                                  info.step, REORDER_WINDOW if info.reorders else 1, info.seam_gap):
+        frames = _decoded(container, stream, progress, info.timing == Timing.ORDER)
+        frames = deinterlaced(frames, stream) if info.interlaced else frames
+        for frame, pts in retimed(frames, info.timing, info.step, REORDER_WINDOW if info.reorders else 1,
+                                  info.seam_gap):
             t = float(pts * info.time_base)
             if t < begin - 1e-6:
                 continue

@@ -114,6 +114,7 @@ class VideoOptions:
     strict: bool = False  # a file that stops decoding part way fails, instead of keeping what decoded
     fps: float | None = None  # the rate of an image sequence input (None: 25)
     contact_sheet: Path | None = None  # one overview image of frames sampled from each result, made after the job
+    deinterlace: bool = True  # frames the source flags interlaced are deinterlaced (pipeline/io/deinterlace.py)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "upscale", Upscale(self.upscale))
