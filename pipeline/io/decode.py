@@ -268,8 +268,8 @@ def _seek(container: av.container.InputContainer, stream, info: VideoInfo, start
 
 def _upright(frame: av.VideoFrame, info: VideoInfo, deep: bool) -> np.ndarray:
     rotation = info.rotation
-    shown = None if info.pixel_aspect == 1 else (info.height, info.width) if rotation % 180 else (info.width, info.height)
-    image = to_rgb(frame, info.colour, deep, shown)
+    shown = (info.height, info.width) if rotation % 180 else (info.width, info.height)  # before the turn
+    image = to_rgb(frame, info.colour, deep, None if info.pixel_aspect == 1 else shown)
     if rotation:
         image = np.ascontiguousarray(np.rot90(image, k=rotation // 90))
     return image
