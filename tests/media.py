@@ -30,14 +30,20 @@ def encode(path: Path, codec: str = "libx264", fmt: str | None = None, frames: i
             stream.codec_context.max_b_frames = b_frames
         stream.options = options or ({"x265-params": "log-level=error"} if codec == "libx265" else {})
         tone = _add_tone(out) if audio else None
-        for i, image in enumerate(moving_frames(frames, width, height)):
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            frame.pts = i
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
+        mux_moving_frames(out, stream, frames)
         if tone is not None:
             write_tone(out, tone, frames / rate)
     return path
+
+
+def mux_moving_frames(out: av.container.OutputContainer, stream, count: int) -> None:
+    """``count`` frames of ``tests.videos.moving_frames`` at the stream's size, pts 0, 1, ..., encoded and
+    the encoder drained."""
+    for i, image in enumerate(moving_frames(count, stream.width, stream.height)):
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        frame.pts = i
+        out.mux(stream.encode(frame))
+    out.mux(stream.encode(None))
 
 
 def _add_tone(out: av.container.OutputContainer):

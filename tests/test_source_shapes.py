@@ -23,8 +23,8 @@ from pipeline.options import EncodeOptions, TemporalMode, TemporalOptions, Video
 from pipeline.report import PROCESSED
 from pipeline.jobs.video import Media
 from tests.helpers import Identity, Recorder, run
+from tests.media import mux_moving_frames
 from tests.test_stream_gaps import RATE as RATE_TS, audio_times, ts_with_audio_from
-from tests.videos import moving_frames
 
 W, H, RATE, FRAMES = 64, 48, 8, 8
 OPTS = VideoOptions(size=0, batch_size=4, parallel=1, segment_seconds=0.5, encode=EncodeOptions(preset="ultrafast"),
@@ -43,11 +43,7 @@ def clip(path: Path, codec: str = "libx264", fmt: str | None = None, sar: Fracti
         tone = out.add_stream(audio[0], rate=audio[2]) if audio else None
         if tone is not None:
             tone.layout = audio[1]
-        for i, image in enumerate(moving_frames(FRAMES, W, H)):
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            frame.pts = i
-            out.mux(video.encode(frame))
-        out.mux(video.encode(None))
+        mux_moving_frames(out, video, FRAMES)
         if tone is not None:
             _write_tone(out, tone, audio[1], audio[2])
     return path
