@@ -24,6 +24,7 @@ from pipeline.report import PROCESSED
 from pipeline.jobs.video import Media
 from tests.helpers import Identity, Recorder, run
 from tests.media import mux_moving_frames
+from tests.videos import moving_frames
 from tests.test_stream_gaps import RATE as RATE_TS, audio_times, ts_with_audio_from
 
 W, H, RATE, FRAMES = 64, 48, 8, 8
@@ -238,3 +239,29 @@ def test_lanes_deinterlace_each_frame_as_one_run_does(tmp_path):
     run(Identity(), [(src, tmp_path / "two.mp4")], replace(OPTS, parallel=2), Media(sink=two))
     assert len(two.sinks) == 2 and sorted(one.frames) == sorted(two.frames) == list(range(16))
     assert all(np.array_equal(one.frames[k], two.frames[k]) for k in range(16))
+
+
+def test_an_empty_packet_inside_the_file_is_the_frame_before_held_not_the_end(tmp_path):
+    """Ogg Theora marks a frame that repeats the one before with an empty packet (GNOME's help videos, as
+    lightsoff.ogv, hold some); handed to the decoder, an empty packet means "no more", and the next one failed:
+    "decoding failed after 1 frames (Invalid argument)". NUT keeps an empty packet as it is, so it makes one."""
+    src = tmp_path / "held.nut"
+    with av.open(str(src), "w", format="nut") as out:
+        video = out.add_stream("mjpeg", rate=RATE)
+        video.width, video.height, video.pix_fmt = W, H, "yuvj420p"
+        for i, image in enumerate(moving_frames(FRAMES, W, H)):
+            if i == 3:  # the frame before, again
+                packet = av.Packet(b"")
+                packet.pts = packet.dts = 3
+                packet.time_base, packet.stream = Fraction(1, RATE), video
+                out.mux(packet)
+                continue
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts = i
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+    dst = tmp_path / "out.mp4"
+    summary = run(Identity(), [(src, dst)], OPTS)
+    assert [r.status for r in summary.results] == [PROCESSED], summary.results
+    _, times = frames_and_times(dst)
+    assert np.allclose(times, [k / RATE for k in (0, 1, 2, 4, 5, 6, 7)], atol=1e-3), times

@@ -154,6 +154,8 @@ def _first_frame(container: av.container.InputContainer, stream) -> tuple[av.Vid
             if packet.size:
                 packets += 1
                 stamped = stamped or packet.pts is not None or packet.dts is not None
+            elif packet.pts is not None:
+                continue  # an empty packet of the file's, not the end (see _decoded)
             for frame in packet.decode():
                 return frame, packets, stamped
     except av.error.FFmpegError as exc:
@@ -303,6 +305,8 @@ def _decoded(container: av.container.InputContainer, stream, progress: _Progress
     short = None  # a packet the demuxer read short: decoded only if more packets follow it
     try:
         for packet in demux.packets(container, stream):
+            if not packet.size and packet.pts is not None:
+                continue  # an empty packet of the file's (Theora's "the frame before, again"); sent, it would end
             if short is not None and packet.size:
                 yield from counted(short.decode())
                 short = None
@@ -366,30 +370,8 @@ def decode_frames(info: VideoInfo, start_s: float = 0.0, duration_s: float | Non
             yield Frame(index, pts, _upright(frame, info, deep))
             index, yielded, last_t = index + 1, yielded + 1, t
     from_s = float(timestamps[first_index] * info.time_base) if first_index and timestamps else None
-    stop = _ending(info, progress, yielded, None if last_t is None else last_t + 1 / float(info.rate), from_s,
-                   stops is not None)
+    failure = None if progress.error is None else _why(progress.error)
+    stop = truncation.ending(info, failure, progress.frames, yielded,
+                             None if last_t is None else last_t + 1 / float(info.rate), from_s, stops is not None)
     if stop is not None:
         stops.append(stop)
-
-
-def _ending(info: VideoInfo, progress: _Progress, yielded: int, end_s: float | None, from_s: float | None,
-            keep: bool) -> DecodingStopped | None:
-    """How a decode that yielded ``yielded`` frames, up to ``end_s``, ended: None at the file's end (not looked
-    into without ``keep``), a DecodingStopped where it stopped part way with frames to ``keep``, or a
-    VideoError. A run that starts mid-file (at ``from_s``) of a file cut before that yields nothing: it
-    stopped there, for the run before it to have stopped earlier."""
-    formats = set(info.format.split(","))
-    cut = truncation.cut_short(info.path, formats) if progress.error is not None or not yielded else None
-    if progress.error is not None:
-        why = f"truncated: {cut}" if cut else (f"truncated or corrupt: decoding failed after {progress.frames} "
-                                               f"frames ({_why(progress.error)})")
-    elif not yielded:
-        why = f"truncated: {cut}; no frame decodes before that" if cut else "no frames in the requested range"
-    else:
-        why = truncation.ends_short(info.path, formats, end_s, info.duration_s, float(info.rate)) if keep else None
-        return DecodingStopped(why, end_s) if why else None
-    if keep and yielded:
-        return DecodingStopped(why, end_s)
-    if keep and cut and from_s is not None:
-        return DecodingStopped(f"truncated: {cut}", from_s)
-    raise VideoError(why)

@@ -6,7 +6,8 @@ Each check reads only headers: an AVI's RIFF chunks, an MP4/MOV sample index (fa
 the data, and it lists frames the file no longer holds; files without faststart keep it at the end, so cut
 short they have none and cannot be read at all: ``lost_mp4_index`` says so), MPEG-TS packets (188 bytes; 192
 in M2TS), the last pack of an MPEG program stream (its packets say how long they are), and a Matroska/WebM
-header's duration.
+header's duration. ``ending`` says from that how a decode ended: at the file's end, stopped part way with the
+frames that decoded kept, or an error.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import av
 
+from pipeline.errors import DecodingStopped, VideoError
 from pipeline.io.demux import packets
 
 _PS_TAIL = 1 << 18  # bytes read from the end of a program stream to find its last pack (packs are ~2 KiB)
@@ -140,3 +142,26 @@ def ends_short(path: Path, formats: set[str], end_s: float, declared_s: float, r
     if formats & {"matroska", "webm"} and declared_s - end_s > slack and stream_ends(path) < declared_s - slack:
         return f"the file ends there, before the {declared_s:.3f} s its header declares"
     return None
+
+
+def ending(info, failure: str | None, decoded: int, yielded: int, end_s: float | None, from_s: float | None,
+           keep: bool) -> DecodingStopped | None:
+    """How a decode of ``info`` (a ``VideoInfo``) that yielded ``yielded`` frames, up to ``end_s``, ended, given
+    why decoding failed after ``decoded`` frames (``failure``; None: it met the end): None at the file's end (not
+    looked into without ``keep``), a DecodingStopped where it stopped part way with frames to ``keep``, or a
+    VideoError. A run that starts mid-file (at ``from_s``) of a file cut before that yields nothing: it stopped
+    there, for the run before it to have stopped earlier."""
+    formats = set(info.format.split(","))
+    cut = cut_short(info.path, formats) if failure is not None or not yielded else None
+    if failure is not None:
+        why = f"truncated: {cut}" if cut else f"truncated or corrupt: decoding failed after {decoded} frames ({failure})"
+    elif not yielded:
+        why = f"truncated: {cut}; no frame decodes before that" if cut else "no frames in the requested range"
+    else:
+        why = ends_short(info.path, formats, end_s, info.duration_s, float(info.rate)) if keep else None
+        return DecodingStopped(why, end_s) if why else None
+    if keep and yielded:
+        return DecodingStopped(why, end_s)
+    if keep and cut and from_s is not None:
+        return DecodingStopped(f"truncated: {cut}", from_s)
+    raise VideoError(why)
