@@ -73,6 +73,16 @@ INPUTS = {
     "avi-mpeg4-bframes": ("in.avi", lambda p: media.encode(p, "mpeg4", b_frames=2), Timing.ORDER, True),
     "raw-h264": ("in.h264", media.raw_stream, Timing.RATE, False),
     "raw-hevc": ("in.hevc", lambda p: media.raw_stream(p, "libx265"), Timing.RATE, False),
+    # what a folder of older or other videos holds (the walk took none of these before)
+    "3gp-mpeg4": ("in.3gp", lambda p: media.encode(p, "mpeg4", "3gp"), Timing.STREAM, True),
+    "f4v-h264-bframes": ("in.f4v", lambda p: media.encode(p, fmt="f4v"), Timing.STREAM, True),
+    "flv-sorenson": ("in.flv", lambda p: media.encode(p, "flv", "flv"), Timing.STREAM, True),
+    "wmv-wmv2": ("in.wmv", lambda p: media.encode(p, "wmv2", "asf"), Timing.STREAM, True),
+    "ogv-vp8": ("in.ogv", lambda p: media.encode(p, "libvpx", "ogg"), Timing.STREAM, True),
+    "mxf-mpeg2": ("in.mxf", lambda p: media.encode(p, "mpeg2video", "mxf"), Timing.STREAM, True),
+    "m2v-mpeg2-bframes": ("in.m2v", lambda p: media.encode(p, "mpeg2video", "mpeg2video", b_frames=2), Timing.STREAM,
+                          True),
+    "y4m-raw": ("in.y4m", lambda p: media.encode(p, "rawvideo", "yuv4mpegpipe"), Timing.STREAM, True),
 }
 
 

@@ -265,3 +265,21 @@ def test_an_empty_packet_inside_the_file_is_the_frame_before_held_not_the_end(tm
     assert [r.status for r in summary.results] == [PROCESSED], summary.results
     _, times = frames_and_times(dst)
     assert np.allclose(times, [k / RATE for k in (0, 1, 2, 4, 5, 6, 7)], atol=1e-3), times
+
+
+def test_a_folder_of_older_videos_is_walked_whole(tmp_path):
+    """WMV, 3GP, FLV, Ogg, MXF and DV files decode (each read by hand from Debian's sample media), but the walk of
+    ``stylize video FOLDER`` took none of them: a folder of them was "no videos"."""
+    from pipeline.jobs.video import plan_videos
+    from tests import media
+
+    src = tmp_path / "in"
+    (src / "old").mkdir(parents=True)
+    kinds = {"a.wmv": ("wmv2", "asf"), "old/b.3gp": ("mpeg4", "3gp"), "c.flv": ("flv", "flv"), "d.ogv": ("libvpx", "ogg")}
+    made = [media.encode(src / name, codec, fmt, frames=8) for name, (codec, fmt) in kinds.items()]
+    (src / "notes.txt").write_text("not a video")
+    pairs = plan_videos(src, tmp_path / "out")
+    assert sorted(p for p, _ in pairs) == sorted(made)
+    assert all(dst.suffix == ".mp4" and dst.parent.name in ("out", "old") for _, dst in pairs)
+    summary = run(Identity(), pairs, OPTS)
+    assert [r.status for r in summary.results] == [PROCESSED] * 4 and summary.units_done == 32

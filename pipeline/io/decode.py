@@ -26,8 +26,8 @@ from pipeline.io.timing import REORDER_WINDOW, Timing, increasing, joined, retim
 
 # What folders are searched for: every container and elementary stream the decoder is tested on.
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".ts", ".m2ts", ".mts", ".mpg", ".mpeg", ".vob",
-                    ".h264", ".264",
-                    ".hevc", ".h265", ".265", ".gif", ".apng"}
+                    ".h264", ".264", ".hevc", ".h265", ".265", ".gif", ".apng", ".3gp", ".3g2", ".f4v", ".flv",
+                    ".wmv", ".asf", ".ogv", ".mxf", ".m2v", ".y4m", ".dv", ".divx"}
 _DECODER_ALIASES = {"mp3float": "mp3", "aac_fixed": "aac"}
 # FFmpeg takes a stream's parameters (an audio sample rate) from its first 5 s (analyzeduration) or 5 MB
 # (probesize); a stream that starts later has none, and no muxer writes a header for it. Reading on is bounded
