@@ -48,7 +48,7 @@ def _summary(result) -> dict:
 def test_folder_end_to_end(tree, tmp_path, random_decoder_file):
     out = tmp_path / "out"
     result = run_cli("folder", tree, out, "--style", STYLE, "--decoder", random_decoder_file, "--json",
-                     "--batch-size", "2")
+                     "--batch-size", "2", "--size", "128")  # over every image's long side: none is resized
     assert result.exit_code == 1  # some inputs failed, the rest are written
     summary = _summary(result)
     assert summary["processed"] == 11 and summary["failed"] == 3 and summary["skipped"] == 0
