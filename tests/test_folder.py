@@ -262,13 +262,13 @@ def test_avif_photos_come_back_as_avif_with_their_transparency(tmp_path, random_
     Image.fromarray(np.dstack([gradient_image(48, 32), ramp]), "RGBA").save(src / "cut.avif", quality=100)
     save_rgb(src / "photo.jpg", 48, 32)
     out = tmp_path / "out"
-    result = run_cli("folder", src, out, "--style", STYLE, "--decoder", random_decoder_file, "--json")
+    result = run_cli("folder", src, out, "--style", STYLE, "--decoder", random_decoder_file, "--json", "--size", "64")
     assert result.exit_code == 0 and _summary(result)["processed"] == 2
     with Image.open(out / "cut.avif") as image:
         assert image.format == "AVIF" and image.mode == "RGBA" and image.size == (48, 32)
         assert np.abs(np.asarray(image.getchannel("A"), dtype=int) - ramp).mean() < 3
     assert run_cli("folder", src, tmp_path / "as_avif", "--style", STYLE, "--decoder", random_decoder_file,
-                   "--ext", ".avif").exit_code == 0
+                   "--ext", ".avif", "--size", "64").exit_code == 0
     assert Image.open(tmp_path / "as_avif" / "photo.avif").format == "AVIF"
 
 
@@ -282,7 +282,8 @@ def test_images_in_formats_it_cannot_read_are_named_in_one_line_not_passed_over_
         (src / name).parent.mkdir(parents=True, exist_ok=True)
         (src / name).write_bytes(b"\x00" * 64)
     (src / "notes.txt").write_text("not an image")
-    result = run_cli("folder", src, tmp_path / "out", "--style", STYLE, "--decoder", random_decoder_file, "--json")
+    result = run_cli("folder", src, tmp_path / "out", "--style", STYLE, "--decoder", random_decoder_file, "--json",
+                     "--size", "64")
     assert result.exit_code == 0 and _summary(result)["processed"] == 1
     said = [line for line in result.stderr.splitlines() if "left out" in line]
     assert len(said) == 1 and ".dng (1), .heic (2)" in said[0] and ".txt" not in said[0], result.stderr
