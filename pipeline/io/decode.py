@@ -154,8 +154,6 @@ def _first_frame(container: av.container.InputContainer, stream) -> tuple[av.Vid
             if packet.size:
                 packets += 1
                 stamped = stamped or packet.pts is not None or packet.dts is not None
-            elif packet.pts is not None:
-                continue  # an empty packet of the file's, not the end (see _decoded)
             for frame in packet.decode():
                 return frame, packets, stamped
     except av.error.FFmpegError as exc:
@@ -305,8 +303,6 @@ def _decoded(container: av.container.InputContainer, stream, progress: _Progress
     short = None  # a packet the demuxer read short: decoded only if more packets follow it
     try:
         for packet in demux.packets(container, stream):
-            if not packet.size and packet.pts is not None:
-                continue  # an empty packet of the file's (Theora's "the frame before, again"); sent, it would end
             if short is not None and packet.size:
                 yield from counted(short.decode())
                 short = None

@@ -109,7 +109,7 @@ def stream_ends(path: Path) -> float:
     """Where the packets of every stream of ``path`` end, in seconds (read without decoding)."""
     end = 0.0
     with av.open(str(path), metadata_errors="replace") as container:
-        for packet in packets(container):
+        for packet in packets(container, empty=True):  # a Theora frame held by an empty packet ends with it
             if packet.pts is not None and packet.time_base:
                 end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
     return end
