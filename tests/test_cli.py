@@ -37,6 +37,12 @@ def test_version_and_short_help():
     assert run_stylize("folder", "-h").stdout.count("--style") >= 1
 
 
+# Runs the CLI and prints whether torch was imported by the time it exited.
+_SAYS_IF_TORCH_LOADED = ("import sys; from pipeline.cli import app; sys.argv[0] = 'stylize'\n"
+                         "try:\n    app()\nexcept SystemExit as stop:\n"
+                         "    print('TORCH' if 'torch' in sys.modules else 'NO-TORCH'); sys.exit(stop.code)")
+
+
 @pytest.mark.parametrize("args, words", [
     (["--device", "tpu"], "--device"),
     (["--preserve-color", "sepia"], "--preserve-color"),
@@ -51,11 +57,9 @@ def test_bad_option_values_are_one_line_and_exit_2(tmp_path, args, words):
     """One line, exit 2, nothing written, and before torch is imported: a typo costs no start-up (0.4 s, not
     the 2.8 s it took when the values were checked after ``pipeline.process``'s import)."""
     save_rgb(tmp_path / "in" / "x.png", 32, 32)
-    probe = ("import sys; from pipeline.cli import app; sys.argv[0] = 'stylize'\n"
-             "try:\n    app()\nexcept SystemExit as stop:\n"
-             "    print('TORCH' if 'torch' in sys.modules else 'NO-TORCH'); sys.exit(stop.code)")
-    result = subprocess.run([sys.executable, "-c", probe, "folder", tmp_path / "in", tmp_path / "out", "--style",
-                             STYLE, *args], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    result = subprocess.run([sys.executable, "-c", _SAYS_IF_TORCH_LOADED, "folder", tmp_path / "in",
+                             tmp_path / "out", "--style", STYLE, *args], capture_output=True, text=True, cwd=ROOT,
+                            timeout=60)
     assert result.returncode == 2 and result.stdout.strip() == "NO-TORCH", result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error:") and words in lines[0], result.stderr
@@ -73,12 +77,10 @@ def test_bad_video_option_values_are_one_line_before_torch(tmp_path, args, words
     not the 3.8 s it took when they were built inside the job."""
     (tmp_path / "k.json").write_text('{"keyframes": [{"at": 0, "styles": {"%s": 1}}]}' % STYLE)
     make_video(tmp_path / "in.mp4", frames=4)
-    probe = ("import sys; from pipeline.cli import app; sys.argv[0] = 'stylize'\n"
-             "try:\n    app()\nexcept SystemExit as stop:\n"
-             "    print('TORCH' if 'torch' in sys.modules else 'NO-TORCH'); sys.exit(stop.code)")
     style = [] if "--keyframes" in args else ["--style", STYLE]
-    result = subprocess.run([sys.executable, "-c", probe, "video", tmp_path / "in.mp4", tmp_path / "out.mp4", *style,
-                             *[str(tmp_path / a) if a == "k.json" else a for a in args]], capture_output=True,
+    result = subprocess.run([sys.executable, "-c", _SAYS_IF_TORCH_LOADED, "video", tmp_path / "in.mp4",
+                             tmp_path / "out.mp4", *style, *[str(tmp_path / a) if a == "k.json" else a for a in args]],
+                            capture_output=True,
                             text=True, cwd=tmp_path, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert result.returncode == 2 and result.stdout.strip() == "NO-TORCH", result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -97,11 +99,8 @@ def test_a_missing_input_or_style_is_one_line_before_torch(tmp_path, command, mi
     given[missing] = tmp_path / "nowhere"
     if command == "video" and missing != "input":
         given["input"] = tmp_path / "in" / "x.png"  # refused later, as a still image: the style comes first
-    probe = ("import sys; from pipeline.cli import app; sys.argv[0] = 'stylize'\n"
-             "try:\n    app()\nexcept SystemExit as stop:\n"
-             "    print('TORCH' if 'torch' in sys.modules else 'NO-TORCH'); sys.exit(stop.code)")
-    result = subprocess.run([sys.executable, "-c", probe, command, given["input"], given["output"], "--style",
-                             given["style"]], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    result = subprocess.run([sys.executable, "-c", _SAYS_IF_TORCH_LOADED, command, given["input"], given["output"],
+                             "--style", given["style"]], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert result.returncode == 2 and result.stdout.strip() == "NO-TORCH", result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert lines == [f"error: {words} {tmp_path / 'nowhere'}" + (": no such file" if missing == "style" else

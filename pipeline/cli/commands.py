@@ -21,6 +21,7 @@ from pipeline.cli.params import CpuBackendOpt, Masks, MaskFeather, RangeWeight
 from pipeline.cli.params import Deinterlace, FolderKeyframes, FolderStylePerScene, Keyframes, StylePerScene
 from pipeline.cli.run import run_job
 from pipeline.errors import JobError, OptionError, StyleError
+from pipeline.io.walk import is_pattern  # no torch: an image sequence's pattern names no one file
 from pipeline.options import Backbone, ControlOptions, CpuBackend, Pooling
 from pipeline.options import (Audio, Device, EncodeOptions, Engine, EngineOptions, FlowBackend, FolderOptions, Init, Method, Optimizer,
                               Precision, PreserveColor, StyleOptions, TemporalMode, TemporalOptions, Upscale, VideoOptions,
@@ -179,7 +180,8 @@ def video(
     codec: Codec = "libx264", crf: Crf = 18, preset: Preset = "medium", pix_fmt: PixFmt = "yuv420p",
     audio: AudioOpt = Audio.AUTO, start: Start = 0.0, duration: Duration = None, max_frames: MaxFrames = None,
     resume: Resume = False, segment_seconds: SegmentSeconds = 10.0, parallel: Parallel = 0, strict: Strict = False,
-    deinterlace: Deinterlace = True, fps: Fps = None, temporal: TemporalOpt = TemporalMode.FULL, temporal_strength: TemporalStrength = 0.5,
+    deinterlace: Deinterlace = True, fps: Fps = None, temporal: TemporalOpt = TemporalMode.FULL,
+    temporal_strength: TemporalStrength = 0.5,
     temporal_still_strength: TemporalStill = 0.8, refine_every: RefineEvery = 0, flow: FlowOpt = FlowBackend.AUTO,
     method: MethodOpt = Method.ADAIN, iterations: Iterations = 30, optimizer: OptimizerOpt = Optimizer.LBFGS,
     content_weight: ContentWeight = 1.0, style_weight: StyleWeight = 10.0, tv_weight: TvWeight = 0.0,
@@ -222,6 +224,5 @@ def video(
         return run_video_job(input_path, output, style_opts, built["video"], built["gatys"],
                              EngineOptions(engine, ray_address, workers), hooks)
 
-    pattern = "%" in input_path.name  # an image sequence's pattern (frames/%05d.png) names no one file
     run_job(job, build_style, "frames", json_out, quiet, verbose, debug,
-            (lambda: None) if pattern else require(input_path, f"input {input_path} does not exist"))
+            (lambda: None) if is_pattern(input_path) else require(input_path, f"input {input_path} does not exist"))

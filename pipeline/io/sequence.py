@@ -22,19 +22,14 @@ import numpy as np
 from pipeline.errors import ImageReadError, VideoError
 from pipeline.io.color import Colour
 from pipeline.io.images import IMAGE_EXTENSIONS, read_image
+from pipeline.io.walk import PRINTF, is_pattern
 
 DEFAULT_FPS = 25
-_PRINTF = re.compile(r"%(0?)(\d*)d")
 _NUMBERED = re.compile(r"^(.*?)(\d+)(\.[A-Za-z0-9]+)$")
 
 
-def is_pattern(path: Path) -> bool:
-    """``path``'s name is a printf pattern such as ``%05d.png`` (one ``%d``, optionally zero-padded)."""
-    return len(_PRINTF.findall(path.name)) == 1
-
-
 def _pattern_files(path: Path) -> list[tuple[int, Path]]:
-    spec = _PRINTF.search(path.name)
+    spec = PRINTF.search(path.name)
     head, tail = path.name[:spec.start()], path.name[spec.end():]
     zero, width = spec.groups()
     digits = rf"\d{{{width}}}" if zero and width else (rf"\d{{{width},}}" if width else r"\d+")

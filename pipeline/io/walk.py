@@ -1,11 +1,20 @@
-"""Recursive, loop-safe discovery of input files."""
+"""Recursive, loop-safe discovery of input files, and the printf pattern that names an image sequence's (no
+torch here: the CLI checks paths before torch loads)."""
 
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+
+PRINTF = re.compile(r"%(0?)(\d*)d")
+
+
+def is_pattern(path: Path) -> bool:
+    """``path``'s name is a printf pattern such as ``%05d.png`` (one ``%d``, optionally zero-padded)."""
+    return len(PRINTF.findall(path.name)) == 1
 
 
 def walk_files(root: Path, extensions: set[str], exclude: Path | None = None,

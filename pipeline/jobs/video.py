@@ -24,12 +24,12 @@ from pipeline.io.alpha_video import (alpha_conflict, alpha_encoding, holds_alpha
                                      write_with_alpha)
 from pipeline.io.animated import is_animated
 from pipeline.io.images import IMAGE_EXTENSIONS
-from pipeline.io.sequence import is_pattern, is_sequence
+from pipeline.io.sequence import is_sequence
 from pipeline.io.segments import Tally, drop_damaged_segments, finished_segments, prepare_workdir
 from pipeline.io.video import (VIDEO_EXTENSIONS, check_encoder, check_output, codec_for_container, join_segments,
                                output_format, output_suffix, probe)
 from pipeline.io.encode import audio_plan, is_animated_output
-from pipeline.io.walk import walk_files
+from pipeline.io.walk import is_pattern, walk_files
 from pipeline.jobs.render import Rendered, SinkFactory, Source, decode_source, render_run, segment_sink
 from pipeline.jobs.video_frames import FrameStage, VideoNets
 from pipeline.jobs.video_plan import VideoPlan, make_plan
