@@ -58,7 +58,7 @@ class ImageStylizer:
         guide = to_tensor(rgb)[None] if rgb.shape[:2] == tuple(source_hw) else None
         out = self._stylize(to_tensor(_to_work(rgb, source_hw, self.size))[None], source_hw, guide)
         result = to_uint8(out[0])
-        return result if isinstance(content, np.ndarray) else Image.fromarray(result, "RGB")
+        return result if isinstance(content, np.ndarray) else Image.fromarray(result)
 
     def _tensor(self, content: torch.Tensor) -> torch.Tensor:
         batch = _check_tensor(content)

@@ -43,7 +43,7 @@ def write_video(path: Path, codec: str, pix_fmt: str, options: dict | None = Non
 def png_sequence(folder: Path) -> Path:
     folder.mkdir()
     for i, rgba in enumerate(rgba_frames()):
-        Image.fromarray(rgba, "RGBA").save(folder / f"f{i:03d}.png")
+        Image.fromarray(rgba).save(folder / f"f{i:03d}.png")
     return folder / "f%03d.png"
 
 

@@ -25,7 +25,7 @@ def tree(tmp_path):
     Image.fromarray(gradient_image(40, 30)[..., 0]).save(root / "modes" / "grey.png")
     Image.fromarray(gradient_image(40, 30)).convert("P").save(root / "modes" / "palette.png")
     rgba = np.dstack([gradient_image(40, 30), np.tile(np.linspace(0, 255, 40, dtype=np.uint8), (30, 1))])
-    Image.fromarray(rgba, "RGBA").save(root / "modes" / "alpha.png")
+    Image.fromarray(rgba).save(root / "modes" / "alpha.png")
     Image.fromarray((np.arange(40 * 30, dtype=np.uint16).reshape(30, 40) * 50)).save(root / "modes" / "grey16.png")
     Image.fromarray(gradient_image(40, 30)).convert("CMYK").save(root / "modes" / "cmyk.jpg")
     Image.fromarray(gradient_image(40, 30)).save(root / "modes" / "tiff.tif")
@@ -259,7 +259,7 @@ def test_avif_photos_come_back_as_avif_with_their_transparency(tmp_path, random_
     src = tmp_path / "in"
     src.mkdir()
     ramp = np.tile(np.linspace(0, 255, 48, dtype=np.uint8), (32, 1))
-    Image.fromarray(np.dstack([gradient_image(48, 32), ramp]), "RGBA").save(src / "cut.avif", quality=100)
+    Image.fromarray(np.dstack([gradient_image(48, 32), ramp])).save(src / "cut.avif", quality=100)
     save_rgb(src / "photo.jpg", 48, 32)
     out = tmp_path / "out"
     result = run_cli("folder", src, out, "--style", STYLE, "--decoder", random_decoder_file, "--json", "--size", "64")

@@ -287,13 +287,13 @@ def test_start_and_duration_with_an_animated_output_keep_each_frame_s_duration(t
 def png_sequence(folder: Path) -> Path:
     folder.mkdir()
     for i, rgba in enumerate(rgba_frames()):
-        Image.fromarray(rgba, "RGBA").save(folder / f"f{i:03d}.png")
+        Image.fromarray(rgba).save(folder / f"f{i:03d}.png")
     return folder / "f%03d.png"
 
 
 def transparent_gif(path: Path) -> Path:
     """``rgba_frames`` with the alpha made binary, as GIF holds it."""
-    frames = [Image.fromarray(np.dstack([f[..., :3], np.where(f[..., 3] > 127, 255, 0).astype(np.uint8)]), "RGBA")
+    frames = [Image.fromarray(np.dstack([f[..., :3], np.where(f[..., 3] > 127, 255, 0).astype(np.uint8)]))
               for f in rgba_frames()]
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=1000 // RATE, loop=0, disposal=2)
     return path

@@ -96,7 +96,7 @@ def from_array(rgb: np.ndarray) -> Image.Image:
     """An (H, W, 3) uint8 or float [0, 1] array as a PIL image."""
     if rgb.dtype != np.uint8:
         rgb = (np.clip(rgb, 0, 1) * 255 + 0.5).astype(np.uint8)
-    return Image.fromarray(rgb, "RGB")
+    return Image.fromarray(rgb)
 
 
 def _font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:

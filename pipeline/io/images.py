@@ -144,9 +144,9 @@ def write_image(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = No
     fmt = _FORMAT_BY_EXT.get(path.suffix.lower())
     if fmt is None:
         raise ValueError(f"{path}: unsupported output extension {path.suffix!r}")
-    img = Image.fromarray(rgb, "RGB")
+    img = Image.fromarray(rgb)
     if alpha is not None and fmt in _ALPHA_FORMATS:
-        img.putalpha(Image.fromarray((alpha * 255.0 + 0.5).astype(np.uint8), "L"))
+        img.putalpha(Image.fromarray((alpha * 255.0 + 0.5).astype(np.uint8)))
     options = {"quality": _QUALITY[fmt]} if fmt in _QUALITY else {}
     if fmt != "BMP":
         options.update(metadata or {})
