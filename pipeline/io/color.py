@@ -3,6 +3,7 @@ the encoder with the matrix the output is tagged with, so colours do not shift b
 
 An untagged stream gets what players assume for it: BT.709 for HD (720 lines or 1280 columns and up), BT.601
 for SD. Sources deeper than 8 bits decode to 16-bit RGB, so a 10-bit gradient does not band on its way in.
+HDR sources (PQ, HLG) come out as SDR BT.709 light (``pipeline/io/hdr.py``) and their output is tagged so.
 Numbers are FFmpeg's own (``AVColorSpace``, ``AVColorPrimaries``, ``AVColorTransferCharacteristic``,
 ``AVColorRange``), as PyAV's codec contexts and frames take them.
 """
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 
 import av
 import numpy as np
+
+from pipeline.io import hdr
 
 # AVColorSpace values -> the matrix libswscale converts with (its SWS_CS_* numbers, as PyAV's ``Colorspace``):
 # BT.470BG (5) and SMPTE 170M (6) are both BT.601; BT.2020 constant luminance (10) has no swscale matrix of
@@ -45,6 +48,11 @@ class Colour:
         return self.bits > 8
 
     @property
+    def hdr(self) -> bool:
+        """PQ or HLG: decoded as SDR light (``pipeline/io/hdr.py``)."""
+        return self.yuv and self.transfer in hdr.TRANSFERS
+
+    @property
     def kr_kb(self) -> tuple[float, float]:
         return _KR_KB[self.sws_matrix]
 
@@ -70,25 +78,28 @@ def source_colour(frame: av.VideoFrame) -> Colour:
 def to_rgb(frame: av.VideoFrame, colour: Colour | None, deep: bool = False,
            size: tuple[int, int] | None = None) -> np.ndarray:
     """(H, W, 3) RGB of ``frame``: uint8, or with ``deep`` and a source deeper than 8 bits uint16 (0..65535);
-    scaled to ``size`` (width, height) in the same pass (bicubic, FFmpeg's default) where one is given."""
+    scaled to ``size`` (width, height) in the same pass (bicubic, FFmpeg's default) where one is given. An HDR
+    source's signal is read at 16 bits and turned into SDR light."""
     wide = deep and colour is not None and colour.deep
     scale = {} if size is None else {"width": size[0], "height": size[1], "interpolation": "BICUBIC"}
-    fmt = "rgb48le" if wide else "rgb24"
+    fmt = "rgb48le" if wide or (colour is not None and colour.hdr) else "rgb24"
     if colour is None or not colour.yuv:
         return frame.to_ndarray(format=fmt, **scale)
-    return frame.to_ndarray(format=fmt, src_colorspace=colour.sws_matrix, src_color_range=colour.range,
-                            dst_color_range=FULL, **scale)
+    rgb = frame.to_ndarray(format=fmt, src_colorspace=colour.sws_matrix, src_color_range=colour.range,
+                           dst_color_range=FULL, **scale)
+    return hdr.to_sdr(rgb, colour.transfer, colour.primaries, wide) if colour.hdr else rgb
 
 
 def output_colour(source: Colour | None, pix_fmt: str, out_hw: tuple[int, int]) -> Colour | None:
     """How the output's YUV is encoded and tagged: the source's matrix, primaries and transfer (RGB sources:
-    the HD/SD default of the output size), limited range; None for an RGB or palette ``pix_fmt``."""
+    the HD/SD default of the output size; HDR sources: BT.709, as their frames were made SDR), limited range;
+    None for an RGB or palette ``pix_fmt``."""
     fmt = av.VideoFormat(pix_fmt)
     if fmt.is_rgb or pix_fmt in ("pal8", "rgb8", "bgr8", "gray"):
         return None
     bits = max(c.bits for c in fmt.components)
-    if source is None or not source.yuv:
-        tag = BT709 if _hd(out_hw[1], out_hw[0]) else BT601
+    if source is None or not source.yuv or source.hdr:
+        tag = BT709 if _hd(out_hw[1], out_hw[0]) or (source is not None and source.hdr) else BT601
         return Colour(tag, LIMITED, tag, tag, bits)
     return Colour(source.matrix, LIMITED, source.primaries, source.transfer, bits)
 

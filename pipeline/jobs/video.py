@@ -23,6 +23,7 @@ from pipeline.errors import JobError, JoinFailed, SegmentsMissing, VideoError
 from pipeline.io.alpha_video import (alpha_conflict, alpha_encoding, holds_alpha, segment_encoding, work_muxer,
                                      write_with_alpha)
 from pipeline.io.animated import is_animated
+from pipeline.io.hdr import TRANSFERS
 from pipeline.io.images import IMAGE_EXTENSIONS
 from pipeline.io.sequence import is_sequence
 from pipeline.io.segments import Tally, drop_damaged_segments, finished_segments, prepare_workdir
@@ -114,6 +115,10 @@ class VideoJob:
         if plan.info.empty_audio and plan.encode.audio != "none":
             log.warning("%s: its audio stream holds no samples (FFmpeg finds no sample rate): the output has no "
                         "audio", src)
+        colour = plan.info.colour
+        if colour is not None and colour.hdr:
+            log.info("%s: HDR video (%s): stylized and written as SDR (BT.709), as style images are", src,
+                     TRANSFERS[colour.transfer])
         return _with_alpha(plan) if plan.info.alpha and not is_animated_output(dst) else plan
 
     def plan_all(self, pairs: list[tuple[Path, Path]], summary: Summary, seekable: bool = False) -> list[VideoPlan]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from pipeline.io.color import Colour, output_colour
+from pipeline.io.hdr import KNEE, PEAK, REFERENCE_WHITE
 from pipeline.io.segments import SegmentFormat, job_key, workdir_for
 from pipeline.io.video import VideoInfo, codec_for_container, even_size, timeline
 from pipeline.ops.sizes import work_size
@@ -129,12 +130,16 @@ def split_runs(segments: int, lanes: int) -> tuple[range, ...] | None:
     return tuple(range(a, b) for a, b in zip(edges, edges[1:]))
 
 
-def job_settings(video: VideoOptions, style_key: str, sizes: tuple) -> dict:
+def job_settings(video: VideoOptions, style_key: str, sizes: tuple, info: VideoInfo | None = None) -> dict:
     """The settings a segment depends on: how many lanes render it does not change it, so --resume may use
     another --parallel, nor does the contact sheet made after the job. The frame sizes worked out from the
-    source are among them, so segments from a version that sized the frames otherwise are made again."""
-    return {"style": style_key, "sizes": sizes,
-            "video": asdict(video) | {"resume": None, "parallel": None, "contact_sheet": None}}
+    source are among them, so segments from a version that sized the frames otherwise are made again; so is
+    an HDR source's SDR rendering (earlier versions stylized its signal as it was)."""
+    settings = {"style": style_key, "sizes": sizes,
+                "video": asdict(video) | {"resume": None, "parallel": None, "contact_sheet": None}}
+    if info is not None and info.colour is not None and info.colour.hdr:
+        settings["sdr"] = ("bt2408", REFERENCE_WHITE, PEAK, KNEE)
+    return settings
 
 
 def make_plan(src: Path, dst: Path, info: VideoInfo, video: VideoOptions, device: torch.device,
@@ -156,7 +161,7 @@ def make_plan(src: Path, dst: Path, info: VideoInfo, video: VideoOptions, device
     plan = VideoPlan(src, dst, info, video, work_hw, out_hw, source_hw, seg_len, None, timestamps,
                      video.batch_size, lean_encoder(codec_for_container(video.encode, dst), device, out_hw),
                      video.temporal.warmup_frames, expected_frames(info, video),
-                     job_key(src, job_settings(video, style_key, (work_hw, out_hw))))
+                     job_key(src, job_settings(video, style_key, (work_hw, out_hw), info)))
     count = plan.segment_count()
     if scenes:
         from pipeline.control.scenes import find_scene_cuts
