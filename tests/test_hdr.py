@@ -11,9 +11,11 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from PIL import Image
 
 from pipeline.io import hdr
 from pipeline.io.decode import decode_frames, probe
+from pipeline.io.images import avif_cicp, read_image
 from pipeline.options import EncodeOptions, TemporalMode, TemporalOptions, VideoOptions
 from tests.helpers import Identity, run
 from tests.test_colour import PATCHES, band_means, patches
@@ -121,3 +123,33 @@ def test_a_run_on_hdr_writes_sdr_tagged_bt709(tmp_path):
         frames = list(container.decode(video=0))
     assert len(frames) == 4
     assert np.abs(band_means(frames[-1].to_ndarray(format="rgb24")) - EXPECTED).max() < 7  # and 4:2:0
+
+
+def write_hdr_avif(path: Path, image: np.ndarray, transfer: int) -> Path:
+    """A 10-bit AVIF still of ``image`` (16-bit RGB signal) tagged BT.2020 and ``transfer`` in its nclx box, as
+    HDR AVIF exporters write it (Pillow's writer states sRGB only)."""
+    height, width = image.shape[:2]
+    with av.open(str(path), "w", format="avif") as out:
+        stream = out.add_stream("libsvtav1", rate=1)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p10le"
+        stream.options = {"crf": "1", "svtav1-params": "log-level=0"}
+        ctx = stream.codec_context
+        ctx.colorspace, ctx.color_primaries, ctx.color_trc, ctx.color_range = 9, 9, transfer, 1
+        frame = av.VideoFrame.from_ndarray(image, format="rgb48le").reformat(
+            format="yuv420p10le", dst_colorspace=9, dst_color_range=1)
+        frame.pts = 0
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+@pytest.mark.parametrize("transfer", [hdr.PQ, hdr.HLG], ids=["pq", "hlg"])
+def test_an_hdr_avif_photo_reads_as_its_sdr_colours(tmp_path, transfer):
+    """Before: Pillow's 8-bit signal read as sRGB (it reads no nclx box), grey and off by 30 levels and more."""
+    sdr = (patches(64, 48) * DIM).astype(np.uint16)
+    src = write_hdr_avif(tmp_path / "hdr.avif", hdr_master(sdr, transfer), transfer)
+    assert avif_cicp(src) == (9, transfer)
+    loaded = read_image(src)
+    assert np.abs(band_means(loaded.rgb * 255) - EXPECTED).max() < 6
+    signal = np.asarray(Image.open(src).convert("RGB"), dtype=np.float64)  # what Pillow alone gives
+    assert np.abs(band_means(signal) - EXPECTED).max() > 30

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from pipeline.errors import ImageReadError
+from pipeline.io import hdr
 from pipeline.io.reading import reading
 
 # AVIF (what phones and the web now save) needs Pillow 11.3 or later, whose wheels read and write it.
@@ -75,6 +77,8 @@ def _read_image(path: Path, min_side: int) -> LoadedImage:
                 img.draft("RGB", (min_side, min_side))
             drafted_w = img.size[0]
             img.load()
+            if img.format == "AVIF":
+                img = _sdr_avif(path, img)
             img = ImageOps.exif_transpose(img)  # the orientation tag goes with the turn
             metadata = {key: img.info[key] for key in ("icc_profile", "exif") if img.info.get(key)}
             rgb, alpha = _to_float_rgb(img)
@@ -93,6 +97,40 @@ def _read_image(path: Path, min_side: int) -> LoadedImage:
     if rgb.shape[0] == 0 or rgb.shape[1] == 0:
         raise ImageReadError("image has zero width or height")
     return LoadedImage(np.ascontiguousarray(rgb), alpha, source_hw, metadata)
+
+
+def avif_cicp(path: Path) -> tuple[int, int] | None:
+    """(primaries, transfer) of an AVIF's first ``nclx`` colour box (ISO/IEC 23091-2's numbers, FFmpeg's too);
+    None where it has none. The box sits in the file's ``meta``, before the coded pixels."""
+    with open(path, "rb") as file:
+        head = file.read(1 << 16)
+    at = head.find(b"colrnclx")
+    if at < 0 or at + 12 > len(head):
+        return None
+    primaries, transfer = struct.unpack(">HH", head[at + 8:at + 12])
+    return primaries, transfer
+
+
+def _sdr_avif(path: Path, img: Image.Image) -> Image.Image:
+    """An HDR AVIF (PQ, HLG) as SDR light: Pillow hands its signal over as if it were sRGB, at 8 bits, so FFmpeg
+    decodes it again at 16 bits for ``pipeline/io/hdr.py``; Pillow's EXIF (its orientation) and alpha stay.
+    Where FFmpeg's picture is not Pillow's (a grid of tiles), Pillow's 8 bits are converted."""
+    cicp = avif_cicp(path)
+    if cicp is None or cicp[1] not in hdr.TRANSFERS:
+        return img
+    from pipeline.io.color import source_colour, to_rgb  # PyAV: only for HDR stills
+    import av
+
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+        rgb = to_rgb(frame, source_colour(frame))
+    if (rgb.shape[1], rgb.shape[0]) != img.size or not source_colour(frame).hdr:
+        rgb = hdr.to_sdr(np.asarray(img.convert("RGB"), dtype=np.uint16) * 257, cicp[1], cicp[0])
+    sdr = Image.fromarray(rgb)
+    sdr.info = dict(img.info)
+    if "A" in img.getbands():
+        sdr.putalpha(img.getchannel("A"))
+    return sdr
 
 
 def to_tensor(rgb: np.ndarray) -> torch.Tensor:
