@@ -6,6 +6,7 @@ frames back makes what comes out the colour path's alone."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import av
@@ -17,7 +18,7 @@ from pipeline.io import hdr
 from pipeline.io.decode import decode_frames, probe
 from pipeline.io.images import avif_cicp, read_image
 from pipeline.options import EncodeOptions, TemporalMode, TemporalOptions, VideoOptions
-from tests.helpers import Identity, run
+from tests.helpers import STYLE_PATH, Identity, run, run_cli
 from tests.test_colour import PATCHES, band_means, patches
 
 # Linear BT.709 RGB -> linear BT.2020 RGB (BT.2087): how a master holds SDR colours.
@@ -125,16 +126,17 @@ def test_a_run_on_hdr_writes_sdr_tagged_bt709(tmp_path):
     assert np.abs(band_means(frames[-1].to_ndarray(format="rgb24")) - EXPECTED).max() < 7  # and 4:2:0
 
 
-def write_hdr_avif(path: Path, image: np.ndarray, transfer: int) -> Path:
+def write_hdr_avif(path: Path, image: np.ndarray, transfer: int, matrix: int = 9) -> Path:
     """A 10-bit AVIF still of ``image`` (16-bit RGB signal) tagged BT.2020 and ``transfer`` in its nclx box, as
-    HDR AVIF exporters write it (Pillow's writer states sRGB only)."""
+    HDR AVIF exporters write it (Pillow's writer states sRGB only); ``matrix`` 10 tags BT.2020's constant-
+    luminance matrix (its numbers stay the non-constant one's, the closest FFmpeg has)."""
     height, width = image.shape[:2]
     with av.open(str(path), "w", format="avif") as out:
         stream = out.add_stream("libsvtav1", rate=1)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p10le"
         stream.options = {"crf": "1", "svtav1-params": "log-level=0"}
         ctx = stream.codec_context
-        ctx.colorspace, ctx.color_primaries, ctx.color_trc, ctx.color_range = 9, 9, transfer, 1
+        ctx.colorspace, ctx.color_primaries, ctx.color_trc, ctx.color_range = matrix, 9, transfer, 1
         frame = av.VideoFrame.from_ndarray(image, format="rgb48le").reformat(
             format="yuv420p10le", dst_colorspace=9, dst_color_range=1)
         frame.pts = 0
@@ -153,3 +155,23 @@ def test_an_hdr_avif_photo_reads_as_its_sdr_colours(tmp_path, transfer):
     assert np.abs(band_means(loaded.rgb * 255) - EXPECTED).max() < 6
     signal = np.asarray(Image.open(src).convert("RGB"), dtype=np.float64)  # what Pillow alone gives
     assert np.abs(band_means(signal) - EXPECTED).max() > 30
+
+
+def test_avifs_libavif_cannot_convert_are_read_by_ffmpeg_or_named_in_one_line(tmp_path, random_decoder_file):
+    """Microsoft's 10-bit HDR Chimera frame (AOMediaCodec/av1-avif) is tagged BT.2020 constant luminance, a matrix
+    libavif does not convert: Pillow raised RuntimeError ('Conversion from YUV failed'), a traceback that
+    ended the folder run. HDR, FFmpeg reads it; an SDR one fails alone, in one line, and the rest are written."""
+    src = tmp_path / "in"
+    src.mkdir()
+    sdr = (patches(64, 48) * DIM).astype(np.uint16)
+    write_hdr_avif(src / "hdr_cl.avif", hdr_master(sdr, hdr.PQ), hdr.PQ, matrix=10)
+    write_hdr_avif(src / "sdr_cl.avif", sdr, 1, matrix=10)  # BT.709 transfer: Pillow's to read, and it cannot
+    Image.fromarray(np.full((32, 48, 3), 90, np.uint8)).save(src / "photo.jpg")
+    result = run_cli("folder", src, tmp_path / "out", "--style", STYLE_PATH, "--decoder", random_decoder_file,
+                     "--json", "--size", "64")
+    assert result.exit_code == 1 and "Traceback" not in result.stderr, result.stderr  # some failed, the rest written
+    summary = json.loads(result.stdout)
+    failed = [item for item in summary["items"] if item["status"] == "failed"]
+    assert len(failed) == 1 and failed[0]["path"].endswith("sdr_cl.avif") and "cannot decode" in failed[0]["reason"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["hdr_cl.avif", "photo.jpg"]
+    assert np.abs(band_means(read_image(src / "hdr_cl.avif").rgb * 255) - EXPECTED).max() < 6

@@ -76,9 +76,8 @@ def _read_image(path: Path, min_side: int) -> LoadedImage:
             if min_side and img.format == "JPEG":
                 img.draft("RGB", (min_side, min_side))
             drafted_w = img.size[0]
+            img = _sdr_avif(path, img) if img.format == "AVIF" else img
             img.load()
-            if img.format == "AVIF":
-                img = _sdr_avif(path, img)
             img = ImageOps.exif_transpose(img)  # the orientation tag goes with the turn
             metadata = {key: img.info[key] for key in ("icc_profile", "exif") if img.info.get(key)}
             rgb, alpha = _to_float_rgb(img)
@@ -92,7 +91,7 @@ def _read_image(path: Path, min_side: int) -> LoadedImage:
         raise ImageReadError("not a recognised image format") from None
     except Image.DecompressionBombError as exc:
         raise ImageReadError(f"too large to decode safely ({exc})") from None
-    except (OSError, ValueError, SyntaxError) as exc:
+    except (OSError, ValueError, SyntaxError, RuntimeError) as exc:  # RuntimeError: Pillow's AVIF decoder
         raise ImageReadError(f"cannot decode: {exc}") from None
     if rgb.shape[0] == 0 or rgb.shape[1] == 0:
         raise ImageReadError("image has zero width or height")
@@ -112,9 +111,10 @@ def avif_cicp(path: Path) -> tuple[int, int] | None:
 
 
 def _sdr_avif(path: Path, img: Image.Image) -> Image.Image:
-    """An HDR AVIF (PQ, HLG) as SDR light: Pillow hands its signal over as if it were sRGB, at 8 bits, so FFmpeg
-    decodes it again at 16 bits for ``pipeline/io/hdr.py``; Pillow's EXIF (its orientation) and alpha stay.
-    Where FFmpeg's picture is not Pillow's (a grid of tiles), Pillow's 8 bits are converted."""
+    """An HDR AVIF (PQ, HLG) as SDR light: Pillow reads no ``nclx`` box and hands the signal over as if it were
+    sRGB, at 8 bits, so FFmpeg decodes it at 16 bits for ``pipeline/io/hdr.py`` (also where libavif cannot:
+    a 10-bit BT.2020 constant-luminance Chimera frame); Pillow's EXIF (the orientation) and alpha stay. Where
+    FFmpeg's picture is not Pillow's (a grid of tiles), Pillow's 8 bits are converted. Others: ``img``."""
     cicp = avif_cicp(path)
     if cicp is None or cicp[1] not in hdr.TRANSFERS:
         return img
@@ -125,6 +125,7 @@ def _sdr_avif(path: Path, img: Image.Image) -> Image.Image:
         frame = next(container.decode(video=0))
         rgb = to_rgb(frame, source_colour(frame))
     if (rgb.shape[1], rgb.shape[0]) != img.size or not source_colour(frame).hdr:
+        img.load()
         rgb = hdr.to_sdr(np.asarray(img.convert("RGB"), dtype=np.uint16) * 257, cicp[1], cicp[0])
     sdr = Image.fromarray(rgb)
     sdr.info = dict(img.info)
