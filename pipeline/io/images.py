@@ -114,17 +114,20 @@ def _sdr_avif(path: Path, img: Image.Image) -> Image.Image:
     """An HDR AVIF (PQ, HLG) as SDR light: Pillow reads no ``nclx`` box and hands the signal over as if it were
     sRGB, at 8 bits, so FFmpeg decodes it at 16 bits for ``pipeline/io/hdr.py`` (also where libavif cannot:
     a 10-bit BT.2020 constant-luminance Chimera frame); Pillow's EXIF (the orientation) and alpha stay. Where
-    FFmpeg's picture is not Pillow's (a grid of tiles), Pillow's 8 bits are converted. Others: ``img``."""
+    FFmpeg fails or its picture is not Pillow's (a grid of tiles), Pillow's 8 bits are converted. Others: ``img``."""
     cicp = avif_cicp(path)
     if cicp is None or cicp[1] not in hdr.TRANSFERS:
         return img
     from pipeline.io.color import source_colour, to_rgb  # PyAV: only for HDR stills
     import av
 
-    with av.open(str(path)) as container:
-        frame = next(container.decode(video=0))
-        rgb = to_rgb(frame, source_colour(frame))
-    if (rgb.shape[1], rgb.shape[0]) != img.size or not source_colour(frame).hdr:
+    try:
+        with av.open(str(path)) as container:
+            frame = next(container.decode(video=0), None)
+            rgb = None if frame is None or not source_colour(frame).hdr else to_rgb(frame, source_colour(frame))
+    except (av.error.FFmpegError, IndexError):  # IndexError: no video stream FFmpeg can see
+        rgb = None
+    if rgb is None or (rgb.shape[1], rgb.shape[0]) != img.size:
         img.load()
         rgb = hdr.to_sdr(np.asarray(img.convert("RGB"), dtype=np.uint16) * 257, cicp[1], cicp[0])
     sdr = Image.fromarray(rgb)
