@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import signal
@@ -36,6 +37,16 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_data)
         if "bf16" in item.keywords and not cpu_has_fast_bf16():
             item.add_marker(skip_bf16)
+
+
+@pytest.fixture(autouse=True)
+def pipeline_logger_as_it_was():
+    """An in-process CLI run (``run_cli``) points the ``pipeline`` logger at its console and stops it
+    propagating: put back after each test, or a later test's ``caplog`` sees none of its records."""
+    logger = logging.getLogger("pipeline")
+    saved = logger.handlers[:], logger.propagate, logger.level
+    yield
+    logger.handlers[:], logger.propagate, logger.level = saved[0], saved[1], saved[2]
 
 
 @pytest.fixture(autouse=True)

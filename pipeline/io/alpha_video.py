@@ -20,6 +20,7 @@ import av
 import numpy as np
 
 from pipeline.io.alpha import AlphaTrack
+from pipeline.io.audio import label
 from pipeline.io.color import output_colour, source_colour, tag_stream, to_rgb
 from pipeline.io.encode import encoder_options, output_format
 from pipeline.options import EncodeOptions
@@ -95,22 +96,23 @@ def _muxer_options(fmt: str, video) -> dict[str, str]:
 def write_with_alpha(joined: Path, info, output: Path, opts: EncodeOptions, offset_s: float = 0.0) -> None:
     """``joined``'s frames with the source's alpha (the frame shown at each one's time plus ``offset_s``, the
     --start it was cut at) encoded with ``opts`` into ``output`` (written in place: callers pass a temporary
-    name), its audio packets copied as they are."""
+    name), its audio tracks' packets copied as they are."""
     fmt = output_format(output)
     with av.open(str(joined)) as inp:
         vin = inp.streams.video[0]
-        ain = inp.streams.audio[0] if inp.streams.audio else None
         with av.open(str(output), "w", format=fmt, options=_muxer_options(fmt, vin)) as out:
             colour = output_colour(info.colour, opts.pix_fmt, (vin.height, vin.width))
             vout = _video_stream(out, vin, opts, info.rate, colour)
-            aout = out.add_stream_from_template(ain) if ain is not None else None
+            aouts = {ain.index: out.add_stream_from_template(ain) for ain in inp.streams.audio}
+            for ain in inp.streams.audio:
+                label(aouts[ain.index], ain)
             deep = max(c.bits for c in av.VideoFormat(opts.pix_fmt).components) > 8
             track = AlphaTrack(info, (vin.height, vin.width))
             try:
                 for packet in inp.demux():
-                    if ain is not None and packet.stream.index == ain.index:
+                    if packet.stream.index in aouts:
                         if packet.size:
-                            packet.stream = aout
+                            packet.stream = aouts[packet.stream.index]
                             out.mux(packet)
                         continue
                     for frame in packet.decode():

@@ -72,16 +72,32 @@ class _Seams:
         return self.end_s - t  # a seam in the audio alone: straight after the part before
 
 
+def label(out_stream, in_stream) -> None:
+    """The track's language and title, and whether players take it by default, as the source states them. MP4
+    and MOV keep a title in the track's ``udta`` (FFmpeg reads it back as ``name``), and players show the
+    handler's name, so that is the title too."""
+    if in_stream.metadata.get("language"):
+        out_stream.metadata["language"] = in_stream.metadata["language"]
+    title = in_stream.metadata.get("title") or in_stream.metadata.get("name")
+    if title:
+        out_stream.metadata["title"] = title
+        if {"mp4", "mov"} & set(out_stream.container.format.name.split(",")):
+            out_stream.metadata["handler_name"] = title
+    out_stream.disposition = in_stream.disposition.value  # an int: PyAV 17 takes no flag
+
+
 class SourceAudio:
-    """Audio packets of the source between start and end (seconds), shifted by ``offset_s``, in order;
-    copied as they are or transcoded (AAC, or Opus for WebM)."""
+    """Audio packets of one of the source's audio tracks (``track``: its index among them) between start and
+    end (seconds), shifted by ``offset_s``, in order; copied as they are or transcoded (AAC, or Opus for WebM),
+    its language, title and default flag kept. Each track reads the file on its own."""
 
     def __init__(self, info: VideoInfo, out: av.container.OutputContainer, plan: str, start_s: float,
-                 end_s: float | None, offset_s: float, out_format: str) -> None:
+                 end_s: float | None, offset_s: float, out_format: str, track: int = 0) -> None:
         self.container = open_input(info.path, info.audio_late)
-        self.in_stream = self.container.streams.audio[0]
+        self.in_stream = self.container.streams.audio[track]
         self.start_s, self.end_s, self.offset_s = start_s, end_s, offset_s
         self.plan = plan
+        self.pending: list[av.Packet] = []
         if plan == "copy":
             self.out_stream = out.add_stream_from_template(self.in_stream)
         else:
@@ -94,6 +110,7 @@ class SourceAudio:
                                                layout=self.out_stream.layout.name, rate=rate)
             self.rate, self.samples = rate, None
         self.seams = _Seams(info)
+        label(self.out_stream, self.in_stream)
         self._packets = self._generate()
 
     def _in_range(self, t: float) -> bool:
@@ -148,8 +165,9 @@ class SourceAudio:
         elif at - self.samples > self.rate // 10:
             self.samples = at
 
-    def mux_until(self, out: av.container.OutputContainer, t_s: float | None, pending: list) -> None:
+    def mux_until(self, out: av.container.OutputContainer, t_s: float | None) -> None:
         """Mux the audio packets up to ``t_s`` seconds (all of them when None)."""
+        pending = self.pending
         while True:
             if not pending:
                 packet = next(self._packets, None)

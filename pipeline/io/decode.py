@@ -62,6 +62,12 @@ class VideoInfo:
     origin_s: float = 0.0  # the first frame's time: --start and --duration count from it, as players show time
     pixel_aspect: Fraction = Fraction(1)  # the coded pixels' width over height; frames come out square
     interlaced: bool = False  # frames flagged interlaced are deinterlaced as they are decoded (deinterlace.py)
+    more_audio: tuple[tuple[int, str], ...] = ()  # later audio tracks: (index among the audio streams, decoder)
+
+    @property
+    def audio_tracks(self) -> tuple[tuple[int, str], ...]:
+        """Every audio track an output keeps, in the source's order: (index among its audio streams, decoder)."""
+        return (((0, self.audio_codec),) if self.audio_codec else ()) + self.more_audio
 
     @property
     def expected_frames(self) -> int:
@@ -146,6 +152,14 @@ def _audio(container: av.container.InputContainer) -> tuple[str | None, bool, bo
     return _DECODER_ALIASES.get(ctx.name, ctx.name), late, False
 
 
+def _more_audio(container: av.container.InputContainer) -> tuple[tuple[int, str], ...]:
+    """The audio tracks after the first (a film's other languages, a commentary) that FFmpeg finds a sample
+    rate for at its first look: (index among the audio streams, decoder name)."""
+    return tuple((index, _DECODER_ALIASES.get(stream.codec_context.name, stream.codec_context.name))
+                 for index, stream in enumerate(container.streams.audio)
+                 if index and stream.codec_context.sample_rate)
+
+
 def _first_frame(container: av.container.InputContainer, stream) -> tuple[av.VideoFrame, int, bool]:
     """The first decodable frame, how many packets with data it took, and whether those carried times."""
     packets, stamped = 0, False
@@ -222,7 +236,8 @@ def probe(path: Path, fps: float | None = None) -> VideoInfo:
         return VideoInfo(path, width, height, rate, time_base, frames, duration, rotation, ctx.name,
                          audio, timing, seekable, reorders, container.format.name,
                          loop, stream_has_alpha(path, stream, first), source_colour(first),
-                         audio_late, empty_audio, max(0.0, origin), aspect, bool(first.interlaced_frame))
+                         audio_late, empty_audio, max(0.0, origin), aspect, bool(first.interlaced_frame),
+                         _more_audio(container) if audio else ())
 
 
 def frame_timestamps(info: VideoInfo) -> list[int]:

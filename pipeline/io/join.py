@@ -104,7 +104,7 @@ def join_segments(segments: list[Path], info: VideoInfo, output: Path, opts: Enc
                   start_s: float = 0.0, end_s: float | None = None, offset_s: float = 0.0,
                   muxer: str | None = None) -> None:
     """Stream-copy the video segments into ``output`` (written in place: callers pass a temporary name)
-    with the source's audio interleaved by time; an animated image (``.gif``, ``.webp``, ``.apng``) is written
+    with every audio track of the source interleaved by time; an animated image (``.gif``, ``.webp``, ``.apng``) is written
     from the segments' frames by ``pipeline/io/animated.py``. ``muxer``: write with that muxer instead of the
     one ``output``'s suffix names, the audio still as that one takes it (a work file that
     ``pipeline/io/alpha_video.py`` finishes)."""
@@ -112,22 +112,24 @@ def join_segments(segments: list[Path], info: VideoInfo, output: Path, opts: Enc
     if out_format in ANIMATED_FORMATS.values():
         write_animated(segments, info, output, offset_s, end_s)
         return
-    plan = audio_plan(info.audio_codec, out_format, opts.audio)
     muxer = muxer or out_format
     options = _MUXER_OPTIONS.get(muxer, {})
     if muxer in ("mp4", "mov"):
         options = _mp4_options(segments[0])
     with av.open(str(output), "w", format=muxer, options=options) as out:
         video = _VideoCopy(segments, out, out_format, info.rate)
-        audio = SourceAudio(info, out, plan, start_s, end_s, offset_s, out_format) if plan != "none" else None
-        pending: list = []
+        tracks = []
         try:
+            for track, codec in info.audio_tracks:
+                plan = audio_plan(codec, out_format, opts.audio)
+                if plan != "none":
+                    tracks.append(SourceAudio(info, out, plan, start_s, end_s, offset_s, out_format, track))
             for packet in video.packets(segments):
-                if audio is not None:
-                    audio.mux_until(out, float(packet.pts * packet.time_base), pending)
+                for audio in tracks:
+                    audio.mux_until(out, float(packet.pts * packet.time_base))
                 out.mux(packet)
-            if audio is not None:
-                audio.mux_until(out, None, pending)
+            for audio in tracks:
+                audio.mux_until(out, None)
         finally:
-            if audio is not None:
+            for audio in tracks:
                 audio.close()

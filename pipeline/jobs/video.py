@@ -111,7 +111,8 @@ class VideoJob:
             check_encoder(plan.encode, plan.out_hw, plan.info.rate)
         except VideoError as exc:
             raise JobError(str(exc)) from None
-        audio_plan(plan.info.audio_codec, output_format(dst), plan.encode.audio)  # --audio copy it can hold
+        for _, codec in plan.info.audio_tracks:  # --audio copy: each track one the output can hold
+            audio_plan(codec, output_format(dst), plan.encode.audio)
         if plan.info.empty_audio and plan.encode.audio != "none":
             log.warning("%s: its audio stream holds no samples (FFmpeg finds no sample rate): the output has no "
                         "audio", src)
