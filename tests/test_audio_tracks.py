@@ -37,7 +37,7 @@ def film(path: Path, seconds: float = FRAMES / RATE, tracks_: list = TRACKS) -> 
             stream.metadata["language"] = language
             if title:
                 stream.metadata["title"] = title
-            stream.disposition = av.stream.Disposition.default.value if default else 0
+            stream.disposition = av.stream.Disposition.default if default else av.stream.Disposition(0)
             streams.append(stream)
         mux_moving_frames(out, video, FRAMES)
         for stream, (_, layout, pitch, *_) in zip(streams, tracks_):

@@ -24,8 +24,8 @@ def _stylize(*args) -> subprocess.CompletedProcess:
 
 
 def rotate_mp4(path: Path, degrees: int) -> Path:
-    """Write the display matrix of a phone's portrait video into the first track header, as bytes: PyAV can
-    set it only from version 18 on, and these tests also run at the lowest version allowed."""
+    """Write the display matrix of a phone's portrait video into the first track header, as bytes, where a
+    phone writes it (the file's own header, not side data a muxer may place elsewhere)."""
     turn = {90: (0, -1, 1, 0), 270: (0, 1, -1, 0)}[degrees]
     data = bytearray(path.read_bytes())
     at = data.index(b"tkhd")

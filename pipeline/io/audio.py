@@ -83,7 +83,7 @@ def label(out_stream, in_stream) -> None:
         out_stream.metadata["title"] = title
         if {"mp4", "mov"} & set(out_stream.container.format.name.split(",")):
             out_stream.metadata["handler_name"] = title
-    out_stream.disposition = in_stream.disposition.value  # an int: PyAV 17 takes no flag
+    out_stream.disposition = in_stream.disposition
 
 
 class SourceAudio:
