@@ -96,15 +96,16 @@ def _muxer_options(fmt: str, video) -> dict[str, str]:
 def write_with_alpha(joined: Path, info, output: Path, opts: EncodeOptions, offset_s: float = 0.0) -> None:
     """``joined``'s frames with the source's alpha (the frame shown at each one's time plus ``offset_s``, the
     --start it was cut at) encoded with ``opts`` into ``output`` (written in place: callers pass a temporary
-    name), its audio tracks' packets copied as they are."""
+    name), its audio and subtitle tracks' packets copied as they are."""
     fmt = output_format(output)
     with av.open(str(joined)) as inp:
         vin = inp.streams.video[0]
         with av.open(str(output), "w", format=fmt, options=_muxer_options(fmt, vin)) as out:
             colour = output_colour(info.colour, opts.pix_fmt, (vin.height, vin.width))
             vout = _video_stream(out, vin, opts, info.rate, colour)
-            aouts = {ain.index: out.add_stream_from_template(ain) for ain in inp.streams.audio}
-            for ain in inp.streams.audio:
+            kept = [*inp.streams.audio, *inp.streams.subtitles]
+            aouts = {ain.index: out.add_stream_from_template(ain) for ain in kept}
+            for ain in kept:
                 label(aouts[ain.index], ain)
             deep = max(c.bits for c in av.VideoFormat(opts.pix_fmt).components) > 8
             track = AlphaTrack(info, (vin.height, vin.width))

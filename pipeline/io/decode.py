@@ -63,6 +63,7 @@ class VideoInfo:
     pixel_aspect: Fraction = Fraction(1)  # the coded pixels' width over height; frames come out square
     interlaced: bool = False  # frames flagged interlaced are deinterlaced as they are decoded (deinterlace.py)
     more_audio: tuple[tuple[int, str], ...] = ()  # later audio tracks: (index among the audio streams, decoder)
+    subtitles: tuple[tuple[int, str, str], ...] = ()  # (index among the subtitle streams, decoder, language)
 
     @property
     def audio_tracks(self) -> tuple[tuple[int, str], ...]:
@@ -160,6 +161,11 @@ def _more_audio(container: av.container.InputContainer) -> tuple[tuple[int, str]
                  if index and stream.codec_context.sample_rate)
 
 
+def _subtitles(container: av.container.InputContainer) -> tuple[tuple[int, str, str], ...]:
+    return tuple((index, stream.codec_context.name, stream.metadata.get("language", ""))
+                 for index, stream in enumerate(container.streams.subtitles) if stream.codec_context is not None)
+
+
 def _first_frame(container: av.container.InputContainer, stream) -> tuple[av.VideoFrame, int, bool]:
     """The first decodable frame, how many packets with data it took, and whether those carried times."""
     packets, stamped = 0, False
@@ -237,7 +243,7 @@ def probe(path: Path, fps: float | None = None) -> VideoInfo:
                          audio, timing, seekable, reorders, container.format.name,
                          loop, stream_has_alpha(path, stream, first), source_colour(first),
                          audio_late, empty_audio, max(0.0, origin), aspect, bool(first.interlaced_frame),
-                         _more_audio(container) if audio else ())
+                         _more_audio(container) if audio else (), _subtitles(container))
 
 
 def frame_timestamps(info: VideoInfo) -> list[int]:

@@ -15,6 +15,7 @@ from pipeline.io.animated import ANIMATED_FORMATS, write_animated
 from pipeline.io.audio import SourceAudio
 from pipeline.io.decode import VideoInfo
 from pipeline.io.encode import audio_plan, output_format
+from pipeline.io.subtitles import SourceSubtitles, kept
 from pipeline.options import EncodeOptions
 
 # Matroska and AVI store times before zero (AAC priming) as they are, where their default would shift every
@@ -104,7 +105,7 @@ def join_segments(segments: list[Path], info: VideoInfo, output: Path, opts: Enc
                   start_s: float = 0.0, end_s: float | None = None, offset_s: float = 0.0,
                   muxer: str | None = None) -> None:
     """Stream-copy the video segments into ``output`` (written in place: callers pass a temporary name)
-    with every audio track of the source interleaved by time; an animated image (``.gif``, ``.webp``, ``.apng``) is written
+    with every audio track of the source, and each subtitle track the container holds, interleaved by time; an animated image (``.gif``, ``.webp``, ``.apng``) is written
     from the segments' frames by ``pipeline/io/animated.py``. ``muxer``: write with that muxer instead of the
     one ``output``'s suffix names, the audio still as that one takes it (a work file that
     ``pipeline/io/alpha_video.py`` finishes)."""
@@ -124,6 +125,8 @@ def join_segments(segments: list[Path], info: VideoInfo, output: Path, opts: Enc
                 plan = audio_plan(codec, out_format, opts.audio)
                 if plan != "none":
                     tracks.append(SourceAudio(info, out, plan, start_s, end_s, offset_s, out_format, track))
+            tracks += [SourceSubtitles(info, out, start_s, end_s, offset_s, track)
+                       for track, codec, _ in info.subtitles if kept(codec, muxer) and kept(codec, out_format)]
             for packet in video.packets(segments):
                 for audio in tracks:
                     audio.mux_until(out, float(packet.pts * packet.time_base))

@@ -26,6 +26,7 @@ from pipeline.io.animated import is_animated
 from pipeline.io.hdr import TRANSFERS
 from pipeline.io.images import IMAGE_EXTENSIONS
 from pipeline.io.sequence import is_sequence
+from pipeline.io.subtitles import tracks_left_out
 from pipeline.io.segments import Tally, drop_damaged_segments, finished_segments, prepare_workdir
 from pipeline.io.video import (VIDEO_EXTENSIONS, check_encoder, check_output, codec_for_container, join_segments,
                                output_format, output_suffix, probe)
@@ -116,10 +117,7 @@ class VideoJob:
         if plan.info.empty_audio and plan.encode.audio != "none":
             log.warning("%s: its audio stream holds no samples (FFmpeg finds no sample rate): the output has no "
                         "audio", src)
-        colour = plan.info.colour
-        if colour is not None and colour.hdr:
-            log.info("%s: HDR video (%s): stylized and written as SDR (BT.709), as style images are", src,
-                     TRANSFERS[colour.transfer])
+        _say_what_changes(plan)
         return _with_alpha(plan) if plan.info.alpha and not is_animated_output(dst) else plan
 
     def plan_all(self, pairs: list[tuple[Path, Path]], summary: Summary, seekable: bool = False) -> list[VideoPlan]:
@@ -220,6 +218,19 @@ class VideoJob:
                 f"the {figures['frames']} frames before")
         log.warning("%s: %s (--strict makes this an error)", plan.src, note)
         summary.add(ItemResult(str(plan.src), PROCESSED, note, str(plan.dst), figures["stopped_at_s"]))
+
+
+def _say_what_changes(plan: VideoPlan) -> None:
+    """One line each for what of the source the output shows otherwise: HDR made SDR, subtitle tracks its
+    container cannot hold."""
+    colour = plan.info.colour
+    if colour is not None and colour.hdr:
+        log.info("%s: HDR video (%s): stylized and written as SDR (BT.709), as style images are", plan.src,
+                 TRANSFERS[colour.transfer])
+    left_out = tracks_left_out(plan.info, output_format(plan.dst))
+    if left_out:
+        log.info("%s: subtitles not kept, %s holds no %s as they are (.mkv keeps them)", plan.src,
+                 plan.dst.suffix or "the output", ", ".join(left_out))
 
 
 def keeps_alpha(plan: VideoPlan) -> bool:

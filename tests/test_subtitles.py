@@ -1,0 +1,99 @@
+"""Subtitle tracks come back where the output's container holds them as they are (Matroska all, WebM WebVTT,
+MP4 mov_text), each with its language, at its times, cut to --start/--duration with the pictures; a track the
+output cannot hold is named in one line. Before, every subtitle track was dropped without a word."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import av
+import pytest
+
+from pipeline.io.decode import probe
+from pipeline.options import EncodeOptions, TemporalMode, TemporalOptions, VideoOptions
+from pipeline.report import PROCESSED
+from tests.helpers import Identity, run
+from tests.media import mux_moving_frames
+
+RATE, FRAMES = 8, 16  # two seconds
+SRT = "1\n00:00:00,500 --> 00:00:01,200\nHello\n\n2\n00:00:01,500 --> 00:00:01,900\nWorld\n"
+VTT = "WEBVTT\n\n00:00:00.250 --> 00:00:00.750\nBonjour\n\n00:00:01.000 --> 00:00:01.750\nMonde\n"
+OPTS = VideoOptions(size=0, batch_size=4, parallel=1, segment_seconds=1.0, encode=EncodeOptions(preset="ultrafast"),
+                    temporal=TemporalOptions(TemporalMode.OFF))
+
+
+def film(tmp_path: Path) -> Path:
+    """Two seconds of moving frames with a SubRip track (English) and a WebVTT one (French), as a film's MKV."""
+    (tmp_path / "en.srt").write_text(SRT)
+    (tmp_path / "fr.vtt").write_text(VTT)
+    path = tmp_path / "film.mkv"
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=RATE)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        sources = [av.open(str(tmp_path / name)) for name in ("en.srt", "fr.vtt")]
+        tracks = []
+        for source, language in zip(sources, ("eng", "fra")):
+            stream = out.add_stream_from_template(source.streams.subtitles[0])
+            stream.metadata["language"] = language
+            tracks.append(stream)
+        mux_moving_frames(out, video, FRAMES)
+        for source, stream in zip(sources, tracks):
+            for packet in source.demux(source.streams.subtitles[0]):
+                if packet.size:
+                    packet.stream = stream
+                    out.mux(packet)
+            source.close()
+    return path
+
+
+def events(path: Path) -> list[list[tuple[str, float, float, str]]]:
+    """Each subtitle track's (codec, shown at, for how long, language) per packet."""
+    with av.open(str(path)) as container:
+        found = []
+        for stream in container.streams.subtitles:
+            tb = stream.time_base
+            found.append([(stream.codec_context.name, round(float(p.pts * tb), 3), round(float(p.duration * tb), 3),
+                           stream.metadata.get("language")) for p in container.demux(stream) if p.size])
+            container.seek(0)
+    return found
+
+
+def test_subtitle_tracks_come_back_in_a_matroska_output_at_their_times(tmp_path):
+    src = film(tmp_path)
+    assert [(codec, language) for _, codec, language in probe(src).subtitles] == [("srt", "eng"), ("webvtt", "fra")]
+    summary = run(Identity(), [(src, tmp_path / "out.mkv")], OPTS)
+    assert [r.status for r in summary.results] == [PROCESSED], summary.results
+    assert events(tmp_path / "out.mkv") == [
+        [("srt", 0.5, 0.7, "eng"), ("srt", 1.5, 0.4, "eng")],
+        [("webvtt", 0.25, 0.5, "fra"), ("webvtt", 1.0, 0.75, "fra")]]
+
+
+def test_a_cut_keeps_what_shows_in_it_from_its_start(tmp_path):
+    """--start 1 --duration 0.75: "Hello" (0.5-1.2 s) shows its last 0.2 s from the start, "World" (1.5-1.9 s)
+    is cut where the last picture ends (1.625 s and one frame: 1.75 s); "Bonjour" (before) is left out."""
+    src = film(tmp_path)
+    opts = VideoOptions(**{**OPTS.__dict__, "start": 1.0, "duration": 0.75})
+    summary = run(Identity(), [(src, tmp_path / "cut.mkv")], opts)
+    assert [r.status for r in summary.results] == [PROCESSED], summary.results
+    with av.open(str(tmp_path / "cut.mkv")) as container:
+        shown = [float(frame.time) for frame in container.decode(video=0)]
+    assert shown[0] == 0 and shown[-1] + 1 / RATE == 0.75, shown
+    assert events(tmp_path / "cut.mkv") == [
+        [("srt", 0.0, 0.2, "eng"), ("srt", 0.5, 0.25, "eng")],
+        [("webvtt", 0.0, 0.75, "fra")]]
+
+
+@pytest.mark.parametrize("out_name, kept, named", [
+    ("out.webm", ["webvtt"], "srt (eng)"),  # WebM holds WebVTT alone
+    ("out.mp4", [], "srt (eng), webvtt (fra)"),  # MP4 only its own mov_text
+])
+def test_a_track_the_output_cannot_hold_is_named_in_one_line(tmp_path, caplog, out_name, kept, named):
+    src = film(tmp_path)
+    with caplog.at_level(logging.INFO, logger="pipeline"):
+        summary = run(Identity(), [(src, tmp_path / out_name)], OPTS)
+    assert [r.status for r in summary.results] == [PROCESSED], summary.results
+    assert [track[0][0] for track in events(tmp_path / out_name)] == kept
+    said = [r.getMessage() for r in caplog.records if "subtitles not kept" in r.getMessage()]
+    assert said == [f"{src}: subtitles not kept, {Path(out_name).suffix} holds no {named} as they are (.mkv keeps "
+                    "them)"], said
