@@ -16,7 +16,8 @@ from pathlib import Path
 import av
 import numpy as np
 
-from pipeline.io.decode import open_input, probe
+from pipeline.io.decode import probe
+from pipeline.io.tracks import open_input
 from pipeline.jobs.video import VideoJob
 from pipeline.engines.local import run_videos_local
 from pipeline.options import EncodeOptions, TemporalMode, TemporalOptions, VideoOptions

@@ -8,8 +8,9 @@ from fractions import Fraction
 
 import av
 
-from pipeline.io.decode import VideoInfo, open_input, timeline
+from pipeline.io.decode import VideoInfo, timeline
 from pipeline.io.demux import packets
+from pipeline.io.tracks import open_input
 
 # What a transcode falls back to, by channel count, where the encoder refuses the source's layout: FFmpeg's AAC
 # encoder takes no layout of unspecified order ("2 channels", as WMV and AVI files often declare), Opus no

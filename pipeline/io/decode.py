@@ -23,16 +23,12 @@ from pipeline.io.aspect import display_size, pixel_aspect
 from pipeline.io.color import Colour, source_colour, to_rgb
 from pipeline.io.deinterlace import deinterlaced
 from pipeline.io.timing import REORDER_WINDOW, Timing, increasing, joined, retimed, seam_gap
+from pipeline.io.tracks import first_audio, more_audio, open_input, subtitle_tracks
 
 # What folders are searched for: every container and elementary stream the decoder is tested on.
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".ts", ".m2ts", ".mts", ".mpg", ".mpeg", ".vob",
                     ".h264", ".264", ".hevc", ".h265", ".265", ".gif", ".apng", ".3gp", ".3g2", ".f4v", ".flv",
                     ".wmv", ".asf", ".ogv", ".mxf", ".m2v", ".y4m", ".dv", ".divx"}
-_DECODER_ALIASES = {"mp3float": "mp3", "aac_fixed": "aac"}
-# FFmpeg takes a stream's parameters (an audio sample rate) from its first 5 s (analyzeduration) or 5 MB
-# (probesize); a stream that starts later has none, and no muxer writes a header for it. Reading on is bounded
-# (10 minutes, 1 GiB): a stream that never comes would otherwise have the whole file read to find that out.
-_PROBE_ALL = {"analyzeduration": str(600 * 1_000_000), "probesize": str(2**30)}
 # Containers with an index of keyframes, where a seek lands on the keyframe before the time asked for. Others
 # (MPEG-TS, GIF, raw streams) are read from the start up to the frame asked for.
 _INDEXED = {"mov", "mp4", "matroska", "webm", "avi"}
@@ -101,12 +97,6 @@ def _why(exc: Exception) -> str:
     return getattr(exc, "strerror", None) or str(exc)
 
 
-def open_input(path: Path, probe_all: bool = False) -> av.container.InputContainer:
-    """The file opened for reading; metadata that is not UTF-8 (old cameras write Latin-1) is read, not fatal.
-    ``probe_all``: FFmpeg reads on until it has every stream's parameters (up to 10 minutes), not only 5 s."""
-    return av.open(str(path), metadata_errors="replace", options=_PROBE_ALL if probe_all else {})
-
-
 def _open(path: Path) -> av.container.InputContainer:
     if not path.exists():
         raise VideoError("no such file")
@@ -134,36 +124,6 @@ def _video_stream(container: av.container.InputContainer):
     if ctx.width == 0:
         raise VideoError(f"no picture size in the {ctx.name} stream (truncated or corrupt)")
     return stream
-
-
-def _audio(container: av.container.InputContainer) -> tuple[str | None, bool, bool]:
-    """The first audio stream's decoder name (None: no audio it can copy), whether its parameters lie past
-    what FFmpeg reads at first (``open_input(probe_all=True)`` finds them), and whether a declared stream was
-    left out for having no samples at all (an MPEG-TS program can list an audio stream that never comes)."""
-    if not container.streams.audio:
-        return None, False, False
-    late = False
-    if not container.streams.audio[0].codec_context.sample_rate:
-        with open_input(Path(container.name), probe_all=True) as again:
-            ctx, late = again.streams.audio[0].codec_context, True
-    else:
-        ctx = container.streams.audio[0].codec_context
-    if not ctx.sample_rate:
-        return None, False, True
-    return _DECODER_ALIASES.get(ctx.name, ctx.name), late, False
-
-
-def _more_audio(container: av.container.InputContainer) -> tuple[tuple[int, str], ...]:
-    """The audio tracks after the first (a film's other languages, a commentary) that FFmpeg finds a sample
-    rate for at its first look: (index among the audio streams, decoder name)."""
-    return tuple((index, _DECODER_ALIASES.get(stream.codec_context.name, stream.codec_context.name))
-                 for index, stream in enumerate(container.streams.audio)
-                 if index and stream.codec_context.sample_rate)
-
-
-def _subtitles(container: av.container.InputContainer) -> tuple[tuple[int, str, str], ...]:
-    return tuple((index, stream.codec_context.name, stream.metadata.get("language", ""))
-                 for index, stream in enumerate(container.streams.subtitles) if stream.codec_context is not None)
 
 
 def _first_frame(container: av.container.InputContainer, stream) -> tuple[av.VideoFrame, int, bool]:
@@ -233,7 +193,7 @@ def probe(path: Path, fps: float | None = None) -> VideoInfo:
         aspect = pixel_aspect(stream)
         width, height = display_size(ctx.width, ctx.height, aspect)
         width, height = (height, width) if rotation % 180 else (width, height)
-        audio, audio_late, empty_audio = _audio(container)
+        audio, audio_late, empty_audio = first_audio(container)
         # An MPEG-TS starts at 1.4 s or wherever its clock stood, a DASH fragment where its period did
         origin = float(stream.start_time * time_base) if stamped and stream.start_time is not None else 0.0
         # Stamps permuted by reordering only sort out over a run of frames decoded from a keyframe on.
@@ -243,7 +203,7 @@ def probe(path: Path, fps: float | None = None) -> VideoInfo:
                          audio, timing, seekable, reorders, container.format.name,
                          loop, stream_has_alpha(path, stream, first), source_colour(first),
                          audio_late, empty_audio, max(0.0, origin), aspect, bool(first.interlaced_frame),
-                         _more_audio(container) if audio else (), _subtitles(container))
+                         more_audio(container) if audio else (), subtitle_tracks(container))
 
 
 def frame_timestamps(info: VideoInfo) -> list[int]:

@@ -23,8 +23,9 @@ import numpy as np
 
 from pipeline.errors import JobError, VideoError
 from pipeline.io.color import Colour
-from pipeline.io.decode import count_packets, open_input
+from pipeline.io.decode import count_packets
 from pipeline.io.images import atomic_write
+from pipeline.io.tracks import open_input
 from pipeline.io.video import SegmentWriter
 from pipeline.options import EncodeOptions
 

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 
 import av
 
-from pipeline.io.decode import VideoInfo, open_input
+from pipeline.io.decode import VideoInfo
 from pipeline.io.demux import packets
+from pipeline.io.tracks import open_input
 
 # What each output container takes as it is (FFmpeg's decoder names; SubRip's is "subrip", or "srt" as the
 # SRT demuxer names it).
