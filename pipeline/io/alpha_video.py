@@ -23,6 +23,7 @@ from pipeline.io.alpha import AlphaTrack
 from pipeline.io.audio import label
 from pipeline.io.color import output_colour, source_colour, tag_stream, to_rgb
 from pipeline.io.encode import encoder_options, output_format
+from pipeline.io.tags import mp4_flags, source_tags
 from pipeline.options import EncodeOptions
 
 # The container -> the encoder and pixel format that keep alpha there. FFmpeg's libvpx-vp9 encodes the alpha
@@ -87,20 +88,22 @@ def _rgba_frame(frame: av.VideoFrame, alpha: np.ndarray, pix_fmt: str, colour, d
     return out
 
 
-def _muxer_options(fmt: str, video) -> dict[str, str]:
+def _muxer_options(fmt: str, video, tags: dict[str, str]) -> dict[str, str]:
     if fmt == "mov":  # as pipeline/io/join.py writes MOV: the index first, times in the video's own scale
-        return {"movflags": "+faststart", "movie_timescale": str(video.time_base.denominator)}
+        return {"movflags": "+faststart" + mp4_flags(tags), "movie_timescale": str(video.time_base.denominator)}
     return {"avoid_negative_ts": "disabled"}  # as join.py: times before zero (AAC priming) kept
 
 
 def write_with_alpha(joined: Path, info, output: Path, opts: EncodeOptions, offset_s: float = 0.0) -> None:
     """``joined``'s frames with the source's alpha (the frame shown at each one's time plus ``offset_s``, the
     --start it was cut at) encoded with ``opts`` into ``output`` (written in place: callers pass a temporary
-    name), its audio and subtitle tracks' packets copied as they are."""
+    name), its audio and subtitle tracks' packets copied as they are, its tags kept."""
     fmt = output_format(output)
     with av.open(str(joined)) as inp:
         vin = inp.streams.video[0]
-        with av.open(str(output), "w", format=fmt, options=_muxer_options(fmt, vin)) as out:
+        tags = source_tags(joined)
+        with av.open(str(output), "w", format=fmt, options=_muxer_options(fmt, vin, tags)) as out:
+            out.metadata.update(tags)
             colour = output_colour(info.colour, opts.pix_fmt, (vin.height, vin.width))
             vout = _video_stream(out, vin, opts, info.rate, colour)
             kept = [*inp.streams.audio, *inp.streams.subtitles]

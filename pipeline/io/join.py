@@ -16,6 +16,7 @@ from pipeline.io.audio import SourceAudio
 from pipeline.io.decode import VideoInfo
 from pipeline.io.encode import audio_plan, output_format
 from pipeline.io.subtitles import SourceSubtitles, kept
+from pipeline.io.tags import mp4_flags, source_tags
 from pipeline.options import EncodeOptions
 
 # Matroska and AVI store times before zero (AAC priming) as they are, where their default would shift every
@@ -93,31 +94,35 @@ class _VideoCopy:
             yield ready
 
 
-def _mp4_options(segment: Path) -> dict[str, str]:
+def _mp4_options(segment: Path, tags: dict[str, str]) -> dict[str, str]:
     """The index first, for playback while downloading; start offsets (edit lists) in the video's own time
-    scale, where the default of 1/1000 s would move the first frame by up to half a millisecond."""
+    scale, where the default of 1/1000 s would move the first frame by up to half a millisecond; ``tags``
+    kept (``pipeline/io/tags.py``)."""
     with av.open(str(segment)) as first:
         scale = first.streams.video[0].time_base.denominator
-    return {"movflags": "+faststart", "movie_timescale": str(scale)}
+    return {"movflags": "+faststart" + mp4_flags(tags), "movie_timescale": str(scale)}
 
 
 def join_segments(segments: list[Path], info: VideoInfo, output: Path, opts: EncodeOptions,
                   start_s: float = 0.0, end_s: float | None = None, offset_s: float = 0.0,
                   muxer: str | None = None) -> None:
     """Stream-copy the video segments into ``output`` (written in place: callers pass a temporary name)
-    with every audio track of the source, and each subtitle track the container holds, interleaved by time; an animated image (``.gif``, ``.webp``, ``.apng``) is written
-    from the segments' frames by ``pipeline/io/animated.py``. ``muxer``: write with that muxer instead of the
-    one ``output``'s suffix names, the audio still as that one takes it (a work file that
+    with every audio track of the source and each subtitle track the container holds, interleaved by time,
+    and the source's tags (when and where it was recorded); an animated image (``.gif``, ``.webp``, ``.apng``)
+    is written from the segments' frames by ``pipeline/io/animated.py``. ``muxer``: write with that muxer
+    instead of the one ``output``'s suffix names, the audio still as that one takes it (a work file that
     ``pipeline/io/alpha_video.py`` finishes)."""
     out_format = output_format(output)
     if out_format in ANIMATED_FORMATS.values():
         write_animated(segments, info, output, offset_s, end_s)
         return
     muxer = muxer or out_format
+    tags = source_tags(info.path)
     options = _MUXER_OPTIONS.get(muxer, {})
     if muxer in ("mp4", "mov"):
-        options = _mp4_options(segments[0])
+        options = _mp4_options(segments[0], tags)
     with av.open(str(output), "w", format=muxer, options=options) as out:
+        out.metadata.update(tags)
         video = _VideoCopy(segments, out, out_format, info.rate)
         tracks = []
         try:

@@ -1,0 +1,41 @@
+"""The source file's own tags for the output: when and where it was recorded, on what, its title. A phone's
+clip stylized without them sorts in a photo library at the day it was made, with no place on the map.
+
+The container's technical tags (brands, the muxer that wrote it) are the output's own. MP4 and MOV write the
+usual keys (``creation_time`` into the movie header, ``location`` as ISO 6709 into ``©xyz``) and drop the
+others unless told to write every key as a QuickTime metadata item (``movflags`` ``use_metadata_tags``): so
+that flag is set where the source has keys in the reverse-DNS form phones write (``com.apple.quicktime.make``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+
+from pipeline.io.tracks import open_input
+
+# Written by every muxer about itself, or read back from a container's structure rather than its tags.
+_TECHNICAL = {"major_brand", "minor_version", "compatible_brands", "encoder", "duration", "location-eng"}
+_ISO6709 = "com.apple.quicktime.location.iso6709"  # an iPhone's place of recording (with its altitude)
+
+
+def source_tags(path: Path) -> dict[str, str]:
+    """The container tags of ``path`` an output carries over; ``location`` from a phone's ISO 6709 key where the
+    file has none of its own, so players that read only ``©xyz`` find the place too."""
+    try:
+        with open_input(path) as container:
+            tags = {key: value for key, value in container.metadata.items()
+                    if key.lower() not in _TECHNICAL and value.strip()}
+    except (av.error.FFmpegError, OSError):  # an image sequence's folder or pattern: no container, no tags
+        return {}
+    lowered = {key.lower(): value for key, value in tags.items()}
+    if _ISO6709 in lowered and "location" not in lowered:
+        tags["location"] = lowered[_ISO6709]
+    return tags
+
+
+def mp4_flags(tags: dict[str, str]) -> str:
+    """The ``movflags`` an MP4 or MOV needs to keep ``tags``: every key as a metadata item where some are not
+    keys the muxer knows (reverse-DNS ones)."""
+    return "+use_metadata_tags" if any("." in key for key in tags) else ""
