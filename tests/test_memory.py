@@ -147,8 +147,10 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 def test_freed_large_tensors_are_reused_without_page_faults():
     """After keep_freed_memory, a 64 MB tensor freed and allocated again is not zero-filled afresh by the
     kernel once the heap has settled: without it each is 16,384 page faults of 4 kB. In a fresh process,
-    since what earlier tests left in the heap decides where the next block goes."""
+    since what earlier tests left in the heap decides where the next block goes. One of the eight is now and
+    then faulted in again (2 runs in 24 here, on a VM whose kernel reclaims idle memory, kdamond): two are
+    allowed, against all eight without it."""
     faults = {keep: int(subprocess.run([sys.executable, "-c", FAULTS_OF_EIGHT_64MB_TENSORS.format(keep=keep)],
                                        check=True, capture_output=True, text=True).stdout)
               for keep in ("keep_freed_memory()", "True")}
-    assert faults["keep_freed_memory()"] < 2000 and faults["True"] > 8 * 16000, faults
+    assert faults["keep_freed_memory()"] < 2 * 16384 + 2000 and faults["True"] > 8 * 16000, faults
