@@ -116,3 +116,17 @@ def test_audio_copy_refuses_before_any_work_when_a_later_track_cannot_be_copied(
     assert "--audio copy: webm cannot hold flac" in by_name["refused"].reason
     assert not (tmp_path / "out.webm").exists()
     assert [t["codec"] for t in tracks(tmp_path / "out.mkv")] == ["opus", "flac"]
+
+
+@pytest.mark.parametrize("codec_id, left", [(b"A_AC3", ["aac"]), (b"A_AAC", ["ac3"])], ids=["second", "first"])
+def test_a_track_whose_codec_ffmpeg_does_not_know_is_left_out_and_the_others_kept(tmp_path, codec_id, left):
+    """A Matroska codec ID FFmpeg has never heard of (as a new phone's spatial audio can be) gives a stream
+    with no codec: listing the tracks ended the run in a traceback (AttributeError)."""
+    src = film(tmp_path / "film.mkv")
+    data = bytearray(src.read_bytes())
+    at = data.index(codec_id)
+    data[at:at + len(codec_id)] = b"A_XYZ"[:len(codec_id)]
+    (tmp_path / "odd.mkv").write_bytes(bytes(data))
+    summary = run(Identity(), [(tmp_path / "odd.mkv", tmp_path / "out.mkv")], OPTS)
+    assert [r.status for r in summary.results] == [PROCESSED], summary.results
+    assert [t["codec"] for t in tracks(tmp_path / "out.mkv")] == left

@@ -203,7 +203,7 @@ def probe(path: Path, fps: float | None = None) -> VideoInfo:
                          audio, timing, seekable, reorders, container.format.name,
                          loop, stream_has_alpha(path, stream, first), source_colour(first),
                          audio_late, empty_audio, max(0.0, origin), aspect, bool(first.interlaced_frame),
-                         more_audio(container) if audio else (), subtitle_tracks(container))
+                         more_audio(container), subtitle_tracks(container))
 
 
 def frame_timestamps(info: VideoInfo) -> list[int]:

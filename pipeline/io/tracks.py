@@ -23,7 +23,7 @@ def first_audio(container: av.container.InputContainer) -> tuple[str | None, boo
     """The first audio stream's decoder name (None: no audio it can copy), whether its parameters lie past
     what FFmpeg reads at first (``open_input(probe_all=True)`` finds them), and whether a declared stream was
     left out for having no samples at all (an MPEG-TS program can list an audio stream that never comes)."""
-    if not container.streams.audio:
+    if not container.streams.audio or not _known(container.streams.audio[0]):
         return None, False, False
     late = False
     if not container.streams.audio[0].codec_context.sample_rate:
@@ -36,15 +36,20 @@ def first_audio(container: av.container.InputContainer) -> tuple[str | None, boo
     return _DECODER_ALIASES.get(ctx.name, ctx.name), late, False
 
 
+def _known(stream) -> bool:
+    """Whether FFmpeg knows the stream's codec (a Matroska codec ID it has never heard of gives none)."""
+    return stream.codec_context is not None and stream.codec_context.name not in (None, "none")
+
+
 def more_audio(container: av.container.InputContainer) -> tuple[tuple[int, str], ...]:
-    """The audio tracks after the first (a film's other languages, a commentary) that FFmpeg finds a sample
-    rate for at its first look: (index among the audio streams, decoder name)."""
+    """The audio tracks after the first (a film's other languages, a commentary) whose codec FFmpeg knows and
+    finds a sample rate for at its first look: (index among the audio streams, decoder name)."""
     return tuple((index, _DECODER_ALIASES.get(stream.codec_context.name, stream.codec_context.name))
                  for index, stream in enumerate(container.streams.audio)
-                 if index and stream.codec_context.sample_rate)
+                 if index and _known(stream) and stream.codec_context.sample_rate)
 
 
 def subtitle_tracks(container: av.container.InputContainer) -> tuple[tuple[int, str, str], ...]:
     """Each subtitle track: (index among the subtitle streams, decoder name, language or "")."""
     return tuple((index, stream.codec_context.name, stream.metadata.get("language", ""))
-                 for index, stream in enumerate(container.streams.subtitles) if stream.codec_context is not None)
+                 for index, stream in enumerate(container.streams.subtitles) if _known(stream))
