@@ -6,6 +6,7 @@ failure. Files that end where they say they end raise no such warning."""
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -65,6 +66,19 @@ def test_a_file_damaged_part_way_keeps_the_frames_before_the_damage(tmp_path):
     assert 24 <= count < FRAMES  # the frames held back for reordering too
     assert len(stops) == 1 and str(stops[0]).startswith("truncated or corrupt: decoding failed after")
     assert stops[0].at_s == pytest.approx(end)
+
+
+def test_a_mkv_whose_blocks_are_damaged_part_way_says_damaged_not_ended(tmp_path, clips):
+    """A block header spoilt in the middle of a Matroska cluster: FFmpeg's reader stops there, well before the
+    end. Before, the warning said the file ends there; the cut file still does."""
+    src = clips["whole.mkv"]
+    damaged = media.flip(src, tmp_path / "damaged.mkv", media.packet_positions(src)[40])
+    count, end, stops = decoded_until(damaged)
+    assert 10 < count < FRAMES and len(stops) == 1 and stops[0].at_s == pytest.approx(end)
+    said = re.fullmatch(r"the file is damaged at byte (\d+) of (\d+): FFmpeg reads no packet past it, before the "
+                        r"[0-9.]+ s its header declares", str(stops[0]))
+    assert said and int(said[2]) == damaged.stat().st_size and int(said[1]) < int(said[2]) - 1000, str(stops[0])
+    assert str(decoded(clips["cut.mkv"])[1][0]).startswith("the file ends there")
 
 
 def test_a_mkv_whose_audio_outlasts_its_video_is_whole(tmp_path):

@@ -105,14 +105,42 @@ def lost_mp4_index(path: Path) -> bool:
     return pos > 0
 
 
-def stream_ends(path: Path) -> float:
-    """Where the packets of every stream of ``path`` end, in seconds (read without decoding)."""
-    end = 0.0
+def stream_ends(path: Path) -> tuple[float, int]:
+    """Where the packets of every stream of ``path`` end, in seconds, and the byte the reader got to (read
+    without decoding)."""
+    end, reached = 0.0, 0
     with av.open(str(path), metadata_errors="replace") as container:
         for packet in packets(container, empty=True):  # a Theora frame held by an empty packet ends with it
             if packet.pts is not None and packet.time_base:
                 end = max(end, float((packet.pts + (packet.duration or 0)) * packet.time_base))
-    return end
+            if packet.pos is not None and packet.pos >= 0:
+                reached = max(reached, packet.pos + packet.size)
+    return end, reached
+
+
+_CLUSTER = bytes.fromhex("1F43B675")  # the EBML ID of a Matroska cluster, which holds the packets
+
+
+def _cluster_end(data: bytes, start: int) -> int | None:
+    """The end of the cluster whose ID is at ``start``: its size is an EBML number, its length told by the
+    first byte's leading zeros; None for one of unknown size (all ones: a live stream's)."""
+    first = data[start + 4] if start + 4 < len(data) else 0
+    length = 9 - first.bit_length() if first else 0
+    if not 1 <= length <= 8 or start + 4 + length > len(data):
+        return None
+    size = int.from_bytes(data[start + 4:start + 4 + length], "big") & ((1 << (7 * length)) - 1)
+    return None if size == (1 << (7 * length)) - 1 else start + 4 + length + size
+
+
+def damaged_at(path: Path, reached: int) -> int | None:
+    """Where a Matroska file whose reader stopped at byte ``reached`` is damaged: there, if the cluster it was
+    reading says it goes on, or clusters follow that it never read (what follows the last cluster, the index
+    and tags, is no sign of damage)."""
+    data = path.read_bytes()
+    last = data.rfind(_CLUSTER, 0, reached)
+    end = _cluster_end(data, last) if last >= 0 else None
+    inside = end is not None and reached + 16 < end <= len(data)
+    return reached if inside or _CLUSTER in data[reached:] else None
 
 
 def cut_short(path: Path, formats: set[str]) -> str | None:
@@ -139,9 +167,15 @@ def ends_short(path: Path, formats: set[str], end_s: float, declared_s: float, r
     if why := cut_short(path, formats):
         return why
     slack = 2 / rate + 0.05
-    if formats & {"matroska", "webm"} and declared_s - end_s > slack and stream_ends(path) < declared_s - slack:
-        return f"the file ends there, before the {declared_s:.3f} s its header declares"
-    return None
+    if not formats & {"matroska", "webm"} or declared_s - end_s <= slack:
+        return None
+    streams_end, reached = stream_ends(path)
+    if streams_end >= declared_s - slack:
+        return None
+    if (at := damaged_at(path, reached)) is not None:
+        return (f"the file is damaged at byte {at} of {path.stat().st_size}: FFmpeg reads no packet past it, "
+                f"before the {declared_s:.3f} s its header declares")
+    return f"the file ends there, before the {declared_s:.3f} s its header declares"
 
 
 def ending(info, failure: str | None, decoded: int, yielded: int, end_s: float | None, from_s: float | None,
