@@ -5,6 +5,7 @@ and the others were dropped without a word."""
 
 from __future__ import annotations
 
+import logging
 from fractions import Fraction
 from pathlib import Path
 
@@ -130,3 +131,23 @@ def test_a_track_whose_codec_ffmpeg_does_not_know_is_left_out_and_the_others_kep
     summary = run(Identity(), [(tmp_path / "odd.mkv", tmp_path / "out.mkv")], OPTS)
     assert [r.status for r in summary.results] == [PROCESSED], summary.results
     assert [t["codec"] for t in tracks(tmp_path / "out.mkv")] == left
+
+
+def test_damaged_audio_packets_leave_a_gap_not_a_failed_video(tmp_path, caplog):
+    """Twenty AAC packets whose data is spoilt (the file's structure intact), transcoded for WebM: the join
+    failed ('Invalid data found when processing input') after every frame was stylized."""
+    src = film(tmp_path / "film.mkv")
+    with av.open(str(src)) as container:
+        spots = [(p.pos, p.size) for p in container.demux(container.streams.audio[0]) if p.size][20:40]
+    data = bytearray(src.read_bytes())
+    for pos, size in spots:
+        for i in range(pos + size - 120, pos + size - 4):
+            data[i] ^= 0x5A
+    (tmp_path / "damaged.mkv").write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING, logger="pipeline"):
+        summary = run(Identity(), [(tmp_path / "damaged.mkv", tmp_path / "out.webm")], OPTS)
+    assert [r.status for r in summary.results] == [PROCESSED], summary.results
+    said = [r.getMessage() for r in caplog.records if "damaged packets" in r.getMessage()]
+    assert len(said) == 1 and "20 damaged packets of its audio (stream 1)" in said[0], said
+    got = tracks(tmp_path / "out.webm")
+    assert 1.2 < got[0]["seconds"] < FRAMES / RATE - 0.2 and abs(got[1]["seconds"] - FRAMES / RATE) < 0.1, got

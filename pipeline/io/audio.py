@@ -3,6 +3,7 @@ Opus for WebM) into a layout and sample rate the encoder takes, each placed at i
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from fractions import Fraction
 
@@ -11,6 +12,8 @@ import av
 from pipeline.io.decode import VideoInfo, timeline
 from pipeline.io.demux import packets
 from pipeline.io.tracks import open_input
+
+log = logging.getLogger(__name__)
 
 # What a transcode falls back to, by channel count, where the encoder refuses the source's layout: FFmpeg's AAC
 # encoder takes no layout of unspecified order ("2 channels", as WMV and AVI files often declare), Opus no
@@ -99,6 +102,7 @@ class SourceAudio:
         self.start_s, self.end_s, self.offset_s = start_s, end_s, offset_s
         self.plan = plan
         self.pending: list[av.Packet] = []
+        self.damaged = 0  # packets that would not decode (transcoding)
         if plan == "copy":
             self.out_stream = out.add_stream_from_template(self.in_stream)
         else:
@@ -139,7 +143,12 @@ class SourceAudio:
                 packet.stream = self.out_stream
                 yield packet
                 continue
-            for frame in packet.decode():
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError:  # a damaged packet: left out, as FFmpeg's own tools do, not the video
+                self.damaged += 1
+                continue
+            for frame in frames:
                 yield from self._encode(frame)
         if self.plan != "copy":
             yield from self._encode(None)
@@ -181,4 +190,7 @@ class SourceAudio:
             out.mux(pending.pop(0))
 
     def close(self) -> None:
+        if self.damaged:
+            log.warning("%s: %d damaged packets of its audio (stream %d) did not decode; left out (a gap in the sound)",
+                        self.container.name, self.damaged, self.in_stream.index)
         self.container.close()
