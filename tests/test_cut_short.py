@@ -59,13 +59,33 @@ def test_a_file_cut_in_the_middle_keeps_its_frames_and_says_where_it_stopped(cli
     assert "\n" not in str(stops[0])
 
 
-def test_a_file_damaged_part_way_keeps_the_frames_before_the_damage(tmp_path):
+@pytest.mark.parametrize("packet", [30, 5])
+def test_a_damaged_frame_is_left_out_and_decoding_goes_on(tmp_path, caplog, packet):
+    """Eight bytes spoilt in one H.264 frame: the decoder refuses that packet and takes the next. Before, decoding
+    stopped there and the output held the frames before it (24 of 48 for the 30th packet, 5 for the 5th)."""
     src = media.x264_avi(tmp_path / "in.avi", frames=FRAMES)
-    damaged = media.flip(src, tmp_path / "flipped.avi", media.packet_positions(src)[30])
+    damaged = media.flip(src, tmp_path / "flipped.avi", media.packet_positions(src)[packet])
+    with caplog.at_level(logging.WARNING, logger="pipeline"):
+        count, end, stops = decoded_until(damaged)
+    assert count == FRAMES - 1 and stops == [] and end == pytest.approx(FRAMES / 24)
+    said = [r.getMessage() for r in caplog.records if "damaged video packets" in r.getMessage()]
+    near = re.search(r"1 damaged video packets did not decode, the first near ([0-9.]+) s", said[0] if said else "")
+    # a frame-threaded decoder reports the error a few packets on
+    assert len(said) == 1 and near and packet / 24 <= float(near[1]) <= (packet + 4) / 24, said
+
+
+def test_a_file_of_garbage_after_its_first_frames_stops_decoding_there(tmp_path):
+    """Past ``MAX_DAMAGED`` packets that do not decode, the file is garbage from there: decoding stops, and the
+    frames before are kept with one warning, as for a file cut short."""
+    from pipeline.io.decode import MAX_DAMAGED
+
+    src = media.x264_avi(tmp_path / "in.avi", frames=MAX_DAMAGED + 30)
+    damaged = src
+    for k, at in enumerate(media.packet_positions(src)[10:]):
+        damaged = media.flip(damaged, tmp_path / f"flipped{k % 2}.avi", at)
     count, end, stops = decoded_until(damaged)
-    assert 24 <= count < FRAMES  # the frames held back for reordering too
-    assert len(stops) == 1 and str(stops[0]).startswith("truncated or corrupt: decoding failed after")
-    assert stops[0].at_s == pytest.approx(end)
+    assert 8 <= count <= 12 and len(stops) == 1, (count, stops)
+    assert str(stops[0]).startswith("truncated or corrupt: decoding failed after") and stops[0].at_s == pytest.approx(end)
 
 
 def test_a_mkv_whose_blocks_are_damaged_part_way_says_damaged_not_ended(tmp_path, clips):

@@ -214,12 +214,15 @@ def test_an_mp4_cut_short_keeps_what_decodes_or_is_one_clear_error(tmp_path, fra
 
 
 @pytest.mark.parametrize("family", ["mp4-h264-bframes", "avi-h264-bframes"])
-def test_bytes_flipped_inside_a_frame_fail_decoding_in_one_line(tmp_path, family):
+def test_bytes_flipped_inside_a_frame_leave_it_out_or_fail_in_one_line_when_strict(tmp_path, family):
+    """Decoding goes on past the damaged frame (tests/test_cut_short.py); --strict stops there in one line."""
     name, build, _, _ = INPUTS[family]
     src = build(tmp_path / name)
-    at = media.packet_positions(src)[8]
-    message = one_line_failure(media.flip(src, tmp_path / f"flipped{src.suffix}", at))
-    assert message.startswith("truncated or corrupt: decoding failed after")
+    flipped = media.flip(src, tmp_path / f"flipped{src.suffix}", media.packet_positions(src)[8])
+    assert FRAMES - 3 <= len(list(decode_frames(probe(flipped)))) < FRAMES
+    with pytest.raises(VideoError) as caught:
+        list(decode_frames(probe(flipped), skip_damaged=False))
+    assert str(caught.value).startswith("truncated or corrupt: decoding failed after") and "\n" not in str(caught.value)
 
 
 @pytest.mark.parametrize("family", ["avi-h264-bframes", "avi-mpeg4-packed-bframes"])
@@ -295,7 +298,8 @@ def test_cli_mp4_to_avi(tmp_path, random_decoder_file, style):
 
 
 def test_cli_damaged_avi_is_one_line(tmp_path, random_decoder_file, style):
-    """With --strict; without, the frames before the damage are kept with a warning (tests/test_cut_short.py)."""
+    """With --strict; without, the damaged frame is left out with a warning and the rest kept
+    (tests/test_cut_short.py)."""
     src = media.x264_avi(tmp_path / "in.avi")
     src = media.flip(src, tmp_path / "flipped.avi", media.packet_positions(src)[8])
     result = run_cli("video", src, tmp_path / "out.mp4", "--style", style, "--decoder", random_decoder_file,

@@ -8,8 +8,9 @@ frame timing survive. Every failure of the file itself (missing, empty, damaged,
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from pipeline.io.color import Colour, source_colour, to_rgb
 from pipeline.io.deinterlace import deinterlaced
 from pipeline.io.timing import REORDER_WINDOW, Timing, increasing, joined, retimed, seam_gap
 from pipeline.io.tracks import first_audio, more_audio, open_input, subtitle_tracks
+
+log = logging.getLogger(__name__)
 
 # What folders are searched for: every container and elementary stream the decoder is tested on.
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".ts", ".m2ts", ".mts", ".mpg", ".mpeg", ".vob",
@@ -256,18 +259,37 @@ def _upright(frame: av.VideoFrame, info: VideoInfo, deep: bool) -> np.ndarray:
     return image
 
 
+# Packets that fail to decode are left out and decoding goes on, as players do (the frame before shows longer);
+# past this many, the file is taken for garbage and decoding stops there.
+MAX_DAMAGED = 50
+
+
 @dataclass
 class _Progress:
-    """How far decoding got: frames out of the decoder, and the error that stopped it (None: the end)."""
+    """How far decoding got: frames out of the decoder, the error that stopped it (None: the end), and the
+    times (seconds; None where unknown) of the packets left out for not decoding."""
 
     frames: int = 0
     error: av.error.FFmpegError | None = None
+    damaged: list = field(default_factory=list)
+    skip: int = MAX_DAMAGED  # how many damaged packets to leave out before the next one stops decoding
+
+    def decode(self, packet: av.Packet) -> list[av.VideoFrame]:
+        """``packet``'s frames; none for a damaged one, noted, until there are too many of them."""
+        try:
+            return packet.decode()
+        except av.error.FFmpegError:
+            if not packet.size or len(self.damaged) >= self.skip:  # the drain's error, or a garbage file
+                raise
+            self.damaged.append(None if packet.pts is None else float(packet.pts * packet.time_base))
+            return []
 
 
 def _decoded(container: av.container.InputContainer, stream, progress: _Progress,
              slots: bool) -> Iterator[av.VideoFrame]:
     """The stream's frames in decoder order, counted in ``progress``, which keeps a decoding error instead of
-    raising it, so the frames held for reordering still come out. A file cut short ends in a packet read short
+    raising it, so the frames held for reordering still come out; a packet that does not decode is left out
+    and noted there, and decoding goes on (``MAX_DAMAGED``). A file cut short ends in a packet read short
     (FFmpeg flags it corrupt): it is left out, as its frame is not all there, and a threaded decoder would
     report its error only as it drains, losing the frames it held. With ``slots`` (AVI), each frame's ``pts``
     is its packet's slot in the file (``dts``), where FFmpeg's own pts for AVI assume a decoder delay of a
@@ -285,23 +307,35 @@ def _decoded(container: av.container.InputContainer, stream, progress: _Progress
     try:
         for packet in demux.packets(container, stream):
             if short is not None and packet.size:
-                yield from counted(short.decode())
+                yield from counted(progress.decode(short))
                 short = None
             if slots and packet.size and packet.dts is not None:
                 slot_of[packet.pts] = packet.dts
             if packet.is_corrupt and packet.size:
                 short = packet
                 continue
-            yield from counted(packet.decode())  # the last, empty, packet drains the decoder
+            yield from counted(progress.decode(packet))  # the last, empty, packet drains the decoder
     except av.error.FFmpegError as exc:
         progress.error = exc
     if progress.error is not None:
         yield from counted(_held(stream))
 
 
+_TOLD: set = set()  # (file, first damaged time) said already: lanes decode the frames before theirs again
+
+
+def _say_damaged(info: VideoInfo, damaged: list) -> None:
+    if damaged and (info.path, damaged[0]) not in _TOLD:
+        _TOLD.add((info.path, damaged[0]))
+        at = "" if damaged[0] is None else f", the first near {damaged[0] - info.origin_s:.3f} s"
+        log.warning("%s: %d damaged video packets did not decode%s; left out, the frame before each shows "
+                    "longer", info.path, len(damaged), at)
+
+
 def decode_frames(info: VideoInfo, start_s: float = 0.0, duration_s: float | None = None,
                   max_frames: int | None = None, first_index: int = 0, timestamps: list[int] | None = None,
-                  deep: bool = False, stops: list[DecodingStopped] | None = None) -> Iterator[Frame]:
+                  deep: bool = False, stops: list[DecodingStopped] | None = None,
+                  skip_damaged: bool = True) -> Iterator[Frame]:
     """Decode upright RGB frames in presentation order, with frame threading on; ``deep``: 16-bit RGB for
     sources deeper than 8 bits (``pipeline/io/color.py``).
 
@@ -312,6 +346,8 @@ def decode_frames(info: VideoInfo, start_s: float = 0.0, duration_s: float | Non
     A decoding error (truncated or corrupt file) raises VideoError naming how far decoding got; given a
     ``stops`` list, one after some frames ends the frames there and appends a ``DecodingStopped`` to it, as
     does a clean end where the file was cut short (``truncation.ends_short``): the caller keeps what decoded.
+    A packet that does not decode is left out with one warning (up to ``MAX_DAMAGED``); with ``skip_damaged``
+    False (--strict) it is such a decoding error.
     """
     begin = info.clock(start_s) if start_s > 0 else 0.0
     end_s = None if duration_s is None else info.clock(start_s + duration_s)
@@ -323,7 +359,7 @@ def decode_frames(info: VideoInfo, start_s: float = 0.0, duration_s: float | Non
         return
     index_of = {pts: i for i, pts in enumerate(timestamps)} if timestamps is not None else None
     index = yielded = 0
-    progress, last_t = _Progress(), None
+    progress, last_t = _Progress(skip=MAX_DAMAGED if skip_damaged else 0), None
     with _open(info.path) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -346,6 +382,7 @@ def decode_frames(info: VideoInfo, start_s: float = 0.0, duration_s: float | Non
                 return
             yield Frame(index, pts, _upright(frame, info, deep))
             index, yielded, last_t = index + 1, yielded + 1, t
+    _say_damaged(info, progress.damaged)
     from_s = float(timestamps[first_index] * info.time_base) if first_index and timestamps else None
     failure = None if progress.error is None else _why(progress.error)
     stop = truncation.ending(info, failure, progress.frames, yielded,

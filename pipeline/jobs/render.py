@@ -154,14 +154,14 @@ def decode_source(plan: VideoPlan, run: range | None) -> Iterator[Frame]:
     """The frames a run needs, decoded: from the warm-up frames before its first segment (seeking there by
     the plan's timestamps) to the end of its last segment; the whole requested range for ``run`` None.
     Where the file stops decoding part way it ends with ``DecodingStopped`` after the frames that decoded, or
-    with --strict fails with a VideoError."""
+    with --strict fails with a VideoError (a damaged packet too, which is otherwise left out)."""
     video, seg_len = plan.video, plan.seg_len
     first = max(0, run.start * seg_len - plan.warmup) if run is not None else 0
     stop = run.stop * seg_len if run is not None else None
     timestamps = list(plan.timestamps) if run is not None and plan.timestamps is not None else None
     stops: list[DecodingStopped] = []
     frames = decode_frames(plan.info, video.start, video.duration, video.max_frames, first, timestamps, deep=True,
-                           stops=stops)
+                           stops=stops, skip_damaged=not video.strict)
     try:
         for frame in frames:
             if stop is not None and frame.index >= stop:
