@@ -8,7 +8,6 @@ frame timing survive. Every failure of the file itself (missing, empty, damaged,
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -25,8 +24,6 @@ from pipeline.io.color import Colour, source_colour, to_rgb
 from pipeline.io.deinterlace import deinterlaced
 from pipeline.io.timing import REORDER_WINDOW, Timing, increasing, joined, retimed, seam_gap
 from pipeline.io.tracks import first_audio, more_audio, open_input, subtitle_tracks
-
-log = logging.getLogger(__name__)
 
 # What folders are searched for: every container and elementary stream the decoder is tested on.
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".ts", ".m2ts", ".mts", ".mpg", ".mpeg", ".vob",
@@ -321,17 +318,6 @@ def _decoded(container: av.container.InputContainer, stream, progress: _Progress
         yield from counted(_held(stream))
 
 
-_TOLD: set = set()  # (file, first damaged time) said already: lanes decode the frames before theirs again
-
-
-def _say_damaged(info: VideoInfo, damaged: list) -> None:
-    if damaged and (info.path, damaged[0]) not in _TOLD:
-        _TOLD.add((info.path, damaged[0]))
-        at = "" if damaged[0] is None else f", the first near {damaged[0] - info.origin_s:.3f} s"
-        log.warning("%s: %d damaged video packets did not decode%s; left out, the frame before each shows "
-                    "longer", info.path, len(damaged), at)
-
-
 def decode_frames(info: VideoInfo, start_s: float = 0.0, duration_s: float | None = None,
                   max_frames: int | None = None, first_index: int = 0, timestamps: list[int] | None = None,
                   deep: bool = False, stops: list[DecodingStopped] | None = None,
@@ -382,7 +368,7 @@ def decode_frames(info: VideoInfo, start_s: float = 0.0, duration_s: float | Non
                 return
             yield Frame(index, pts, _upright(frame, info, deep))
             index, yielded, last_t = index + 1, yielded + 1, t
-    _say_damaged(info, progress.damaged)
+    truncation.say_damaged(info, progress.damaged)
     from_s = float(timestamps[first_index] * info.time_base) if first_index and timestamps else None
     failure = None if progress.error is None else _why(progress.error)
     stop = truncation.ending(info, failure, progress.frames, yielded,

@@ -12,12 +12,16 @@ frames that decoded kept, or an error.
 
 from __future__ import annotations
 
+import logging
+
 from pathlib import Path
 
 import av
 
 from pipeline.errors import DecodingStopped, VideoError
 from pipeline.io.demux import packets
+
+log = logging.getLogger(__name__)
 
 _PS_TAIL = 1 << 18  # bytes read from the end of a program stream to find its last pack (packs are ~2 KiB)
 _PACK, _SYSTEM, _END = 0xBA, 0xBB, 0xB9
@@ -199,3 +203,16 @@ def ending(info, failure: str | None, decoded: int, yielded: int, end_s: float |
     if keep and cut and from_s is not None:
         return DecodingStopped(f"truncated: {cut}", from_s)
     raise VideoError(why)
+
+
+_TOLD: set = set()  # (file, first damaged time) said already: lanes decode the frames before theirs again
+
+
+def say_damaged(info, damaged: list) -> None:
+    """One warning for the video packets of ``info`` (a ``VideoInfo``) that were left out for not decoding
+    (their times, seconds, in ``damaged``), once for each file and first time."""
+    if damaged and (info.path, damaged[0]) not in _TOLD:
+        _TOLD.add((info.path, damaged[0]))
+        at = "" if damaged[0] is None else f", the first near {damaged[0] - info.origin_s:.3f} s"
+        log.warning("%s: %d damaged video packets did not decode%s; left out, the frame before each shows "
+                    "longer", info.path, len(damaged), at)
