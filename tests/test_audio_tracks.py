@@ -120,17 +120,23 @@ def test_audio_copy_refuses_before_any_work_when_a_later_track_cannot_be_copied(
 
 
 @pytest.mark.parametrize("codec_id, left", [(b"A_AC3", ["aac"]), (b"A_AAC", ["ac3"])], ids=["second", "first"])
-def test_a_track_whose_codec_ffmpeg_does_not_know_is_left_out_and_the_others_kept(tmp_path, codec_id, left):
+def test_a_track_whose_codec_ffmpeg_does_not_know_is_left_out_and_the_others_kept(tmp_path, caplog, codec_id,
+                                                                                 left):
     """A Matroska codec ID FFmpeg has never heard of (as a new phone's spatial audio can be) gives a stream
-    with no codec: listing the tracks ended the run in a traceback (AttributeError)."""
+    with no codec: listing the tracks ended the run in a traceback (AttributeError). Now one line names it."""
     src = film(tmp_path / "film.mkv")
     data = bytearray(src.read_bytes())
     at = data.index(codec_id)
     data[at:at + len(codec_id)] = b"A_XYZ"[:len(codec_id)]
     (tmp_path / "odd.mkv").write_bytes(bytes(data))
-    summary = run(Identity(), [(tmp_path / "odd.mkv", tmp_path / "out.mkv")], OPTS)
+    with caplog.at_level(logging.INFO, logger="pipeline"):
+        summary = run(Identity(), [(tmp_path / "odd.mkv", tmp_path / "out.mkv")], OPTS)
     assert [r.status for r in summary.results] == [PROCESSED], summary.results
     assert [t["codec"] for t in tracks(tmp_path / "out.mkv")] == left
+    said = [r.getMessage() for r in caplog.records if "FFmpeg does not know" in r.getMessage()]
+    language = "fra" if codec_id == b"A_AC3" else "eng"
+    assert said == [f"{tmp_path / 'odd.mkv'}: left out, in codecs FFmpeg does not know: audio stream "
+                    f"{1 if language == 'eng' else 2} ({language})"], said
 
 
 def test_damaged_audio_packets_leave_a_gap_not_a_failed_video(tmp_path, caplog):

@@ -23,7 +23,7 @@ from pipeline.io.aspect import display_size, pixel_aspect
 from pipeline.io.color import Colour, source_colour, to_rgb
 from pipeline.io.deinterlace import deinterlaced
 from pipeline.io.timing import REORDER_WINDOW, Timing, increasing, joined, retimed, seam_gap
-from pipeline.io.tracks import first_audio, more_audio, open_input, subtitle_tracks
+from pipeline.io.tracks import first_audio, more_audio, open_input, subtitle_tracks, unknown_tracks
 
 # What folders are searched for: every container and elementary stream the decoder is tested on.
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".ts", ".m2ts", ".mts", ".mpg", ".mpeg", ".vob",
@@ -60,6 +60,7 @@ class VideoInfo:
     interlaced: bool = False  # frames flagged interlaced are deinterlaced as they are decoded (deinterlace.py)
     more_audio: tuple[tuple[int, str], ...] = ()  # later audio tracks: (index among the audio streams, decoder)
     subtitles: tuple[tuple[int, str, str], ...] = ()  # (index among the subtitle streams, decoder, language)
+    unknown_tracks: tuple[str, ...] = ()  # audio and subtitle tracks of codecs FFmpeg does not know: left out
 
     @property
     def audio_tracks(self) -> tuple[tuple[int, str], ...]:
@@ -203,7 +204,8 @@ def probe(path: Path, fps: float | None = None) -> VideoInfo:
                          audio, timing, seekable, reorders, container.format.name,
                          loop, stream_has_alpha(path, stream, first), source_colour(first),
                          audio_late, empty_audio, max(0.0, origin), aspect, bool(first.interlaced_frame),
-                         more_audio(container), subtitle_tracks(container))
+                         more_audio(container), subtitle_tracks(container),
+                         unknown_tracks(container))
 
 
 def frame_timestamps(info: VideoInfo) -> list[int]:

@@ -53,3 +53,10 @@ def subtitle_tracks(container: av.container.InputContainer) -> tuple[tuple[int, 
     """Each subtitle track: (index among the subtitle streams, decoder name, language or "")."""
     return tuple((index, stream.codec_context.name, stream.metadata.get("language", ""))
                  for index, stream in enumerate(container.streams.subtitles) if _known(stream))
+
+
+def unknown_tracks(container: av.container.InputContainer) -> tuple[str, ...]:
+    """The audio and subtitle tracks FFmpeg cannot read (no codec it knows), as "audio stream 2 (fra)"."""
+    return tuple(f"{stream.type} stream {stream.index}" + (f" ({stream.metadata['language']})"
+                                                          if stream.metadata.get("language") else "")
+                 for stream in (*container.streams.audio, *container.streams.subtitles) if not _known(stream))

@@ -221,12 +221,14 @@ class VideoJob:
 
 
 def _say_what_changes(plan: VideoPlan) -> None:
-    """One line each for what of the source the output shows otherwise: HDR made SDR, subtitle tracks its
-    container cannot hold."""
+    """One line each for what of the source the output shows otherwise: HDR made SDR, tracks of codecs FFmpeg
+    does not know, subtitle tracks its container cannot hold."""
     colour = plan.info.colour
     if colour is not None and colour.hdr:
         log.info("%s: HDR video (%s): stylized and written as SDR (BT.709), as style images are", plan.src,
                  TRANSFERS[colour.transfer])
+    if plan.info.unknown_tracks:
+        log.info("%s: left out, in codecs FFmpeg does not know: %s", plan.src, ", ".join(plan.info.unknown_tracks))
     left_out = tracks_left_out(plan.info, output_format(plan.dst))
     if left_out:
         log.info("%s: subtitles not kept, %s holds no %s as they are (.mkv keeps them)", plan.src,
