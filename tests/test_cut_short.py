@@ -85,7 +85,8 @@ def test_a_file_of_garbage_after_its_first_frames_stops_decoding_there(tmp_path)
         damaged = media.flip(damaged, tmp_path / f"flipped{k % 2}.avi", at)
     count, end, stops = decoded_until(damaged)
     assert 8 <= count <= 12 and len(stops) == 1, (count, stops)
-    assert str(stops[0]).startswith("truncated or corrupt: decoding failed after") and stops[0].at_s == pytest.approx(end)
+    assert str(stops[0]).startswith("truncated or corrupt: decoding failed after")
+    assert stops[0].at_s == pytest.approx(end)
 
 
 def test_a_mkv_whose_blocks_are_damaged_part_way_says_damaged_not_ended(tmp_path, clips):

@@ -41,7 +41,8 @@ def hlg_signal(nits: np.ndarray) -> np.ndarray:
     scene = nits / 1000.0 / np.power(np.power(display_luma, 1 / 1.2), 0.2)
     a = 0.17883277
     b, c = 1 - 4 * a, 0.5 - a * np.log(4 * a)
-    return np.where(scene <= 1 / 12, np.sqrt(3 * np.maximum(scene, 0)), a * np.log(np.maximum(12 * scene - b, 1e-9)) + c)
+    log_part = a * np.log(np.maximum(12 * scene - b, 1e-9)) + c
+    return np.where(scene <= 1 / 12, np.sqrt(3 * np.maximum(scene, 0)), log_part)
 
 
 def hdr_master(sdr: np.ndarray, transfer: int) -> np.ndarray:
