@@ -46,11 +46,11 @@ def hlg_scene(signal: np.ndarray) -> np.ndarray:
     return np.where(signal <= 0.5, signal * signal / 3, (np.exp((signal - c) / a) + b) / 12)
 
 
-def hlg_nits(scene: np.ndarray) -> np.ndarray:
+def hlg_nits(scene: np.ndarray, unit: float = 1.0) -> np.ndarray:
     """BT.2100's HLG OOTF for a ``HLG_PEAK`` display: scene RGB (H, W, 3) float32 in [0, 1] -> display light in
-    nits."""
+    nits (in units of ``unit`` nits)."""
     luma = np.maximum(cv2.transform(scene, _LUMA_2020[None]), 0)
-    return scene * (HLG_PEAK * cv2.pow(luma, 0.2))[..., None]  # gamma 1.2: Ys ** (1.2 - 1)
+    return scene * (HLG_PEAK / unit * cv2.pow(luma, 0.2))[..., None]  # gamma 1.2: Ys ** (1.2 - 1)
 
 
 def roll_off(light: np.ndarray) -> np.ndarray:
@@ -77,20 +77,29 @@ _BT2020_TO_709 = (np.linalg.inv(_to_xyz(1)) @ _to_xyz(BT2020)).astype(np.float32
 
 @lru_cache(maxsize=None)
 def _light_table(transfer: int) -> np.ndarray:
-    """16-bit code -> PQ's nits, or HLG's scene light (its OOTF needs all three channels)."""
-    return (pq_nits(_CODES) if transfer == PQ else hlg_scene(_CODES)).astype(np.float32)
+    """16-bit code -> PQ's light relative to reference white, or HLG's scene light (its OOTF needs all three
+    channels)."""
+    return (pq_nits(_CODES) / REFERENCE_WHITE if transfer == PQ else hlg_scene(_CODES)).astype(np.float32)
+
+
+def _gain(peak: np.ndarray) -> np.ndarray:
+    """What each pixel's light is multiplied by for its largest component ``peak`` to be rolled off: 1 below
+    the knee (most of a frame), so the shoulder is worked out only where it bends."""
+    gain = np.ones_like(peak)
+    over = peak > KNEE
+    light = peak[over]
+    gain[over] = roll_off(light) / light
+    return gain
 
 
 def to_sdr(rgb: np.ndarray, transfer: int, primaries: int, deep: bool = False) -> np.ndarray:
     """(H, W, 3) uint16 RGB (0..65535) of a PQ or HLG signal -> BT.709 SDR RGB: uint8, or uint16 with ``deep``."""
     light = _light_table(transfer)[rgb]
     if transfer == HLG:
-        light = hlg_nits(light)
-    light *= np.float32(1 / REFERENCE_WHITE)
+        light = hlg_nits(light, REFERENCE_WHITE)
     if primaries == BT2020:
         light = cv2.transform(light, _BT2020_TO_709)
     np.maximum(light, 0, out=light)
-    peak = np.maximum(np.maximum(light[..., 0], light[..., 1]), light[..., 2])
-    light *= (roll_off(peak) / np.maximum(peak, 1e-6)).astype(np.float32)[..., None]
+    light *= _gain(np.maximum(np.maximum(light[..., 0], light[..., 1]), light[..., 2]))[..., None]
     signal = cv2.pow(light, 1 / 2.4)  # BT.1886's display gamma, inverted
     return (signal * 65535 + 0.5).astype(np.uint16) if deep else cv2.convertScaleAbs(signal, alpha=255)
