@@ -283,3 +283,27 @@ def test_a_folder_of_older_videos_is_walked_whole(tmp_path):
     assert all(dst.suffix == ".mp4" and dst.parent.name in ("out", "old") for _, dst in pairs)
     summary = run(Identity(), pairs, OPTS)
     assert [r.status for r in summary.results] == [PROCESSED] * 4 and summary.units_done == 32
+
+
+@pytest.mark.parametrize("second, bars", [((32, 24), False), ((48, 48), True)], ids=["same-shape", "square"])
+def test_a_picture_size_that_changes_part_way_is_fitted_into_the_first(tmp_path, caplog, second, bars):
+    """Two H.264 parts of other sizes in one stream, as an adaptive stream saved across a switch of quality
+    gives (web-platform-tests keeps such a file for browsers: 400x300 to 200x150). Before, `stylize video
+    --batch-size 5` on it ended in a traceback ('all input arrays must have the same shape'), and where it got
+    through, a change of shape was stretched, with nothing said."""
+    from tests import media
+
+    first = media.raw_stream(tmp_path / "a.h264", frames=12, size=(64, 48))
+    later = media.raw_stream(tmp_path / "b.h264", frames=12, size=second)
+    src = tmp_path / "switch.h264"
+    src.write_bytes(first.read_bytes() + later.read_bytes())
+    opts = replace(OPTS, batch_size=5)  # a batch holding frames of both sizes
+    with caplog.at_level(logging.WARNING, logger="pipeline"):
+        summary = run(Identity(), [(src, tmp_path / "out.mp4")], opts)
+    assert [r.status for r in summary.results] == [PROCESSED], summary.results
+    frames, _ = frames_and_times(tmp_path / "out.mp4")
+    assert len(frames) == 24 and {f.shape for f in frames} == {(48, 64, 3)}
+    edges = frames[20][:, :6].astype(float).mean()  # left of a square picture fitted into 4:3: a black bar
+    assert (edges < 20) == bars and frames[20][:, 8:56].mean() > 40, edges
+    said = [r.getMessage() for r in caplog.records if "picture size changes" in r.getMessage()]
+    assert len(said) == 1 and f"(64x48 to {second[0]}x{second[1]} near 0.480 s)" in said[0], said

@@ -4,7 +4,13 @@ the styles' strokes are round on screen and the output, whose pixels are square,
 
 from __future__ import annotations
 
+import logging
 from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
 
 # Sample aspect ratios outside this range are damaged headers, not pictures anyone shows.
 _PLAUSIBLE = (Fraction(1, 4), Fraction(4))
@@ -31,3 +37,29 @@ def display_size(width: int, height: int, aspect: Fraction) -> tuple[int, int]:
     if even:
         return 2 * round(exact[0] / 2), 2 * round(exact[1] / 2)
     return round(exact[0]), round(exact[1])
+
+
+def fit_inside(size: tuple[int, int], box: tuple[int, int]) -> tuple[int, int]:
+    """``size`` (width, height) scaled to fit ``box`` with its shape kept, at least a pixel each way."""
+    scale = min(box[0] / size[0], box[1] / size[1])
+    return max(1, min(box[0], round(size[0] * scale))), max(1, min(box[1], round(size[1] * scale)))
+
+
+def letterboxed(image: np.ndarray, box: tuple[int, int]) -> np.ndarray:
+    """(H, W, C) ``image`` centred in a black ``box`` (width, height) at least its size."""
+    out = np.zeros((box[1], box[0], image.shape[2]), image.dtype)
+    top, left = (box[1] - image.shape[0]) // 2, (box[0] - image.shape[1]) // 2
+    out[top:top + image.shape[0], left:left + image.shape[1]] = image
+    return out
+
+
+_TOLD: set = set()  # the files whose size change was said
+
+
+def say_resized(path: Path, first: tuple[int, int], now: tuple[int, int], at_s: float) -> None:
+    """One line, once a file, for a picture size that changes part way (an adaptive stream's switch of quality,
+    a screen recording's window): later pictures are fitted into the first size, bars where the shape differs."""
+    if path not in _TOLD:
+        _TOLD.add(path)
+        log.warning("%s: its picture size changes part way (%dx%d to %dx%d near %.3f s): fitted into %dx%d, bars "
+                    "where the shape differs", path, *first, *now, at_s, *first)

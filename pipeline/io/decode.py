@@ -19,7 +19,7 @@ import numpy as np
 from pipeline.errors import DecodingStopped, VideoError
 from pipeline.io import animated, demux, sequence, truncation
 from pipeline.io.alpha import stream_has_alpha
-from pipeline.io.aspect import display_size, pixel_aspect
+from pipeline.io.aspect import display_size, fit_inside, letterboxed, pixel_aspect, say_resized
 from pipeline.io.color import Colour, source_colour, to_rgb
 from pipeline.io.deinterlace import deinterlaced
 from pipeline.io.timing import REORDER_WINDOW, Timing, increasing, joined, retimed, seam_gap
@@ -249,10 +249,17 @@ def _seek(container: av.container.InputContainer, stream, info: VideoInfo, start
         container.seek(int(start_s / info.time_base) - before * info.step, stream=stream, backward=True)
 
 
-def _upright(frame: av.VideoFrame, info: VideoInfo, deep: bool) -> np.ndarray:
+def _upright(frame: av.VideoFrame, info: VideoInfo, deep: bool, at_s: float = 0.0) -> np.ndarray:
+    """The frame (shown at ``at_s``) in RGB at the stream's shown size, turned upright; one whose size changed
+    part way fitted in."""
     rotation = info.rotation
     shown = (info.height, info.width) if rotation % 180 else (info.width, info.height)  # before the turn
-    image = to_rgb(frame, info.colour, deep, None if info.pixel_aspect == 1 else shown)
+    own = display_size(frame.width, frame.height, info.pixel_aspect)
+    if own == shown:
+        image = to_rgb(frame, info.colour, deep, None if info.pixel_aspect == 1 else shown)
+    else:
+        say_resized(info.path, shown, own, at_s)
+        image = letterboxed(to_rgb(frame, info.colour, deep, fit_inside(own, shown)), shown)
     if rotation:
         image = np.ascontiguousarray(np.rot90(image, k=rotation // 90))
     return image
@@ -368,7 +375,7 @@ def decode_frames(info: VideoInfo, start_s: float = 0.0, duration_s: float | Non
                     continue
             if (end_s is not None and t >= end_s - 1e-6) or (max_frames is not None and index >= max_frames):
                 return
-            yield Frame(index, pts, _upright(frame, info, deep))
+            yield Frame(index, pts, _upright(frame, info, deep, t - info.origin_s))
             index, yielded, last_t = index + 1, yielded + 1, t
     truncation.say_damaged(info, progress.damaged)
     from_s = float(timestamps[first_index] * info.time_base) if first_index and timestamps else None
