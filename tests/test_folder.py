@@ -288,3 +288,22 @@ def test_images_in_formats_it_cannot_read_are_named_in_one_line_not_passed_over_
     said = [line for line in result.stderr.splitlines() if "left out" in line]
     assert len(said) == 1 and ".dng (1), .heic (2)" in said[0] and ".txt" not in said[0], result.stderr
     assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == ["a.jpg"]
+
+
+def test_libtiff_s_own_messages_stay_off_the_terminal(tmp_path, random_decoder_file):
+    """An LZW TIFF whose strip is zeroed half way: libtiff printed "tempfile.tif: Using code not yet in table."
+    to the terminal itself, past Python, beside the file's own error line (381 such lines for the damaged TIFFs
+    among Pillow's test images)."""
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(gradient_image(96, 64)).save(src / "scan.tif", compression="tiff_lzw")
+    data = (src / "scan.tif").read_bytes()
+    (src / "scan.tif").write_bytes(data[:8] + bytes(len(data) // 2) + data[8 + len(data) // 2:])
+    save_rgb(src / "fine.png", 20, 20)
+    result = run_stylize("folder", src, tmp_path / "out", "--style", STYLE, "--decoder", random_decoder_file,
+                         "--size", "32")
+    assert result.returncode == 1 and (tmp_path / "out" / "fine.png").exists()
+    assert [line for line in result.stderr.splitlines() if "scan.tif" in line] == [
+        f"error: {src / 'scan.tif'}: cannot decode: decoder error -2"], result.stderr
+    assert "Using code not yet in table" not in result.stderr and "tempfile.tif" not in result.stderr
+

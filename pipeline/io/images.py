@@ -13,7 +13,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from pipeline.errors import ImageReadError
-from pipeline.io import hdr
+from pipeline.io import hdr, libtiff
 from pipeline.io.reading import reading
 
 # AVIF (what phones and the web now save) needs Pillow 11.3 or later, whose wheels read and write it.
@@ -77,6 +77,8 @@ def _read_image(path: Path, min_side: int) -> LoadedImage:
                 img.draft("RGB", (min_side, min_side))
             drafted_w = img.size[0]
             img = _sdr_avif(path, img) if img.format == "AVIF" else img
+            if img.format == "TIFF":
+                libtiff.quiet()  # libtiff prints its own errors about a damaged file; this line says them
             img.load()
             img = ImageOps.exif_transpose(img)  # the orientation tag goes with the turn
             metadata = {key: img.info[key] for key in ("icc_profile", "exif") if img.info.get(key)}
