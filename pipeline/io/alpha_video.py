@@ -20,10 +20,10 @@ import av
 import numpy as np
 
 from pipeline.io.alpha import AlphaTrack
-from pipeline.io.audio import label
 from pipeline.io.color import output_colour, source_colour, tag_stream, to_rgb
 from pipeline.io.encode import encoder_options, output_format
 from pipeline.io.tags import mp4_flags, source_tags
+from pipeline.io.tracks import label
 from pipeline.options import EncodeOptions
 
 # The container -> the encoder and pixel format that keep alpha there. FFmpeg's libvpx-vp9 encodes the alpha
@@ -106,9 +106,9 @@ def write_with_alpha(joined: Path, info, output: Path, opts: EncodeOptions, offs
             out.metadata.update(tags)
             colour = output_colour(info.colour, opts.pix_fmt, (vin.height, vin.width))
             vout = _video_stream(out, vin, opts, info.rate, colour)
-            kept = [*inp.streams.audio, *inp.streams.subtitles]
-            aouts = {ain.index: out.add_stream_from_template(ain) for ain in kept}
-            for ain in kept:
+            copied = [*inp.streams.audio, *inp.streams.subtitles]
+            aouts = {ain.index: out.add_stream_from_template(ain) for ain in copied}
+            for ain in copied:
                 label(aouts[ain.index], ain)
             deep = max(c.bits for c in av.VideoFormat(opts.pix_fmt).components) > 8
             track = AlphaTrack(info, (vin.height, vin.width))

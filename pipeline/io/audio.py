@@ -11,7 +11,7 @@ import av
 
 from pipeline.io.decode import VideoInfo, timeline
 from pipeline.io.demux import packets
-from pipeline.io.tracks import open_input
+from pipeline.io.tracks import TrackCopy, label, open_input
 
 log = logging.getLogger(__name__)
 
@@ -76,21 +76,7 @@ class _Seams:
         return self.end_s - t  # a seam in the audio alone: straight after the part before
 
 
-def label(out_stream, in_stream) -> None:
-    """The track's language and title, and whether players take it by default, as the source states them. MP4
-    and MOV keep a title in the track's ``udta`` (FFmpeg reads it back as ``name``), and players show the
-    handler's name, so that is the title too."""
-    if in_stream.metadata.get("language"):
-        out_stream.metadata["language"] = in_stream.metadata["language"]
-    title = in_stream.metadata.get("title") or in_stream.metadata.get("name")
-    if title:
-        out_stream.metadata["title"] = title
-        if {"mp4", "mov"} & set(out_stream.container.format.name.split(",")):
-            out_stream.metadata["handler_name"] = title
-    out_stream.disposition = in_stream.disposition
-
-
-class SourceAudio:
+class SourceAudio(TrackCopy):
     """Audio packets of one of the source's audio tracks (``track``: its index among them) between start and
     end (seconds), shifted by ``offset_s``, in order; copied as they are or transcoded (AAC, or Opus for WebM),
     its language, title and default flag kept. Each track reads the file on its own."""
@@ -101,7 +87,6 @@ class SourceAudio:
         self.in_stream = self.container.streams.audio[track]
         self.start_s, self.end_s, self.offset_s = start_s, end_s, offset_s
         self.plan = plan
-        self.pending: list[av.Packet] = []
         self.damaged = 0  # packets that would not decode (transcoding)
         if plan == "copy":
             self.out_stream = out.add_stream_from_template(self.in_stream)
@@ -175,22 +160,8 @@ class SourceAudio:
         elif at - self.samples > self.rate // 10:
             self.samples = at
 
-    def mux_until(self, out: av.container.OutputContainer, t_s: float | None) -> None:
-        """Mux the audio packets up to ``t_s`` seconds (all of them when None)."""
-        pending = self.pending
-        while True:
-            if not pending:
-                packet = next(self._packets, None)
-                if packet is None:
-                    return
-                pending.append(packet)
-            packet = pending[0]
-            if t_s is not None and packet.pts is not None and float(packet.pts * packet.time_base) > t_s:
-                return
-            out.mux(pending.pop(0))
-
     def close(self) -> None:
         if self.damaged:
             log.warning("%s: %d damaged packets of its audio (stream %d) did not decode; left out (a gap in the sound)",
                         self.container.name, self.damaged, self.in_stream.index)
-        self.container.close()
+        super().close()

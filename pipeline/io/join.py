@@ -133,11 +133,11 @@ def join_segments(segments: list[Path], info: VideoInfo, output: Path, opts: Enc
             tracks += [SourceSubtitles(info, out, start_s, end_s, offset_s, track)
                        for track, codec, _ in info.subtitles if kept(codec, muxer) and kept(codec, out_format)]
             for packet in video.packets(segments):
-                for audio in tracks:
-                    audio.mux_until(out, float(packet.pts * packet.time_base))
+                for copy in tracks:
+                    copy.mux_until(out, float(packet.pts * packet.time_base))
                 out.mux(packet)
-            for audio in tracks:
-                audio.mux_until(out, None)
+            for copy in tracks:
+                copy.mux_until(out, None)
         finally:
-            for audio in tracks:
-                audio.close()
+            for copy in tracks:
+                copy.close()

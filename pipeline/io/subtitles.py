@@ -14,7 +14,7 @@ import av
 
 from pipeline.io.decode import VideoInfo
 from pipeline.io.demux import packets
-from pipeline.io.tracks import open_input
+from pipeline.io.tracks import TrackCopy, label, open_input
 
 # What each output container takes as it is (FFmpeg's decoder names; SubRip's is "subrip", or "srt" as the
 # SRT demuxer names it).
@@ -38,21 +38,18 @@ def tracks_left_out(info: VideoInfo, out_format: str) -> list[str]:
             for _, codec, language in info.subtitles if not kept(codec, out_format)]
 
 
-class SourceSubtitles:
+class SourceSubtitles(TrackCopy):
     """One subtitle track's packets (``track``: its index among the source's subtitle streams) that show
     between ``start_s`` and ``end_s``, moved back by ``offset_s``; one that starts before ``start_s`` shows
     from the output's start for what is left of it. Reads the file on its own, as each audio track does."""
 
     def __init__(self, info: VideoInfo, out: av.container.OutputContainer, start_s: float,
                  end_s: float | None, offset_s: float, track: int) -> None:
-        from pipeline.io.audio import label
-
         self.container = open_input(info.path)
         self.in_stream = self.container.streams.subtitles[track]
         self.out_stream = out.add_stream_from_template(self.in_stream)
         label(self.out_stream, self.in_stream)
         self.start_s, self.end_s, self.offset_s = start_s, end_s, offset_s
-        self.pending: list[av.Packet] = []
         self._packets = self._generate()
 
     def _generate(self) -> Iterator[av.Packet]:
@@ -71,19 +68,3 @@ class SourceSubtitles:
             packet.pts = packet.dts = round((begin - self.offset_s) / tb)
             packet.stream = self.out_stream
             yield packet
-
-    def mux_until(self, out: av.container.OutputContainer, t_s: float | None) -> None:
-        """Mux the packets that show up to ``t_s`` seconds (all of them when None)."""
-        while True:
-            if not self.pending:
-                packet = next(self._packets, None)
-                if packet is None:
-                    return
-                self.pending.append(packet)
-            packet = self.pending[0]
-            if t_s is not None and float(packet.pts * packet.time_base) > t_s:
-                return
-            out.mux(self.pending.pop(0))
-
-    def close(self) -> None:
-        self.container.close()

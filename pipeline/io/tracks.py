@@ -1,7 +1,9 @@
-"""Opening a media file, and the tracks besides its pictures that an output keeps: audio and subtitles."""
+"""Opening a media file, and the tracks besides its pictures that an output keeps: audio and subtitles, how
+they are labelled, and how one track's packets are muxed in time with the pictures."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import av
@@ -60,3 +62,40 @@ def unknown_tracks(container: av.container.InputContainer) -> tuple[str, ...]:
     return tuple(f"{stream.type} stream {stream.index}" + (f" ({stream.metadata['language']})"
                                                           if stream.metadata.get("language") else "")
                  for stream in (*container.streams.audio, *container.streams.subtitles) if not _known(stream))
+
+
+def label(out_stream, in_stream) -> None:
+    """The track's language and title, and whether players take it by default, as the source states them. MP4
+    and MOV keep a title in the track's ``udta`` (FFmpeg reads it back as ``name``), and players show the
+    handler's name, so that is the title too."""
+    if in_stream.metadata.get("language"):
+        out_stream.metadata["language"] = in_stream.metadata["language"]
+    title = in_stream.metadata.get("title") or in_stream.metadata.get("name")
+    if title:
+        out_stream.metadata["title"] = title
+        if {"mp4", "mov"} & set(out_stream.container.format.name.split(",")):
+            out_stream.metadata["handler_name"] = title
+    out_stream.disposition = in_stream.disposition
+
+
+class TrackCopy:
+    """One source track's packets for an output, muxed in time with the pictures. Subclasses set ``container``
+    (the file opened for this track alone) and ``_packets`` (its packets, ready for the output)."""
+
+    container: av.container.InputContainer
+    _packets: Iterator[av.Packet]
+    _held: av.Packet | None = None  # the packet past the time asked for last, muxed at the next call
+
+    def mux_until(self, out: av.container.OutputContainer, t_s: float | None) -> None:
+        """Mux the packets up to ``t_s`` seconds (all of them when None)."""
+        while True:
+            packet, self._held = (self._held if self._held is not None else next(self._packets, None)), None
+            if packet is None:
+                return
+            if t_s is not None and packet.pts is not None and float(packet.pts * packet.time_base) > t_s:
+                self._held = packet
+                return
+            out.mux(packet)
+
+    def close(self) -> None:
+        self.container.close()
