@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.io.said import once
+
 log = logging.getLogger(__name__)
 
 # Sample aspect ratios outside this range are damaged headers, not pictures anyone shows.
@@ -53,13 +55,8 @@ def letterboxed(image: np.ndarray, box: tuple[int, int]) -> np.ndarray:
     return out
 
 
-_TOLD: set = set()  # the files whose size change was said
-
-
 def say_resized(path: Path, first: tuple[int, int], now: tuple[int, int], at_s: float) -> None:
     """One line, once a file, for a picture size that changes part way (an adaptive stream's switch of quality,
     a screen recording's window): later pictures are fitted into the first size, bars where the shape differs."""
-    if path not in _TOLD:
-        _TOLD.add(path)
-        log.warning("%s: its picture size changes part way (%dx%d to %dx%d near %.3f s): fitted into %dx%d, bars "
-                    "where the shape differs", path, *first, *now, at_s, *first)
+    once(log, ("resized", path), "%s: its picture size changes part way (%dx%d to %dx%d near %.3f s): fitted into "
+         "%dx%d, bars where the shape differs", path, *first, *now, at_s, *first)

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import av
 
+from pipeline.io.said import once
+
 log = logging.getLogger(__name__)
-_TOLD: set[str] = set()
 
 
 def packets(container: av.container.InputContainer, *streams, empty: bool = False) -> Iterator[av.Packet]:
@@ -32,7 +33,5 @@ def packets(container: av.container.InputContainer, *streams, empty: bool = Fals
             if packet.size or packet.pts is None or empty:
                 yield packet
     except IndexError:
-        if container.name not in _TOLD:
-            _TOLD.add(container.name)
-            log.warning("%s: a stream starts part way (the program changes); the streams found at the start are "
-                        "read, the new one is not", Path(container.name))
+        once(log, ("stream part way", container.name), "%s: a stream starts part way (the program changes); the "
+             "streams found at the start are read, the new one is not", Path(container.name))

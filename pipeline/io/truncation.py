@@ -19,6 +19,7 @@ import av
 
 from pipeline.errors import DecodingStopped, VideoError
 from pipeline.io.demux import packets
+from pipeline.io.said import once
 
 log = logging.getLogger(__name__)
 
@@ -222,14 +223,11 @@ def ending(info, failure: str | None, decoded: int, yielded: int, end_s: float |
     raise VideoError(why)
 
 
-_TOLD: set = set()  # (file, first damaged time) said already: lanes decode the frames before theirs again
-
-
 def say_damaged(info, damaged: list) -> None:
     """One warning for the video packets of ``info`` (a ``VideoInfo``) that were left out for not decoding
-    (their times, seconds, in ``damaged``), once for each file and first time."""
-    if damaged and (info.path, damaged[0]) not in _TOLD:
-        _TOLD.add((info.path, damaged[0]))
+    (their times, seconds, in ``damaged``), once for each file and first time (lanes decode the frames before
+    theirs again)."""
+    if damaged:
         at = "" if damaged[0] is None else f", the first near {damaged[0] - info.origin_s:.3f} s"
-        log.warning("%s: %d damaged video packets did not decode%s; left out, the frame before each shows "
-                    "longer", info.path, len(damaged), at)
+        once(log, ("damaged", info.path, damaged[0]), "%s: %d damaged video packets did not decode%s; left out, "
+             "the frame before each shows longer", info.path, len(damaged), at)
