@@ -123,10 +123,13 @@ def _sdr_avif(path: Path, img: Image.Image) -> Image.Image:
     from pipeline.io.color import source_colour, to_rgb  # PyAV: only for HDR stills
     import av
 
+    rgb = None
     try:
         with av.open(str(path)) as container:
             frame = next(container.decode(video=0), None)
-            rgb = None if frame is None or not source_colour(frame).hdr else to_rgb(frame, source_colour(frame))
+            colour = None if frame is None else source_colour(frame)
+            if colour is not None and colour.hdr:
+                rgb = to_rgb(frame, colour)
     except (av.error.FFmpegError, IndexError):  # IndexError: no video stream FFmpeg can see
         rgb = None
     if rgb is None or (rgb.shape[1], rgb.shape[0]) != img.size:
