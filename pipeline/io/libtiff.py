@@ -33,14 +33,13 @@ def _loaded_libtiff() -> str | None:
 
 @lru_cache(maxsize=None)
 def quiet() -> bool:
-    """Turn off libtiff's printing of errors (its warnings too), once; True where it was done."""
+    """Turn off libtiff's printing of errors, once; True where it was done."""
     path = _loaded_libtiff()
     if path is None:
         return False
     try:
         library = ctypes.CDLL(path)
         library.TIFFSetErrorHandler(None)
-        library.TIFFSetWarningHandler(None)
     except (OSError, AttributeError):
         return False
     return True
