@@ -16,7 +16,7 @@ from tests.videos import moving_frames
 _VOP = b"\x00\x00\x01\xb6"  # MPEG-4 Part 2 picture (VOP) start code
 
 
-def encode(path: Path, codec: str = "libx264", fmt: str | None = None, frames: int = 24, rate: int = 24,
+def encode(path: Path, codec: str = "libx264", fmt: str | None = None, frames: int = 24, rate: int | Fraction = 24,
            size: tuple[int, int] = (64, 48), b_frames: int | None = None, pix_fmt: str | None = None,
            options: dict | None = None, audio: bool = False) -> Path:
     """Frames of ``tests.videos.moving_frames`` encoded as PyAV writes them (``pts`` 0, 1, ... in 1/rate),
@@ -118,6 +118,39 @@ def x264_avi(path: Path, **kwargs) -> Path:
 def raw_stream(path: Path, codec: str = "libx264", **kwargs) -> Path:
     """A raw elementary stream (``.h264`` or ``.hevc``): no container, no timestamps."""
     return encode(path, codec, "h264" if codec == "libx264" else "hevc", **kwargs)
+
+
+# MPEG-2 start codes: sequence header, extension (its first 4 bits say which)
+_SEQUENCE, _EXTENSION = b"\x00\x00\x01\xb3", b"\x00\x00\x01\xb5"
+
+
+def soft_telecined_m2v(path: Path, frames: int = 24) -> Path:
+    """Film frames (24000/1001) in a raw MPEG-2 stream flagged for 3:2 pulldown as a DVD holds them, the way
+    DGPulldown flags one: the header states 30000/1001 and an interlaced sequence, and each frame's
+    picture coding extension says which field comes first and whether it is shown again (fields 3, 2, 3, 2)."""
+    encode(path, "mpeg2video", "mpeg2video", frames=frames, rate=Fraction(24000, 1001), b_frames=0)
+    data = bytearray(path.read_bytes())
+    for at in _starts(data, _SEQUENCE):  # each GOP repeats it
+        data[at + 7] = (data[at + 7] & 0xF0) | 4  # frame_rate_code 4: 30000/1001
+    picture = 0
+    for at in _starts(data, _EXTENSION):
+        kind = data[at + 4] >> 4
+        if kind == 1:  # sequence extension: progressive_sequence off
+            data[at + 5] &= ~0x08
+        elif kind == 8:  # picture coding extension: top_field_first, repeat_first_field
+            tff, rff = [(1, 1), (0, 0), (0, 1), (1, 0)][picture % 4]
+            data[at + 7] = (data[at + 7] & ~0x82) | (0x80 * tff) | (0x02 * rff)
+            picture += 1
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _starts(data: bytes, code: bytes) -> list[int]:
+    found, at = [], data.find(code)
+    while at >= 0:
+        found.append(at)
+        at = data.find(code, at + 4)
+    return found
 
 
 def gif(path: Path, **kwargs) -> Path:

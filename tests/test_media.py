@@ -27,7 +27,8 @@ FRAMES = 24
 class Reading:
     """What PyAV's own decode gives: frames in decoder order, their raw pts, and the times a player shows:
     the stamps sorted; in AVI, which stores none, the packets' slots (dts: FFmpeg's pts there assume a
-    decoder delay of a frame); frame k at k/rate where there are none at all."""
+    decoder delay of a frame); in a raw elementary stream, which stores none either (its stamps are the
+    parser's guesses), frame k at k/rate, the rate its headers state (the demuxer's own is always 25)."""
 
     images: list[np.ndarray]
     raw_pts: list[int | None]
@@ -40,18 +41,19 @@ def read(path: Path) -> Reading:
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         frames = list(container.decode(stream))
-        tb, rate = Fraction(stream.time_base), Fraction(stream.average_rate or stream.guessed_rate)
+        tb, rate = Fraction(stream.time_base), Fraction(stream.guessed_rate)
         avi = container.format.name == "avi"
-    raw = [f.pts for f in frames]
+        raw = bool(container.format.flags & av.format.Flags.no_timestamps.value)
+    raw_pts = [f.pts for f in frames]
     if avi:
         with av.open(str(path)) as container:
             slots = [p.dts for p in container.demux(container.streams.video[0]) if p.size]
         times = sorted(Fraction(s) * tb for s in slots)[:len(frames)]
-    elif all(p is None for p in raw):
-        times = [Fraction(k) / rate for k in range(len(raw))]
+    elif raw or all(p is None for p in raw_pts):
+        times = [Fraction(k) / rate for k in range(len(raw_pts))]
     else:
-        times = sorted(Fraction(p) * tb for p in raw)
-    return Reading([f.to_ndarray(format="rgb24") for f in frames], raw, times, tb, rate)
+        times = sorted(Fraction(p) * tb for p in raw_pts)
+    return Reading([f.to_ndarray(format="rgb24") for f in frames], raw_pts, times, tb, rate)
 
 
 def in_order(pts: list[int | None]) -> bool:
@@ -80,8 +82,11 @@ INPUTS = {
     "wmv-wmv2": ("in.wmv", lambda p: media.encode(p, "wmv2", "asf"), Timing.STREAM, True),
     "ogv-vp8": ("in.ogv", lambda p: media.encode(p, "libvpx", "ogg"), Timing.STREAM, True),
     "mxf-mpeg2": ("in.mxf", lambda p: media.encode(p, "mpeg2video", "mxf"), Timing.STREAM, True),
-    "m2v-mpeg2-bframes": ("in.m2v", lambda p: media.encode(p, "mpeg2video", "mpeg2video", b_frames=2), Timing.STREAM,
+    "m2v-mpeg2-bframes": ("in.m2v", lambda p: media.encode(p, "mpeg2video", "mpeg2video", b_frames=2), Timing.RATE,
                           True),
+    # a raw MPEG-1 stream (wxWidgets' splash sample): the parser's stamps come out of the decoder permuted
+    "mpg-raw-mpeg1-bframes": ("in.mpg", lambda p: media.encode(p, "mpeg1video", "mpeg1video", b_frames=2),
+                              Timing.RATE, False),
     "y4m-raw": ("in.y4m", lambda p: media.encode(p, "rawvideo", "yuv4mpegpipe"), Timing.STREAM, True),
 }
 
@@ -97,6 +102,7 @@ def test_frames_come_in_display_order_with_the_times_a_player_shows(source):
     _, _, timing, pyav_in_order = INPUTS[family]
     info, ref = probe(path), read(path)
     assert info.timing == timing
+    assert info.rate == (25 if family == "gif" else 24)  # written at 24; a GIF's delays are in 1/100 s
     assert in_order(ref.raw_pts) == pyav_in_order  # the families that broke the pipeline really are broken
     frames = list(decode_frames(info))
     assert len(frames) == len(ref.images) == FRAMES

@@ -127,19 +127,19 @@ def _video_stream(container: av.container.InputContainer):
     return stream
 
 
-def _first_frame(container: av.container.InputContainer, stream) -> tuple[av.VideoFrame, int, bool]:
-    """The first decodable frame, how many packets with data it took, and whether those carried times."""
-    packets, stamped = 0, False
+def _first_frame(container: av.container.InputContainer, stream) -> tuple[av.VideoFrame, _Packets, bool]:
+    """The first decodable frame, the packets with data it took, and whether those carried times."""
+    seen, stamped = _Packets(), False
     try:
         for packet in demux.packets(container, stream):
             if packet.size:
-                packets += 1
+                seen.add(packet)
                 stamped = stamped or packet.pts is not None or packet.dts is not None
             for frame in packet.decode():
-                return frame, packets, stamped
+                return frame, seen, stamped
     except av.error.FFmpegError as exc:
         for frame in _held(stream):  # a file cut short: what decoded before the cut
-            return frame, packets, stamped
+            return frame, seen, stamped
         cut = truncation.cut_short(Path(container.name), set(container.format.name.split(",")))
         raise VideoError(f"truncated: {cut}; no frame decodes before that" if cut else
                          f"cannot decode the first frame ({_why(exc)})") from None
@@ -154,18 +154,52 @@ def _held(stream) -> list[av.VideoFrame]:
         return []
 
 
+@dataclass
+class _Packets:
+    """Packets with data counted, and how long they last together in the stream's time base (``lasting``:
+    False once one has no duration)."""
+
+    count: int = 0
+    ticks: int = 0
+    lasting: bool = True
+
+    def add(self, packet: av.Packet) -> None:
+        self.count += 1
+        self.ticks += packet.duration or 0
+        self.lasting = self.lasting and bool(packet.duration)
+
+    def read(self, container: av.container.InputContainer, stream) -> _Packets:
+        """These and the packets of ``stream`` from where the container is; VideoError when reading fails."""
+        try:
+            for packet in demux.packets(container, stream):
+                if packet.size:
+                    self.add(packet)
+        except av.error.FFmpegError as exc:
+            raise VideoError(f"truncated or corrupt: reading failed ({_why(exc)})") from None
+        return self
+
+
 def count_packets(container: av.container.InputContainer, stream) -> int:
     """Packets with data (frames) of ``stream`` from where the container is; VideoError when reading fails."""
-    try:
-        return sum(1 for packet in demux.packets(container, stream) if packet.size)
-    except av.error.FFmpegError as exc:
-        raise VideoError(f"truncated or corrupt: reading failed ({_why(exc)})") from None
+    return _Packets().read(container, stream).count
+
+
+def raw_rate(packets: _Packets, time_base: Fraction, header: Fraction) -> Fraction:
+    """A raw stream's frame rate: its frames over how long its packets last, as FFmpeg's parser works them out
+    from the codec's headers (a soft-telecined MPEG-2 stream's third fields too: its film frames come out at
+    24000/1001, as a DVD ripper gives them); ``header`` (the rate the headers state) when that is within a
+    thousandth, or where a packet has no duration."""
+    if not packets.lasting or packets.ticks <= 0:
+        return header
+    rate = Fraction(packets.count) / (packets.ticks * time_base)
+    return header if abs(rate / header - 1) < Fraction(1, 1000) else rate.limit_denominator(1001)
 
 
 def probe(path: Path, fps: float | None = None) -> VideoInfo:
     """Read the stream parameters, refusing files that have no decodable video stream.
 
-    A stream without any times (a raw elementary stream) gets time base 1/rate and its packets counted. An
+    A stream without any times (a raw elementary stream) gets its headers' rate (``raw_rate``), time base
+    1/rate and its packets counted. An
     image sequence (``pipeline/io/sequence.py``) is read at ``fps``; an animated WebP with Pillow."""
     if sequence.is_sequence(path):
         return sequence.probe(path, fps)
@@ -174,7 +208,10 @@ def probe(path: Path, fps: float | None = None) -> VideoInfo:
     with _open(path) as container:
         stream = _video_stream(container)
         ctx = stream.codec_context
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        # A raw stream's container rate is the demuxer's default (25); the codec's headers give its own
+        raw = bool(container.format.flags & av.format.Flags.no_timestamps.value)
+        rates = (stream.guessed_rate, stream.average_rate) if raw else (stream.average_rate, stream.guessed_rate)
+        rate = rates[0] or rates[1] or stream.base_rate
         if not rate:
             raise VideoError("video stream has no frame rate")
         rate, time_base = Fraction(rate), Fraction(stream.time_base)
@@ -185,9 +222,9 @@ def probe(path: Path, fps: float | None = None) -> VideoInfo:
             container.duration / av.time_base if container.duration else 0.0)
         reorders = av.Codec(ctx.name, "r").reorder
         formats = set(container.format.name.split(","))
-        if not stamped:
-            timing, time_base = Timing.RATE, 1 / rate
-            frames = packets + count_packets(container, stream)
+        if raw or not stamped:  # a raw stream's times are the parser's guesses, permuted by B-frames
+            rate = raw_rate(packets.read(container, stream), time_base, rate)
+            timing, time_base, frames = Timing.RATE, 1 / rate, packets.count
             duration = float(frames / rate)
         else:
             timing = Timing.ORDER if "avi" in formats else Timing.STREAM

@@ -9,7 +9,9 @@ How a file's frames get their times (``VideoInfo.timing``, decided by ``probe``)
   its ``dts``; FFmpeg's pts there assume a decoder delay of one frame). A codec that reorders frames (H.264
   with B-frames, MPEG-4 Part 2 with packed B-frames) hands the frames back in display order with those
   stamps permuted; the frames keep the decoder's order and take the stamps sorted, as a player shows them.
-- ``RATE``: no times at all (raw ``.h264``/``.hevc`` elementary streams): frame k is at k in time base 1/rate.
+- ``RATE``: no times at all (raw elementary streams: ``.h264``, ``.hevc``, ``.m2v``, an MPEG-1 ``.mpg``; the
+  stamps FFmpeg's parser guesses for them come out permuted past B-frames): frame k is at k in time base 1/rate,
+  the rate the stream's own headers give (``decode.raw_rate``).
 
 Whatever the case, the times handed on strictly increase, so no muxer ever sees one go backwards. Files joined
 end to end (``cat a.ts b.ts``, HLS segments saved one after another, a recording whose clock was reset) have
