@@ -1,5 +1,9 @@
 """Flow, warping, occlusion masks, scene cuts, temporal smoothing and Gatys optimisation."""
 
+import json
+import subprocess
+import sys
+
 import cv2
 import numpy as np
 import pytest
@@ -12,7 +16,7 @@ from pipeline.options import TemporalOptions
 from pipeline.build import load_style_images
 from pipeline.temporal.flow import FlowEstimator, is_scene_cut
 from pipeline.temporal.stabilizer import Stabilizer, TemporalState
-from tests.conftest import SAMPLES
+from tests.conftest import ROOT, SAMPLES
 from tests.helpers import make_stylizer
 
 SHIFT = 6
@@ -39,6 +43,33 @@ def test_flow_recovers_a_known_shift_and_warp_aligns_frames():
     before = np.abs(prev.astype(float) - cur)[:, SHIFT + 4:-4].mean()
     after = np.abs(aligned - cur)[:, SHIFT + 4:-4].mean()
     assert after < 0.15 * before
+
+
+# Run in a process of its own: the failure it guards against killed the process, not a test
+_NARROW_FLOWS = """
+import json, sys
+import numpy as np
+from pipeline.temporal.flow import FlowEstimator
+from tests.test_temporal import _texture
+out = {}
+for h, w in json.loads(sys.argv[1]):
+    base = _texture(h, w + 2)[..., 0]
+    forward, backward = FlowEstimator().small_flows(np.ascontiguousarray(base[:, 2:]), np.ascontiguousarray(base[:, :-2]))
+    assert forward.shape == backward.shape == (h, w, 2)
+    out[f"{h}x{w}"] = float(np.median(forward[h // 4:-(h // 4) or None, w // 4:-(w // 4), 0]))
+print(json.dumps(out))
+"""
+
+
+def test_flow_on_small_and_narrow_frames_neither_crashes_nor_loses_the_motion():
+    """Before: OpenCV's DIS read past frames whose short side is small for their long side and the process died
+    (a 256x80 GNOME help video at --size 96, whose flow frames are 96x30; a 10:1 banner at 320x32 is fine)."""
+    shapes = [(30, 96), (12, 48), (8, 8), (16, 96), (31, 320), (96, 30)]
+    done = subprocess.run([sys.executable, "-c", _NARROW_FLOWS, json.dumps(shapes)], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    shifts = json.loads(done.stdout)
+    assert shifts["30x96"] == pytest.approx(2.0, abs=0.5) and shifts["96x30"] == pytest.approx(2.0, abs=0.5), shifts
 
 
 def test_warp_by_hand():

@@ -19,6 +19,10 @@ from pipeline.ops.warp import flow_confidence, occlusion_mask, resize_flow
 from pipeline.options import FlowBackend
 
 MIN_FLOW_SIDE = 8  # DIS needs a few pixels each way
+# OpenCV's DIS reads past a frame whose short side is small for its long side and crashes the process
+# (opencv/opencv#14554, still so in OpenCV 5: a 256x80 GNOME help video at --size 96 gave 96x30); with both
+# sides at least this (checked on every shape up to 320x400, each preset), it does not.
+DIS_MIN_SIDE = 32
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,12 @@ class FlowEstimator:
     def small_flows(self, previous: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Forward (previous -> current) and backward (current -> previous) flow, (h, w, 2) each, between two
         grey frames of the flow size, in its pixels. The CPU part: OpenCV releases the GIL."""
-        return self.dis.calc(previous, current, None), self.dis.calc(current, previous, None)
+        h, w = previous.shape
+        if min(h, w) >= DIS_MIN_SIDE:
+            return self.dis.calc(previous, current, None), self.dis.calc(current, previous, None)
+        grow = (0, max(0, DIS_MIN_SIDE - h), 0, max(0, DIS_MIN_SIDE - w))  # its edges repeated, cropped after
+        previous, current = (cv2.copyMakeBorder(g, *grow, cv2.BORDER_REPLICATE) for g in (previous, current))
+        return tuple(flow[:h, :w] for flow in self.small_flows(previous, current))
 
     @staticmethod
     def backward_and_mask(forward: np.ndarray, backward: np.ndarray, out_hw: tuple[int, int],
