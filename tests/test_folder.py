@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from pipeline.errors import ImageReadError
 from pipeline.io.images import atomic_write, read_image
 from tests.conftest import SAMPLES
 from tests.helpers import gradient_image, one_error_line, run_cli, run_stylize, save_rgb
@@ -159,6 +160,26 @@ def test_read_image_16_bit_and_palette(tmp_path):
     Image.fromarray(grey16).save(tmp_path / "g.png")
     rgb = read_image(tmp_path / "g.png").rgb
     assert rgb.shape == (4, 4, 3) and rgb.max() == pytest.approx(0.5, abs=1e-3)
+
+
+def test_a_file_pillow_opens_as_no_format_is_named_by_what_it_is_and_pillow_s_reason(tmp_path):
+    """Before, each of these was "not a recognised image format": imageio's planar RGB TIFF and Pillow's own test
+    TIFF in an unknown pixel mode, a PNG with an unknown iCCP compression, an iPhone photo saved as .jpg."""
+    Image.fromarray(gradient_image(8, 8)).save(tmp_path / "tiff.tif")
+    data = bytearray((tmp_path / "tiff.tif").read_bytes())
+    at = data.find(b"\x06\x01\x03\x00\x01\x00\x00\x00")  # PhotometricInterpretation, a SHORT: RGB (2)
+    data[at + 8:at + 10] = (32844).to_bytes(2, "little")  # LogL, which Pillow does not read
+    (tmp_path / "logl.tif").write_bytes(bytes(data))
+    (tmp_path / "iphone.jpg").write_bytes(b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(64))
+    (tmp_path / "notes.png").write_text("not an image")
+    reasons = {}
+    for name in ("logl.tif", "iphone.jpg", "notes.png"):
+        with pytest.raises(ImageReadError) as caught:
+            read_image(tmp_path / name)
+        reasons[name] = str(caught.value)
+    assert reasons == {"logl.tif": "a TIFF file Pillow cannot read (unknown pixel mode)",
+                       "iphone.jpg": "a HEIC/HEIF photo: no HEIF decoder is installed (pillow-heif reads them)",
+                       "notes.png": "not a recognised image format"}
 
 
 def test_gatys_methods_end_to_end(tmp_path, random_decoder_file):

@@ -65,6 +65,30 @@ def read_image(path: str | Path, min_side: int = 0) -> LoadedImage:
         return _read_image(path, min_side)
 
 
+# Formats whose signature a file can start with though Pillow opens none of it: checked in this order.
+_SIGNED = ("JPEG", "PNG", "TIFF", "WEBP", "AVIF", "BMP", "GIF")
+_HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"mif1", b"msf1")
+
+
+def unidentified(path: Path) -> str:
+    """Why Pillow opened ``path`` as no format: the format its first bytes say it is and that plugin's own
+    reason (a variant Pillow does not read, a damaged header), which Pillow's ``UnidentifiedImageError`` drops;
+    an iPhone's HEIC photo however it is named; else that it is no image format read here."""
+    with path.open("rb") as fp:
+        head = fp.read(16)
+        if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
+            return "a HEIC/HEIF photo: no HEIF decoder is installed (pillow-heif reads them)"
+        for name in _SIGNED:
+            factory, accept = Image.OPEN.get(name, (None, None))  # AVIF: only where Pillow was built with it
+            if accept is not None and accept(head):
+                fp.seek(0)
+                try:
+                    factory(fp, str(path)).close()
+                except Exception as exc:  # noqa: BLE001 - the plugin's own words are the reason
+                    return f"a {name} file Pillow cannot read ({exc or type(exc).__name__})"
+    return "not a recognised image format"
+
+
 def _read_image(path: Path, min_side: int) -> LoadedImage:
     try:
         if path.is_dir():
@@ -90,7 +114,7 @@ def _read_image(path: Path, min_side: int) -> LoadedImage:
     except FileNotFoundError:
         raise ImageReadError("no such file") from None
     except UnidentifiedImageError:
-        raise ImageReadError("not a recognised image format") from None
+        raise ImageReadError(unidentified(path)) from None
     except Image.DecompressionBombError as exc:
         raise ImageReadError(f"too large to decode safely ({exc})") from None
     except (OSError, ValueError, SyntaxError, RuntimeError) as exc:  # RuntimeError: Pillow's AVIF decoder
