@@ -285,6 +285,32 @@ def test_a_folder_of_older_videos_is_walked_whole(tmp_path):
     assert [r.status for r in summary.results] == [PROCESSED] * 4 and summary.units_done == 32
 
 
+def test_videos_whose_outputs_would_share_a_name_are_each_written(tmp_path, caplog):
+    """``b.mp4``, ``b.h264`` and ``b.ts`` in one folder: the raw stream and the transport stream are written as MP4,
+    and before all three went to ``out/b.mp4``, each overwriting the one before (a camera's card copied beside
+    its exports)."""
+    from pipeline.jobs.video import plan_videos
+    from tests import media
+
+    src = tmp_path / "in"
+    src.mkdir()
+    frames = {"b.mp4": 8, "b.h264": 10, "b.ts": 12}
+    for name, count in frames.items():
+        fmt = {"b.mp4": None, "b.h264": "h264", "b.ts": "mpegts"}[name]
+        media.encode(src / name, "libx264", fmt, frames=count)
+    with caplog.at_level(logging.WARNING, logger="pipeline"):
+        pairs = plan_videos(src, tmp_path / "out")
+    written = {s.name: d.name for s, d in pairs}
+    assert written == {"b.mp4": "b.mp4", "b.h264": "b.h264.mp4", "b.ts": "b.ts.mp4"}
+    assert sum("written to b.h264.mp4" in r.getMessage() or "written to b.ts.mp4" in r.getMessage()
+               for r in caplog.records) == 2
+    summary = run(Identity(), pairs, OPTS)
+    assert [r.status for r in summary.results] == [PROCESSED] * 3
+    for name, out in written.items():
+        with av.open(str(tmp_path / "out" / out)) as container:
+            assert sum(1 for _ in container.decode(video=0)) == frames[name], name
+
+
 @pytest.mark.parametrize("second, bars", [((32, 24), False), ((48, 48), True)], ids=["same-shape", "square"])
 def test_a_picture_size_that_changes_part_way_is_fitted_into_the_first(tmp_path, caplog, second, bars):
     """Two H.264 parts of other sizes in one stream, as an adaptive stream saved across a switch of quality
