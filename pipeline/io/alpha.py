@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from pipeline.io.demux import packets
+from pipeline.io.tracks import main_video
 
 _LIBVPX = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
 
@@ -43,7 +44,7 @@ def image_has_alpha(image: Image.Image) -> bool:
 
 def _pyav_alpha(path: Path) -> Iterator[tuple[float, np.ndarray]]:
     with av.open(str(path)) as container:
-        stream = container.streams.video[0]
+        stream = main_video(container)
         name = stream.codec_context.name
         if stream.metadata.get("alpha_mode") == "1" and name in _LIBVPX:
             decoder = av.CodecContext.create(_LIBVPX[name], "r")

@@ -23,7 +23,7 @@ from pipeline.io.aspect import display_size, fit_inside, letterboxed, pixel_aspe
 from pipeline.io.color import Colour, source_colour, to_rgb
 from pipeline.io.deinterlace import deinterlaced
 from pipeline.io.timing import REORDER_WINDOW, Timing, increasing, joined, retimed, seam_gap
-from pipeline.io.tracks import first_audio, more_audio, open_input, subtitle_tracks, unknown_tracks
+from pipeline.io.tracks import first_audio, main_video, more_audio, open_input, subtitle_tracks, unknown_tracks
 
 # What folders are searched for: every container and elementary stream the decoder is tested on.
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".ts", ".m2ts", ".mts", ".mpg", ".mpeg", ".vob",
@@ -115,10 +115,11 @@ def _open(path: Path) -> av.container.InputContainer:
 
 
 def _video_stream(container: av.container.InputContainer):
-    if not container.streams.video:
+    stream = main_video(container)
+    if stream is None:
         kind = "audio-only file" if container.streams.audio else "no streams"
+        kind += "; its cover picture is no video" if container.streams.video else ""
         raise VideoError(f"no video stream ({kind})")
-    stream = container.streams.video[0]
     ctx = stream.codec_context
     if ctx is None or ctx.name in (None, "none"):
         raise VideoError(f"unsupported video codec ({ctx.name if ctx else 'unknown'})")
@@ -260,7 +261,7 @@ def timeline(info: VideoInfo) -> tuple[list[int], list[int]]:
     if info.format.startswith("pillow-"):
         return animated.frame_timestamps(info), []
     with _open(info.path) as container:
-        stream = container.streams.video[0]
+        stream = main_video(container)
         try:
             packets = [p for p in demux.packets(container, stream) if p.size]
             stamps = [p.dts if info.timing == Timing.ORDER or p.pts is None else p.pts for p in packets]
@@ -393,7 +394,7 @@ def decode_frames(info: VideoInfo, start_s: float = 0.0, duration_s: float | Non
     index = yielded = 0
     progress, last_t = _Progress(skip=MAX_DAMAGED if skip_damaged else 0), None
     with _open(info.path) as container:
-        stream = container.streams.video[0]
+        stream = main_video(container)
         stream.thread_type = "AUTO"
         try:
             _seek(container, stream, info, begin, first_index, timestamps)

@@ -1,5 +1,6 @@
-"""Opening a media file, and the tracks besides its pictures that an output keeps: audio and subtitles, how
-they are labelled, and how one track's packets are muxed in time with the pictures."""
+"""Opening a media file, which of its video streams is the picture, and the tracks besides it that an output
+keeps: audio and subtitles, how they are labelled, and how one track's packets are muxed in time with the
+pictures."""
 
 from __future__ import annotations
 
@@ -19,6 +20,15 @@ def open_input(path: Path, probe_all: bool = False) -> av.container.InputContain
     """The file opened for reading; metadata that is not UTF-8 (old cameras write Latin-1) is read, not fatal.
     ``probe_all``: FFmpeg reads on until it has every stream's parameters (up to 10 minutes), not only 5 s."""
     return av.open(str(path), metadata_errors="replace", options=_PROBE_ALL if probe_all else {})
+
+
+def main_video(container: av.container.InputContainer):
+    """The video stream a player shows (FFmpeg's best: the default, the most frames), never a cover picture (an
+    MP4's or an MKV's artwork, an audio file's cover, FFmpeg's "attached pic": one still, not the film); None
+    where there is none but those."""
+    pictures = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    best = container.streams.best("video")
+    return best if best in pictures else (pictures[0] if pictures else None)
 
 
 def first_audio(container: av.container.InputContainer) -> tuple[str | None, bool, bool]:
