@@ -332,4 +332,4 @@ def test_a_picture_size_that_changes_part_way_is_fitted_into_the_first(tmp_path,
     edges = frames[20][:, :6].astype(float).mean()  # left of a square picture fitted into 4:3: a black bar
     assert (edges < 20) == bars and frames[20][:, 8:56].mean() > 40, edges
     said = [r.getMessage() for r in caplog.records if "picture size changes" in r.getMessage()]
-    assert len(said) == 1 and f"(64x48 to {second[0]}x{second[1]} near 0.480 s)" in said[0], said
+    assert len(said) == 1 and f"(64x48 to {second[0]}x{second[1]} near 0.500 s)" in said[0], said  # frame 12 at 24 fps

@@ -22,7 +22,8 @@ from pipeline.io.alpha import stream_has_alpha
 from pipeline.io.aspect import display_size, fit_inside, letterboxed, pixel_aspect, say_resized
 from pipeline.io.color import Colour, source_colour, to_rgb
 from pipeline.io.deinterlace import deinterlaced
-from pipeline.io.timing import REORDER_WINDOW, Timing, increasing, joined, retimed, seam_gap
+from pipeline.io.timing import (REORDER_WINDOW, Packets, Timing, increasing, is_raw, joined, raw_rate, retimed,
+                                 seam_gap, stated_rate)
 from pipeline.io.tracks import first_audio, main_video, more_audio, open_input, subtitle_tracks, unknown_tracks
 
 # What folders are searched for: every container and elementary stream the decoder is tested on.
@@ -128,9 +129,9 @@ def _video_stream(container: av.container.InputContainer):
     return stream
 
 
-def _first_frame(container: av.container.InputContainer, stream) -> tuple[av.VideoFrame, _Packets, bool]:
+def _first_frame(container: av.container.InputContainer, stream) -> tuple[av.VideoFrame, Packets, bool]:
     """The first decodable frame, the packets with data it took, and whether those carried times."""
-    seen, stamped = _Packets(), False
+    seen, stamped = Packets(), False
     try:
         for packet in demux.packets(container, stream):
             if packet.size:
@@ -155,45 +156,17 @@ def _held(stream) -> list[av.VideoFrame]:
         return []
 
 
-@dataclass
-class _Packets:
-    """Packets with data counted, and how long they last together in the stream's time base (``lasting``:
-    False once one has no duration)."""
-
-    count: int = 0
-    ticks: int = 0
-    lasting: bool = True
-
-    def add(self, packet: av.Packet) -> None:
-        self.count += 1
-        self.ticks += packet.duration or 0
-        self.lasting = self.lasting and bool(packet.duration)
-
-    def read(self, container: av.container.InputContainer, stream) -> _Packets:
-        """These and the packets of ``stream`` from where the container is; VideoError when reading fails."""
-        try:
-            for packet in demux.packets(container, stream):
-                if packet.size:
-                    self.add(packet)
-        except av.error.FFmpegError as exc:
-            raise VideoError(f"truncated or corrupt: reading failed ({_why(exc)})") from None
-        return self
-
-
-def count_packets(container: av.container.InputContainer, stream) -> int:
-    """Packets with data (frames) of ``stream`` from where the container is; VideoError when reading fails."""
-    return _Packets().read(container, stream).count
-
-
-def raw_rate(packets: _Packets, time_base: Fraction, header: Fraction) -> Fraction:
-    """A raw stream's frame rate: its frames over how long its packets last, as FFmpeg's parser works them out
-    from the codec's headers (a soft-telecined MPEG-2 stream's third fields too: its film frames come out at
-    24000/1001, as a DVD ripper gives them); ``header`` (the rate the headers state) when that is within a
-    thousandth, or where a packet has no duration."""
-    if not packets.lasting or packets.ticks <= 0:
-        return header
-    rate = Fraction(packets.count) / (packets.ticks * time_base)
-    return header if abs(rate / header - 1) < Fraction(1, 1000) else rate.limit_denominator(1001)
+def count_packets(container: av.container.InputContainer, stream, seen: Packets | None = None) -> Packets:
+    """``seen`` (or none) and the packets with data (frames) of ``stream`` from where the container is, counted;
+    VideoError when reading fails."""
+    seen = seen or Packets()
+    try:
+        for packet in demux.packets(container, stream):
+            if packet.size:
+                seen.add(packet)
+    except av.error.FFmpegError as exc:
+        raise VideoError(f"truncated or corrupt: reading failed ({_why(exc)})") from None
+    return seen
 
 
 def probe(path: Path, fps: float | None = None) -> VideoInfo:
@@ -209,13 +182,9 @@ def probe(path: Path, fps: float | None = None) -> VideoInfo:
     with _open(path) as container:
         stream = _video_stream(container)
         ctx = stream.codec_context
-        # A raw stream's container rate is the demuxer's default (25); the codec's headers give its own
-        raw = bool(container.format.flags & av.format.Flags.no_timestamps.value)
-        rates = (stream.guessed_rate, stream.average_rate) if raw else (stream.average_rate, stream.guessed_rate)
-        rate = rates[0] or rates[1] or stream.base_rate
+        raw, rate, time_base = is_raw(container), stated_rate(container, stream), Fraction(stream.time_base)
         if not rate:
             raise VideoError("video stream has no frame rate")
-        rate, time_base = Fraction(rate), Fraction(stream.time_base)
         first, packets, stamped = _first_frame(container, stream)
         rotation = int(round(first.rotation or 0)) % 360
         frames = stream.frames or 0
@@ -224,7 +193,7 @@ def probe(path: Path, fps: float | None = None) -> VideoInfo:
         reorders = av.Codec(ctx.name, "r").reorder
         formats = set(container.format.name.split(","))
         if raw or not stamped:  # a raw stream's times are the parser's guesses, permuted by B-frames
-            rate = raw_rate(packets.read(container, stream), time_base, rate)
+            rate = raw_rate(count_packets(container, stream, packets), time_base, rate)
             timing, time_base, frames = Timing.RATE, 1 / rate, packets.count
             duration = float(frames / rate)
         else:

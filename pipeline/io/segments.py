@@ -116,7 +116,7 @@ def _frames_in(path: Path) -> int:
     """Video packets (frames) a segment holds; 0 when it cannot be read."""
     try:
         with open_input(path) as container:
-            return count_packets(container, container.streams.video[0])
+            return count_packets(container, container.streams.video[0]).count
     except (VideoError, av.error.FFmpegError, IndexError, OSError, ValueError):
         return 0
 

@@ -11,7 +11,7 @@ How a file's frames get their times (``VideoInfo.timing``, decided by ``probe``)
   stamps permuted; the frames keep the decoder's order and take the stamps sorted, as a player shows them.
 - ``RATE``: no times at all (raw elementary streams: ``.h264``, ``.hevc``, ``.m2v``, an MPEG-1 ``.mpg``; the
   stamps FFmpeg's parser guesses for them come out permuted past B-frames): frame k is at k in time base 1/rate,
-  the rate the stream's own headers give (``decode.raw_rate``).
+  the rate the stream's own headers give (``raw_rate``).
 
 Whatever the case, the times handed on strictly increase, so no muxer ever sees one go backwards. Files joined
 end to end (``cat a.ts b.ts``, HLS segments saved one after another, a recording whose clock was reset) have
@@ -24,12 +24,55 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from enum import StrEnum
+from fractions import Fraction
 
 import av
 
 # Frames held to sort permuted stamps: a B-frame run is at most 16 frames long (H.264's limit).
 REORDER_WINDOW = 17
+
+
+@dataclass
+class Packets:
+    """Packets with data counted, and how long they last together in the stream's time base (``lasting``:
+    False once one has no duration)."""
+
+    count: int = 0
+    ticks: int = 0
+    lasting: bool = True
+
+    def add(self, packet: av.Packet) -> None:
+        self.count += 1
+        self.ticks += packet.duration or 0
+        self.lasting = self.lasting and bool(packet.duration)
+
+
+def is_raw(container: av.container.InputContainer) -> bool:
+    """A raw elementary stream: its demuxer (FFmpeg's ``AVFMT_NOTIMESTAMPS``) stores no times."""
+    return bool(container.format.flags & av.format.Flags.no_timestamps.value)
+
+
+def stated_rate(container: av.container.InputContainer, stream) -> Fraction | None:
+    """The frame rate the file states: its container's, or for a raw stream its codec headers' (the raw
+    demuxers state 25 for every stream)."""
+    own, other = stream.average_rate, stream.guessed_rate
+    if is_raw(container):
+        own, other = other, own
+    rate = own or other or stream.base_rate
+    return Fraction(rate) if rate else None
+
+
+def raw_rate(packets: Packets, time_base: Fraction, header: Fraction) -> Fraction:
+    """A raw stream's frame rate: its frames over how long its packets last, as FFmpeg's parser works them out
+    from the codec's headers (a soft-telecined MPEG-2 stream's third fields too: its film frames come out at
+    24000/1001, as a DVD ripper gives them); ``header`` (the rate the headers state) when that is within a
+    thousandth, or where a packet has no duration."""
+    if not packets.lasting or packets.ticks <= 0:
+        return header
+    rate = Fraction(packets.count) / (packets.ticks * time_base)
+    return header if abs(rate / header - 1) < Fraction(1, 1000) else rate.limit_denominator(1001)
 
 
 class Timing(StrEnum):
