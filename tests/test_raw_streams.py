@@ -7,6 +7,7 @@ parser's 3:2 times, and wxWidgets' raw MPEG-1 sample with two frames at one time
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
@@ -85,3 +86,18 @@ def test_a_real_clip_copied_to_a_raw_stream_keeps_its_rate_and_frames(tmp_path, 
     info = probe(raw)
     assert (info.rate, info.frames) == (rate, frames)
     assert info.duration_s == pytest.approx(frames / rate)
+
+
+def test_fps_states_a_raw_stream_s_rate_and_leaves_a_video_with_times_as_it_is(tmp_path, caplog):
+    """A raw stream whose headers state no rate (SVT-AV1's ``.obu``, MJPEG) is read at FFmpeg's 25: ``--fps``
+    says another, as FFmpeg's ``-framerate`` does; a video that stores its times keeps them, and one line says
+    so."""
+    raw = media.raw_stream(tmp_path / "in.h264", frames=12, rate=24)
+    info = probe(raw, fps=10)
+    assert (info.rate, info.frames, info.duration_s) == (10, 12, pytest.approx(1.2))
+    timed = media.encode(tmp_path / "in.mp4", frames=12, rate=24)
+    with caplog.at_level(logging.WARNING, logger="pipeline"):
+        run(Identity(), [(raw, tmp_path / "raw.mp4"), (timed, tmp_path / "timed.mp4")], replace(OPTS, fps=10))
+    assert played(tmp_path / "raw.mp4")[2] == 10 and played(tmp_path / "timed.mp4")[2] == 24
+    said = [r.getMessage() for r in caplog.records if "--fps" in r.getMessage()]
+    assert len(said) == 1 and "in.mp4 keeps its own (24 fps)" in said[0], said

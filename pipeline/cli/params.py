@@ -90,7 +90,7 @@ SegmentSeconds = Annotated[float, _opt(panel=VIDEO, min=0.1, help="Length of the
 Parallel = Annotated[int, _opt(panel=VIDEO, min=0, help="Lanes rendering runs of segments side by side, each with its own decoder and encoder (0 = auto, per video).")]
 Strict = Annotated[bool, _opt(panel=VIDEO, help="A video that stops decoding part way (cut short, damaged) fails, instead of keeping the frames that decoded with a warning.")]
 Deinterlace = Annotated[bool, _opt(panel=VIDEO, help="Deinterlace the frames a source flags interlaced (DVD, DV, broadcast 480i/576i/1080i) with FFmpeg's yadif, so a style does not paint their combs; --no-deinterlace keeps the fields woven.")]
-Fps = Annotated[Optional[float], _opt(panel=VIDEO, help="Frame rate of an image sequence input (a folder of numbered frames, or a pattern like frames/%05d.png); default 25.")]
+Fps = Annotated[Optional[float], _opt(panel=VIDEO, help="Frame rate of an input that stores no times: an image sequence (a folder of numbered frames, or a pattern like frames/%05d.png; default 25) or a raw stream (.h264, .hevc, .m2v; default the rate its headers state). Other videos keep their own.")]
 
 TemporalOpt = Annotated[TemporalMode, _opt(panel=TEMPORAL, help="Flicker reduction: smoothed statistics, flow-warped blending, or both (full).")]
 TemporalStrength = Annotated[float, _opt(panel=TEMPORAL, min=0.0, max=0.99, help="Statistics momentum; the warped frame is renewed every 12x this many frames where the content moves.")]

@@ -172,9 +172,9 @@ def count_packets(container: av.container.InputContainer, stream, seen: Packets 
 def probe(path: Path, fps: float | None = None) -> VideoInfo:
     """Read the stream parameters, refusing files that have no decodable video stream.
 
-    A stream without any times (a raw elementary stream) gets its headers' rate (``raw_rate``), time base
-    1/rate and its packets counted. An
-    image sequence (``pipeline/io/sequence.py``) is read at ``fps``; an animated WebP with Pillow."""
+    A stream without any times (a raw elementary stream) gets ``fps`` or its headers' rate (``raw_rate``),
+    time base 1/rate and its packets counted. An image sequence (``pipeline/io/sequence.py``) is read at
+    ``fps``; an animated WebP with Pillow. Other files keep their own times, whatever ``fps`` says."""
     if sequence.is_sequence(path):
         return sequence.probe(path, fps)
     if path.suffix.lower() in animated.PILLOW_INPUTS and animated.is_animated(path):
@@ -193,7 +193,8 @@ def probe(path: Path, fps: float | None = None) -> VideoInfo:
         reorders = av.Codec(ctx.name, "r").reorder
         formats = set(container.format.name.split(","))
         if raw or not stamped:  # a raw stream's times are the parser's guesses, permuted by B-frames
-            rate = raw_rate(count_packets(container, stream, packets), time_base, rate)
+            counted = count_packets(container, stream, packets)
+            rate = Fraction(fps).limit_denominator(1001) if fps else raw_rate(counted, time_base, rate)
             timing, time_base, frames = Timing.RATE, 1 / rate, packets.count
             duration = float(frames / rate)
         else:

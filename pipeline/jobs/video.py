@@ -28,8 +28,9 @@ from pipeline.io.hdr import TRANSFERS
 from pipeline.io.images import IMAGE_EXTENSIONS
 from pipeline.io.sequence import is_sequence
 from pipeline.io.subtitles import tracks_left_out
+from pipeline.io.said import once
 from pipeline.io.segments import Tally, drop_damaged_segments, finished_segments, prepare_workdir
-from pipeline.io.video import (VIDEO_EXTENSIONS, check_encoder, check_output, codec_for_container, join_segments,
+from pipeline.io.video import (VIDEO_EXTENSIONS, Timing, check_encoder, check_output, codec_for_container, join_segments,
                                output_format, output_suffix, probe)
 from pipeline.io.encode import audio_plan, is_animated_output
 from pipeline.io.walk import is_pattern, walk_files
@@ -128,8 +129,11 @@ class VideoJob:
     def plan(self, src: Path, dst: Path, seekable: bool = False) -> VideoPlan:
         """Probe ``src`` and plan it; VideoError when it cannot be read, JobError when it cannot be written."""
         check_destination(src, dst, self.video.encode)
-        plan = make_plan(src, dst, probe(src, self.video.fps), self.video, self.device, self.style_key, seekable,
-                         self.scenes)
+        info = probe(src, self.video.fps)
+        if self.video.fps and info.timing != Timing.RATE and info.format != "sequence":
+            once(log, ("fps",), "--fps sets the rate of image sequences and raw streams, which store no times: "
+                 "%s keeps its own (%s fps)", src, f"{float(info.rate):.6g}")
+        plan = make_plan(src, dst, info, self.video, self.device, self.style_key, seekable, self.scenes)
         try:
             check_encoder(plan.encode, plan.out_hw, plan.info.rate)
         except VideoError as exc:

@@ -112,7 +112,7 @@ class VideoOptions:
     temporal: TemporalOptions = field(default_factory=TemporalOptions)
     upscale: Upscale = Upscale.GUIDED  # with keep_size: how the result is brought to the source size
     strict: bool = False  # a file that stops decoding part way fails, instead of keeping what decoded
-    fps: float | None = None  # the rate of an image sequence input (None: 25)
+    fps: float | None = None  # the rate of an image sequence (None: 25) or a raw stream (None: its headers')
     contact_sheet: Path | None = None  # one overview image of frames sampled from each result, made after the job
     deinterlace: bool = True  # frames the source flags interlaced are deinterlaced (pipeline/io/deinterlace.py)
 
