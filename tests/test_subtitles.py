@@ -1,6 +1,7 @@
-"""Subtitle tracks come back where the output's container holds them as they are (Matroska all, WebM WebVTT,
-MP4 mov_text), each with its language, at its times, cut to --start/--duration with the pictures; a track the
-output cannot hold is named in one line. Before, every subtitle track was dropped without a word."""
+"""Subtitle tracks come back with the pictures, each with its language, at its times, cut to --start/--duration:
+as they are where the output's container holds them (Matroska all), text converted into the text codec it holds
+(MP4 and MOV mov_text, WebM WebVTT); a track the output cannot hold is named in one line. Before, every subtitle
+track was dropped without a word."""
 
 from __future__ import annotations
 
@@ -84,16 +85,58 @@ def test_a_cut_keeps_what_shows_in_it_from_its_start(tmp_path):
         [("webvtt", 0.0, 0.75, "fra")]]
 
 
-@pytest.mark.parametrize("out_name, kept, named", [
-    ("out.webm", ["webvtt"], "srt (eng)"),  # WebM holds WebVTT alone
-    ("out.mp4", [], "srt (eng), webvtt (fra)"),  # MP4 only its own mov_text
-])
-def test_a_track_the_output_cannot_hold_is_named_in_one_line(tmp_path, caplog, out_name, kept, named):
+def shown(path: Path) -> list[list[tuple[str, float, float, str]]]:
+    """Each subtitle track's (codec, shown at, for how long, text) per event, as a player decodes them (an MP4's
+    empty samples between events left out)."""
+    with av.open(str(path)) as container:
+        found = []
+        for stream in container.streams.subtitles:
+            tb, track = stream.time_base, []
+            for packet in container.demux(stream):
+                events = stream.codec_context.decode2(packet) if packet.size else None
+                for event in events or ():
+                    track.append((stream.codec_context.name, round(float(packet.pts * tb), 3),
+                                  round(float(packet.duration * tb), 3), event.ass.decode().split(",", 8)[-1]))
+            found.append(track)
+            container.seek(0)
+    return found
+
+
+@pytest.mark.parametrize("out_name, codec", [("out.mp4", "mov_text"), ("out.mov", "mov_text"), ("out.webm", "webvtt")])
+def test_text_subtitles_are_converted_where_the_container_holds_another_text_codec(tmp_path, out_name, codec):
+    """Before, an MP4 or MOV output dropped both tracks (SubRip and WebVTT; it holds only mov_text) and a WebM the
+    SubRip one, with a line saying so: the default .mp4 output of a film's MKV had no subtitles."""
+    src = film(tmp_path)
+    summary = run(Identity(), [(src, tmp_path / out_name)], OPTS)
+    assert [r.status for r in summary.results] == [PROCESSED], summary.results
+    assert shown(tmp_path / out_name) == [
+        [(codec, 0.5, 0.7, "Hello"), (codec, 1.5, 0.4, "World")],
+        [(codec, 0.25, 0.5, "Bonjour"), (codec, 1.0, 0.75, "Monde")]]
+    assert [events(tmp_path / out_name)[k][0][3] for k in (0, 1)] == ["eng", "fra"]
+
+
+def test_italics_survive_the_conversion_and_a_cut(tmp_path):
+    (tmp_path / "it.srt").write_text("1\n00:00:00,500 --> 00:00:01,500\n<i>Softly</i>, now\n")
+    src = tmp_path / "film.mkv"
+    with av.open(str(src), "w") as out, av.open(str(tmp_path / "it.srt")) as subs:
+        video = out.add_stream("libx264", rate=RATE)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        track = out.add_stream_from_template(subs.streams.subtitles[0])
+        mux_moving_frames(out, video, FRAMES)
+        for packet in subs.demux(subs.streams.subtitles[0]):
+            if packet.size:
+                packet.stream = track
+                out.mux(packet)
+    opts = VideoOptions(**{**OPTS.__dict__, "start": 1.0})
+    run(Identity(), [(src, tmp_path / "out.mp4")], opts)
+    assert shown(tmp_path / "out.mp4") == [[("mov_text", 0.0, 0.5, "{\\i1}Softly{\\r}, now")]]  # a style box
+
+
+def test_a_track_the_output_cannot_hold_is_named_in_one_line(tmp_path, caplog):
     src = film(tmp_path)
     with caplog.at_level(logging.INFO, logger="pipeline"):
-        summary = run(Identity(), [(src, tmp_path / out_name)], OPTS)
+        summary = run(Identity(), [(src, tmp_path / "out.avi")], OPTS)
     assert [r.status for r in summary.results] == [PROCESSED], summary.results
-    assert [track[0][0] for track in events(tmp_path / out_name)] == kept
+    assert events(tmp_path / "out.avi") == []
     said = [r.getMessage() for r in caplog.records if "subtitles not kept" in r.getMessage()]
-    assert said == [f"{src}: subtitles not kept, {Path(out_name).suffix} holds no {named} as they are (.mkv keeps "
-                    "them)"], said
+    assert said == [f"{src}: subtitles not kept, .avi holds no srt (eng), webvtt (fra) (.mkv keeps them)"], said

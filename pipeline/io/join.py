@@ -130,7 +130,7 @@ def join_segments(segments: list[Path], info: VideoInfo, output: Path, opts: Enc
                 plan = audio_plan(codec, out_format, opts.audio)
                 if plan != "none":
                     tracks.append(SourceAudio(info, out, plan, start_s, end_s, offset_s, out_format, track))
-            tracks += [SourceSubtitles(info, out, start_s, end_s, offset_s, track)
+            tracks += [SourceSubtitles(info, out, start_s, end_s, offset_s, track, muxer)
                        for track, codec, _ in info.subtitles if kept(codec, muxer) and kept(codec, out_format)]
             for packet in video.packets(segments):
                 for copy in tracks:

@@ -1,9 +1,11 @@
-"""The source's subtitle tracks for an output: each one's packets copied as they are where the output's
-container holds its codec, cut to the output's span and placed at its source time.
+"""The source's subtitle tracks for an output, cut to the output's span and placed at their source time: each
+one's packets copied as they are where the output's container holds its codec, and text subtitles the container
+does not hold (SubRip, ASS or WebVTT into MP4) converted into the text codec it does.
 
-Subtitles are not re-encoded: FFmpeg converts between text formats only through decoded subtitles, which PyAV
-does not encode. So an MP4 keeps only MP4's own ``mov_text``, a WebM only WebVTT; Matroska holds them all. A
-track the output cannot hold is named in one line at the start (``tracks_left_out``).
+Matroska holds every codec as it is. MP4 and MOV hold text as ``mov_text``, WebM as WebVTT: FFmpeg decodes any
+text subtitle into ASS events (styling as ASS overrides) and encodes those into either, italics and bold kept.
+Picture subtitles (Blu-ray PGS, DVD, DVB) have no text to carry: a track the output cannot hold is named in one
+line at the start (``tracks_left_out``).
 """
 
 from __future__ import annotations
@@ -27,9 +29,26 @@ _COPYABLE = {
 }
 
 
-def kept(codec: str, out_format: str) -> bool:
-    """Whether an ``out_format`` output keeps a subtitle track of ``codec``."""
+# The text codec a container without the source's own takes
+_TEXT_CODEC = {"mp4": "mov_text", "mov": "mov_text", "webm": "webvtt"}
+
+
+def is_text(codec: str) -> bool:
+    """A subtitle codec whose events are text (FFmpeg's TEXT_SUB), not pictures."""
+    try:
+        return av.Codec(codec, "r").text_sub
+    except (av.error.FFmpegError, ValueError):
+        return False
+
+
+def copied(codec: str, out_format: str) -> bool:
+    """Whether an ``out_format`` output holds a subtitle track of ``codec`` as it is."""
     return codec in _COPYABLE.get(out_format, set())
+
+
+def kept(codec: str, out_format: str) -> bool:
+    """Whether an ``out_format`` output keeps a subtitle track of ``codec``, as it is or converted."""
+    return copied(codec, out_format) or (out_format in _TEXT_CODEC and is_text(codec))
 
 
 def tracks_left_out(info: VideoInfo, out_format: str) -> list[str]:
@@ -44,18 +63,40 @@ class SourceSubtitles(TrackCopy):
     from the output's start for what is left of it. Reads the file on its own, as each audio track does."""
 
     def __init__(self, info: VideoInfo, out: av.container.OutputContainer, start_s: float,
-                 end_s: float | None, offset_s: float, track: int) -> None:
+                 end_s: float | None, offset_s: float, track: int, out_format: str) -> None:
         self.container = open_input(info.path)
         self.in_stream = self.container.streams.subtitles[track]
-        self.out_stream = out.add_stream_from_template(self.in_stream)
+        self.convert = not copied(self.in_stream.codec_context.name, out_format)
+        self.out_stream = self._converted(out, out_format) if self.convert else \
+            out.add_stream_from_template(self.in_stream)
         label(self.out_stream, self.in_stream)
         self.start_s, self.end_s, self.offset_s = start_s, end_s, offset_s
         self._packets = self._generate()
+
+    def _converted(self, out: av.container.OutputContainer, out_format: str):
+        """A stream of the container's text codec, its encoder given the decoder's ASS header (styles)."""
+        decoder = self.in_stream.codec_context
+        decoder.open()  # a text decoder sets its ASS header as it opens
+        stream = out.add_stream(_TEXT_CODEC[out_format])
+        stream.codec_context.subtitle_header = decoder.subtitle_header
+        stream.time_base = self.in_stream.time_base
+        return stream
+
+    def _encoded(self, packet: av.Packet) -> av.Packet | None:
+        """``packet``'s events decoded and encoded in the output's codec; None when it holds none."""
+        events = self.in_stream.codec_context.decode2(packet)
+        if not events or not len(events):
+            return None
+        encoded = self.out_stream.codec_context.encode_subtitle(events)
+        encoded.pts, encoded.duration, encoded.time_base = packet.pts, packet.duration, packet.time_base
+        return encoded
 
     def _generate(self) -> Iterator[av.Packet]:
         tb = self.in_stream.time_base
         for packet in packets(self.container, self.in_stream):
             if packet.pts is None or not packet.size:
+                continue
+            if self.convert and (packet := self._encoded(packet)) is None:
                 continue
             shown, gone = float(packet.pts * tb), float((packet.pts + (packet.duration or 0)) * tb)
             if self.end_s is not None and shown >= self.end_s:

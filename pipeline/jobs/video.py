@@ -257,7 +257,7 @@ def _say_what_changes(plan: VideoPlan) -> None:
         log.info("%s: left out, in codecs FFmpeg does not know: %s", plan.src, ", ".join(plan.info.unknown_tracks))
     left_out = tracks_left_out(plan.info, output_format(plan.dst))
     if left_out:
-        log.info("%s: subtitles not kept, %s holds no %s as they are (.mkv keeps them)", plan.src,
+        log.info("%s: subtitles not kept, %s holds no %s (.mkv keeps them)", plan.src,
                  plan.dst.suffix or "the output", ", ".join(left_out))
 
 
