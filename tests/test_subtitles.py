@@ -115,6 +115,17 @@ def test_text_subtitles_are_converted_where_the_container_holds_another_text_cod
     assert [events(tmp_path / out_name)[k][0][3] for k in (0, 1)] == ["eng", "fra"]
 
 
+def test_an_mp4_s_own_subtitles_come_back_into_matroska_as_ass(tmp_path):
+    """mov_text (a phone's or a drone's MP4, or an MP4 this made) into .mkv, which holds no mov_text: ASS."""
+    src = film(tmp_path)
+    run(Identity(), [(src, tmp_path / "first.mp4")], OPTS)
+    summary = run(Identity(), [(tmp_path / "first.mp4", tmp_path / "again.mkv")], OPTS)
+    assert [r.status for r in summary.results] == [PROCESSED], summary.results
+    assert shown(tmp_path / "again.mkv") == [
+        [("ssa", 0.5, 0.7, "Hello"), ("ssa", 1.5, 0.4, "World")],
+        [("ssa", 0.25, 0.5, "Bonjour"), ("ssa", 1.0, 0.75, "Monde")]]
+
+
 def test_italics_survive_the_conversion_and_a_cut(tmp_path):
     (tmp_path / "it.srt").write_text("1\n00:00:00,500 --> 00:00:01,500\n<i>Softly</i>, now\n")
     src = tmp_path / "film.mkv"

@@ -2,8 +2,9 @@
 one's packets copied as they are where the output's container holds its codec, and text subtitles the container
 does not hold (SubRip, ASS or WebVTT into MP4) converted into the text codec it does.
 
-Matroska holds every codec as it is. MP4 and MOV hold text as ``mov_text``, WebM as WebVTT: FFmpeg decodes any
-text subtitle into ASS events (styling as ASS overrides) and encodes those into either, italics and bold kept.
+Matroska holds almost every codec as it is, and MP4's ``mov_text`` as ASS; MP4 and MOV hold text as ``mov_text``,
+WebM as WebVTT: FFmpeg decodes any text subtitle into ASS events (styling as ASS overrides) and encodes those
+into each, italics and bold kept.
 Picture subtitles (Blu-ray PGS, DVD, DVB) have no text to carry: a track the output cannot hold is named in one
 line at the start (``tracks_left_out``).
 """
@@ -30,7 +31,7 @@ _COPYABLE = {
 
 
 # The text codec a container without the source's own takes
-_TEXT_CODEC = {"mp4": "mov_text", "mov": "mov_text", "webm": "webvtt"}
+_TEXT_CODEC = {"mp4": "mov_text", "mov": "mov_text", "webm": "webvtt", "matroska": "ass"}
 
 
 def is_text(codec: str) -> bool:
