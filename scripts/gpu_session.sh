@@ -4,8 +4,8 @@
 #
 #   scripts/gpu_session.sh train OUTDIR [MINUTES]  # resume the shipped decoder for MINUTES (default 5),
 #                                                  # export it (fp16 + card), evaluate it (JSON, grid)
-#   scripts/gpu_session.sh bench OUTDIR            # CUDA and video tests, a 1080p profile, the benchmark,
-#                                                  # the flow backends (flow.json)
+#   scripts/gpu_session.sh bench OUTDIR            # the flow backends (flow.json), the benchmark, then the
+#                                                  # CUDA and video tests and a 1080p profile
 #
 # The two phases carry different data (see the Makefile's gpu-bundle) so each stays under a 64 MiB
 # transfer; OUTDIR gets only small files (the fp16 decoder is 7 MB; a checkpoint with Adam is not).
@@ -37,17 +37,20 @@ bench)
     # Each step reports even when one before it failed; the benchmark prints a JSON line per finished
     # part, so a run cut off by BENCH_SECONDS still tells what it measured. A failed or skipped-for-no-CUDA
     # test makes the whole session fail at the end (exit 1), after the figures are written.
+    # The figures first, the tests after: a lease is 15 minutes with the machine's start, and the figures are
+    # what no CPU session can give (the default temporal mode at GPU speed is what stays open without them).
     export STYLIZE_DATA=out/gpu/bench-data
-    tests=0
-    python3 -m pytest -q -rs tests/test_cuda.py tests/test_video.py tests/test_memory.py tests/test_flow_torch.py 2>&1 | tee "$out/tests.log" || tests=1
-    grep -q "SKIPPED.*needs a CUDA device" "$out/tests.log" && tests=1
-    python3 scripts/profile_video.py --frames 64 --out "$out/profile" > /dev/null 2>&1 || echo "profile failed" >&2
-    timeout "${BENCH_SECONDS:-240}" python3 scripts/bench.py --quick --frames 240 --segment-seconds 2.5 --frames-1080p 240 \
-        --json "$out/bench.json" 2>&1 | tee "$out/bench.txt" || true
     # The flow backends (--flow opencv, torch): per frame pair, then the default temporal mode end to end at
     # 512x288, 720p and 1080p with each, fps and seconds per stage.
     timeout "${FLOW_SECONDS:-300}" python3 scripts/bench.py --flow-only --frames 240 --json "$out/flow.json" 2>&1 \
         | tee "$out/flow.txt" || true
+    timeout "${BENCH_SECONDS:-240}" python3 scripts/bench.py --quick --frames 240 --segment-seconds 2.5 --frames-1080p 240 \
+        --json "$out/bench.json" 2>&1 | tee "$out/bench.txt" || true
+    tests=0
+    timeout "${TEST_SECONDS:-240}" python3 -m pytest -q -rs tests/test_cuda.py tests/test_video.py tests/test_memory.py \
+        tests/test_flow_torch.py 2>&1 | tee "$out/tests.log" || tests=1
+    grep -q "SKIPPED.*needs a CUDA device" "$out/tests.log" && tests=1
+    timeout 60 python3 scripts/profile_video.py --frames 64 --out "$out/profile" > /dev/null 2>&1 || echo "profile failed" >&2
     [ "$tests" = 0 ] || { echo "GPU tests failed or were skipped: see $out/tests.log" >&2; exit 1; }
     ;;
 *)
