@@ -6,12 +6,14 @@ track was dropped without a word."""
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import av
 import pytest
 
 from pipeline.io.decode import probe
+from pipeline.io.subtitle_text import one_at_a_time
 from pipeline.options import EncodeOptions, TemporalMode, TemporalOptions, VideoOptions
 from pipeline.report import PROCESSED
 from tests.helpers import Identity, run
@@ -151,3 +153,49 @@ def test_a_track_the_output_cannot_hold_is_named_in_one_line(tmp_path, caplog):
     assert events(tmp_path / "out.avi") == []
     said = [r.getMessage() for r in caplog.records if "subtitles not kept" in r.getMessage()]
     assert said == [f"{src}: subtitles not kept, .avi holds no srt (eng), webvtt (fra) (.mkv keeps them)"], said
+
+
+ASS = """[Script Info]
+ScriptType: v4.00+
+
+[V4+ Styles]
+Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, \
+Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, \
+MarginV, Encoding
+Style: Default,Arial,20,&H00FFFFFF,&H000000FF,&H00000000,&H00000000,0,0,0,0,100,100,0,0,1,2,2,2,10,10,10,1
+Style: Sign,Arial,30,&H0000FFFF,&H000000FF,&H00000000,&H00000000,-1,0,0,0,100,100,0,0,1,2,2,8,10,10,10,1
+
+[Events]
+Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text
+Dialogue: 0,0:00:00.20,0:00:01.00,Default,,0,0,0,,Talking
+Dialogue: 1,0:00:00.30,0:00:01.50,Sign,,0,0,0,,{\\p1}m 0 0 l 100 0 100 100 0 100{\\p0}
+Dialogue: 0,0:00:00.50,0:00:01.80,Sign,,0,0,0,,{\\pos(320,50)}EXIT
+"""
+
+
+def test_overlapping_events_show_at_their_times_in_an_mp4(tmp_path):
+    """An ASS track of a sign over dialogue (and a drawn box) into MP4: mov_text shows one sample at a time, and
+    its muxer moved each event that began before the last ended to after it (EXIT at 1.0 s, not 0.5 s, and every
+    later event later still); the drawing's outline came out as words ("m 0 0 l 100 ...")."""
+    (tmp_path / "signs.ass").write_text(ASS)
+    src = tmp_path / "film.mkv"
+    with av.open(str(src), "w") as out, av.open(str(tmp_path / "signs.ass")) as subs:
+        video = out.add_stream("libx264", rate=RATE)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        track = out.add_stream_from_template(subs.streams.subtitles[0])
+        mux_moving_frames(out, video, FRAMES)
+        for packet in subs.demux(subs.streams.subtitles[0]):
+            if packet.size:
+                packet.stream = track
+                out.mux(packet)
+    run(Identity(), [(src, tmp_path / "out.mp4")], OPTS)
+    plain = [(at, lasts, re.sub(r"\{[^}]*\}", "", text)) for _, at, lasts, text in shown(tmp_path / "out.mp4")[0]]
+    assert plain == [(0.2, 0.3, "Talking"), (0.5, 0.5, "Talking\\NEXIT"), (1.0, 0.8, "EXIT")]
+
+
+def test_events_are_laid_one_after_another_each_in_its_style():
+    events = [(0, 10, b"0,0,Default,,0,0,0,,a"), (5, 10, b"1,0,Sign,,0,0,0,,b"), (20, None, b"2,0,Default,,0,0,0,,c"),
+              (30, 5, b"3,0,Default,,0,0,0,,d")]
+    assert one_at_a_time(events) == [(0, 5, b"0,0,Default,,0,0,0,,a"), (5, 5, b"0,0,Default,,0,0,0,,a\\N{\\rSign}b"),
+                                     (10, 5, b"1,0,Sign,,0,0,0,,b"), (20, 10, b"2,0,Default,,0,0,0,,c"),
+                                     (30, 5, b"3,0,Default,,0,0,0,,d")]

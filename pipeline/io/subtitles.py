@@ -15,6 +15,9 @@ from collections.abc import Iterator
 
 import av
 
+from av.subtitles.subtitle import SubtitleSet
+
+from pipeline.io import subtitle_text
 from pipeline.io.decode import VideoInfo
 from pipeline.io.demux import packets
 from pipeline.io.tracks import TrackCopy, label, open_input
@@ -72,7 +75,7 @@ class SourceSubtitles(TrackCopy):
             out.add_stream_from_template(self.in_stream)
         label(self.out_stream, self.in_stream)
         self.start_s, self.end_s, self.offset_s = start_s, end_s, offset_s
-        self._packets = self._generate()
+        self._packets = self._encoded() if self.convert else self._copied()
 
     def _converted(self, out: av.container.OutputContainer, out_format: str):
         """A stream of the container's text codec, its encoder given the decoder's ASS header (styles)."""
@@ -83,21 +86,12 @@ class SourceSubtitles(TrackCopy):
         stream.time_base = self.in_stream.time_base
         return stream
 
-    def _encoded(self, packet: av.Packet) -> av.Packet | None:
-        """``packet``'s events decoded and encoded in the output's codec; None when it holds none."""
-        events = self.in_stream.codec_context.decode2(packet)
-        if not events or not len(events):
-            return None
-        encoded = self.out_stream.codec_context.encode_subtitle(events)
-        encoded.pts, encoded.duration, encoded.time_base = packet.pts, packet.duration, packet.time_base
-        return encoded
-
-    def _generate(self) -> Iterator[av.Packet]:
+    def _shown(self) -> Iterator[tuple[av.Packet, int, int | None]]:
+        """The packets that show in the output's span, each with its time there and how long it shows then (None:
+        until the next one), in the stream's time base."""
         tb = self.in_stream.time_base
         for packet in packets(self.container, self.in_stream):
             if packet.pts is None or not packet.size:
-                continue
-            if self.convert and (packet := self._encoded(packet)) is None:
                 continue
             shown, gone = float(packet.pts * tb), float((packet.pts + (packet.duration or 0)) * tb)
             if self.end_s is not None and shown >= self.end_s:
@@ -105,8 +99,27 @@ class SourceSubtitles(TrackCopy):
             if (gone <= self.start_s) if packet.duration else (shown < self.start_s):  # no duration: shown until
                 continue                                                             # the next one
             begin = max(shown, self.start_s)
-            if packet.duration:
-                packet.duration = max(1, round((min(gone, self.end_s or gone) - begin) / tb))
-            packet.pts = packet.dts = round((begin - self.offset_s) / tb)
+            lasts = max(1, round((min(gone, self.end_s or gone) - begin) / tb)) if packet.duration else None
+            yield packet, round((begin - self.offset_s) / tb), lasts
+
+    def _copied(self) -> Iterator[av.Packet]:
+        for packet, pts, lasts in self._shown():
+            packet.pts = packet.dts = pts
+            if lasts is not None:
+                packet.duration = lasts
             packet.stream = self.out_stream
+            yield packet
+
+    def _encoded(self) -> Iterator[av.Packet]:
+        """The events in the span, read whole (a track is small), encoded in the output's codec; laid one after
+        another for mov_text, which shows one at a time."""
+        decoder, encoder = self.in_stream.codec_context, self.out_stream.codec_context
+        events = [(pts, lasts, line) for packet, pts, lasts in self._shown()
+                  for line in subtitle_text.dialogues(decoder, packet)]
+        if encoder.name == "mov_text":
+            events = subtitle_text.one_at_a_time(events)
+        for pts, lasts, line in events:
+            packet = encoder.encode_subtitle(SubtitleSet.create(line, 0, lasts or 0, pts))
+            packet.pts = packet.dts = pts
+            packet.duration, packet.time_base, packet.stream = lasts or 0, self.in_stream.time_base, self.out_stream
             yield packet
