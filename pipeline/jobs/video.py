@@ -28,7 +28,6 @@ from pipeline.io.hdr import TRANSFERS
 from pipeline.io.images import IMAGE_EXTENSIONS
 from pipeline.io.sequence import is_sequence
 from pipeline.io.subtitles import tracks_left_out
-from pipeline.io.said import once
 from pipeline.io.segments import Tally, drop_damaged_segments, finished_segments, prepare_workdir
 from pipeline.io.video import (VIDEO_EXTENSIONS, Timing, check_encoder, check_output, codec_for_container, join_segments,
                                output_format, output_suffix, probe)
@@ -125,14 +124,16 @@ class VideoJob:
                  scenes: bool = False) -> None:
         self.video, self.style_key, self.device, self.media = video, style_key, torch.device(device), media
         self.scenes = scenes  # plans find the scene cuts (--style-per-scene)
+        self.said_fps = False  # that --fps leaves a video with times as it is
 
     def plan(self, src: Path, dst: Path, seekable: bool = False) -> VideoPlan:
         """Probe ``src`` and plan it; VideoError when it cannot be read, JobError when it cannot be written."""
         check_destination(src, dst, self.video.encode)
         info = probe(src, self.video.fps)
-        if self.video.fps and info.timing != Timing.RATE and info.format != "sequence":
-            once(log, ("fps",), "--fps sets the rate of image sequences and raw streams, which store no times: "
-                 "%s keeps its own (%s fps)", src, f"{float(info.rate):.6g}")
+        if self.video.fps and info.timing != Timing.RATE and info.format != "sequence" and not self.said_fps:
+            self.said_fps = True  # once a job: a folder of videos would say it of each
+            log.warning("--fps sets the rate of image sequences and raw streams, which store no times: %s keeps its "
+                        "own (%s fps)", src, f"{float(info.rate):.6g}")
         plan = make_plan(src, dst, info, self.video, self.device, self.style_key, seekable, self.scenes)
         try:
             check_encoder(plan.encode, plan.out_hw, plan.info.rate)
