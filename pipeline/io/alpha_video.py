@@ -20,6 +20,7 @@ import av
 import numpy as np
 
 from pipeline.io.alpha import AlphaTrack
+from pipeline.io.chapters import HOLD_CHAPTERS
 from pipeline.io.color import output_colour, source_colour, tag_stream, to_rgb
 from pipeline.io.encode import encoder_options, output_format
 from pipeline.io.tags import mp4_flags, source_tags
@@ -97,13 +98,15 @@ def _muxer_options(fmt: str, video, tags: dict[str, str]) -> dict[str, str]:
 def write_with_alpha(joined: Path, info, output: Path, opts: EncodeOptions, offset_s: float = 0.0) -> None:
     """``joined``'s frames with the source's alpha (the frame shown at each one's time plus ``offset_s``, the
     --start it was cut at) encoded with ``opts`` into ``output`` (written in place: callers pass a temporary
-    name), its audio and subtitle tracks' packets copied as they are, its tags kept."""
+    name), its audio and subtitle tracks' packets copied as they are, its chapters and tags kept."""
     fmt = output_format(output)
     with av.open(str(joined)) as inp:
         vin = inp.streams.video[0]
         tags = source_tags(joined)
         with av.open(str(output), "w", format=fmt, options=_muxer_options(fmt, vin, tags)) as out:
             out.metadata.update(tags)
+            if fmt in HOLD_CHAPTERS:
+                out.set_chapters(inp.chapters())  # the work file's: already cut and moved
             colour = output_colour(info.colour, opts.pix_fmt, (vin.height, vin.width))
             vout = _video_stream(out, vin, opts, info.rate, colour)
             copied = [*inp.streams.audio, *inp.streams.subtitles]
@@ -113,7 +116,7 @@ def write_with_alpha(joined: Path, info, output: Path, opts: EncodeOptions, offs
             deep = max(c.bits for c in av.VideoFormat(opts.pix_fmt).components) > 8
             track = AlphaTrack(info, (vin.height, vin.width))
             try:
-                for packet in inp.demux():
+                for packet in inp.demux(vin, *copied):
                     if packet.stream.index in aouts:
                         if packet.size:
                             packet.stream = aouts[packet.stream.index]

@@ -13,6 +13,7 @@ import av
 
 from pipeline.io.animated import ANIMATED_FORMATS, write_animated
 from pipeline.io.audio import SourceAudio
+from pipeline.io.chapters import HOLD_CHAPTERS, chapters_for
 from pipeline.io.decode import VideoInfo
 from pipeline.io.encode import audio_plan, output_format
 from pipeline.io.subtitles import SourceSubtitles, kept
@@ -108,7 +109,7 @@ def join_segments(segments: list[Path], info: VideoInfo, output: Path, opts: Enc
                   muxer: str | None = None) -> None:
     """Stream-copy the video segments into ``output`` (written in place: callers pass a temporary name)
     with every audio track of the source and each subtitle track the container holds, interleaved by time,
-    and the source's tags (when and where it was recorded); an animated image (``.gif``, ``.webp``, ``.apng``)
+    the source's chapters and its tags (when and where it was recorded); an animated image (``.gif``, ``.webp``, ``.apng``)
     is written from the segments' frames by ``pipeline/io/animated.py``. ``muxer``: write with that muxer
     instead of the one ``output``'s suffix names, the audio still as that one takes it (a work file that
     ``pipeline/io/alpha_video.py`` finishes)."""
@@ -123,6 +124,8 @@ def join_segments(segments: list[Path], info: VideoInfo, output: Path, opts: Enc
         options = _mp4_options(segments[0], tags)
     with av.open(str(output), "w", format=muxer, options=options) as out:
         out.metadata.update(tags)
+        if muxer in HOLD_CHAPTERS:
+            out.set_chapters(chapters_for(info.path, start_s, end_s, offset_s))
         video = _VideoCopy(segments, out, out_format, info.rate)
         tracks = []
         try:
