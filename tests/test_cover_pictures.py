@@ -74,3 +74,43 @@ def test_a_song_with_its_cover_is_audio_not_a_one_frame_video(tmp_path):
         assert [int(s.disposition) for s in container.streams.video] == [av.stream.Disposition.attached_pic]
     with pytest.raises(VideoError, match="audio-only file; its cover picture is no video"):
         probe(src)
+
+
+def with_attachments(path: Path) -> tuple[Path, bytes, bytes]:
+    """An MKV carrying a font (for its ASS subtitles) and a cover picture as attachments, and its bytes."""
+    font, cover = b"\x00\x01\x00\x00" + bytes(range(256)) * 4, io.BytesIO()
+    Image.fromarray(np.full((32, 32, 3), 90, np.uint8)).save(cover, "JPEG")
+    with av.open(str(path), "w") as out:
+        out.add_attachment("Subtitles.ttf", "font/ttf", font)
+        out.add_attachment("cover.jpg", "image/jpeg", cover.getvalue())
+        video = out.add_stream("libx264", rate=24)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        mux_moving_frames(out, video, FRAMES)
+    return path, font, cover.getvalue()
+
+
+def carried(path: Path) -> dict[str, bytes]:
+    """File name (or "artwork") -> bytes of each attachment and cover picture ``path`` holds."""
+    found = {}
+    with av.open(str(path)) as container:
+        for stream in container.streams.attachments:
+            found[stream.metadata["filename"]] = stream.data
+        for stream in container.streams.video:
+            if stream.disposition & av.stream.Disposition.attached_pic:
+                packet = next(p for p in container.demux(stream) if p.size)
+                found[stream.metadata.get("filename", "artwork")] = bytes(packet)
+    return found
+
+
+@pytest.mark.parametrize("out_name", ["out.mkv", "out.mp4", "out.webm"])
+def test_fonts_and_covers_are_carried_where_the_output_holds_them(tmp_path, out_name):
+    """Before, every output lost them: an MKV's ASS track fell back to the player's fonts, a film lost its artwork.
+    Matroska keeps both as they were; MP4 the cover as its artwork; WebM takes no attachments."""
+    src, font, cover = with_attachments(tmp_path / "film.mkv")
+    assert carried(src) == {"Subtitles.ttf": font, "cover.jpg": cover}  # the shape: FFmpeg lists the cover as video
+    summary = run(Identity(), [(src, tmp_path / out_name)], OPTS)
+    assert [r.status for r in summary.results] == [PROCESSED]
+    expected = {"out.mkv": {"Subtitles.ttf": font, "cover.jpg": cover}, "out.mp4": {"artwork": cover}, "out.webm": {}}
+    assert carried(tmp_path / out_name) == expected[out_name]
+    info = probe(tmp_path / out_name)  # and the picture is still the film
+    assert (info.codec, len(list(decode_frames(info)))) == ("vp9" if out_name == "out.webm" else "h264", FRAMES)

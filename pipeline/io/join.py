@@ -12,6 +12,7 @@ from pathlib import Path
 import av
 
 from pipeline.io.animated import ANIMATED_FORMATS, write_animated
+from pipeline.io.attachments import carry
 from pipeline.io.audio import SourceAudio
 from pipeline.io.chapters import HOLD_CHAPTERS, chapters_for
 from pipeline.io.decode import VideoInfo
@@ -126,6 +127,7 @@ def join_segments(segments: list[Path], info: VideoInfo, output: Path, opts: Enc
         out.metadata.update(tags)
         if muxer in HOLD_CHAPTERS:
             out.set_chapters(chapters_for(info.path, start_s, end_s, offset_s))
+        covers = carry(info.path, out, muxer)
         video = _VideoCopy(segments, out, out_format, info.rate)
         tracks = []
         try:
@@ -135,6 +137,8 @@ def join_segments(segments: list[Path], info: VideoInfo, output: Path, opts: Enc
                     tracks.append(SourceAudio(info, out, plan, start_s, end_s, offset_s, out_format, track))
             tracks += [SourceSubtitles(info, out, start_s, end_s, offset_s, track, muxer)
                        for track, codec, _ in info.subtitles if kept(codec, muxer) and kept(codec, out_format)]
+            for cover in covers:
+                out.mux(cover)
             for packet in video.packets(segments):
                 for copy in tracks:
                     copy.mux_until(out, float(packet.pts * packet.time_base))
