@@ -199,3 +199,33 @@ def test_events_are_laid_one_after_another_each_in_its_style():
     assert one_at_a_time(events) == [(0, 5, b"0,0,Default,,0,0,0,,a"), (5, 5, b"0,0,Default,,0,0,0,,a\\N{\\rSign}b"),
                                      (10, 5, b"1,0,Sign,,0,0,0,,b"), (20, 10, b"2,0,Default,,0,0,0,,c"),
                                      (30, 5, b"3,0,Default,,0,0,0,,d")]
+
+
+def test_a_subtitle_that_cannot_be_converted_costs_only_itself(tmp_path, caplog, monkeypatch):
+    """The pictures and the audio are what count: an event the encoder refuses is left out, a track whose
+    converter cannot be opened too, each said in one line, and the video is written."""
+    import pipeline.io.subtitles as subtitles
+
+    class Refusing:
+        @staticmethod
+        def create(line, *args):
+            if line.endswith(b"World"):
+                raise ValueError("refused")
+            return av.subtitles.subtitle.SubtitleSet.create(line, *args)
+
+    def unopenable(self, out, out_format):
+        if self.in_stream.codec_context.name == "webvtt":
+            raise av.error.InvalidDataError(1094995529, "Invalid data found when processing input")
+        return converted(self, out, out_format)
+
+    converted = subtitles.SourceSubtitles._converted
+    monkeypatch.setattr(subtitles, "SubtitleSet", Refusing)
+    monkeypatch.setattr(subtitles.SourceSubtitles, "_converted", unopenable)
+    src = film(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="pipeline"):
+        summary = run(Identity(), [(src, tmp_path / "out.mp4")], OPTS)
+    assert [r.status for r in summary.results] == [PROCESSED], summary.results
+    assert [text for *_, text in shown(tmp_path / "out.mp4")[0]] == ["Hello"]
+    said = sorted(r.getMessage() for r in caplog.records if "subtitle" in r.getMessage())
+    assert len(said) == 2 and "1 of 2 events of its srt (eng) subtitles could not be converted" in said[0], said
+    assert "its webvtt (fra) subtitles left out: they could not be converted" in said[1], said

@@ -24,6 +24,13 @@ def carry(source: Path, out: av.container.OutputContainer, muxer: str) -> list[a
     pictures' packets for the caller to mux (MP4), none for Matroska, whose attachments are in its header."""
     if muxer not in ("matroska", "mp4"):
         return []
+    try:
+        return _carry(source, out, muxer)
+    except (av.error.FFmpegError, OSError, ValueError):  # read once already: the pictures are what count
+        return []
+
+
+def _carry(source: Path, out: av.container.OutputContainer, muxer: str) -> list[av.Packet]:
     with open_input(source) as container:
         pictures = [(s, _picture(container, s)) for s in container.streams.video if s.disposition & PICTURE]
         pictures = [(s, packet) for s, packet in pictures if packet is not None]

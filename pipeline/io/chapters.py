@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import av
+
 from pipeline.io.tracks import open_input
 
 HOLD_CHAPTERS = {"matroska", "webm", "mp4", "mov"}
@@ -16,8 +18,11 @@ def chapters_for(source: Path, start_s: float = 0.0, end_s: float | None = None,
     """The chapters of ``source`` that show between ``start_s`` and ``end_s`` (seconds on its clock), moved
     back by ``offset_s`` and cut to that span, in their own time base; one that begins before ``start_s`` begins
     at the output's start."""
-    with open_input(source) as container:
-        found = container.chapters()
+    try:
+        with open_input(source) as container:
+            found = container.chapters()
+    except (av.error.FFmpegError, OSError, ValueError):  # read once already: the pictures are what count
+        return []
     kept = []
     for chapter in found:
         tb = chapter["time_base"]

@@ -64,6 +64,11 @@ class VideoInfo:
     unknown_tracks: tuple[str, ...] = ()  # audio and subtitle tracks of codecs FFmpeg does not know: left out
 
     @property
+    def in_container(self) -> bool:
+        """Read by FFmpeg from a media file (not an image sequence's folder, nor Pillow's animated WebP)."""
+        return self.format != "sequence" and not self.format.startswith("pillow-")
+
+    @property
     def audio_tracks(self) -> tuple[tuple[int, str], ...]:
         """Every audio track an output keeps, in the source's order: (index among its audio streams, decoder)."""
         return (((0, self.audio_codec),) if self.audio_codec else ()) + self.more_audio

@@ -17,7 +17,7 @@ from pipeline.io.audio import SourceAudio
 from pipeline.io.chapters import HOLD_CHAPTERS, chapters_for
 from pipeline.io.decode import VideoInfo
 from pipeline.io.encode import audio_plan, output_format
-from pipeline.io.subtitles import SourceSubtitles, kept
+from pipeline.io.subtitles import subtitle_copies
 from pipeline.io.tags import mp4_flags, source_tags
 from pipeline.options import EncodeOptions
 
@@ -125,9 +125,11 @@ def join_segments(segments: list[Path], info: VideoInfo, output: Path, opts: Enc
         options = _mp4_options(segments[0], tags)
     with av.open(str(output), "w", format=muxer, options=options) as out:
         out.metadata.update(tags)
-        if muxer in HOLD_CHAPTERS:
-            out.set_chapters(chapters_for(info.path, start_s, end_s, offset_s))
-        covers = carry(info.path, out, muxer)
+        covers = []
+        if info.in_container:  # an image sequence has neither
+            if muxer in HOLD_CHAPTERS:
+                out.set_chapters(chapters_for(info.path, start_s, end_s, offset_s))
+            covers = carry(info.path, out, muxer)
         video = _VideoCopy(segments, out, out_format, info.rate)
         tracks = []
         try:
@@ -135,8 +137,7 @@ def join_segments(segments: list[Path], info: VideoInfo, output: Path, opts: Enc
                 plan = audio_plan(codec, out_format, opts.audio)
                 if plan != "none":
                     tracks.append(SourceAudio(info, out, plan, start_s, end_s, offset_s, out_format, track))
-            tracks += [SourceSubtitles(info, out, start_s, end_s, offset_s, track, muxer)
-                       for track, codec, _ in info.subtitles if kept(codec, muxer) and kept(codec, out_format)]
+            tracks += subtitle_copies(info, out, start_s, end_s, offset_s, muxer, out_format)
             for cover in covers:
                 out.mux(cover)
             for packet in video.packets(segments):

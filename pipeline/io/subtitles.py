@@ -11,7 +11,9 @@ line at the start (``tracks_left_out``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import av
 
@@ -21,6 +23,8 @@ from pipeline.io import subtitle_text
 from pipeline.io.decode import VideoInfo
 from pipeline.io.demux import packets
 from pipeline.io.tracks import TrackCopy, label, open_input
+
+log = logging.getLogger(__name__)
 
 # What each output container takes as it is (FFmpeg's decoder names; SubRip's is "subrip", or "srt" as the
 # SRT demuxer names it).
@@ -57,8 +61,11 @@ def kept(codec: str, out_format: str) -> bool:
 
 def tracks_left_out(info: VideoInfo, out_format: str) -> list[str]:
     """The subtitle tracks an ``out_format`` output cannot hold, each as "codec (language)"."""
-    return [f"{codec} ({language})" if language else codec
-            for _, codec, language in info.subtitles if not kept(codec, out_format)]
+    return [_named(codec, language) for _, codec, language in info.subtitles if not kept(codec, out_format)]
+
+
+def _named(codec: str, language: str | None) -> str:
+    return f"{codec} ({language})" if language else codec
 
 
 class SourceSubtitles(TrackCopy):
@@ -118,8 +125,33 @@ class SourceSubtitles(TrackCopy):
                   for line in subtitle_text.dialogues(decoder, packet)]
         if encoder.name == "mov_text":
             events = subtitle_text.one_at_a_time(events)
+        failed = 0
         for pts, lasts, line in events:
-            packet = encoder.encode_subtitle(SubtitleSet.create(line, 0, lasts or 0, pts))
+            try:
+                packet = encoder.encode_subtitle(SubtitleSet.create(line, 0, lasts or 0, pts))
+            except (av.error.FFmpegError, ValueError):
+                failed += 1
+                continue
             packet.pts = packet.dts = pts
             packet.duration, packet.time_base, packet.stream = lasts or 0, self.in_stream.time_base, self.out_stream
             yield packet
+        if failed:
+            log.warning("%s: %d of %d events of its %s subtitles could not be converted: left out",
+                        Path(self.container.name), failed, len(events), _named(self.in_stream.codec_context.name,
+                                                                             self.in_stream.metadata.get("language")))
+
+
+def subtitle_copies(info: VideoInfo, out: av.container.OutputContainer, start_s: float, end_s: float | None,
+                    offset_s: float, muxer: str, out_format: str) -> list[SourceSubtitles]:
+    """A ``SourceSubtitles`` for each track both ``muxer`` and the output's container keep; one whose codec
+    cannot be opened for converting is left out with one line, as the pictures and audio are what count."""
+    copies = []
+    for track, codec, language in info.subtitles:
+        if not (kept(codec, muxer) and kept(codec, out_format)):
+            continue
+        try:
+            copies.append(SourceSubtitles(info, out, start_s, end_s, offset_s, track, muxer))
+        except (av.error.FFmpegError, ValueError) as exc:
+            log.warning("%s: its %s subtitles left out: they could not be converted (%s)", info.path,
+                        _named(codec, language), exc)
+    return copies
