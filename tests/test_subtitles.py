@@ -50,6 +50,22 @@ def film(tmp_path: Path) -> Path:
     return path
 
 
+def one_track_film(tmp_path: Path, name: str, text: str) -> Path:
+    """Two seconds of moving frames with one subtitle track: the file ``name`` holding ``text``, in an MKV."""
+    (tmp_path / name).write_text(text)
+    src = tmp_path / "film.mkv"
+    with av.open(str(src), "w") as out, av.open(str(tmp_path / name)) as subs:
+        video = out.add_stream("libx264", rate=RATE)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        track = out.add_stream_from_template(subs.streams.subtitles[0])
+        mux_moving_frames(out, video, FRAMES)
+        for packet in subs.demux(subs.streams.subtitles[0]):
+            if packet.size:
+                packet.stream = track
+                out.mux(packet)
+    return src
+
+
 def events(path: Path) -> list[list[tuple[str, float, float, str]]]:
     """Each subtitle track's (codec, shown at, for how long, language) per packet."""
     with av.open(str(path)) as container:
@@ -129,17 +145,7 @@ def test_an_mp4_s_own_subtitles_come_back_into_matroska_as_ass(tmp_path):
 
 
 def test_italics_survive_the_conversion_and_a_cut(tmp_path):
-    (tmp_path / "it.srt").write_text("1\n00:00:00,500 --> 00:00:01,500\n<i>Softly</i>, now\n")
-    src = tmp_path / "film.mkv"
-    with av.open(str(src), "w") as out, av.open(str(tmp_path / "it.srt")) as subs:
-        video = out.add_stream("libx264", rate=RATE)
-        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
-        track = out.add_stream_from_template(subs.streams.subtitles[0])
-        mux_moving_frames(out, video, FRAMES)
-        for packet in subs.demux(subs.streams.subtitles[0]):
-            if packet.size:
-                packet.stream = track
-                out.mux(packet)
+    src = one_track_film(tmp_path, "it.srt", "1\n00:00:00,500 --> 00:00:01,500\n<i>Softly</i>, now\n")
     opts = VideoOptions(**{**OPTS.__dict__, "start": 1.0})
     run(Identity(), [(src, tmp_path / "out.mp4")], opts)
     assert shown(tmp_path / "out.mp4") == [[("mov_text", 0.0, 0.5, "{\\i1}Softly{\\r}, now")]]  # a style box
@@ -177,17 +183,7 @@ def test_overlapping_events_show_at_their_times_in_an_mp4(tmp_path):
     """An ASS track of a sign over dialogue (and a drawn box) into MP4: mov_text shows one sample at a time, and
     its muxer moved each event that began before the last ended to after it (EXIT at 1.0 s, not 0.5 s, and every
     later event later still); the drawing's outline came out as words ("m 0 0 l 100 ...")."""
-    (tmp_path / "signs.ass").write_text(ASS)
-    src = tmp_path / "film.mkv"
-    with av.open(str(src), "w") as out, av.open(str(tmp_path / "signs.ass")) as subs:
-        video = out.add_stream("libx264", rate=RATE)
-        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
-        track = out.add_stream_from_template(subs.streams.subtitles[0])
-        mux_moving_frames(out, video, FRAMES)
-        for packet in subs.demux(subs.streams.subtitles[0]):
-            if packet.size:
-                packet.stream = track
-                out.mux(packet)
+    src = one_track_film(tmp_path, "signs.ass", ASS)
     run(Identity(), [(src, tmp_path / "out.mp4")], OPTS)
     plain = [(at, lasts, re.sub(r"\{[^}]*\}", "", text)) for _, at, lasts, text in shown(tmp_path / "out.mp4")[0]]
     assert plain == [(0.2, 0.3, "Talking"), (0.5, 0.5, "Talking\\NEXIT"), (1.0, 0.8, "EXIT")]
