@@ -164,7 +164,7 @@ def _held(stream) -> list[av.VideoFrame]:
 def count_packets(container: av.container.InputContainer, stream, seen: Packets | None = None) -> Packets:
     """``seen`` (or none) and the packets with data (frames) of ``stream`` from where the container is, counted;
     VideoError when reading fails."""
-    seen = seen or Packets()
+    seen = seen if seen is not None else Packets()
     try:
         for packet in demux.packets(container, stream):
             if packet.size:

@@ -4,9 +4,8 @@ does not hold (SubRip, ASS or WebVTT into MP4) converted into the text codec it 
 
 Matroska holds almost every codec as it is, and MP4's ``mov_text`` as ASS; MP4 and MOV hold text as ``mov_text``,
 WebM as WebVTT: FFmpeg decodes any text subtitle into ASS events (styling as ASS overrides) and encodes those
-into each, italics and bold kept.
-Picture subtitles (Blu-ray PGS, DVD, DVB) have no text to carry: a track the output cannot hold is named in one
-line at the start (``tracks_left_out``).
+into each, italics and bold kept. Picture subtitles (Blu-ray PGS, DVD, DVB) have no text to carry: a track the
+output cannot hold is named in one line at the start (``tracks_left_out``).
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import av
-
 from av.subtitles.subtitle import SubtitleSet
 
 from pipeline.io import subtitle_text
