@@ -216,7 +216,8 @@ def test_interlaced_frames_are_deinterlaced_each_at_its_time(tmp_path):
     combs between them (the interlaced MPEG-2 test patterns of bbgdzxng1/interlace-detection-test-patterns
     showed two digits in one)."""
     src = interlaced_clip(tmp_path / "480i.mkv")
-    assert probe(src).interlaced, "the shape: frames the decoder flags interlaced"
+    with av.open(str(src)) as container:
+        assert all(f.interlaced_frame for f in container.decode(video=0)), "the shape: frames flagged interlaced"
     source, source_times = frames_and_times(src)
     results = {}
     for deinterlace in (True, False):
@@ -228,6 +229,34 @@ def test_interlaced_frames_are_deinterlaced_each_at_its_time(tmp_path):
         results[deinterlace] = combs(frames)
     assert results[True] < 0.4 * combs(source), (results, combs(source))
     assert results[False] > 0.8 * combs(source), "--no-deinterlace keeps the fields woven"
+
+
+def test_frames_flagged_interlaced_after_progressive_ones_are_deinterlaced_too(tmp_path):
+    """A broadcast recording that opens on a progressive advert, then the interlaced programme: the first frame
+    decided it before, and the programme's combs went to the networks. Now each flagged frame is deinterlaced
+    wherever it comes, the progressive ones pass as they are, and lanes give what one run does."""
+    from tests import media
+
+    advert = media.raw_stream(tmp_path / "advert.h264", frames=8, size=(W, H), rate=RATE)
+    programme = interlaced_clip(tmp_path / "programme.h264", frames=16)
+    src = tmp_path / "recording.h264"
+    src.write_bytes(advert.read_bytes() + programme.read_bytes())
+    with av.open(str(src)) as container:  # the shape: the first 8 frames progressive, the rest interlaced
+        decoded = list(container.decode(video=0))
+        assert [f.interlaced_frame for f in decoded] == [False] * 8 + [True] * 16
+        source = [f.to_ndarray(format="rgb24") for f in decoded]
+    runs = {}
+    for name, opts in (("one", OPTS), ("lanes", replace(OPTS, parallel=3)), ("woven", replace(OPTS, deinterlace=False))):
+        summary = run(Identity(), [(src, tmp_path / f"{name}.mp4")], opts)
+        assert [r.status for r in summary.results] == [PROCESSED], summary.results
+        runs[name], _ = frames_and_times(tmp_path / f"{name}.mp4")
+        assert len(runs[name]) == 24
+    assert combs(runs["one"][8:]) < 0.4 * combs(source[8:]) and combs(runs["woven"][8:]) > 0.8 * combs(source[8:])
+    assert all(np.array_equal(a, b) for a, b in zip(runs["one"][:8], runs["woven"][:8]))  # passed as they are
+    assert all(np.array_equal(a, b) for a, b in zip(runs["one"], runs["lanes"]))
+    # a raw interlaced stream alone: its frames have no times, and yadif's arithmetic on them was a traceback
+    summary = run(Identity(), [(programme, tmp_path / "programme.mp4")], OPTS)
+    assert [r.status for r in summary.results] == [PROCESSED], summary.results
 
 
 def test_lanes_deinterlace_each_frame_as_one_run_does(tmp_path):

@@ -58,7 +58,7 @@ class VideoInfo:
     empty_audio: bool = False  # an audio stream is declared but holds no samples: left out
     origin_s: float = 0.0  # the first frame's time: --start and --duration count from it, as players show time
     pixel_aspect: Fraction = Fraction(1)  # the coded pixels' width over height; frames come out square
-    interlaced: bool = False  # frames flagged interlaced are deinterlaced as they are decoded (deinterlace.py)
+    deinterlace: bool = False  # frames flagged interlaced, wherever they come, are deinterlaced (deinterlace.py)
     more_audio: tuple[tuple[int, str], ...] = ()  # later audio tracks: (index among the audio streams, decoder)
     subtitles: tuple[tuple[int, str, str], ...] = ()  # (index among the subtitle streams, decoder, language)
     unknown_tracks: tuple[str, ...] = ()  # audio and subtitle tracks of codecs FFmpeg does not know: left out
@@ -216,7 +216,7 @@ def probe(path: Path, fps: float | None = None) -> VideoInfo:
         return VideoInfo(path, width, height, rate, time_base, frames, duration, rotation, ctx.name,
                          audio, timing, seekable, reorders, container.format.name,
                          loop, stream_has_alpha(path, stream, first), source_colour(first),
-                         audio_late, empty_audio, max(0.0, origin), aspect, bool(first.interlaced_frame),
+                         audio_late, empty_audio, max(0.0, origin), aspect, True,
                          more_audio(container), subtitle_tracks(container),
                          unknown_tracks(container))
 
@@ -255,7 +255,7 @@ def _seek(container: av.container.InputContainer, stream, info: VideoInfo, start
     """To the keyframe before the frame asked for; files that cannot seek are read from the start."""
     if not info.seekable:
         return
-    before = 1 if info.interlaced else 0  # the deinterlacer weighs each frame with the one before
+    before = 1 if info.deinterlace else 0  # the deinterlacer weighs each frame with the one before
     if first_index > 0 and timestamps is not None:
         container.seek(timestamps[first_index - before], stream=stream, backward=True)
     elif start_s > 0:
@@ -376,7 +376,7 @@ def decode_frames(info: VideoInfo, start_s: float = 0.0, duration_s: float | Non
         except av.error.FFmpegError as exc:
             raise VideoError(f"truncated or corrupt: seeking failed ({_why(exc)})") from None
         frames = _decoded(container, stream, progress, info.timing == Timing.ORDER)
-        frames = deinterlaced(frames, stream) if info.interlaced else frames
+        frames = deinterlaced(frames, stream) if info.deinterlace else frames
         for frame, pts in retimed(frames, info.timing, info.step, REORDER_WINDOW if info.reorders else 1,
                                   info.seam_gap):
             t = float(pts * info.time_base)

@@ -147,7 +147,7 @@ def make_plan(src: Path, dst: Path, info: VideoInfo, video: VideoOptions, device
     """The plan of one probed video for networks on ``device``; ``seekable`` asks for the frame timestamps
     even with one lane (a Ray worker renders single segments); ``scenes`` for the scene cuts (one decoding
     pass, ``control/scenes.py``). Reads the file's packets when it needs the timestamps; writes nothing."""
-    info = info if video.deinterlace else replace(info, interlaced=False)
+    info = info if video.deinterlace else replace(info, deinterlace=False)
     work_hw, out_hw, source_hw = plan_sizes(info, video, codec_for_container(video.encode, dst).pix_fmt)
     lanes = video.parallel or auto_parallel(device, work_hw, out_hw)
     from_start = video.start == 0 and video.duration is None
