@@ -182,6 +182,19 @@ def test_a_file_pillow_opens_as_no_format_is_named_by_what_it_is_and_pillow_s_re
                        "notes.png": "not a recognised image format"}
 
 
+@pytest.mark.parametrize("mode, key", [("RGB", (255, 255, 255)), ("L", 255), ("I;16", 65535)])
+def test_a_png_s_colour_key_is_its_transparency(tmp_path, mode, key):
+    """PNG's tRNS in a greyscale or RGB image: one value is transparent (PngSuite's ``tbbn2c16``, ``tbwn0g16``).
+    Only a palette's was read before: the others came back opaque, the keyed background painted by the style."""
+    picture = np.full((6, 8), 100, np.uint16 if mode == "I;16" else np.uint8)
+    picture[:, :3] = 65535 if mode == "I;16" else 255  # the keyed colour: the left three columns
+    image = Image.fromarray(np.dstack([picture] * 3) if mode == "RGB" else picture)  # uint16: I;16
+    image.save(tmp_path / "keyed.png", transparency=key)
+    assert "transparency" in Image.open(tmp_path / "keyed.png").info  # the shape: a key, not an alpha channel
+    alpha = read_image(tmp_path / "keyed.png").alpha
+    assert alpha is not None and (alpha[:, :3] == 0).all() and (alpha[:, 3:] == 1).all()
+
+
 def test_gatys_methods_end_to_end(tmp_path, random_decoder_file):
     src = tmp_path / "in"
     save_rgb(src / "x.png", 40, 32)

@@ -37,12 +37,14 @@ def _to_float_rgb(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     alpha = None
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit (or 32-bit) greyscale
         grey = np.asarray(img, dtype=np.float32)
+        key = img.info.get("transparency")  # a colour key (PNG's tRNS): that grey is transparent
+        alpha = (grey != key).astype(np.float32) if isinstance(key, int) else None
         grey = grey / (65535.0 if grey.max() > 255 or img.mode.startswith("I;16") else 255.0)
-        return np.repeat(grey.clip(0, 1)[..., None], 3, axis=2), None
+        return np.repeat(grey.clip(0, 1)[..., None], 3, axis=2), alpha
     if img.mode == "F":
         grey = np.asarray(img, dtype=np.float32).clip(0, 1)
         return np.repeat(grey[..., None], 3, axis=2), None
-    if img.mode == "P" and "transparency" in img.info:
+    if img.mode in ("P", "L", "1", "RGB") and "transparency" in img.info:  # a palette's or a colour key's
         img = img.convert("RGBA")
     if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         rgba = img.convert("RGBA")
