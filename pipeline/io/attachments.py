@@ -8,55 +8,47 @@ covers, so those outputs (and AVI) carry none; without its fonts an ASS track fa
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import av
-
-from pipeline.io.tracks import open_input
 
 PICTURE = av.stream.Disposition.attached_pic
 _COVER = {"mjpeg": ("cover.jpg", "image/jpeg"), "png": ("cover.png", "image/png"), "webp": ("cover.webp", "image/webp"),
           "bmp": ("cover.bmp", "image/bmp"), "gif": ("cover.gif", "image/gif")}
 
 
-def carry(source: Path, out: av.container.OutputContainer, muxer: str) -> list[av.Packet]:
-    """Give ``out`` (not started yet) what ``source`` carries that a ``muxer`` output holds; returns the cover
-    pictures' packets for the caller to mux (MP4), none for Matroska, whose attachments are in its header."""
+def carry(source: av.container.InputContainer, out: av.container.OutputContainer, muxer: str) -> list[av.Packet]:
+    """Give ``out`` (not started yet) what ``source`` (opened, not read yet) carries that a ``muxer`` output
+    holds; returns the cover pictures' packets for the caller to mux (MP4), none for Matroska, whose
+    attachments are in its header."""
     if muxer not in ("matroska", "mp4"):
         return []
-    try:
-        return _carry(source, out, muxer)
-    except (av.error.FFmpegError, OSError, ValueError):  # read once already: the pictures are what count
-        return []
-
-
-def _carry(source: Path, out: av.container.OutputContainer, muxer: str) -> list[av.Packet]:
-    with open_input(source) as container:
-        pictures = [(s, _picture(container, s)) for s in container.streams.video if s.disposition & PICTURE]
-        pictures = [(s, packet) for s, packet in pictures if packet is not None]
-        if muxer == "mp4":
-            return [_as_artwork(out, s, packet) for s, packet in pictures if s.codec_context.name in ("mjpeg", "png")]
-        for s in container.streams.attachments:
-            out.add_attachment(s.metadata.get("filename") or f"attachment{s.index}",
-                               s.mimetype or "application/octet-stream", s.data)
-        for s, packet in pictures:
-            name, mimetype = _COVER.get(s.codec_context.name, ("cover.bin", "application/octet-stream"))
-            out.add_attachment(s.metadata.get("filename") or name, s.metadata.get("mimetype") or mimetype,
-                               bytes(packet))
+    pictures = _pictures(source)
+    if muxer == "mp4":
+        return [_as_artwork(out, packet) for packet in pictures if packet.stream.codec_context.name in ("mjpeg", "png")]
+    for s in source.streams.attachments:
+        out.add_attachment(s.metadata.get("filename") or f"attachment{s.index}",
+                           s.mimetype or "application/octet-stream", s.data)
+    for packet in pictures:
+        s = packet.stream
+        name, mimetype = _COVER.get(s.codec_context.name, ("cover.bin", "application/octet-stream"))
+        out.add_attachment(s.metadata.get("filename") or name, s.metadata.get("mimetype") or mimetype, bytes(packet))
     return []
 
 
-def _picture(container: av.container.InputContainer, stream) -> av.Packet | None:
-    """An attached picture stream's one packet (FFmpeg hands it on first)."""
-    try:
-        return next((packet for packet in container.demux(stream) if packet.size), None)
-    except av.error.FFmpegError:
-        return None
-    finally:
-        container.seek(0)
+def _pictures(source: av.container.InputContainer) -> list[av.Packet]:
+    """The attached pictures' packets: FFmpeg queues them ahead of every other packet as it opens a file, so
+    reading stops at the first packet of another stream, not at the end of a film."""
+    found = []
+    if any(s.disposition & PICTURE for s in source.streams.video):
+        for packet in source.demux():
+            if not packet.stream.disposition & PICTURE:
+                break
+            if packet.size:
+                found.append(packet)
+    return found
 
 
-def _as_artwork(out: av.container.OutputContainer, stream, packet: av.Packet) -> av.Packet:
-    packet.stream = out.add_stream_from_template(stream)
+def _as_artwork(out: av.container.OutputContainer, packet: av.Packet) -> av.Packet:
+    template = packet.stream
+    packet.stream = out.add_stream_from_template(template)
     packet.stream.disposition = PICTURE
     return packet

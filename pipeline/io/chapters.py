@@ -4,27 +4,18 @@ its title."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import av
-
-from pipeline.io.tracks import open_input
 
 HOLD_CHAPTERS = {"matroska", "webm", "mp4", "mov"}
 
 
-def chapters_for(source: Path, start_s: float = 0.0, end_s: float | None = None,
+def chapters_for(source: av.container.InputContainer, start_s: float = 0.0, end_s: float | None = None,
                  offset_s: float = 0.0) -> list[dict]:
     """The chapters of ``source`` that show between ``start_s`` and ``end_s`` (seconds on its clock), moved
     back by ``offset_s`` and cut to that span, in their own time base; one that begins before ``start_s`` begins
     at the output's start."""
-    try:
-        with open_input(source) as container:
-            found = container.chapters()
-    except (av.error.FFmpegError, OSError, ValueError):  # read once already: the pictures are what count
-        return []
     kept = []
-    for chapter in found:
+    for chapter in source.chapters():
         tb = chapter["time_base"]
         begin, end = float(chapter["start"] * tb), float(chapter["end"] * tb)
         if end <= start_s or (end_s is not None and begin >= end_s):

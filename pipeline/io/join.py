@@ -19,6 +19,7 @@ from pipeline.io.decode import VideoInfo
 from pipeline.io.encode import audio_plan, output_format
 from pipeline.io.subtitles import subtitle_copies
 from pipeline.io.tags import mp4_flags, source_tags
+from pipeline.io.tracks import open_input
 from pipeline.options import EncodeOptions
 
 # Matroska and AVI store times before zero (AAC priming) as they are, where their default would shift every
@@ -110,8 +111,8 @@ def join_segments(segments: list[Path], info: VideoInfo, output: Path, opts: Enc
                   muxer: str | None = None) -> None:
     """Stream-copy the video segments into ``output`` (written in place: callers pass a temporary name)
     with every audio track of the source and each subtitle track the container holds, interleaved by time,
-    the source's chapters and its tags (when and where it was recorded); an animated image (``.gif``, ``.webp``, ``.apng``)
-    is written from the segments' frames by ``pipeline/io/animated.py``. ``muxer``: write with that muxer
+    the source's chapters, attachments and tags (when and where it was recorded); an animated image (``.gif``,
+    ``.webp``, ``.apng``) is written from the segments' frames by ``pipeline/io/animated.py``. ``muxer``: write with that muxer
     instead of the one ``output``'s suffix names, the audio still as that one takes it (a work file that
     ``pipeline/io/alpha_video.py`` finishes)."""
     out_format = output_format(output)
@@ -125,11 +126,7 @@ def join_segments(segments: list[Path], info: VideoInfo, output: Path, opts: Enc
         options = _mp4_options(segments[0], tags)
     with av.open(str(output), "w", format=muxer, options=options) as out:
         out.metadata.update(tags)
-        covers = []
-        if info.in_container:  # an image sequence has neither
-            if muxer in HOLD_CHAPTERS:
-                out.set_chapters(chapters_for(info.path, start_s, end_s, offset_s))
-            covers = carry(info.path, out, muxer)
+        covers = _carried(info, out, muxer, start_s, end_s, offset_s)
         video = _VideoCopy(segments, out, out_format, info.rate)
         tracks = []
         try:
@@ -149,3 +146,19 @@ def join_segments(segments: list[Path], info: VideoInfo, output: Path, opts: Enc
         finally:
             for copy in tracks:
                 copy.close()
+
+
+def _carried(info: VideoInfo, out: av.container.OutputContainer, muxer: str, start_s: float, end_s: float | None,
+             offset_s: float) -> list[av.Packet]:
+    """The source's chapters and attachments given to ``out`` from one opening of the file (an image sequence
+    has neither); returns its cover pictures' packets to mux. A file that cannot be read for them again gets
+    none: the pictures and the audio are what count."""
+    if not info.in_container:
+        return []
+    try:
+        with open_input(info.path) as source:
+            if muxer in HOLD_CHAPTERS:
+                out.set_chapters(chapters_for(source, start_s, end_s, offset_s))
+            return carry(source, out, muxer)
+    except (av.error.FFmpegError, OSError, ValueError):
+        return []
