@@ -246,7 +246,8 @@ def test_frames_flagged_interlaced_after_progressive_ones_are_deinterlaced_too(t
         assert [f.interlaced_frame for f in decoded] == [False] * 8 + [True] * 16
         source = [f.to_ndarray(format="rgb24") for f in decoded]
     runs = {}
-    for name, opts in (("one", OPTS), ("lanes", replace(OPTS, parallel=3)), ("woven", replace(OPTS, deinterlace=False))):
+    kinds = (("one", OPTS), ("lanes", replace(OPTS, parallel=3)), ("woven", replace(OPTS, deinterlace=False)))
+    for name, opts in kinds:
         summary = run(Identity(), [(src, tmp_path / f"{name}.mp4")], opts)
         assert [r.status for r in summary.results] == [PROCESSED], summary.results
         runs[name], _ = frames_and_times(tmp_path / f"{name}.mp4")

@@ -54,7 +54,8 @@ from tests.test_temporal import _texture
 out = {}
 for h, w in json.loads(sys.argv[1]):
     base = _texture(h, w + 2)[..., 0]
-    forward, backward = FlowEstimator().small_flows(np.ascontiguousarray(base[:, 2:]), np.ascontiguousarray(base[:, :-2]))
+    first, second = np.ascontiguousarray(base[:, 2:]), np.ascontiguousarray(base[:, :-2])
+    forward, backward = FlowEstimator().small_flows(first, second)
     assert forward.shape == backward.shape == (h, w, 2)
     out[f"{h}x{w}"] = float(np.median(forward[h // 4:-(h // 4) or None, w // 4:-(w // 4), 0]))
 print(json.dumps(out))

@@ -187,7 +187,8 @@ def probe(path: Path, fps: float | None = None) -> VideoInfo:
     with _open(path) as container:
         stream = _video_stream(container)
         ctx = stream.codec_context
-        raw, rate, time_base = is_raw(container), stated_rate(container, stream), Fraction(stream.time_base)
+        raw, time_base = is_raw(container), Fraction(stream.time_base)
+        rate = stated_rate(stream, raw)
         if not rate:
             raise VideoError("video stream has no frame rate")
         first, packets, stamped = _first_frame(container, stream)
@@ -198,8 +199,8 @@ def probe(path: Path, fps: float | None = None) -> VideoInfo:
         reorders = av.Codec(ctx.name, "r").reorder
         formats = set(container.format.name.split(","))
         if raw or not stamped:  # a raw stream's times are the parser's guesses, permuted by B-frames
-            counted = count_packets(container, stream, packets)
-            rate = Fraction(fps).limit_denominator(1001) if fps else raw_rate(counted, time_base, rate)
+            count_packets(container, stream, packets)  # the rest of them
+            rate = Fraction(fps).limit_denominator(1001) if fps else raw_rate(packets, time_base, rate)
             timing, time_base, frames = Timing.RATE, 1 / rate, packets.count
             duration = float(frames / rate)
         else:

@@ -23,10 +23,10 @@ from pipeline.options import EncodeOptions
 # What an output may be called, and the muxer each suffix gets.
 _FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
 OUTPUT_EXTENSIONS = set(_FORMATS)
-# Audio codecs each output container takes as they are; anything else is transcoded.
 # Audio each container takes as it is (each entry muxes there: tests/test_audio_copy.py), kept to what players
 # read: PCM stays PCM in MOV, MKV and AVI (a camera's or an editor's 24-bit audio is not made AAC), MP2 (DVD,
 # broadcast, old AVIs) stays MP2; MP4 takes no PCM (FFmpeg writes ISO's ipcm, which browsers do not play).
+# Anything else is transcoded.
 _PCM = {"pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be", "pcm_s32le", "pcm_f32le", "pcm_u8"}
 _COPYABLE_AUDIO = {
     "mp4": {"aac", "mp3", "mp2", "ac3", "eac3", "alac", "opus", "flac"},

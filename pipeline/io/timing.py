@@ -54,11 +54,11 @@ def is_raw(container: av.container.InputContainer) -> bool:
     return bool(container.format.flags & av.format.Flags.no_timestamps.value)
 
 
-def stated_rate(container: av.container.InputContainer, stream) -> Fraction | None:
-    """The frame rate the file states: its container's, or for a raw stream its codec headers' (the raw
+def stated_rate(stream, raw: bool) -> Fraction | None:
+    """The frame rate the file states: its container's, or for a ``raw`` stream its codec headers' (the raw
     demuxers state 25 for every stream)."""
     own, other = stream.average_rate, stream.guessed_rate
-    if is_raw(container):
+    if raw:
         own, other = other, own
     rate = own or other or stream.base_rate
     return Fraction(rate) if rate else None

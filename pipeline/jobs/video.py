@@ -29,8 +29,8 @@ from pipeline.io.images import IMAGE_EXTENSIONS
 from pipeline.io.sequence import is_sequence
 from pipeline.io.subtitles import tracks_left_out
 from pipeline.io.segments import Tally, drop_damaged_segments, finished_segments, prepare_workdir
-from pipeline.io.video import (VIDEO_EXTENSIONS, Timing, check_encoder, check_output, codec_for_container, join_segments,
-                               output_format, output_suffix, probe)
+from pipeline.io.video import (VIDEO_EXTENSIONS, Timing, check_encoder, check_output, codec_for_container,
+                               join_segments, output_format, output_suffix, probe)
 from pipeline.io.encode import audio_plan, is_animated_output
 from pipeline.io.walk import is_pattern, walk_files
 from pipeline.jobs.render import Rendered, SinkFactory, Source, decode_source, render_run, segment_sink

@@ -21,7 +21,7 @@ from pipeline.options import FlowBackend
 MIN_FLOW_SIDE = 8  # DIS needs a few pixels each way
 # OpenCV's DIS reads past a frame whose short side is small for its long side and crashes the process
 # (opencv/opencv#14554, still so in OpenCV 5: a 256x80 GNOME help video at --size 96 gave 96x30); with both
-# sides at least this (checked on every shape up to 320x400, each preset), it does not.
+# sides at least this it did not, on 2703 shapes from 1x1 to 320x400 with each preset (OpenCV 5.1).
 DIS_MIN_SIDE = 32
 
 
