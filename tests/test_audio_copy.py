@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from pipeline.io.encode import _COPYABLE_AUDIO, audio_plan
+from pipeline.io.tracks import MP3_LOW_RATE, decoder_name
 from pipeline.options import EncodeOptions, TemporalMode, TemporalOptions, VideoOptions
 from pipeline.report import PROCESSED
 from tests.helpers import Identity, run
@@ -19,26 +20,28 @@ from tests.media import mux_moving_frames
 
 # A source container that holds each codec, and the encoder that makes it
 SOURCES = {"pcm_s16be": ("mov", "pcm_s16be"), "pcm_s24be": ("mov", "pcm_s24be"), "mp3": ("matroska", "libmp3lame"),
-           "opus": ("matroska", "libopus"), "vorbis": None}
+           MP3_LOW_RATE: ("matroska", "libmp3lame"), "opus": ("matroska", "libopus"), "vorbis": None}
 RATE = 48000
+RATES = {MP3_LOW_RATE: 11025}  # MPEG-2.5, as Flash videos hold it
 
 
 def tone(codec: str, container: str = "matroska", video: bool = False) -> bytes:
     """A second of a 440 Hz stereo tone in ``codec`` (and 24 frames of H.264 with ``video``)."""
     fmt, encoder = SOURCES.get(codec, (container, codec))
+    rate = RATES.get(codec, RATE)
     data = io.BytesIO()
     with av.open(data, "w", format=fmt) as out:
         picture = out.add_stream("libx264", rate=24) if video else None
         if picture is not None:
             picture.width, picture.height, picture.pix_fmt = 64, 48, "yuv420p"
-        audio = out.add_stream(encoder, rate=RATE)
+        audio = out.add_stream(encoder, rate=rate)
         audio.layout = "stereo"
         if picture is not None:
             mux_moving_frames(out, picture, 24)
-        wave = (0.3 * np.sin(2 * np.pi * 440 * np.arange(RATE) / RATE)).astype(np.float32)
+        wave = (0.3 * np.sin(2 * np.pi * 440 * np.arange(rate) / rate)).astype(np.float32)
         frame = av.AudioFrame.from_ndarray(np.stack([wave, wave]), format="fltp", layout="stereo")
-        frame.sample_rate, frame.pts = RATE, 0
-        resampler = av.AudioResampler(format=audio.codec_context.format.name, layout="stereo", rate=RATE)
+        frame.sample_rate, frame.pts = rate, 0
+        resampler = av.AudioResampler(format=audio.codec_context.format.name, layout="stereo", rate=rate)
         for piece in resampler.resample(frame) + resampler.resample(None):
             for packet in audio.encode(piece):
                 out.mux(packet)
@@ -52,7 +55,7 @@ def tone(codec: str, container: str = "matroska", video: bool = False) -> bytes:
 def test_each_audio_a_container_is_said_to_keep_muxes_there(fmt, codec):
     with av.open(io.BytesIO(tone(codec))) as source:
         stream = source.streams.audio[0]
-        assert stream.codec_context.name in (codec, {"mp3": "mp3float"}.get(codec))
+        assert decoder_name(stream.codec_context) == codec
         with av.open(io.BytesIO(), "w", format=fmt) as out:
             copy = out.add_stream_from_template(stream)
             for packet in source.demux(stream):

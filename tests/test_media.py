@@ -301,6 +301,9 @@ def test_cli_mp4_to_avi(tmp_path, random_decoder_file, style):
     assert in_order(got.raw_pts)
     with av.open(str(tmp_path / "out.avi")) as container:
         assert container.streams.audio[0].codec_context.name == "aac"
+        # as long as its 24 frames at 24 a second: a frame's duration once counted slots of the segment's
+        # time base, and the muxer filled them with empty frames (21 s for a 1 s clip)
+        assert container.streams.video[0].frames == 24 and abs(container.duration / av.time_base - 1.0) < 0.05
 
 
 def test_cli_damaged_avi_is_one_line(tmp_path, random_decoder_file, style):

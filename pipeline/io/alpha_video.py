@@ -24,6 +24,7 @@ from pipeline.io.chapters import HOLD_CHAPTERS
 from pipeline.io.color import output_colour, source_colour, tag_stream, to_rgb
 from pipeline.io.encode import encoder_options, output_format
 from pipeline.io.tags import mp4_flags, source_tags
+from pipeline.io.timecode import write_timecode
 from pipeline.io.tracks import label
 from pipeline.options import EncodeOptions
 
@@ -103,12 +104,14 @@ def write_with_alpha(joined: Path, info, output: Path, opts: EncodeOptions, offs
     with av.open(str(joined)) as inp:
         vin = inp.streams.video[0]
         tags = source_tags(joined)
+        timecode = tags.pop("timecode", None)  # the work file's: already moved to its first frame
         with av.open(str(output), "w", format=fmt, options=_muxer_options(fmt, vin, tags)) as out:
             out.metadata.update(tags)
             if fmt in HOLD_CHAPTERS:
                 out.set_chapters(inp.chapters())  # the work file's: already cut and moved
             colour = output_colour(info.colour, opts.pix_fmt, (vin.height, vin.width))
             vout = _video_stream(out, vin, opts, info.rate, colour)
+            write_timecode(out, vout, fmt, timecode, info.rate)
             copied = [*inp.streams.audio, *inp.streams.subtitles]
             aouts = {ain.index: out.add_stream_from_template(ain) for ain in copied}
             for ain in copied:

@@ -18,6 +18,7 @@ import numpy as np
 from pipeline.errors import JobError, VideoError
 from pipeline.io.animated import ANIMATED_FORMATS, ANIMATED_OUTPUTS
 from pipeline.io.color import Colour, from_rgb, tag_stream
+from pipeline.io.tracks import MP3_LOW_RATE
 from pipeline.options import EncodeOptions
 
 # What an output may be called, and the muxer each suffix gets.
@@ -25,15 +26,15 @@ _FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".w
 OUTPUT_EXTENSIONS = set(_FORMATS)
 # Audio each container takes as it is (each entry muxes there: tests/test_audio_copy.py), kept to what players
 # read: PCM stays PCM in MOV, MKV and AVI (a camera's or an editor's 24-bit audio is not made AAC), MP2 (DVD,
-# broadcast, old AVIs) stays MP2; MP4 takes no PCM (FFmpeg writes ISO's ipcm, which browsers do not play).
-# Anything else is transcoded.
+# broadcast, old AVIs) stays MP2; MP4 takes no PCM (FFmpeg writes ISO's ipcm, which browsers do not play) and
+# no MP3 under 16 kHz (its muxer refuses it). Anything else is transcoded.
 _PCM = {"pcm_s16le", "pcm_s16be", "pcm_s24le", "pcm_s24be", "pcm_s32le", "pcm_f32le", "pcm_u8"}
 _COPYABLE_AUDIO = {
     "mp4": {"aac", "mp3", "mp2", "ac3", "eac3", "alac", "opus", "flac"},
-    "mov": {"aac", "mp3", "mp2", "ac3", "eac3", "alac"} | _PCM,
-    "matroska": {"aac", "mp3", "mp2", "ac3", "eac3", "opus", "vorbis", "flac", "alac"} | _PCM,
+    "mov": {"aac", "mp3", MP3_LOW_RATE, "mp2", "ac3", "eac3", "alac"} | _PCM,
+    "matroska": {"aac", "mp3", MP3_LOW_RATE, "mp2", "ac3", "eac3", "opus", "vorbis", "flac", "alac"} | _PCM,
     "webm": {"opus", "vorbis"},
-    "avi": {"mp3", "mp2", "ac3", "pcm_s16le", "pcm_s24le", "pcm_s32le", "pcm_f32le", "pcm_u8"},
+    "avi": {"mp3", MP3_LOW_RATE, "mp2", "ac3", "pcm_s16le", "pcm_s24le", "pcm_s32le", "pcm_f32le", "pcm_u8"},
 }
 
 

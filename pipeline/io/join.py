@@ -19,6 +19,7 @@ from pipeline.io.decode import VideoInfo
 from pipeline.io.encode import audio_plan, output_format
 from pipeline.io.subtitles import subtitle_copies
 from pipeline.io.tags import mp4_flags, source_tags
+from pipeline.io.timecode import advance, write_timecode
 from pipeline.io.tracks import open_input
 from pipeline.options import EncodeOptions
 
@@ -63,7 +64,11 @@ class _VideoCopy:
         tick = round(packet.pts * packet.time_base * self.rate)
         if self.last_dts is not None and tick <= self.last_dts:
             tick = self.last_dts + 1  # two source frames closer than a tick: the later one a tick on
+        # The muxer fills the slots up to the last frame's end with empty frames: a duration left in the
+        # segment's time base (512 ticks of 1/12800 s read as 512 slots) made a 1 s clip last 21 s.
+        slots = round(packet.duration * packet.time_base * self.rate) if packet.duration else 0
         packet.pts = packet.dts = tick
+        packet.duration = max(slots, 1) if packet.duration else 0
         packet.time_base = 1 / self.rate
 
     def _ready(self, packet: av.Packet) -> list[av.Packet]:
@@ -121,6 +126,9 @@ def join_segments(segments: list[Path], info: VideoInfo, output: Path, opts: Enc
         return
     muxer = muxer or out_format
     tags = source_tags(info.path)
+    timecode = tags.pop("timecode", None)
+    if timecode:  # the label of the output's first frame: --start's frames on from the source's first
+        timecode = advance(timecode, round((start_s - info.origin_s) * info.rate) if start_s > 0 else 0, info.rate)
     options = _MUXER_OPTIONS.get(muxer, {})
     if muxer in ("mp4", "mov"):
         options = _mp4_options(segments[0], tags)
@@ -128,6 +136,7 @@ def join_segments(segments: list[Path], info: VideoInfo, output: Path, opts: Enc
         out.metadata.update(tags)
         covers = _carried(info, out, muxer, start_s, end_s, offset_s)
         video = _VideoCopy(segments, out, out_format, info.rate)
+        write_timecode(out, video.stream, muxer, timecode, info.rate)
         tracks = []
         try:
             for track, codec in info.audio_tracks:

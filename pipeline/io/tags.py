@@ -5,6 +5,7 @@ The container's technical tags (brands, the muxer that wrote it) are the output'
 usual keys (``creation_time`` into the movie header, ``location`` as ISO 6709 into ``©xyz``) and drop the
 others unless told to write every key as a QuickTime metadata item (``movflags`` ``use_metadata_tags``): so
 that flag is set where the source has keys in the reverse-DNS form phones write (``com.apple.quicktime.make``).
+The timecode is one of them, wherever the source keeps it (``pipeline/io/timecode.py``).
 """
 
 from __future__ import annotations
@@ -13,22 +14,37 @@ from pathlib import Path
 
 import av
 
-from pipeline.io.tracks import open_input
+from pipeline.io.timecode import source_timecode
+from pipeline.io.tracks import main_video, open_input
 
 # Written by every muxer about itself, or read back from a container's structure rather than its tags.
-_TECHNICAL = {"major_brand", "minor_version", "compatible_brands", "encoder", "duration", "location-eng"}
+_TECHNICAL = {"major_brand", "minor_version", "compatible_brands", "encoder", "duration", "location-eng",
+              # MXF: the identifiers of the file and of the program that wrote it, not of what it shows
+              "operational_pattern_ul", "uid", "generation_uid", "product_uid", "material_package_umid",
+              "toolkit_version_num", "application_platform", "company_name", "product_name", "product_version",
+              "modification_date"}
+# FLV's onMetaData holds the writer's figures (sizes, rates, codec ids, keyframe and cue point lists, which
+# FFmpeg flattens into keys such as "time" and "name"): of it, only what describes the film is carried.
+_FLV_KEPT = {"title", "author", "artist", "album", "comment", "description", "copyright", "genre", "keywords",
+             "date", "creationdate", "creation_time", "language", "location"}
 _ISO6709 = "com.apple.quicktime.location.iso6709"  # an iPhone's place of recording (with its altitude)
 
 
 def source_tags(path: Path) -> dict[str, str]:
-    """The container tags of ``path`` an output carries over; ``location`` from a phone's ISO 6709 key where the
-    file has none of its own, so players that read only ``©xyz`` find the place too."""
+    """The container tags of ``path`` an output carries over, and its ``timecode`` wherever the file keeps it;
+    ``location`` from a phone's ISO 6709 key where the file has none of its own, so players that read only
+    ``©xyz`` find the place too."""
     try:
         with open_input(path) as container:
+            flv = "flv" in container.format.name.split(",")
             tags = {key: value for key, value in container.metadata.items()
-                    if key.lower() not in _TECHNICAL and value.strip()}
+                    if key.lower() not in _TECHNICAL | {"timecode"} and value.strip()
+                    and (not flv or key.lower() in _FLV_KEPT)}
+            timecode = source_timecode(container, main_video(container))
     except (av.error.FFmpegError, OSError):  # an image sequence's folder or pattern: no container, no tags
         return {}
+    if timecode:
+        tags["timecode"] = timecode
     lowered = {key.lower(): value for key, value in tags.items()}
     if _ISO6709 in lowered and "location" not in lowered:
         tags["location"] = lowered[_ISO6709]

@@ -60,6 +60,8 @@ def stated_rate(stream, raw: bool) -> Fraction | None:
     own, other = stream.average_rate, stream.guessed_rate
     if raw:
         own, other = other, own
+    if own and other and own == 1 / stream.time_base and own > 2 * other:
+        own = None  # FFmpeg's average over one frame: a frame each tick of the time base (a one-frame DV: 60000)
     rate = own or other or stream.base_rate
     return Fraction(rate) if rate else None
 

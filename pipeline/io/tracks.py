@@ -10,6 +10,8 @@ from pathlib import Path
 import av
 
 _DECODER_ALIASES = {"mp3float": "mp3", "aac_fixed": "aac"}
+# MP3 at 8 to 12 kHz (MPEG-2.5: Flash videos, old cameras' AVIs), which FFmpeg's MP4 muxer refuses to hold.
+MP3_LOW_RATE = "mp3 under 16 kHz"
 # FFmpeg takes a stream's parameters (an audio sample rate) from its first 5 s (analyzeduration) or 5 MB
 # (probesize); a stream that starts later has none, and no muxer writes a header for it. Reading on is bounded
 # (10 minutes, 1 GiB): a stream that never comes would otherwise have the whole file read to find that out.
@@ -45,7 +47,13 @@ def first_audio(container: av.container.InputContainer) -> tuple[str | None, boo
         ctx = container.streams.audio[0].codec_context
     if not ctx.sample_rate:
         return None, False, True
-    return _DECODER_ALIASES.get(ctx.name, ctx.name), late, False
+    return decoder_name(ctx), late, False
+
+
+def decoder_name(ctx) -> str:
+    """The audio decoder's name as the copy rules know it (``pipeline/io/encode.py``)."""
+    name = _DECODER_ALIASES.get(ctx.name, ctx.name)
+    return MP3_LOW_RATE if name == "mp3" and ctx.sample_rate < 16000 else name
 
 
 def _known(stream) -> bool:
@@ -56,8 +64,7 @@ def _known(stream) -> bool:
 def more_audio(container: av.container.InputContainer) -> tuple[tuple[int, str], ...]:
     """The audio tracks after the first (a film's other languages, a commentary) whose codec FFmpeg knows and
     finds a sample rate for at its first look: (index among the audio streams, decoder name)."""
-    return tuple((index, _DECODER_ALIASES.get(stream.codec_context.name, stream.codec_context.name))
-                 for index, stream in enumerate(container.streams.audio)
+    return tuple((index, decoder_name(stream.codec_context)) for index, stream in enumerate(container.streams.audio)
                  if index and _known(stream) and stream.codec_context.sample_rate)
 
 
