@@ -16,8 +16,9 @@ import pytest
 from pipeline.errors import JobError, VideoError
 from pipeline.io.video import (OUTPUT_EXTENSIONS, EncodeOptions, SegmentWriter, Timing, check_output,
                                codec_for_container, decode_frames, even_size, frame_timestamps, join_segments, probe)
+from pipeline.options import TemporalMode, TemporalOptions, VideoOptions
 from tests import media
-from tests.helpers import run_cli, save_rgb
+from tests.helpers import Identity, run, run_cli, save_rgb
 from tests.videos import make_video
 
 FRAMES = 24
@@ -290,6 +291,20 @@ def test_cli_h264_in_avi_to_mp4(tmp_path, random_decoder_file, style):
     assert result.exit_code == 0, result.output
     assert read(tmp_path / "out.mp4").times == read(src).times
     assert not list(tmp_path.glob(".out.mp4*"))  # no work folder left
+
+
+@pytest.mark.parametrize("out_name", ["out.mp4", "out.mov", "out.mkv", "out.webm", "out.avi"])
+def test_each_container_states_the_source_rate_and_lasts_as_long_as_its_frames(tmp_path, out_name):
+    """What players and editors read before a frame: the rate (Matroska's default frame duration was a tick
+    of the segments' time base, 1/12288 s, read as 12288 frames/s) and the length (AVI's, 21 s for 1 s)."""
+    src = media.encode(tmp_path / "in.mp4", frames=30, rate=Fraction(30000, 1001), audio=True)
+    opts = VideoOptions(size=0, batch_size=4, parallel=1, segment_seconds=0.5,
+                        temporal=TemporalOptions(TemporalMode.OFF), encode=EncodeOptions(preset="ultrafast"))
+    assert run(Identity(), [(src, tmp_path / out_name)], opts).results[0].status == "processed"
+    with av.open(str(tmp_path / out_name)) as out:
+        video = out.streams.video[0]
+        assert video.average_rate == Fraction(30000, 1001) and video.frames in (0, 30)
+        assert abs(out.duration / av.time_base - 30 / (30000 / 1001)) < 0.05
 
 
 def test_cli_mp4_to_avi(tmp_path, random_decoder_file, style):

@@ -55,6 +55,9 @@ class _VideoCopy:
         with av.open(str(segments[0])) as segment:
             template = segment.streams.video[0]
             self.stream = out.add_stream_from_template(template)
+            # The source's rate: a segment read back states one frame a tick of its time base (12288 for
+            # 24 frames/s), which Matroska would store as each frame's default duration.
+            self.stream.codec_context.framerate = rate
             self.stream.time_base = 1 / self.rate if self.rate else template.time_base
             bsf = _ANNEX_B.get(template.codec_context.name) if self.rate else None
             self.bsf = av.BitStreamFilterContext(bsf, template, self.stream) if bsf else None
@@ -116,10 +119,10 @@ def join_segments(segments: list[Path], info: VideoInfo, output: Path, opts: Enc
                   muxer: str | None = None) -> None:
     """Stream-copy the video segments into ``output`` (written in place: callers pass a temporary name)
     with every audio track of the source and each subtitle track the container holds, interleaved by time,
-    the source's chapters, attachments and tags (when and where it was recorded); an animated image (``.gif``,
-    ``.webp``, ``.apng``) is written from the segments' frames by ``pipeline/io/animated.py``. ``muxer``: write with that muxer
-    instead of the one ``output``'s suffix names, the audio still as that one takes it (a work file that
-    ``pipeline/io/alpha_video.py`` finishes)."""
+    the source's chapters, attachments, tags (when and where it was recorded) and timecode; an animated image
+    (``.gif``, ``.webp``, ``.apng``) is written from the segments' frames by ``pipeline/io/animated.py``.
+    ``muxer``: write with that muxer instead of the one ``output``'s suffix names, the audio still as that one
+    takes it (a work file that ``pipeline/io/alpha_video.py`` finishes)."""
     out_format = output_format(output)
     if out_format in ANIMATED_FORMATS.values():
         write_animated(segments, info, output, offset_s, end_s)
