@@ -3,12 +3,14 @@ and the loop count kept. The runs use a stylizer that hands frames back, so pixe
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from pipeline.io.animated import frame_durations
 from pipeline.io.decode import frame_timestamps, probe
 from pipeline.jobs.video import plan_videos
 from pipeline.options import TemporalMode, TemporalOptions, VideoOptions
@@ -76,3 +78,28 @@ def test_a_video_becomes_a_gif_that_loops_forever(tmp_path):
     assert summary.count("processed") == 1, summary.results
     durations, loop, images = played(tmp_path / "out.gif")
     assert durations == [40] * 6 and loop == 0 and len(images) == 6
+
+
+@pytest.mark.parametrize("rate, out_name, frames, shortest", [(Fraction(30000, 1001), "out.gif", 90, 30),
+                                                              (Fraction(30000, 1001), "out.webp", 90, 33),
+                                                              (Fraction(30000, 1001), "out.apng", 90, 33),
+                                                              (24, "out.gif", 72, 40), (60, "out.gif", 120, 20),
+                                                              (60, "out.webp", 180, 16)])
+def test_an_animated_image_plays_as_long_as_the_video(tmp_path, rate, out_name, frames, shortest):
+    """Each frame on the format's tick nearest its time: 29.97 frames/s as a GIF's 3 hundredths each played 11 %
+    fast, 24 as 4 hundredths 4 % fast, and 60 as 1 hundredth, which browsers play as 10: six times too slow.
+    A GIF of 60 frames/s keeps the frames it can show (two in three), for as long as the video lasts."""
+    from tests import media
+
+    src = media.encode(tmp_path / "in.mp4", frames=int(3 * rate) + 1, rate=rate)  # 3 s and a frame
+    opts = VideoOptions(**{**OPTS.__dict__, "duration": 3.0})
+    assert run(Identity(), [(src, tmp_path / out_name)], opts).count("processed") == 1
+    durations, _, images = played(tmp_path / out_name)
+    assert len(images) == frames and sum(durations) == 3000 and min(durations[:-1]) == shortest  # the last: to 3 s
+
+
+def test_frame_durations_keep_time_and_the_shortest_delay():
+    starts = [k / 60 for k in range(6)]
+    assert frame_durations(starts, 0.1, 10, 20) == ([0, 1, 3, 4], [20, 30, 20, 30])
+    assert frame_durations(starts, 0.1, 1, 10) == ([0, 1, 2, 3, 4, 5], [17, 16, 17, 17, 16, 17])
+    assert frame_durations([0.0], 0.001, 10, 20) == ([0], [20])  # never shorter than a viewer plays

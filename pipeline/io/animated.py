@@ -6,7 +6,8 @@ FFmpeg reads GIF and APNG (``pipeline/io/decode.py`` does, their delays are the 
 ``probe`` / ``frame_timestamps`` / ``decode_frames`` as the rest. Outputs are written with Pillow, whose
 writers keep per-frame durations and the loop count for all three (FFmpeg's GIF encoder has a fixed palette
 or needs a filter graph). Like every GIF writer, Pillow merges a frame identical to the one before into it,
-adding its duration: what plays is the same.
+adding its duration: what plays is the same. Each frame starts on the delay tick nearest its time (a GIF
+counts hundredths of a second), and a GIF holds no frame shorter than browsers play as written (``frame_durations``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ ANIMATED_FORMATS = {".gif": "gif", ".webp": "webp", ".apng": "apng"}
 # of an animated AVIF it reads the first frame alone.
 PILLOW_INPUTS = {".webp", ".avif"}
 _TIME_BASE = Fraction(1, 1000)  # Pillow gives durations in milliseconds
+# What each format stores a delay in (Pillow takes milliseconds for all and cuts a GIF's down to hundredths),
+# and the shortest delay a viewer plays as written: browsers play a GIF delay under two hundredths as ten.
+_TICK_MS = {"GIF": 10, "WEBP": 1, "PNG": 1}
+_SHORTEST_MS = {"GIF": 20, "WEBP": 10, "PNG": 10}
 
 
 def is_animated(path: Path) -> bool:
@@ -143,14 +148,29 @@ def write_animated(segments: list[Path], info, output: Path, offset_s: float = 0
     last = _last_duration(info, times[-1] + offset_s)
     if end_s is not None:
         last = min(last, end_s - offset_s - times[-1])
-    ends = [*times[1:], times[-1] + last]
-    durations = [max(10, round((b - a) * 1000)) for a, b in zip(times, ends)]
+    fmt = ANIMATED_OUTPUTS[output.suffix.lower()]
+    kept, durations = frame_durations(times, times[-1] + last, _TICK_MS[fmt], _SHORTEST_MS[fmt])
+    images, times = [images[k] for k in kept], [times[k] for k in kept]
     if info.alpha:  # the source's transparency, put back on the stylized frames
         alphas = matched(info, [t + offset_s for t in times], images[0].shape[:2])
         images = [np.dstack([image, alpha]) for image, alpha in zip(images, alphas)]
     frames = [Image.fromarray(image) for image in images]
-    fmt = ANIMATED_OUTPUTS[output.suffix.lower()]
     options = {"quality": 90, "method": 4} if fmt == "WEBP" else {}
     if not (info.loop is None and info.format in ("gif", "apng")):  # a GIF storing no loop count plays once
         options["loop"] = info.loop or 0
     frames[0].save(output, format=fmt, save_all=True, append_images=frames[1:], duration=durations, **options)
+
+
+def frame_durations(starts_s: list[float], end_s: float, tick_ms: int,
+                    shortest_ms: int) -> tuple[list[int], list[int]]:
+    """The frames to keep and how long each shows (ms, whole ``tick_ms``): each starts on the tick nearest its
+    time, so rounding never adds up over a clip (30000/1001 frames/s as a GIF's 3 hundredths each played 11 %
+    fast); a frame that would show under ``shortest_ms`` is left out and its time goes to the one before
+    (60 frames/s as a GIF plays at about 40)."""
+    stamps = [round(t * 1000 / tick_ms) * tick_ms for t in starts_s]
+    kept = [0]
+    for k in range(1, len(stamps)):
+        if stamps[k] - stamps[kept[-1]] >= shortest_ms:
+            kept.append(k)
+    ends = [stamps[k] for k in kept[1:]] + [round(end_s * 1000 / tick_ms) * tick_ms]
+    return kept, [max(end - stamps[k], shortest_ms) for k, end in zip(kept, ends)]
