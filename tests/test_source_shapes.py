@@ -363,3 +363,16 @@ def test_a_picture_size_that_changes_part_way_is_fitted_into_the_first(tmp_path,
     assert (edges < 20) == bars and frames[20][:, 8:56].mean() > 40, edges
     said = [r.getMessage() for r in caplog.records if "picture size changes" in r.getMessage()]
     assert len(said) == 1 and f"(64x48 to {second[0]}x{second[1]} near 0.500 s)" in said[0], said  # frame 12 at 24 fps
+
+
+def test_one_video_into_a_folder_is_written_in_a_container_the_output_can_be(tmp_path):
+    """``stylize video Speedway.mj2 out/`` (the Open Preservation Foundation's Motion JPEG 2000 sample): the
+    output took the source's name whole, and .mj2 is no output container, so the one video was refused."""
+    from pipeline.jobs.video import plan_videos
+    from tests import media
+
+    (tmp_path / "out").mkdir()
+    for name, fmt, expected in [("Speedway.mj2", "mov", "Speedway.mp4"), ("clip.h264", "h264", "clip.mp4"),
+                                ("clip.mkv", "matroska", "clip.mkv")]:
+        src = media.encode(tmp_path / name, "libx264", fmt, frames=4)
+        assert plan_videos(src, tmp_path / "out") == [(src, tmp_path / "out" / expected)]

@@ -70,7 +70,9 @@ def plan_videos(input_path: Path, output_path: Path) -> list[tuple[Path, Path]]:
         if input_path.suffix.lower() in IMAGE_EXTENSIONS and not is_animated(input_path):
             raise JobError(f"input {input_path} is a still image: `stylize folder` stylizes images (a folder of "
                            "them), `stylize video` videos")
-        dst = output_path / input_path.name if output_path.is_dir() else output_path
+        # into a folder: its name, in a container the output can be (``clip.mj2``, ``clip.h264``: ``.mp4``)
+        dst = (output_path / input_path.name).with_suffix(output_suffix(input_path)) if output_path.is_dir() \
+            else output_path
         return [(input_path, dst)]
     if output_path.exists() and not output_path.is_dir():
         raise JobError(f"input {input_path} is a folder, so OUTPUT must be a folder")
