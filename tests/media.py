@@ -218,3 +218,47 @@ def damage_metadata(src: Path, dst: Path) -> Path:
         raise ValueError(f"{src}: no encoder tag")
     dst.write_bytes(data[:at] + b"\xa9" + data[at + 1:])
     return dst
+
+
+# sRGB's primaries as ICC profiles store them (XYZ, adapted to D50)
+_SRGB_D50 = {"r": (0.4360747, 0.2225045, 0.0139322), "g": (0.3850649, 0.7168786, 0.0971045),
+             "b": (0.1430804, 0.0606169, 0.7141733)}
+
+
+def swapped_profile() -> bytes:
+    """An ICC v2 display profile whose red is sRGB's green and whose green is sRGB's red (linear curves): a
+    colour space no file means by accident, where a pure red pixel is green once converted."""
+    def xyz(values) -> bytes:
+        return b"XYZ " + bytes(4) + b"".join(struct.pack(">i", round(v * 65536)) for v in values)
+
+    text = b"swapped primaries\0"
+    tags = {b"desc": b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(4 + 4 + 2 + 1 + 67),
+            b"wtpt": xyz((0.9642, 1.0, 0.8249)), b"rXYZ": xyz(_SRGB_D50["g"]), b"gXYZ": xyz(_SRGB_D50["r"]),
+            b"bXYZ": xyz(_SRGB_D50["b"]), b"rTRC": b"curv" + bytes(8), b"gTRC": b"curv" + bytes(8),
+            b"bTRC": b"curv" + bytes(8), b"cprt": b"text" + bytes(4) + b"none\0"}
+    offset, table, body = 128 + 4 + 12 * len(tags), b"", b""
+    for signature, data in tags.items():
+        data += bytes(-len(data) % 4)
+        table += signature + struct.pack(">II", offset + len(body), len(data))
+        body += data
+    size = offset + len(body)
+    header = (struct.pack(">I4sI4s4s4s", size, b"lcms", 0x02100000, b"mntr", b"RGB ", b"XYZ ") + bytes(12) + b"acsp"
+              + bytes(28) + b"".join(struct.pack(">i", round(v * 65536)) for v in (0.9642, 1.0, 0.8249)))
+    return header + bytes(128 - len(header)) + struct.pack(">I", len(tags)) + table + body
+
+
+def with_icc_box(jp2: bytes, icc: bytes) -> bytes:
+    """A JP2 file (as Pillow writes it, its colour box naming sRGB) with an ICC profile as its colour box, as
+    Kakadu and Photoshop write one: method 2, then the profile."""
+    from pipeline.io.jpeg2000 import _boxes
+
+    out = b""
+    for kind, body, stop in _boxes(jp2):
+        if kind != b"jp2h":
+            out += jp2[body - 8:stop]
+            continue
+        inner = b"".join(jp2[start - 8:end] if sub != b"colr" else
+                         struct.pack(">I4s", 8 + 3 + len(icc), b"colr") + bytes([2, 0, 0]) + icc
+                         for sub, start, end in _boxes(jp2, body, stop))
+        out += struct.pack(">I4s", 8 + len(inner), b"jp2h") + inner
+    return out

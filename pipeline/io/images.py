@@ -13,14 +13,14 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from pipeline.errors import ImageReadError
-from pipeline.io import hdr, libtiff
+from pipeline.io import hdr, jpeg2000, libtiff
 from pipeline.io.reading import reading
 
 # AVIF (what phones and the web now save) needs Pillow 11.3 or later, whose wheels read and write it.
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".avif"}
 _FORMAT_BY_EXT = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP",
-                  ".tif": "TIFF", ".tiff": "TIFF", ".avif": "AVIF"}
-_ALPHA_FORMATS = {"PNG", "WEBP", "TIFF", "AVIF"}
+                  ".tif": "TIFF", ".tiff": "TIFF", ".avif": "AVIF", **jpeg2000.EXTENSIONS}
+IMAGE_EXTENSIONS = set(_FORMAT_BY_EXT)
+_ALPHA_FORMATS = {"PNG", "WEBP", "TIFF", "AVIF", "JPEG2000"}
 _QUALITY = {"JPEG": 95, "WEBP": 95, "AVIF": 90}  # near lossless: the painting's texture is the point
 DEFAULT_UMASK = 0o022
 
@@ -68,7 +68,7 @@ def read_image(path: str | Path, min_side: int = 0) -> LoadedImage:
 
 
 # Formats whose signature a file can start with though Pillow opens none of it: checked in this order.
-_SIGNED = ("JPEG", "PNG", "TIFF", "WEBP", "AVIF", "BMP", "GIF")
+_SIGNED = ("JPEG", "PNG", "TIFF", "WEBP", "AVIF", "JPEG2000", "BMP", "GIF")
 _HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"mif1", b"msf1")
 
 
@@ -101,13 +101,16 @@ def _read_image(path: Path, min_side: int) -> LoadedImage:
             full_w, full_h = img.size
             if min_side and img.format == "JPEG":
                 img.draft("RGB", (min_side, min_side))
-            drafted_w = img.size[0]
+            elif min_side and img.format == "JPEG2000":
+                jpeg2000.reduce_for(img, path, min_side)
             img = _sdr_avif(path, img) if img.format == "AVIF" else img
             if img.format == "TIFF":
                 libtiff.quiet()  # libtiff prints its own errors about a damaged file; this line says them
+            icc = jpeg2000.icc_profile(path) if img.format == "JPEG2000" else img.info.get("icc_profile")
             img.load()
+            drafted_w = img.size[0]
             img = ImageOps.exif_transpose(img)  # the orientation tag goes with the turn
-            metadata = {key: img.info[key] for key in ("icc_profile", "exif") if img.info.get(key)}
+            metadata = {key: value for key, value in (("icc_profile", icc), ("exif", img.info.get("exif"))) if value}
             rgb, alpha = _to_float_rgb(img)
             turned = img.size[0] != drafted_w  # EXIF rotated it by 90 degrees
             source_hw = (full_w, full_h) if turned else (full_h, full_w)
@@ -220,6 +223,10 @@ def write_image(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = No
     img = Image.fromarray(rgb)
     if alpha is not None and fmt in _ALPHA_FORMATS:
         img.putalpha(Image.fromarray((alpha * 255.0 + 0.5).astype(np.uint8)))
+    if fmt == "JPEG2000":  # Pillow writes no profile there: sRGB pixels instead
+        icc = (metadata or {}).get("icc_profile")
+        atomic_write(path, lambda tmp: jpeg2000.save(img, tmp, path.suffix.lower(), icc))
+        return
     options = {"quality": _QUALITY[fmt]} if fmt in _QUALITY else {}
     if fmt != "BMP":
         options.update(metadata or {})

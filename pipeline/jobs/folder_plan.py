@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 # Still images a folder may hold that are not read here (Pillow has no decoder for them): said in one line, not
 # passed over in silence, so a phone's HEIC photos are not found missing later.
-UNREAD_IMAGES = {".heic", ".heif", ".jxl", ".jp2", ".j2k", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2",
+UNREAD_IMAGES = {".heic", ".heif", ".jxl", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2",
                  ".raf", ".psd", ".svg", ".gif"}
 
 
