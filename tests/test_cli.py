@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.helpers import STYLE_PATH as STYLE, run_cli, run_stylize, save_rgb
+from tests.helpers import STYLE_PATH as STYLE, one_error_line, run_cli, run_stylize, save_rgb
 from tests.videos import make_video
 
 
@@ -163,3 +163,14 @@ def test_metrics_prints_to_stdout_and_names_a_bad_file(tmp_path, random_decoder_
     (tmp_path / "broken.mp4").write_bytes(b"\x00" * 100)
     bad = run_stylize("metrics", src, tmp_path / "broken.mp4", "--style", STYLE)
     assert bad.returncode == 2 and "broken.mp4" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_file_named_like_an_option_is_named_in_the_error(tmp_path):
+    """moviepy's ``-video-with-dash-.mp4``: the parser reads it as options ("No such option: -i"), which leaves
+    a user guessing; the line says which file it was and how to give it."""
+    (tmp_path / "-clip.mp4").write_bytes(b"")
+    result = subprocess.run([sys.executable, "-m", "pipeline", "video", "-clip.mp4", "out.mp4", "--style", STYLE],
+                            capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert result.returncode == 2
+    line = one_error_line(result.stderr)
+    assert "No such option" in line and "-clip.mp4 is a file: put -- before it, or write ./-clip.mp4" in line

@@ -4,6 +4,7 @@ torch, so ``stylize --help`` answers at once."""
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -30,9 +31,16 @@ class _OneLineErrors(TyperGroup):
                 print(ctx.get_help())
             else:
                 hint = f" (see '{ctx.command_path} -h')" if ctx is not None else ""
-                print(f"error: {exc.format_message()}{hint}", file=sys.stderr)
+                print(f"error: {exc.format_message()}{_dashed_file(args)}{hint}", file=sys.stderr)
             sys.exit(getattr(exc, "exit_code", 2))
         sys.exit(code or 0)
+
+
+def _dashed_file(args) -> str:
+    """A note for a file whose name starts with "-", which the parser reads as options (Click's rule)."""
+    named = next((a for a in (sys.argv[1:] if args is None else args)
+                  if a.startswith("-") and a != "-" and Path(a).exists()), None)
+    return f"; {named} is a file: put -- before it, or write ./{named}" if named else ""
 
 
 app = typer.Typer(cls=_OneLineErrors, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode="rich",
