@@ -23,6 +23,7 @@ from pipeline.io.alpha import AlphaTrack
 from pipeline.io.chapters import HOLD_CHAPTERS
 from pipeline.io.color import output_colour, source_colour, tag_stream, to_rgb
 from pipeline.io.encode import encoder_options, output_format
+from pipeline.io.data_tracks import HOLD_DATA, data_tracks
 from pipeline.io.tags import mp4_flags, source_tags
 from pipeline.io.timecode import write_timecode
 from pipeline.io.tracks import label
@@ -112,7 +113,8 @@ def write_with_alpha(joined: Path, info, output: Path, opts: EncodeOptions, offs
             colour = output_colour(info.colour, opts.pix_fmt, (vin.height, vin.width))
             vout = _video_stream(out, vin, opts, info.rate, colour)
             write_timecode(out, vout, fmt, timecode, info.rate)
-            copied = [*inp.streams.audio, *inp.streams.subtitles]
+            data = [inp.streams.data[k] for k in data_tracks(inp)] if fmt in HOLD_DATA else []
+            copied = [*inp.streams.audio, *inp.streams.subtitles, *data]
             aouts = {ain.index: out.add_stream_from_template(ain) for ain in copied}
             for ain in copied:
                 label(aouts[ain.index], ain)

@@ -27,10 +27,9 @@ from pipeline.io.timing import (REORDER_WINDOW, Packets, Timing, increasing, is_
 from pipeline.io.tracks import first_audio, main_video, more_audio, open_input, subtitle_tracks, unknown_tracks
 
 # What folders are searched for: every container and elementary stream the decoder is tested on.
-VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".ts", ".m2ts", ".mts", ".mpg", ".mpeg", ".vob",
-                    ".h264", ".264", ".hevc", ".h265", ".265", ".gif", ".apng", ".3gp", ".3g2", ".f4v", ".flv",
-                    ".wmv", ".asf", ".ogv", ".mxf", ".m2v", ".y4m", ".dv", ".divx", ".rm", ".rmvb", ".mod", ".tod",
-                    ".vro", ".m2t", ".wtv", ".swf", ".nut", ".ivf", ".m1v", ".qt", ".mk3d", ".mj2"}
+VIDEO_EXTENSIONS = set(""".mp4 .mov .m4v .mkv .avi .webm .ts .m2ts .mts .mpg .mpeg .vob .h264 .264 .hevc .h265 .265 .gif
+.apng .3gp .3g2 .f4v .flv .wmv .asf .ogv .mxf .m2v .y4m .dv .divx .rm .rmvb .mod .tod .vro .m2t
+.wtv .swf .nut .ivf .m1v .qt .mk3d .mj2""".split())
 # Containers with an index of keyframes, where a seek lands on the keyframe before the time asked for. Others
 # (MPEG-TS, GIF, raw streams) are read from the start up to the frame asked for.
 _INDEXED = {"mov", "mp4", "matroska", "webm", "avi"}

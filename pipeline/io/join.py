@@ -15,6 +15,7 @@ from pipeline.io.animated import ANIMATED_FORMATS, write_animated
 from pipeline.io.attachments import carry
 from pipeline.io.audio import SourceAudio
 from pipeline.io.chapters import HOLD_CHAPTERS, chapters_for
+from pipeline.io.data_tracks import HOLD_DATA, data_copies
 from pipeline.io.decode import VideoInfo
 from pipeline.io.encode import audio_plan, output_format
 from pipeline.io.subtitles import subtitle_copies
@@ -119,7 +120,8 @@ def join_segments(segments: list[Path], info: VideoInfo, output: Path, opts: Enc
                   muxer: str | None = None) -> None:
     """Stream-copy the video segments into ``output`` (written in place: callers pass a temporary name)
     with every audio track of the source and each subtitle track the container holds, interleaved by time,
-    the source's chapters, attachments, tags (when and where it was recorded) and timecode; an animated image
+    the source's chapters, attachments, tags (when and where it was recorded), timecode and data tracks
+    (telemetry: ``pipeline/io/data_tracks.py``); an animated image
     (``.gif``, ``.webp``, ``.apng``) is written from the segments' frames by ``pipeline/io/animated.py``.
     ``muxer``: write with that muxer instead of the one ``output``'s suffix names, the audio still as that one
     takes it (a work file that ``pipeline/io/alpha_video.py`` finishes)."""
@@ -147,6 +149,8 @@ def join_segments(segments: list[Path], info: VideoInfo, output: Path, opts: Enc
                 if plan != "none":
                     tracks.append(SourceAudio(info, out, plan, start_s, end_s, offset_s, out_format, track))
             tracks += subtitle_copies(info, out, start_s, end_s, offset_s, muxer, out_format)
+            if out_format in HOLD_DATA:
+                tracks += data_copies(info, out, start_s, end_s, offset_s, muxer)
             for cover in covers:
                 out.mux(cover)
             for packet in video.packets(segments):

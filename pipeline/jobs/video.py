@@ -24,6 +24,7 @@ from pipeline.errors import JobError, JoinFailed, SegmentsMissing, VideoError
 from pipeline.io.alpha_video import (alpha_conflict, alpha_encoding, holds_alpha, segment_encoding, work_muxer,
                                      write_with_alpha)
 from pipeline.io.animated import is_animated
+from pipeline.io.data_tracks import data_left_out
 from pipeline.io.hdr import TRANSFERS
 from pipeline.io.images import IMAGE_EXTENSIONS
 from pipeline.io.sequence import is_sequence
@@ -251,7 +252,7 @@ class VideoJob:
 
 def _say_what_changes(plan: VideoPlan) -> None:
     """One line each for what of the source the output shows otherwise: HDR made SDR, tracks of codecs FFmpeg
-    does not know, subtitle tracks its container cannot hold."""
+    does not know, subtitle and data tracks its container cannot hold."""
     colour = plan.info.colour
     if colour is not None and colour.hdr:
         log.info("%s: HDR video (%s): stylized and written as SDR (BT.709), as style images are", plan.src,
@@ -262,6 +263,10 @@ def _say_what_changes(plan: VideoPlan) -> None:
     if left_out:
         log.info("%s: subtitles not kept, %s holds no %s (.mkv keeps them)", plan.src,
                  plan.dst.suffix or "the output", ", ".join(left_out))
+    data = data_left_out(plan.info, output_format(plan.dst))
+    if data:
+        log.info("%s: %d data track%s (telemetry, timed metadata) not kept, %s holds none (.mp4 and .mov keep them)",
+                 plan.src, data, "s" if data > 1 else "", plan.dst.suffix or "the output")
 
 
 def keeps_alpha(plan: VideoPlan) -> bool:
