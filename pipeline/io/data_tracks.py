@@ -87,7 +87,7 @@ def data_copies(info: VideoInfo, out: av.container.OutputContainer, start_s: flo
         names = [source.streams.data[k].metadata.get("handler_name", "").strip() or f"data stream {k}"
                  for k in refused]
     if refused:
-        log.warning("%s: its data tracks %s left out: %s cannot hold them", info.path, ", ".join(names), muxer)
+        log.info("%s: its data tracks %s left out: %s cannot hold them", info.path, ", ".join(names), muxer)
     return [SourceData(info, out, start_s, end_s, offset_s, k) for k in tracks if k not in refused]
 
 
