@@ -227,12 +227,17 @@ def test_huge_image_is_refused_by_name_and_the_rest_continue(tmp_path, random_de
     assert (tmp_path / "out" / "small.png").exists() and not (tmp_path / "out" / "huge.png").exists()
 
 
-def test_large_jpeg_decodes_at_reduced_scale_with_the_same_output_size(tmp_path):
+@pytest.mark.parametrize("fmt", ["JPEG", "MPO"])
+def test_large_jpeg_decodes_at_reduced_scale_with_the_same_output_size(tmp_path, fmt):
+    """MPO: a JPEG with more pictures after it (3D cameras, phones' multi-picture JPEGs), which Pillow names
+    apart; it decoded at full size (a 12-megapixel one at 512: 0.22 s against 0.06 s, 16 times the memory)."""
     from pipeline.jobs.folder import Task, load_task
 
     exif = Image.Exif()
     exif[0x0112] = 6  # shown rotated by 90 degrees
-    Image.fromarray(gradient_image(1601, 1203)).save(tmp_path / "big.jpg", quality=90, exif=exif)
+    more = {"save_all": True, "append_images": [Image.fromarray(gradient_image(160, 120))]} if fmt == "MPO" else {}
+    Image.fromarray(gradient_image(1601, 1203)).save(tmp_path / "big.jpg", fmt, quality=90, exif=exif, **more)
+    assert Image.open(tmp_path / "big.jpg").format == fmt
     fast = read_image(tmp_path / "big.jpg", min_side=256)
     assert fast.source_hw == (1601, 1203) and max(fast.rgb.shape[:2]) < 1601  # drafted, upright
     loaded = load_task(Task(tmp_path / "big.jpg", tmp_path / "o.jpg"), 256)
@@ -341,3 +346,21 @@ def test_libtiff_s_own_messages_stay_off_the_terminal(tmp_path, random_decoder_f
         f"error: {src / 'scan.tif'}: cannot decode: decoder error -2"], result.stderr
     assert "Using code not yet in table" not in result.stderr and "tempfile.tif" not in result.stderr
 
+
+
+def test_a_3d_cameras_mpo_files_are_walked_and_written(tmp_path):
+    """Fujifilm's and Nintendo's 3D cameras write ``.MPO`` (two JPEGs, one per eye): the walk passed over them.
+    The first picture is stylized (as a viewer shows it), and written back as a JPEG under its name."""
+    from pipeline.jobs.folder import run_folder
+    from pipeline.jobs.folder_plan import plan_folder
+    from pipeline.options import FolderOptions
+    from tests.helpers import Identity
+
+    left, right = np.full((48, 64, 3), (200, 40, 40), np.uint8), np.full((48, 64, 3), (40, 40, 200), np.uint8)
+    (tmp_path / "in").mkdir()
+    Image.fromarray(left).save(tmp_path / "in" / "DSCF0001.MPO", "MPO", save_all=True,
+                               append_images=[Image.fromarray(right)], quality=95)
+    tasks, _ = plan_folder(tmp_path / "in", tmp_path / "out")
+    assert run_folder(Identity(), tasks, FolderOptions(size=0, batch_size=1)).count("processed") == 1
+    with Image.open(tmp_path / "out" / "DSCF0001.MPO") as out:
+        assert out.size == (64, 48) and np.abs(np.asarray(out, dtype=float).mean(axis=(0, 1)) - (200, 40, 40)).max() < 3

@@ -18,10 +18,10 @@ from pipeline.io.reading import reading
 
 # AVIF (what phones and the web now save) needs Pillow 11.3 or later, whose wheels read and write it.
 _FORMAT_BY_EXT = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP",
-                  ".tif": "TIFF", ".tiff": "TIFF", ".avif": "AVIF", **jpeg2000.EXTENSIONS}
+                  ".tif": "TIFF", ".tiff": "TIFF", ".avif": "AVIF", ".mpo": "MPO", **jpeg2000.EXTENSIONS}
 IMAGE_EXTENSIONS = set(_FORMAT_BY_EXT)
 _ALPHA_FORMATS = {"PNG", "WEBP", "TIFF", "AVIF", "JPEG2000"}
-_QUALITY = {"JPEG": 95, "WEBP": 95, "AVIF": 90}  # near lossless: the painting's texture is the point
+_QUALITY = {"JPEG": 95, "MPO": 95, "WEBP": 95, "AVIF": 90}  # near lossless: the painting's texture is the point
 DEFAULT_UMASK = 0o022
 
 
@@ -99,7 +99,7 @@ def _read_image(path: Path, min_side: int) -> LoadedImage:
             raise ImageReadError("empty file (0 bytes)")
         with Image.open(path) as img:
             full_w, full_h = img.size
-            if min_side and img.format == "JPEG":
+            if min_side and img.format in ("JPEG", "MPO"):  # MPO: a JPEG with more pictures after it (3D, phones)
                 img.draft("RGB", (min_side, min_side))
             elif min_side and img.format == "JPEG2000":
                 jpeg2000.reduce_for(img, path, min_side)
