@@ -178,7 +178,7 @@ def test_a_file_pillow_opens_as_no_format_is_named_by_what_it_is_and_pillow_s_re
             read_image(tmp_path / name)
         reasons[name] = str(caught.value)
     assert reasons == {"logl.tif": "a TIFF file Pillow cannot read (unknown pixel mode)",
-                       "iphone.jpg": "a HEIC/HEIF photo: no HEIF decoder is installed (pillow-heif reads them)",
+                       "iphone.jpg": "a HEIF (HEIC) photo without its meta box: damaged or cut short",
                        "notes.png": "not a recognised image format"}
 
 
@@ -313,11 +313,11 @@ def test_avif_photos_come_back_as_avif_with_their_transparency(tmp_path, random_
 
 def test_images_in_formats_it_cannot_read_are_named_in_one_line_not_passed_over_in_silence(tmp_path,
                                                                                           random_decoder_file):
-    """A phone's folder: JPEGs beside HEIC photos (no decoder here) and a DNG; before, nothing said they were
+    """A camera's folder: JPEGs beside JPEG XL files and a DNG (no decoder here); before, nothing said they were
     left out. Other files (notes, videos) are not images and go unmentioned."""
     src = tmp_path / "in"
     save_rgb(src / "a.jpg", 48, 32)
-    for name in ("IMG_1.HEIC", "IMG_2.heic", "raw/IMG_3.dng"):
+    for name in ("IMG_1.JXL", "IMG_2.jxl", "raw/IMG_3.dng"):
         (src / name).parent.mkdir(parents=True, exist_ok=True)
         (src / name).write_bytes(b"\x00" * 64)
     (src / "notes.txt").write_text("not an image")
@@ -325,7 +325,7 @@ def test_images_in_formats_it_cannot_read_are_named_in_one_line_not_passed_over_
                      "--size", "64")
     assert result.exit_code == 0 and _summary(result)["processed"] == 1
     said = [line for line in result.stderr.splitlines() if "left out" in line]
-    assert len(said) == 1 and ".dng (1), .heic (2)" in said[0] and ".txt" not in said[0], result.stderr
+    assert len(said) == 1 and ".dng (1), .jxl (2)" in said[0] and ".txt" not in said[0], result.stderr
     assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == ["a.jpg"]
 
 

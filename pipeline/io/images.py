@@ -13,13 +13,13 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from pipeline.errors import ImageReadError
-from pipeline.io import hdr, jpeg2000, libtiff
+from pipeline.io import hdr, heif, jpeg2000, libtiff
 from pipeline.io.reading import reading
 
 # AVIF (what phones and the web now save) needs Pillow 11.3 or later, whose wheels read and write it.
 _FORMAT_BY_EXT = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP",
                   ".tif": "TIFF", ".tiff": "TIFF", ".avif": "AVIF", ".mpo": "MPO", **jpeg2000.EXTENSIONS}
-IMAGE_EXTENSIONS = set(_FORMAT_BY_EXT)
+IMAGE_EXTENSIONS = set(_FORMAT_BY_EXT) | heif.EXTENSIONS  # HEIF is read, not written: outputs are JPEG
 _ALPHA_FORMATS = {"PNG", "WEBP", "TIFF", "AVIF", "JPEG2000"}
 _QUALITY = {"JPEG": 95, "MPO": 95, "WEBP": 95, "AVIF": 90}  # near lossless: the painting's texture is the point
 DEFAULT_UMASK = 0o022
@@ -69,7 +69,6 @@ def read_image(path: str | Path, min_side: int = 0) -> LoadedImage:
 
 # Formats whose signature a file can start with though Pillow opens none of it: checked in this order.
 _SIGNED = ("JPEG", "PNG", "TIFF", "WEBP", "AVIF", "JPEG2000", "BMP", "GIF")
-_HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"mif1", b"msf1")
 
 
 def unidentified(path: Path) -> str:
@@ -78,8 +77,8 @@ def unidentified(path: Path) -> str:
     an iPhone's HEIC photo however it is named; else that it is no image format read here."""
     with path.open("rb") as fp:
         head = fp.read(16)
-        if head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS:
-            return "a HEIC/HEIF photo: no HEIF decoder is installed (pillow-heif reads them)"
+        if head[4:8] == b"ftyp" and head[8:12] in heif.BRANDS:
+            return "a HEIF file that could not be read"
         for name in _SIGNED:
             factory, accept = Image.OPEN.get(name, (None, None))  # AVIF: only where Pillow was built with it
             if accept is not None and accept(head):
@@ -119,6 +118,8 @@ def _read_image(path: Path, min_side: int) -> LoadedImage:
     except FileNotFoundError:
         raise ImageReadError("no such file") from None
     except UnidentifiedImageError:
+        if heif.is_heif(path):
+            return _read_heif(path)
         raise ImageReadError(unidentified(path)) from None
     except Image.DecompressionBombError as exc:
         raise ImageReadError(f"too large to decode safely ({exc})") from None
@@ -127,6 +128,22 @@ def _read_image(path: Path, min_side: int) -> LoadedImage:
     if rgb.shape[0] == 0 or rgb.shape[1] == 0:
         raise ImageReadError("image has zero width or height")
     return LoadedImage(np.ascontiguousarray(rgb), alpha, source_hw, metadata)
+
+
+def _read_heif(path: Path) -> LoadedImage:
+    """A HEIF photo (``pipeline/io/heif.py``): upright, its profile and EXIF kept."""
+    try:
+        rgb, alpha, metadata = heif.read_heif(path, deep=True)
+    except (OSError, ValueError, IndexError, struct.error) as exc:
+        raise ImageReadError(f"cannot decode this HEIF file ({exc})") from None
+    scale = 65535.0 if rgb.dtype == np.uint16 else 255.0
+    alpha = None if alpha is None else alpha.astype(np.float32) / scale
+    return LoadedImage(rgb.astype(np.float32) / scale, alpha, rgb.shape[:2], metadata)
+
+
+def writable(path: Path) -> bool:
+    """Whether an image can be written under ``path``'s suffix (HEIF is read only)."""
+    return path.suffix.lower() in _FORMAT_BY_EXT
 
 
 def avif_cicp(path: Path) -> tuple[int, int] | None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from PIL import Image
 
 from pipeline.errors import JobError
-from pipeline.io.images import IMAGE_EXTENSIONS
+from pipeline.io.images import IMAGE_EXTENSIONS, writable
 from pipeline.io.video import VIDEO_EXTENSIONS
 from pipeline.io.walk import walk_files
 from pipeline.report import SKIPPED, ItemResult, Summary
@@ -23,9 +23,9 @@ from pipeline.report import SKIPPED, ItemResult, Summary
 log = logging.getLogger(__name__)
 
 
-# Still images a folder may hold that are not read here (Pillow has no decoder for them): said in one line, not
-# passed over in silence, so a phone's HEIC photos are not found missing later.
-UNREAD_IMAGES = {".heic", ".heif", ".jxl", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2",
+# Still images a folder may hold that are not read here (no decoder for them): said in one line, not passed over
+# in silence, so a camera's raw files are not found missing later.
+UNREAD_IMAGES = {".jxl", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2",
                  ".raf", ".psd", ".svg", ".gif"}
 
 
@@ -50,8 +50,9 @@ def _check_paths(input_dir: Path, output_dir: Path, ext: str | None) -> None:
         raise JobError(f"output {output_dir} exists and is not a folder")
     if output_dir.resolve() == input_dir.resolve() or _inside(input_dir, output_dir):
         raise JobError(f"output folder {output_dir} would contain the input folder {input_dir}")
-    if ext is not None and ext.lower() not in IMAGE_EXTENSIONS:
-        raise JobError(f"--ext {ext}: not one of {', '.join(sorted(IMAGE_EXTENSIONS))}")
+    if ext is not None and not writable(Path("x" + ext)):
+        written = sorted(s for s in IMAGE_EXTENSIONS if writable(Path("x" + s)))
+        raise JobError(f"--ext {ext}: not one of {', '.join(written)}")
 
 
 def _check_no_link(dst: Path, output_dir: Path) -> None:
@@ -74,9 +75,8 @@ def plan_folder(input_dir: Path, output_dir: Path, ext: str | None = None) -> tu
     tasks: list[Task] = []
     claimed: dict[Path, Path] = {}
     passed: Counter = Counter()
-    for src in walk_files(input_dir, IMAGE_EXTENSIONS, exclude=output_dir, passed=passed):
-        dst = output_dir / src.relative_to(input_dir)
-        dst = dst.with_suffix(ext) if ext else dst
+    sources = list(walk_files(input_dir, IMAGE_EXTENSIONS, exclude=output_dir, passed=passed))
+    for src, dst in _destinations(sources, input_dir, output_dir, ext):
         if dst in claimed:
             raise JobError(f"{claimed[dst]} and {src} would both be written to {dst}; "
                            "choose another --ext or rename one")
@@ -85,6 +85,23 @@ def plan_folder(input_dir: Path, output_dir: Path, ext: str | None = None) -> tu
         tasks.append(Task(src, dst))
     _say_unread(input_dir, passed)
     return tasks, output_dir if _inside(output_dir, input_dir) else None
+
+
+def _destinations(sources: list[Path], input_dir: Path, output_dir: Path, ext: str | None):
+    """Each source with its mirrored output: under ``ext`` where one is given, else its own format, or JPEG for
+    a format read but not written (HEIC), under its whole name where another output has that name
+    (``IMG_0001.HEIC`` beside ``IMG_0001.jpg`` is ``IMG_0001.HEIC.jpg``)."""
+    mirrored = [output_dir / src.relative_to(input_dir) for src in sources]
+    if ext:
+        return [(src, dst.with_suffix(ext)) for src, dst in zip(sources, mirrored)]
+    wanted = Counter(dst if writable(dst) else dst.with_suffix(".jpg") for dst in mirrored)
+    pairs = []
+    for src, dst in zip(sources, mirrored):
+        if not writable(dst):
+            jpeg = dst.with_suffix(".jpg")
+            dst = jpeg if wanted[jpeg] == 1 else dst.with_name(dst.name + ".jpg")
+        pairs.append((src, dst))
+    return pairs
 
 
 def _say_unread(input_dir: Path, passed: Counter) -> None:
