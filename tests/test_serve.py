@@ -257,3 +257,17 @@ def test_serve_command_without_the_extra_says_what_to_install(monkeypatch):
     assert result.exit_code == 2
     assert "error: stylize serve needs FastAPI, uvicorn and python-multipart (uvicorn is missing): pip install " \
            "'stylize-pipeline[serve]'" in result.output
+
+
+def test_a_phone_photo_in_heic_is_taken(client, tmp_path):
+    """An iPhone's photo uploaded as it is (HEIC: Pillow opens none): its size checked from its boxes, stylized
+    upright, as ``stylize folder`` reads it."""
+    from tests.media import heif
+
+    ramp = np.dstack([np.tile(np.linspace(0, 255, 120), (100, 1))] * 3).astype(np.uint8)
+    photo = heif(tmp_path / "IMG_0001.HEIC", ramp, rotate=1)
+    out = pixels(stylize(client, content=photo, size=64))
+    assert out.shape[:2] == (64, 53)  # portrait: 100x120 turned, at 64 on its long side
+    damaged = tmp_path / "IMG_0002.HEIC"
+    damaged.write_bytes(photo.read_bytes()[:40])
+    assert "cannot be read as an image" in error(stylize(client, content=damaged), 422)

@@ -240,6 +240,25 @@ def _alpha(pictures: _Pictures, primary: int, items: dict[int, _Item], data: byt
     return None
 
 
+def size(path: Path) -> tuple[int, int]:
+    """(width, height) of ``path``'s primary image as its boxes state it, before any picture is decoded (for a
+    decompression-bomb check): its grid's or its own ``ispe``, a quarter turn swapping them."""
+    data = path.read_bytes()
+    primary, items, idat = _meta(data)
+    item = items.get(primary)
+    if item is None:
+        raise ImageReadError("a HEIF file naming no primary image")
+    if item.kind == b"grid":
+        grid = _payload(item, data, idat)
+        wide = 4 if grid[1] & 1 else 2
+        width, height = _uint(grid, 4, wide), _uint(grid, 4 + wide, wide)
+    else:
+        found = _prop(item, b"ispe")
+        width, height = struct.unpack(">II", found[4:12]) if found else (0, 0)
+    turned = (_prop(item, b"irot") or b"\0")[0] & 1
+    return (height, width) if turned else (width, height)
+
+
 def read_heif(path: Path, deep: bool = False) -> tuple[np.ndarray, np.ndarray | None, dict]:
     """(RGB uint8, or uint16 for a deeper file with ``deep``; alpha in the same type or None; metadata with its
     ``icc_profile`` and ``exif``) of ``path``'s primary image."""

@@ -10,15 +10,18 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
+import struct
 import tempfile
 import time
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
+from pipeline.errors import ImageReadError
+from pipeline.io import heif
 from pipeline.serve.errors import ApiError
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".avif"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".avif", ".heic", ".heif", ".hif"}
 CHUNK = 1 << 20
 
 
@@ -91,7 +94,12 @@ def check_image(path: Path, what: str) -> tuple[int, int]:
         raise ApiError(413, f"{what}: too many pixels to decode safely (over {2 * Image.MAX_IMAGE_PIXELS:,}, "
                             "a decompression bomb?)") from None
     except UnidentifiedImageError:
-        raise ApiError(422, f"{what}: not an image (expected JPEG, PNG, WebP, BMP or TIFF)") from None
+        if not heif.is_heif(path):
+            raise ApiError(422, f"{what}: not an image (expected JPEG, PNG, WebP, BMP, TIFF or HEIC)") from None
+        try:
+            width, height = heif.size(path)  # a phone's photo, which Pillow does not open
+        except (ImageReadError, IndexError, struct.error) as exc:
+            raise ApiError(422, f"{what}: cannot be read as an image ({exc})") from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise ApiError(422, f"{what}: cannot be read as an image ({exc})") from None
     if width * height > (Image.MAX_IMAGE_PIXELS or float("inf")):
