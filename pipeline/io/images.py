@@ -136,9 +136,10 @@ def _read_heif(path: Path) -> LoadedImage:
         rgb, alpha, metadata = heif.read_heif(path, deep=True)
     except (OSError, ValueError, IndexError, struct.error) as exc:
         raise ImageReadError(f"cannot decode this HEIF file ({exc})") from None
-    scale = 65535.0 if rgb.dtype == np.uint16 else 255.0
-    alpha = None if alpha is None else alpha.astype(np.float32) / scale
-    return LoadedImage(rgb.astype(np.float32) / scale, alpha, rgb.shape[:2], metadata)
+    def unit(pixels: np.ndarray) -> np.ndarray:
+        return pixels.astype(np.float32) / (65535.0 if pixels.dtype == np.uint16 else 255.0)
+
+    return LoadedImage(unit(rgb), None if alpha is None else unit(alpha), rgb.shape[:2], metadata)
 
 
 def writable(path: Path) -> bool:
