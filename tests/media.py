@@ -367,3 +367,13 @@ def heif(path: Path, image: np.ndarray, tile: int = 64, rotate: int = 0, mirror:
     payload = b"".join(coded[i] for i, kind in items if kind != b"grid")
     path.write_bytes(ftyp + meta(head) + _box(b"mdat", payload))
     return path
+
+
+def psd(path: Path, image: np.ndarray) -> Path:
+    """A flat Photoshop document (RGB or RGBA, 8 bits, raw): its merged image, which is what Pillow reads."""
+    height, width, channels = image.shape
+    header = b"8BPS" + struct.pack(">H6xHIIHH", 1, channels, height, width, 8, 3)  # version 1, RGB mode
+    planes = b"".join(image[..., c].tobytes() for c in range(channels))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(header + struct.pack(">III", 0, 0, 0) + struct.pack(">H", 0) + planes)
+    return path

@@ -364,3 +364,27 @@ def test_a_3d_cameras_mpo_files_are_walked_and_written(tmp_path):
     assert run_folder(Identity(), tasks, FolderOptions(size=0, batch_size=1)).count("processed") == 1
     with Image.open(tmp_path / "out" / "DSCF0001.MPO") as out:
         assert out.size == (64, 48) and np.abs(np.asarray(out, dtype=float).mean(axis=(0, 1)) - (200, 40, 40)).max() < 3
+
+
+def test_a_designers_psd_is_flattened_and_written_as_png(tmp_path):
+    """Photoshop documents beside their exports: left out before (".psd" was named as a format not read), though
+    Pillow reads a PSD's merged image. Written as PNG, which keeps its transparency; ``art.psd`` beside an
+    ``art.png`` is ``art.psd.png``."""
+    from pipeline.jobs.folder import run_folder
+    from pipeline.jobs.folder_plan import plan_folder
+    from pipeline.options import FolderOptions
+    from tests.helpers import Identity
+    from tests.media import psd
+
+    art = np.dstack([np.full((40, 60, 3), (30, 120, 200), np.uint8), np.tile(np.linspace(0, 255, 60), (40, 1))])
+    psd(tmp_path / "in" / "art.psd", art.astype(np.uint8))
+    psd(tmp_path / "in" / "logo.psd", art[..., :3].astype(np.uint8))
+    save_rgb(tmp_path / "in" / "art.png", 60, 40)
+    tasks, _ = plan_folder(tmp_path / "in", tmp_path / "out")
+    assert sorted(t.dst.name for t in tasks) == ["art.png", "art.psd.png", "logo.png"]
+    assert run_folder(Identity(), tasks, FolderOptions(size=0, batch_size=1)).count("processed") == 3
+    with Image.open(tmp_path / "out" / "art.psd.png") as out:
+        pixels = np.asarray(out, dtype=float)
+        assert out.mode == "RGBA" and out.size == (60, 40)
+        assert np.abs(pixels[..., :3].mean(axis=(0, 1)) - (30, 120, 200)).max() < 2
+        assert np.abs(pixels[..., 3] - art[..., 3]).max() < 2

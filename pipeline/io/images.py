@@ -19,7 +19,9 @@ from pipeline.io.reading import reading
 # AVIF (what phones and the web now save) needs Pillow 11.3 or later, whose wheels read and write it.
 _FORMAT_BY_EXT = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP",
                   ".tif": "TIFF", ".tiff": "TIFF", ".avif": "AVIF", ".mpo": "MPO", **jpeg2000.EXTENSIONS}
-IMAGE_EXTENSIONS = set(_FORMAT_BY_EXT) | heif.EXTENSIONS  # HEIF is read, not written: outputs are JPEG
+# Read, not written: each one's output (a phone's HEIF photo as JPEG; a layered PSD, flattened, as PNG)
+_WRITTEN_AS = {**{suffix: ".jpg" for suffix in heif.EXTENSIONS}, ".psd": ".png"}
+IMAGE_EXTENSIONS = set(_FORMAT_BY_EXT) | set(_WRITTEN_AS)
 _ALPHA_FORMATS = {"PNG", "WEBP", "TIFF", "AVIF", "JPEG2000"}
 _QUALITY = {"JPEG": 95, "MPO": 95, "WEBP": 95, "AVIF": 90}  # near lossless: the painting's texture is the point
 DEFAULT_UMASK = 0o022
@@ -68,7 +70,7 @@ def read_image(path: str | Path, min_side: int = 0) -> LoadedImage:
 
 
 # Formats whose signature a file can start with though Pillow opens none of it: checked in this order.
-_SIGNED = ("JPEG", "PNG", "TIFF", "WEBP", "AVIF", "JPEG2000", "BMP", "GIF")
+_SIGNED = ("JPEG", "PNG", "TIFF", "WEBP", "AVIF", "JPEG2000", "PSD", "BMP", "GIF")
 
 
 def unidentified(path: Path) -> str:
@@ -143,8 +145,14 @@ def _read_heif(path: Path) -> LoadedImage:
 
 
 def writable(path: Path) -> bool:
-    """Whether an image can be written under ``path``'s suffix (HEIF is read only)."""
+    """Whether an image can be written under ``path``'s suffix (HEIF and PSD are read only)."""
     return path.suffix.lower() in _FORMAT_BY_EXT
+
+
+def written_as(path: Path) -> Path:
+    """``path`` under the suffix its image is written with: its own, or for a format read only, the one
+    ``_WRITTEN_AS`` gives."""
+    return path if writable(path) else path.with_suffix(_WRITTEN_AS.get(path.suffix.lower(), ".png"))
 
 
 def avif_cicp(path: Path) -> tuple[int, int] | None:

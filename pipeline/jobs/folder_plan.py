@@ -15,7 +15,7 @@ from pathlib import Path
 from PIL import Image
 
 from pipeline.errors import JobError
-from pipeline.io.images import IMAGE_EXTENSIONS, writable
+from pipeline.io.images import IMAGE_EXTENSIONS, writable, written_as
 from pipeline.io.video import VIDEO_EXTENSIONS
 from pipeline.io.walk import walk_files
 from pipeline.report import SKIPPED, ItemResult, Summary
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 # Still images a folder may hold that are not read here (no decoder for them): said in one line, not passed over
 # in silence, so a camera's raw files are not found missing later.
 UNREAD_IMAGES = {".jxl", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2",
-                 ".raf", ".psd", ".svg", ".gif"}
+                 ".raf", ".svg", ".gif"}
 
 
 @dataclass
@@ -88,18 +88,18 @@ def plan_folder(input_dir: Path, output_dir: Path, ext: str | None = None) -> tu
 
 
 def _destinations(sources: list[Path], input_dir: Path, output_dir: Path, ext: str | None):
-    """Each source with its mirrored output: under ``ext`` where one is given, else its own format, or JPEG for
-    a format read but not written (HEIC), under its whole name where another output has that name
-    (``IMG_0001.HEIC`` beside ``IMG_0001.jpg`` is ``IMG_0001.HEIC.jpg``)."""
+    """Each source with its mirrored output: under ``ext`` where one is given, else its own format, or for a
+    format read but not written the one ``images.written_as`` gives (HEIC as JPEG, PSD as PNG), under its whole
+    name where another output has that name (``IMG_0001.HEIC`` beside ``IMG_0001.jpg`` is ``IMG_0001.HEIC.jpg``)."""
     mirrored = [output_dir / src.relative_to(input_dir) for src in sources]
     if ext:
         return [(src, dst.with_suffix(ext)) for src, dst in zip(sources, mirrored)]
-    wanted = Counter(dst if writable(dst) else dst.with_suffix(".jpg") for dst in mirrored)
+    wanted = Counter(written_as(dst) for dst in mirrored)
     pairs = []
     for src, dst in zip(sources, mirrored):
         if not writable(dst):
-            jpeg = dst.with_suffix(".jpg")
-            dst = jpeg if wanted[jpeg] == 1 else dst.with_name(dst.name + ".jpg")
+            out = written_as(dst)
+            dst = out if wanted[out] == 1 else dst.with_name(dst.name + out.suffix)
         pairs.append((src, dst))
     return pairs
 
