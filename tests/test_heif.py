@@ -84,3 +84,18 @@ def test_heif_is_read_not_written():
 
     with pytest.raises(JobError, match="--ext .heic: not one of"):
         plan_folder(__import__("pathlib").Path("."), __import__("pathlib").Path("/tmp/nowhere-heic"), ".heic")
+
+
+def test_a_grid_stating_too_many_pixels_is_refused_before_decoding(tmp_path):
+    """pillow_heif's 200-megapixel grid: its 817 tiles were all decoded (300 MB) before the size was looked at."""
+    import struct
+
+    from pipeline.errors import ImageReadError
+
+    src = heif(tmp_path / "huge.heic", RAMP)
+    data = bytearray(src.read_bytes())
+    at = data.index(b"idat") + 4 + 4  # version, flags, rows - 1, columns - 1, then the output's width and height
+    data[at:at + 4] = struct.pack(">HH", 20000, 20000)
+    src.write_bytes(bytes(data))
+    with pytest.raises(ImageReadError, match="too large to decode safely"):
+        read_image(src)

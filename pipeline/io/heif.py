@@ -186,8 +186,6 @@ def _image(pictures: _Pictures, items: dict[int, _Item], item_id: int, data: byt
         grid = _payload(item, data, idat)
         rows, cols, wide = grid[2] + 1, grid[3] + 1, 4 if grid[1] & 1 else 2
         width, height = _uint(grid, 4, wide), _uint(grid, 4 + wide, wide)
-        if width * height > 2 * (Image.MAX_IMAGE_PIXELS or width * height):  # Pillow's limit for the others
-            raise ImageReadError(f"too large to decode safely ({width}x{height} pixels)")
         tiles = [_image(pictures, items, tile, data, idat) for tile in item.refs.get(b"dimg", [])]
         if len(tiles) != rows * cols:
             raise ImageReadError(f"a HEIF grid of {rows}x{cols} with {len(tiles)} tiles")
@@ -245,7 +243,10 @@ def size(path: Path) -> tuple[int, int]:
     decompression-bomb check): its grid's or its own ``ispe``, a quarter turn swapping them."""
     data = path.read_bytes()
     primary, items, idat = _meta(data)
-    item = items.get(primary)
+    return _stated_size(items.get(primary), data, idat)
+
+
+def _stated_size(item: _Item | None, data: bytes, idat: bytes) -> tuple[int, int]:
     if item is None:
         raise ImageReadError("a HEIF file naming no primary image")
     if item.kind == b"grid":
@@ -264,8 +265,9 @@ def read_heif(path: Path, deep: bool = False) -> tuple[np.ndarray, np.ndarray | 
     ``icc_profile`` and ``exif``) of ``path``'s primary image."""
     data = path.read_bytes()
     primary, items, idat = _meta(data)
-    if primary not in items:
-        raise ImageReadError("a HEIF file naming no primary image")
+    width, height = _stated_size(items.get(primary), data, idat)
+    if width * height > 2 * (Image.MAX_IMAGE_PIXELS or width * height):  # Pillow's limit for the other formats
+        raise ImageReadError(f"too large to decode safely ({width}x{height} pixels)")
     try:
         with av.open(str(path)) as container:
             pictures = _Pictures(container, deep)
