@@ -105,3 +105,20 @@ def test_a_grid_stating_too_many_pixels_is_refused_before_decoding(tmp_path, mon
     src.write_bytes(bytes(data))
     with pytest.raises(ImageReadError, match="too large to decode safely"):
         read_image(src)
+
+
+@pytest.mark.parametrize("tile", [99, 100])  # an item the file does not hold; the grid itself
+def test_a_grid_pointing_at_no_tile_or_at_itself_is_one_line(tmp_path, tile):
+    """Found by flipping bytes of a made file's boxes (3000 tries): a KeyError, where a grid named itself a
+    recursion without end."""
+    import struct
+
+    from pipeline.errors import ImageReadError
+
+    src = heif(tmp_path / "bad.heic", RAMP)
+    data = bytearray(src.read_bytes())
+    at = data.index(b"dimg") + 4 + 2 + 2  # the grid's id, the count, then the first tile's id
+    data[at:at + 2] = struct.pack(">H", tile)
+    src.write_bytes(bytes(data))
+    with pytest.raises(ImageReadError, match="HEIF"):
+        read_image(src)

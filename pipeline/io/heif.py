@@ -181,12 +181,17 @@ class _Pictures:
 
 def _image(pictures: _Pictures, items: dict[int, _Item], item_id: int, data: bytes, idat: bytes) -> np.ndarray:
     """Item ``item_id`` as shown: a coded picture or a grid of them, then turned and mirrored."""
-    item = items[item_id]
+    item = items.get(item_id)
+    if item is None:
+        raise ImageReadError(f"a HEIF file referring to an image it does not hold ({item_id})")
     if item.kind == b"grid":
         grid = _payload(item, data, idat)
         rows, cols, wide = grid[2] + 1, grid[3] + 1, 4 if grid[1] & 1 else 2
         width, height = _uint(grid, 4, wide), _uint(grid, 4 + wide, wide)
-        tiles = [_image(pictures, items, tile, data, idat) for tile in item.refs.get(b"dimg", [])]
+        refs = item.refs.get(b"dimg", [])
+        if any(items.get(tile, _Item()).kind == b"grid" for tile in refs):
+            raise ImageReadError("a HEIF grid whose tiles are grids")
+        tiles = [_image(pictures, items, tile, data, idat) for tile in refs]
         if len(tiles) != rows * cols:
             raise ImageReadError(f"a HEIF grid of {rows}x{cols} with {len(tiles)} tiles")
         rgb = np.concatenate([np.concatenate(tiles[r * cols:(r + 1) * cols], axis=1) for r in range(rows)])
