@@ -388,3 +388,30 @@ def test_a_designers_psd_is_flattened_and_written_as_png(tmp_path):
         assert out.mode == "RGBA" and out.size == (60, 40)
         assert np.abs(pixels[..., :3].mean(axis=(0, 1)) - (30, 120, 200)).max() < 2
         assert np.abs(pixels[..., 3] - art[..., 3]).max() < 2
+
+
+def test_an_animation_or_a_multi_page_document_in_a_folder_is_said(tmp_path, caplog):
+    """An animated WebP or PNG (a sticker, a banner) and a multi-page TIFF (a scanned letter) among photos came
+    back as their first frame, written as a still, without a word."""
+    import logging
+
+    from pipeline.jobs.folder import run_folder
+    from pipeline.jobs.folder_plan import plan_folder
+    from pipeline.options import FolderOptions
+    from tests.helpers import Identity
+
+    frames = [Image.fromarray(np.full((40, 60, 3), (40 * k, 100, 200 - 40 * k), np.uint8)) for k in range(5)]
+    (tmp_path / "in").mkdir()
+    frames[0].save(tmp_path / "in" / "sticker.webp", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    frames[0].save(tmp_path / "in" / "banner.png", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    frames[0].save(tmp_path / "in" / "letter.tif", save_all=True, append_images=frames[1:3])
+    frames[0].save(tmp_path / "in" / "photo.png")
+    tasks, _ = plan_folder(tmp_path / "in", tmp_path / "out")
+    with caplog.at_level(logging.WARNING, logger="pipeline"):
+        summary = run_folder(Identity(), tasks, FolderOptions(size=0, batch_size=1))
+    assert summary.count("processed") == 4
+    said = sorted(r.getMessage() for r in caplog.records if "the first is stylized" in r.getMessage())
+    assert [line.split(": ", 2)[:2] for line in said] == [
+        [str(tmp_path / "in" / "banner.png"), "5 frames (an animation, or a document's pages)"],
+        [str(tmp_path / "in" / "letter.tif"), "3 frames (an animation, or a document's pages)"],
+        [str(tmp_path / "in" / "sticker.webp"), "5 frames (an animation, or a document's pages)"]]

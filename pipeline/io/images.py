@@ -33,6 +33,7 @@ class LoadedImage:
     alpha: np.ndarray | None  # (H, W) float32 in [0, 1] when the source had transparency
     source_hw: tuple[int, int]  # the file's full size, upright (rgb may be smaller after a draft decode)
     metadata: dict = field(default_factory=dict)  # what an output keeps: ``icc_profile``, ``exif`` (upright)
+    frames: int = 1  # an animation's frames or a document's pages, of which ``rgb`` is the first
 
 
 def _to_float_rgb(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
@@ -69,6 +70,9 @@ def read_image(path: str | Path, min_side: int = 0) -> LoadedImage:
         return _read_image(path, min_side)
 
 
+# Formats whose further frames are an animation (WebP, APNG, AVIF) or a document's pages (TIFF), not a stereo
+# pair (MPO) or a layer (PSD).
+_SEQUENCES = {"WEBP", "PNG", "AVIF", "TIFF"}
 # Formats whose signature a file can start with though Pillow opens none of it: checked in this order.
 _SIGNED = ("JPEG", "PNG", "TIFF", "WEBP", "AVIF", "JPEG2000", "PSD", "BMP", "GIF")
 
@@ -100,6 +104,7 @@ def _read_image(path: Path, min_side: int) -> LoadedImage:
             raise ImageReadError("empty file (0 bytes)")
         with Image.open(path) as img:
             full_w, full_h = img.size
+            frames = getattr(img, "n_frames", 1) if img.format in _SEQUENCES else 1
             if min_side and img.format in ("JPEG", "MPO"):  # MPO: a JPEG with more pictures after it (3D, phones)
                 img.draft("RGB", (min_side, min_side))
             elif min_side and img.format == "JPEG2000":
@@ -129,7 +134,7 @@ def _read_image(path: Path, min_side: int) -> LoadedImage:
         raise ImageReadError(f"cannot decode: {exc}") from None
     if rgb.shape[0] == 0 or rgb.shape[1] == 0:
         raise ImageReadError("image has zero width or height")
-    return LoadedImage(np.ascontiguousarray(rgb), alpha, source_hw, metadata)
+    return LoadedImage(np.ascontiguousarray(rgb), alpha, source_hw, metadata, frames)
 
 
 def _read_heif(path: Path) -> LoadedImage:

@@ -47,6 +47,9 @@ def load_task(task: Task, size: int, keep_size: bool = False, upscale: Upscale =
     """Read and resize one image; large JPEGs are decoded at a reduced scale unless --keep-size, which with
     --upscale guided or decode also keeps the full-size image as the guide."""
     image = read_image(task.src, min_side=0 if keep_size else size)
+    if image.frames > 1:  # said, not passed over: the rest of an animation or a document is not written
+        log.warning("%s: %d frames (an animation, or a document's pages): the first is stylized; `stylize video` "
+                    "keeps every frame of an animation", task.src, image.frames)
     h, w = image.source_hw
     wh, ww = work_size(h, w, size)
     work = image.rgb
