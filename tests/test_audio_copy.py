@@ -62,7 +62,21 @@ def test_each_audio_a_container_is_said_to_keep_muxes_there(fmt, codec):
                 if packet.dts is not None:
                     packet.stream = copy
                     out.mux(packet)
-    assert audio_plan(codec, fmt, "auto") == "copy"
+
+
+def test_mp3_under_16_khz_is_left_out_of_the_mp4_table_because_the_muxer_refuses_it():
+    """The one entry kept out of a container for its muxer's sake (the others are out for players'): copied, the
+    file is not written at all, so it is made AAC."""
+    with av.open(io.BytesIO(tone(MP3_LOW_RATE))) as source:
+        stream = source.streams.audio[0]
+        with pytest.raises(av.error.FFmpegError):
+            with av.open(io.BytesIO(), "w", format="mp4") as out:
+                copy = out.add_stream_from_template(stream)
+                for packet in source.demux(stream):
+                    if packet.dts is not None:
+                        packet.stream = copy
+                        out.mux(packet)
+    assert audio_plan(MP3_LOW_RATE, "mp4", "auto") == "transcode" and audio_plan("mp3", "mp4", "auto") == "copy"
 
 
 @pytest.mark.parametrize("suffix", [".mkv", ".mov"])
