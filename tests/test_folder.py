@@ -392,7 +392,8 @@ def test_a_designers_psd_is_flattened_and_written_as_png(tmp_path):
 
 def test_an_animation_or_a_multi_page_document_in_a_folder_is_said(tmp_path, caplog):
     """An animated WebP or PNG (a sticker, a banner) and a multi-page TIFF (a scanned letter) among photos came
-    back as their first frame, written as a still, without a word."""
+    back as their first frame, written as a still, without a word; a GIF, still or not, was left out. A GIF is
+    written as PNG (a stylized picture does not fit in 256 colours)."""
     import logging
 
     from pipeline.jobs.folder import run_folder
@@ -406,12 +407,17 @@ def test_an_animation_or_a_multi_page_document_in_a_folder_is_said(tmp_path, cap
     frames[0].save(tmp_path / "in" / "banner.png", save_all=True, append_images=frames[1:], duration=100, loop=0)
     frames[0].save(tmp_path / "in" / "letter.tif", save_all=True, append_images=frames[1:3])
     frames[0].save(tmp_path / "in" / "photo.png")
+    frames[0].save(tmp_path / "in" / "dancing.gif", save_all=True, append_images=frames[1:4], duration=100, loop=0)
+    frames[1].save(tmp_path / "in" / "logo.gif")
     tasks, _ = plan_folder(tmp_path / "in", tmp_path / "out")
     with caplog.at_level(logging.WARNING, logger="pipeline"):
         summary = run_folder(Identity(), tasks, FolderOptions(size=0, batch_size=1))
-    assert summary.count("processed") == 4
+    assert summary.count("processed") == 6
     said = sorted(r.getMessage() for r in caplog.records if "the first is stylized" in r.getMessage())
     assert [line.split(": ", 2)[:2] for line in said] == [
         [str(tmp_path / "in" / "banner.png"), "5 frames (an animation, or a document's pages)"],
+        [str(tmp_path / "in" / "dancing.gif"), "4 frames (an animation, or a document's pages)"],
         [str(tmp_path / "in" / "letter.tif"), "3 frames (an animation, or a document's pages)"],
         [str(tmp_path / "in" / "sticker.webp"), "5 frames (an animation, or a document's pages)"]]
+    with Image.open(tmp_path / "out" / "logo.png") as logo:  # the GIF's palette colours, as RGB
+        assert np.abs(np.asarray(logo.convert("RGB"), dtype=float).mean(axis=(0, 1)) - (40, 100, 160)).max() < 2

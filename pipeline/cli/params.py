@@ -74,7 +74,7 @@ ContactSheet = Annotated[Optional[Path], _opt(panel=OUTPUT, help="Also write one
 Debug = Annotated[bool, _opt(panel=OUTPUT, help="Show tracebacks.")]
 Quiet = Annotated[bool, _opt("--quiet", "-q", panel=OUTPUT, help="Only errors and the summary.")]
 Verbose = Annotated[bool, _opt("--verbose", "-v", panel=OUTPUT, help="More detail (and library logs).")]
-Ext = Annotated[Optional[str], _opt(panel=OUTPUT, help="Output format by extension, e.g. png (default: same as input; HEIC photos as JPEG, PSD as PNG).")]
+Ext = Annotated[Optional[str], _opt(panel=OUTPUT, help="Output format by extension, e.g. png (default: same as input; HEIC photos as JPEG, PSD and GIF as PNG).")]
 SkipExisting = Annotated[bool, _opt(panel=OUTPUT, help="Leave outputs that already exist (and decode) alone.")]
 
 Codec = Annotated[str, _opt(panel=VIDEO, help="Video encoder: libx264, libx265, libsvtav1, libvpx-vp9, h264_nvenc, ... A source with transparency keeps it in .webm (VP9 with alpha) and .mov (ProRes 4444) outputs; a --codec or --pix-fmt naming another codec or format wins, and one line says the alpha is dropped.")]

@@ -19,8 +19,9 @@ from pipeline.io.reading import reading
 # AVIF (what phones and the web now save) needs Pillow 11.3 or later, whose wheels read and write it.
 _FORMAT_BY_EXT = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP",
                   ".tif": "TIFF", ".tiff": "TIFF", ".avif": "AVIF", ".mpo": "MPO", **jpeg2000.EXTENSIONS}
-# Read, not written: each one's output (a phone's HEIF photo as JPEG; a layered PSD, flattened, as PNG)
-_WRITTEN_AS = {**{suffix: ".jpg" for suffix in heif.EXTENSIONS}, ".psd": ".png"}
+# Read, not written: each one's output (a phone's HEIF photo as JPEG; a layered PSD, flattened, and a GIF, whose
+# 256 colours a stylized picture does not fit in, as PNG)
+_WRITTEN_AS = {**{suffix: ".jpg" for suffix in heif.EXTENSIONS}, ".psd": ".png", ".gif": ".png"}
 IMAGE_EXTENSIONS = set(_FORMAT_BY_EXT) | set(_WRITTEN_AS)
 _ALPHA_FORMATS = {"PNG", "WEBP", "TIFF", "AVIF", "JPEG2000"}
 _QUALITY = {"JPEG": 95, "MPO": 95, "WEBP": 95, "AVIF": 90}  # near lossless: the painting's texture is the point
@@ -70,9 +71,9 @@ def read_image(path: str | Path, min_side: int = 0) -> LoadedImage:
         return _read_image(path, min_side)
 
 
-# Formats whose further frames are an animation (WebP, APNG, AVIF) or a document's pages (TIFF), not a stereo
+# Formats whose further frames are an animation (GIF, WebP, APNG, AVIF) or a document's pages (TIFF), not a stereo
 # pair (MPO) or a layer (PSD).
-_SEQUENCES = {"WEBP", "PNG", "AVIF", "TIFF"}
+_SEQUENCES = {"WEBP", "PNG", "AVIF", "TIFF", "GIF"}
 # Formats whose signature a file can start with though Pillow opens none of it: checked in this order.
 _SIGNED = ("JPEG", "PNG", "TIFF", "WEBP", "AVIF", "JPEG2000", "PSD", "BMP", "GIF")
 

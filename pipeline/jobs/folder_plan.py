@@ -25,8 +25,7 @@ log = logging.getLogger(__name__)
 
 # Still images a folder may hold that are not read here (no decoder for them): said in one line, not passed over
 # in silence, so a camera's raw files are not found missing later.
-UNREAD_IMAGES = {".jxl", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2",
-                 ".raf", ".svg", ".gif"}
+UNREAD_IMAGES = {".jxl", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf", ".svg"}
 
 
 @dataclass
@@ -108,8 +107,8 @@ def _say_unread(input_dir: Path, passed: Counter) -> None:
     unread = {suffix: n for suffix, n in sorted(passed.items()) if suffix in UNREAD_IMAGES}
     if unread:
         found = ", ".join(f"{suffix} ({n})" for suffix, n in unread.items())
-        log.warning("%s: left out, in formats stylize folder does not read: %s; it reads %s (a GIF or other "
-                    "animation: stylize video)", input_dir, found, ", ".join(sorted(IMAGE_EXTENSIONS)))
+        log.warning("%s: left out, in formats stylize folder does not read: %s; it reads %s", input_dir, found,
+                    ", ".join(sorted(IMAGE_EXTENSIONS)))
 
 
 def remove_stray_parts(tasks: list[Task]) -> int:
