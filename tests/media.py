@@ -250,16 +250,16 @@ def swapped_profile() -> bytes:
 def with_icc_box(jp2: bytes, icc: bytes) -> bytes:
     """A JP2 file (as Pillow writes it, its colour box naming sRGB) with an ICC profile as its colour box, as
     Kakadu and Photoshop write one: method 2, then the profile."""
-    from pipeline.io.jpeg2000 import _boxes
+    from pipeline.io.boxes import boxes
 
     out = b""
-    for kind, body, stop in _boxes(jp2):
+    for kind, body, stop in boxes(jp2):
         if kind != b"jp2h":
             out += jp2[body - 8:stop]
             continue
         inner = b"".join(jp2[start - 8:end] if sub != b"colr" else
                          struct.pack(">I4s", 8 + 3 + len(icc), b"colr") + bytes([2, 0, 0]) + icc
-                         for sub, start, end in _boxes(jp2, body, stop))
+                         for sub, start, end in boxes(jp2, body, stop))
         out += struct.pack(">I4s", 8 + len(inner), b"jp2h") + inner
     return out
 

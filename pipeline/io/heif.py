@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from pipeline.errors import ImageReadError
+from pipeline.io.boxes import boxes
 from pipeline.io.color import source_colour, to_rgb
 
 EXTENSIONS = {".heic", ".heif", ".hif"}
@@ -41,27 +42,13 @@ def is_heif(path: Path) -> bool:
     return head[4:8] == b"ftyp" and head[8:12] in BRANDS
 
 
-def _boxes(data: bytes, start: int = 0, end: int | None = None):
-    end = len(data) if end is None else end
-    while start + 8 <= end:
-        size, kind = struct.unpack(">I4s", data[start:start + 8])
-        body = start + 8
-        if size == 1:
-            size, body = struct.unpack(">Q", data[start + 8:start + 16])[0], start + 16
-        stop = end if size == 0 else start + size
-        if stop <= start or stop > end:
-            return
-        yield kind, body, stop
-        start = stop
-
-
 def _uint(data: bytes, at: int, size: int) -> int:
     return int.from_bytes(data[at:at + size], "big") if size else 0
 
 
 def _iinf(data: bytes, body: int, stop: int, items: dict[int, _Item]) -> None:
     at = body + 4 + (2 if data[body] == 0 else 4)
-    for kind, start, end in _boxes(data, at, stop):
+    for kind, start, end in boxes(data, at, stop):
         if kind == b"infe" and data[start] >= 2:
             wide = 4 if data[start] == 3 else 2
             item = _uint(data, start + 4, wide)
@@ -93,7 +80,7 @@ def _iloc(data: bytes, body: int, items: dict[int, _Item]) -> None:
 
 def _iref(data: bytes, body: int, stop: int, items: dict[int, _Item]) -> None:
     wide = 2 if data[body] == 0 else 4
-    for kind, start, end in _boxes(data, body + 4, stop):
+    for kind, start, end in boxes(data, body + 4, stop):
         source, count = _uint(data, start, wide), _uint(data, start + wide, 2)
         targets = [_uint(data, start + wide + 2 + k * wide, wide) for k in range(count)]
         items.setdefault(source, _Item()).refs.setdefault(kind, []).extend(targets)
@@ -101,9 +88,9 @@ def _iref(data: bytes, body: int, stop: int, items: dict[int, _Item]) -> None:
 
 def _iprp(data: bytes, body: int, stop: int, items: dict[int, _Item]) -> None:
     properties, associations = [], None
-    for kind, start, end in _boxes(data, body, stop):
+    for kind, start, end in boxes(data, body, stop):
         if kind == b"ipco":
-            properties = [(sub, data[s:e]) for sub, s, e in _boxes(data, start, end)]
+            properties = [(sub, data[s:e]) for sub, s, e in boxes(data, start, end)]
         elif kind == b"ipma":
             associations = (start, end)
     if associations is None:
@@ -124,12 +111,12 @@ def _iprp(data: bytes, body: int, stop: int, items: dict[int, _Item]) -> None:
 
 def _meta(data: bytes) -> tuple[int, dict[int, _Item], bytes]:
     """The primary item, every item, and the ``idat`` box's bytes."""
-    for kind, body, stop in _boxes(data):
+    for kind, body, stop in boxes(data):
         if kind != b"meta":
             continue
         items: dict[int, _Item] = {}
         primary, idat = 0, b""
-        for sub, start, end in _boxes(data, body + 4, stop):
+        for sub, start, end in boxes(data, body + 4, stop):
             if sub == b"pitm":
                 primary = _uint(data, start + 4, 2 if data[start] == 0 else 4)
             elif sub == b"iinf":

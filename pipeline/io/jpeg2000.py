@@ -9,10 +9,11 @@ written as JPEG 2000 has its pixels converted to sRGB, so the colours keep their
 from __future__ import annotations
 
 import io
-import struct
 from pathlib import Path
 
 from PIL import Image, ImageCms
+
+from pipeline.io.boxes import boxes
 
 EXTENSIONS = {".jp2": "JPEG2000", ".j2k": "JPEG2000", ".j2c": "JPEG2000", ".jpf": "JPEG2000", ".jpx": "JPEG2000"}
 _CODESTREAM_ONLY = {".j2k", ".j2c"}  # no JP2 boxes around the codestream
@@ -21,28 +22,13 @@ _SAVE = {"quality_mode": "dB", "quality_layers": [48], "irreversible": True}
 _HEAD = 1 << 16  # the JP2 header and the codestream's main header lie in the first bytes
 
 
-def _boxes(data: bytes, start: int = 0, end: int | None = None):
-    """(type, payload start, payload end) of each box in ``data[start:end]`` (ISO/IEC 15444-1 annex I)."""
-    end = len(data) if end is None else end
-    while start + 8 <= end:
-        length, kind = struct.unpack(">I4s", data[start:start + 8])
-        body = start + 8
-        if length == 1 and start + 16 <= end:  # a 64-bit length follows
-            length, body = struct.unpack(">Q", data[start + 8:start + 16])[0], start + 16
-        stop = end if length == 0 else min(start + length, end)
-        if stop <= start:
-            return
-        yield kind, body, stop
-        start = stop
-
-
 def icc_profile(path: Path) -> bytes | None:
     """The ICC profile of a JP2's colour box (method 2 or 3), or None (an enumerated colour space: sRGB, grey)."""
     with open(path, "rb") as file:
         head = file.read(_HEAD)
-    for kind, body, stop in _boxes(head):
+    for kind, body, stop in boxes(head):
         if kind == b"jp2h":
-            for inner, start, end in _boxes(head, body, stop):
+            for inner, start, end in boxes(head, body, stop):
                 if inner == b"colr" and end - start > 3 and head[start] in (2, 3):
                     return head[start + 3:end]
     return None
