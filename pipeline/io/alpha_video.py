@@ -112,7 +112,7 @@ def write_with_alpha(joined: Path, info, output: Path, opts: EncodeOptions, offs
                 out.set_chapters(inp.chapters())  # the work file's: already cut and moved
             colour = output_colour(info.colour, opts.pix_fmt, (vin.height, vin.width))
             vout = _video_stream(out, vin, opts, info.rate, colour)
-            write_timecode(out, vout, fmt, timecode, info.rate)
+            write_timecode(out, vout, fmt, timecode)
             data = [inp.streams.data[k] for k in data_tracks(inp)] if fmt in HOLD_DATA else []
             copied = [*inp.streams.audio, *inp.streams.subtitles, *data]
             aouts = {ain.index: out.add_stream_from_template(ain) for ain in copied}

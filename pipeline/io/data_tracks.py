@@ -19,15 +19,12 @@ import av
 
 from pipeline.io.decode import VideoInfo
 from pipeline.io.demux import packets
+from pipeline.io.timecode import timecode_tag
 from pipeline.io.tracks import TrackCopy, open_input
 
 log = logging.getLogger(__name__)
 
 HOLD_DATA = {"mp4", "mov"}
-
-
-def _is_timecode(stream) -> bool:
-    return any(key.lower() == "timecode" for key in stream.metadata)
 
 
 def _muxes(stream, muxer: str) -> bool:
@@ -43,7 +40,7 @@ def _muxes(stream, muxer: str) -> bool:
 
 def data_tracks(container: av.container.InputContainer) -> list[int]:
     """The indices (among the data streams) of ``container``'s data tracks other than its timecode track."""
-    return [index for index, stream in enumerate(container.streams.data) if not _is_timecode(stream)]
+    return [index for index, stream in enumerate(container.streams.data) if timecode_tag(stream.metadata) is None]
 
 
 class SourceData(TrackCopy):

@@ -57,7 +57,8 @@ class _VideoCopy:
             template = segment.streams.video[0]
             self.stream = out.add_stream_from_template(template)
             # The source's rate: a segment read back states one frame a tick of its time base (12288 for
-            # 24 frames/s), which Matroska would store as each frame's default duration.
+            # 24 frames/s), which Matroska would store as each frame's default duration, and MOV's timecode
+            # track could not count at (60000 for a one-frame DV).
             self.stream.codec_context.framerate = rate
             self.stream.time_base = 1 / self.rate if self.rate else template.time_base
             bsf = _ANNEX_B.get(template.codec_context.name) if self.rate else None
@@ -141,7 +142,7 @@ def join_segments(segments: list[Path], info: VideoInfo, output: Path, opts: Enc
         out.metadata.update(tags)
         covers = _carried(info, out, muxer, start_s, end_s, offset_s)
         video = _VideoCopy(segments, out, out_format, info.rate)
-        write_timecode(out, video.stream, muxer, timecode, info.rate)
+        write_timecode(out, video.stream, muxer, timecode)
         tracks = []
         try:
             for track, codec in info.audio_tracks:

@@ -21,13 +21,17 @@ _DAY = 24 * 3600
 _MAX_FPS = 255
 
 
+def timecode_tag(tags: dict[str, str]) -> str | None:
+    """The ``timecode`` among ``tags`` (Matroska writes it ``TIMECODE``), or None."""
+    return next((value.strip() for key, value in tags.items() if key.lower() == "timecode" and value.strip()), None)
+
+
 def source_timecode(container: av.container.InputContainer, video) -> str | None:
     """The timecode of ``container``'s first frame: the ``video`` stream's own, a timecode track's, or the file's."""
     for tags in (video.metadata if video is not None else {}, *(s.metadata for s in container.streams.data),
                  container.metadata):
-        found = next((value for key, value in tags.items() if key.lower() == "timecode" and value.strip()), None)
-        if found:
-            return found.strip()
+        if timecode_tag(tags):
+            return timecode_tag(tags)
     return None
 
 
@@ -74,16 +78,13 @@ def _label(number: int, fps: int, drop: int, sep: str, width: int) -> str:
     return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}{sep}{frame:0{width}d}"
 
 
-def write_timecode(out: av.container.OutputContainer, video, muxer: str, timecode: str | None,
-                   rate: Fraction) -> None:
+def write_timecode(out: av.container.OutputContainer, video, muxer: str, timecode: str | None) -> None:
     """Give ``out`` the ``timecode`` of its first frame where the ``muxer`` keeps one: on the ``video``
-    stream (MOV and MP4 make a timecode track of it, counting frames at ``rate``), in AVI as the file's tag."""
+    stream (MOV and MP4 make a timecode track of it, counting frames at the stream's stated rate), in AVI as
+    the file's tag."""
     if not timecode:
         return
     if muxer == "avi":
         out.metadata["timecode"] = timecode
     elif muxer in ("mp4", "mov", "matroska", "webm"):
         video.metadata["timecode"] = timecode
-        # The MOV muxer's timecode track counts at the stream's stated rate; a one-frame segment read back
-        # states one frame a tick of its time base (60000 for DV), which the track cannot hold.
-        video.codec_context.framerate = rate
