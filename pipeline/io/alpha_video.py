@@ -23,10 +23,10 @@ from pipeline.io.alpha import AlphaTrack
 from pipeline.io.chapters import HOLD_CHAPTERS
 from pipeline.io.color import output_colour, source_colour, tag_stream, to_rgb
 from pipeline.io.encode import encoder_options, output_format
-from pipeline.io.data_tracks import HOLD_DATA, data_tracks
+from pipeline.io.data_tracks import HOLD_DATA
 from pipeline.io.tags import mp4_flags, source_tags
 from pipeline.io.timecode import write_timecode
-from pipeline.io.tracks import label
+from pipeline.io.tracks import data_tracks, label
 from pipeline.options import EncodeOptions
 
 # The container -> the encoder and pixel format that keep alpha there. FFmpeg's libvpx-vp9 encodes the alpha
@@ -104,7 +104,7 @@ def write_with_alpha(joined: Path, info, output: Path, opts: EncodeOptions, offs
     fmt = output_format(output)
     with av.open(str(joined)) as inp:
         vin = inp.streams.video[0]
-        tags = source_tags(joined)
+        tags = source_tags(inp)
         timecode = tags.pop("timecode", None)  # the work file's: already moved to its first frame
         with av.open(str(output), "w", format=fmt, options=_muxer_options(fmt, vin, tags)) as out:
             out.metadata.update(tags)

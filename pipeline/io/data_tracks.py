@@ -19,8 +19,7 @@ import av
 
 from pipeline.io.decode import VideoInfo
 from pipeline.io.demux import packets
-from pipeline.io.timecode import timecode_tag
-from pipeline.io.tracks import TrackCopy, open_input
+from pipeline.io.tracks import TrackCopy, data_tracks, open_input
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +35,6 @@ def _muxes(stream, muxer: str) -> bool:
     except (av.error.FFmpegError, ValueError):
         return False
     return True
-
-
-def data_tracks(container: av.container.InputContainer) -> list[int]:
-    """The indices (among the data streams) of ``container``'s data tracks other than its timecode track."""
-    return [index for index, stream in enumerate(container.streams.data) if timecode_tag(stream.metadata) is None]
 
 
 class SourceData(TrackCopy):
@@ -72,28 +66,20 @@ class SourceData(TrackCopy):
             yield packet
 
 
-def data_copies(info: VideoInfo, out: av.container.OutputContainer, start_s: float, end_s: float | None,
-                offset_s: float, muxer: str) -> list[SourceData]:
-    """A ``SourceData`` for each data track of the source that ``muxer`` holds; those it refuses are named in
-    one line."""
-    if muxer not in HOLD_DATA or not info.in_container:
+def held_tracks(source: av.container.InputContainer, muxer: str) -> list[int]:
+    """The data tracks of the open ``source`` (indices among its data streams) that ``muxer`` holds; those it
+    refuses are named in one line."""
+    if muxer not in HOLD_DATA:
         return []
-    with open_input(info.path) as source:
-        tracks = data_tracks(source)
-        refused = [k for k in tracks if not _muxes(source.streams.data[k], muxer)]
+    tracks = data_tracks(source)
+    refused = [k for k in tracks if not _muxes(source.streams.data[k], muxer)]
+    if refused:
         names = [source.streams.data[k].metadata.get("handler_name", "").strip() or f"data stream {k}"
                  for k in refused]
-    if refused:
-        log.info("%s: its data tracks %s left out: %s cannot hold them", info.path, ", ".join(names), muxer)
-    return [SourceData(info, out, start_s, end_s, offset_s, k) for k in tracks if k not in refused]
+        log.info("%s: its data tracks %s left out: %s cannot hold them", source.name, ", ".join(names), muxer)
+    return [k for k in tracks if k not in refused]
 
 
 def data_left_out(info: VideoInfo, out_format: str) -> int:
     """How many data tracks (other than a timecode track) an ``out_format`` output does not hold."""
-    if out_format in HOLD_DATA or not info.in_container:
-        return 0
-    try:
-        with open_input(info.path) as source:
-            return len(data_tracks(source))
-    except (av.error.FFmpegError, OSError):
-        return 0
+    return 0 if out_format in HOLD_DATA else info.data_tracks

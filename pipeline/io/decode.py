@@ -24,12 +24,9 @@ from pipeline.io.color import Colour, source_colour, to_rgb
 from pipeline.io.deinterlace import deinterlaced
 from pipeline.io.timing import (REORDER_WINDOW, Packets, Timing, increasing, is_raw, joined, raw_rate, retimed,
                                  seam_gap, stated_rate)
-from pipeline.io.tracks import first_audio, main_video, more_audio, open_input, subtitle_tracks, unknown_tracks
+from pipeline.io.tracks import (data_tracks, first_audio, main_video, more_audio, open_input, subtitle_tracks,
+                                 unknown_tracks)
 
-# What folders are searched for: every container and elementary stream the decoder is tested on.
-VIDEO_EXTENSIONS = set(""".mp4 .mov .m4v .mkv .avi .webm .ts .m2ts .mts .mpg .mpeg .vob .h264 .264 .hevc .h265 .265 .gif
-.apng .3gp .3g2 .f4v .flv .wmv .asf .ogv .mxf .m2v .y4m .dv .divx .rm .rmvb .mod .tod .vro .m2t
-.wtv .swf .nut .ivf .m1v .qt .mk3d .mj2""".split())
 # Containers with an index of keyframes, where a seek lands on the keyframe before the time asked for. Others
 # (MPEG-TS, GIF, raw streams) are read from the start up to the frame asked for.
 _INDEXED = {"mov", "mp4", "matroska", "webm", "avi"}
@@ -62,6 +59,7 @@ class VideoInfo:
     more_audio: tuple[tuple[int, str], ...] = ()  # later audio tracks: (index among the audio streams, decoder)
     subtitles: tuple[tuple[int, str, str], ...] = ()  # (index among the subtitle streams, decoder, language)
     unknown_tracks: tuple[str, ...] = ()  # audio and subtitle tracks of codecs FFmpeg does not know: left out
+    data_tracks: int = 0  # data tracks besides a timecode track (telemetry): kept in .mp4 and .mov outputs
 
     @property
     def in_container(self) -> bool:
@@ -219,7 +217,7 @@ def probe(path: Path, fps: float | None = None) -> VideoInfo:
                          loop, stream_has_alpha(path, stream, first), source_colour(first),
                          audio_late, empty_audio, max(0.0, origin), aspect, True,
                          more_audio(container), subtitle_tracks(container),
-                         unknown_tracks(container))
+                         unknown_tracks(container), len(data_tracks(container)))
 
 
 def frame_timestamps(info: VideoInfo) -> list[int]:

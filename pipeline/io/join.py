@@ -6,6 +6,7 @@ A resumed job only re-encodes missing segments and, joined, gives the same bytes
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from pipeline.io.animated import ANIMATED_FORMATS, write_animated
 from pipeline.io.attachments import carry
 from pipeline.io.audio import SourceAudio
 from pipeline.io.chapters import HOLD_CHAPTERS, chapters_for
-from pipeline.io.data_tracks import HOLD_DATA, data_copies
+from pipeline.io.data_tracks import HOLD_DATA, SourceData, held_tracks
 from pipeline.io.decode import VideoInfo
 from pipeline.io.encode import audio_plan, output_format
 from pipeline.io.subtitles import subtitle_copies
@@ -131,51 +132,70 @@ def join_segments(segments: list[Path], info: VideoInfo, output: Path, opts: Enc
         write_animated(segments, info, output, offset_s, end_s)
         return
     muxer = muxer or out_format
-    tags = source_tags(info.path)
-    timecode = tags.pop("timecode", None)
-    if timecode:  # the label of the output's first frame: --start's frames on from the source's first
-        timecode = advance(timecode, round((start_s - info.origin_s) * info.rate) if start_s > 0 else 0, info.rate)
-    options = _MUXER_OPTIONS.get(muxer, {})
-    if muxer in ("mp4", "mov"):
-        options = _mp4_options(segments[0], tags)
-    with av.open(str(output), "w", format=muxer, options=options) as out:
-        out.metadata.update(tags)
-        covers = _carried(info, out, muxer, start_s, end_s, offset_s)
-        video = _VideoCopy(segments, out, out_format, info.rate)
-        write_timecode(out, video.stream, muxer, timecode)
-        tracks = []
-        try:
-            for track, codec in info.audio_tracks:
-                plan = audio_plan(codec, out_format, opts.audio)
-                if plan != "none":
-                    tracks.append(SourceAudio(info, out, plan, start_s, end_s, offset_s, out_format, track))
-            tracks += subtitle_copies(info, out, start_s, end_s, offset_s, muxer, out_format)
-            if out_format in HOLD_DATA:
-                tracks += data_copies(info, out, start_s, end_s, offset_s, muxer)
-            for cover in covers:
-                out.mux(cover)
-            for packet in video.packets(segments):
+    with _source(info) as source:  # read once for its tags, chapters, attachments and which data tracks fit
+        tags = source_tags(source) if source is not None else {}
+        timecode = tags.pop("timecode", None)
+        if timecode:  # the label of the output's first frame: --start's frames on from the source's first
+            timecode = advance(timecode, round((start_s - info.origin_s) * info.rate) if start_s > 0 else 0,
+                               info.rate)
+        options = _mp4_options(segments[0], tags) if muxer in ("mp4", "mov") else _MUXER_OPTIONS.get(muxer, {})
+        with av.open(str(output), "w", format=muxer, options=options) as out:
+            out.metadata.update(tags)
+            covers = _carried(source, out, muxer, start_s, end_s, offset_s)
+            data = held_tracks(source, muxer) if source is not None and out_format in HOLD_DATA else []
+            video = _VideoCopy(segments, out, out_format, info.rate)
+            write_timecode(out, video.stream, muxer, timecode)
+            tracks = []
+            try:
+                for track, codec in info.audio_tracks:
+                    plan = audio_plan(codec, out_format, opts.audio)
+                    if plan != "none":
+                        tracks.append(SourceAudio(info, out, plan, start_s, end_s, offset_s, out_format, track))
+                tracks += subtitle_copies(info, out, start_s, end_s, offset_s, muxer, out_format)
+                tracks += [SourceData(info, out, start_s, end_s, offset_s, k) for k in data]
+                _interleave(out, covers, video.packets(segments), tracks)
+            finally:
                 for copy in tracks:
-                    copy.mux_until(out, float(packet.pts * packet.time_base))
-                out.mux(packet)
-            for copy in tracks:
-                copy.mux_until(out, None)
-        finally:
-            for copy in tracks:
-                copy.close()
+                    copy.close()
 
 
-def _carried(info: VideoInfo, out: av.container.OutputContainer, muxer: str, start_s: float, end_s: float | None,
-             offset_s: float) -> list[av.Packet]:
-    """The source's chapters and attachments given to ``out`` from one opening of the file (an image sequence
-    has neither); returns its cover pictures' packets to mux. A file that cannot be read for them again gets
-    none: the pictures and the audio are what count."""
-    if not info.in_container:
+def _interleave(out: av.container.OutputContainer, covers: list[av.Packet], pictures: Iterator[av.Packet],
+                tracks: list) -> None:
+    """The cover pictures, then each picture with every track's packets up to its time, then the tracks' rest."""
+    for cover in covers:
+        out.mux(cover)
+    for packet in pictures:
+        for copy in tracks:
+            copy.mux_until(out, float(packet.pts * packet.time_base))
+        out.mux(packet)
+    for copy in tracks:
+        copy.mux_until(out, None)
+
+
+@contextmanager
+def _source(info: VideoInfo) -> Iterator[av.container.InputContainer | None]:
+    """The source opened for what the output carries besides pictures and tracks; None for an image sequence,
+    or a file that cannot be opened again (the pictures and the audio are what count)."""
+    try:
+        source = open_input(info.path) if info.in_container else None
+    except (av.error.FFmpegError, OSError):
+        source = None
+    try:
+        yield source
+    finally:
+        if source is not None:
+            source.close()
+
+
+def _carried(source: av.container.InputContainer | None, out: av.container.OutputContainer, muxer: str,
+             start_s: float, end_s: float | None, offset_s: float) -> list[av.Packet]:
+    """The source's chapters and attachments given to ``out``; returns its cover pictures' packets to mux. A
+    file whose chapters or attachments cannot be read gets none: the pictures and the audio are what count."""
+    if source is None:
         return []
     try:
-        with open_input(info.path) as source:
-            if muxer in HOLD_CHAPTERS:
-                out.set_chapters(chapters_for(source, start_s, end_s, offset_s))
-            return carry(source, out, muxer)
+        if muxer in HOLD_CHAPTERS:
+            out.set_chapters(chapters_for(source, start_s, end_s, offset_s))
+        return carry(source, out, muxer)
     except (av.error.FFmpegError, OSError, ValueError):
         return []

@@ -10,12 +10,10 @@ The timecode is one of them, wherever the source keeps it (``pipeline/io/timecod
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import av
 
 from pipeline.io.timecode import source_timecode
-from pipeline.io.tracks import main_video, open_input
+from pipeline.io.tracks import main_video
 
 # Written by every muxer about itself, or read back from a container's structure rather than its tags.
 _TECHNICAL = {"major_brand", "minor_version", "compatible_brands", "encoder", "duration", "location-eng",
@@ -27,22 +25,18 @@ _TECHNICAL = {"major_brand", "minor_version", "compatible_brands", "encoder", "d
 # FFmpeg flattens into keys such as "time" and "name"): of it, only what describes the film is carried.
 _FLV_KEPT = {"title", "author", "artist", "album", "comment", "description", "copyright", "genre", "keywords",
              "date", "creationdate", "creation_time", "language", "location"}
+_NOT_CARRIED = _TECHNICAL | {"timecode"}  # the timecode: found wherever the file keeps it, and moved by --start
 _ISO6709 = "com.apple.quicktime.location.iso6709"  # an iPhone's place of recording (with its altitude)
 
 
-def source_tags(path: Path) -> dict[str, str]:
-    """The container tags of ``path`` an output carries over, and its ``timecode`` wherever the file keeps it;
-    ``location`` from a phone's ISO 6709 key where the file has none of its own, so players that read only
-    ``©xyz`` find the place too."""
-    try:
-        with open_input(path) as container:
-            flv = "flv" in container.format.name.split(",")
-            tags = {key: value for key, value in container.metadata.items()
-                    if key.lower() not in _TECHNICAL | {"timecode"} and value.strip()
-                    and (not flv or key.lower() in _FLV_KEPT)}
-            timecode = source_timecode(container, main_video(container))
-    except (av.error.FFmpegError, OSError):  # an image sequence's folder or pattern: no container, no tags
-        return {}
+def source_tags(container: av.container.InputContainer) -> dict[str, str]:
+    """The tags of the open source ``container`` an output carries over, and its ``timecode`` wherever the file
+    keeps it; ``location`` from a phone's ISO 6709 key where the file has none of its own, so players that read
+    only ``©xyz`` find the place too."""
+    flv = "flv" in container.format.name.split(",")
+    tags = {key: value for key, value in container.metadata.items()
+            if key.lower() not in _NOT_CARRIED and value.strip() and (not flv or key.lower() in _FLV_KEPT)}
+    timecode = source_timecode(container, main_video(container))
     if timecode:
         tags["timecode"] = timecode
     lowered = {key.lower(): value for key, value in tags.items()}

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import av
 
+from pipeline.io.timecode import timecode_tag
+
 _DECODER_ALIASES = {"mp3float": "mp3", "aac_fixed": "aac"}
 # MP3 at 8 to 12 kHz (MPEG-2.5: Flash videos, old cameras' AVIs), which FFmpeg's MP4 muxer refuses to hold.
 MP3_LOW_RATE = "mp3 under 16 kHz"
@@ -66,6 +68,12 @@ def more_audio(container: av.container.InputContainer) -> tuple[tuple[int, str],
     finds a sample rate for at its first look: (index among the audio streams, decoder name)."""
     return tuple((index, decoder_name(stream.codec_context)) for index, stream in enumerate(container.streams.audio)
                  if index and _known(stream) and stream.codec_context.sample_rate)
+
+
+def data_tracks(container: av.container.InputContainer) -> list[int]:
+    """The indices (among the data streams) of ``container``'s data tracks (telemetry, timed metadata) other
+    than its timecode track, which an output makes anew from the timecode (``pipeline/io/timecode.py``)."""
+    return [index for index, stream in enumerate(container.streams.data) if timecode_tag(stream.metadata) is None]
 
 
 def subtitle_tracks(container: av.container.InputContainer) -> tuple[tuple[int, str, str], ...]:
