@@ -79,11 +79,11 @@ def test_a_damaged_heic_is_one_line(tmp_path, damage):
     assert not (tmp_path / "out" / "IMG_0001.jpg").exists()
 
 
-def test_heif_is_read_not_written():
+def test_heif_is_read_not_written(tmp_path):
     from pipeline.errors import JobError
 
     with pytest.raises(JobError, match="--ext .heic: not one of"):
-        plan_folder(__import__("pathlib").Path("."), __import__("pathlib").Path("/tmp/nowhere-heic"), ".heic")
+        plan_folder(tmp_path, tmp_path.parent / "nowhere-heic", ".heic")
 
 
 def test_a_grid_stating_too_many_pixels_is_refused_before_decoding(tmp_path, monkeypatch):

@@ -22,7 +22,8 @@ _FORMAT_BY_EXT = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP
 # Read, not written: each one's output (a phone's HEIF photo as JPEG; a layered PSD, flattened, and a GIF, whose
 # 256 colours a stylized picture does not fit in, as PNG)
 _WRITTEN_AS = {**{suffix: ".jpg" for suffix in heif.EXTENSIONS}, ".psd": ".png", ".gif": ".png"}
-IMAGE_EXTENSIONS = set(_FORMAT_BY_EXT) | set(_WRITTEN_AS)
+WRITTEN_EXTENSIONS = set(_FORMAT_BY_EXT)
+IMAGE_EXTENSIONS = WRITTEN_EXTENSIONS | set(_WRITTEN_AS)
 _ALPHA_FORMATS = {"PNG", "WEBP", "TIFF", "AVIF", "JPEG2000"}
 _QUALITY = {"JPEG": 95, "MPO": 95, "WEBP": 95, "AVIF": 90}  # near lossless: the painting's texture is the point
 DEFAULT_UMASK = 0o022
@@ -152,7 +153,7 @@ def _read_heif(path: Path) -> LoadedImage:
 
 def writable(path: Path) -> bool:
     """Whether an image can be written under ``path``'s suffix (HEIF and PSD are read only)."""
-    return path.suffix.lower() in _FORMAT_BY_EXT
+    return path.suffix.lower() in WRITTEN_EXTENSIONS
 
 
 def written_as(path: Path) -> Path:

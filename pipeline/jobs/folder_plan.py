@@ -15,7 +15,7 @@ from pathlib import Path
 from PIL import Image
 
 from pipeline.errors import JobError
-from pipeline.io.images import IMAGE_EXTENSIONS, writable, written_as
+from pipeline.io.images import IMAGE_EXTENSIONS, WRITTEN_EXTENSIONS, writable, written_as
 from pipeline.io.video import VIDEO_EXTENSIONS
 from pipeline.io.walk import walk_files
 from pipeline.report import SKIPPED, ItemResult, Summary
@@ -49,9 +49,8 @@ def _check_paths(input_dir: Path, output_dir: Path, ext: str | None) -> None:
         raise JobError(f"output {output_dir} exists and is not a folder")
     if output_dir.resolve() == input_dir.resolve() or _inside(input_dir, output_dir):
         raise JobError(f"output folder {output_dir} would contain the input folder {input_dir}")
-    if ext is not None and not writable(Path("x" + ext)):
-        written = sorted(s for s in IMAGE_EXTENSIONS if writable(Path("x" + s)))
-        raise JobError(f"--ext {ext}: not one of {', '.join(written)}")
+    if ext is not None and ext.lower() not in WRITTEN_EXTENSIONS:
+        raise JobError(f"--ext {ext}: not one of {', '.join(sorted(WRITTEN_EXTENSIONS))}")
 
 
 def _check_no_link(dst: Path, output_dir: Path) -> None:

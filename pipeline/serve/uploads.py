@@ -21,7 +21,7 @@ from pipeline.errors import ImageReadError
 from pipeline.io import heif
 from pipeline.serve.errors import ApiError
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".avif", ".heic", ".heif", ".hif"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".avif"} | heif.EXTENSIONS
 CHUNK = 1 << 20
 
 
