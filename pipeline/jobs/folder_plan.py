@@ -15,9 +15,9 @@ from pathlib import Path
 from PIL import Image
 
 from pipeline.errors import JobError
-from pipeline.io.images import IMAGE_EXTENSIONS, WRITTEN_EXTENSIONS, writable, written_as
+from pipeline.io.images import IMAGE_EXTENSIONS, WRITTEN_EXTENSIONS, written_as
 from pipeline.io.video import VIDEO_EXTENSIONS
-from pipeline.io.walk import walk_files
+from pipeline.io.walk import kept_apart, walk_files
 from pipeline.report import SKIPPED, ItemResult, Summary
 
 log = logging.getLogger(__name__)
@@ -87,19 +87,12 @@ def plan_folder(input_dir: Path, output_dir: Path, ext: str | None = None) -> tu
 
 def _destinations(sources: list[Path], input_dir: Path, output_dir: Path, ext: str | None):
     """Each source with its mirrored output: under ``ext`` where one is given, else its own format, or for a
-    format read but not written the one ``images.written_as`` gives (HEIC as JPEG, PSD as PNG), under its whole
-    name where another output has that name (``IMG_0001.HEIC`` beside ``IMG_0001.jpg`` is ``IMG_0001.HEIC.jpg``)."""
+    format read but not written the one ``images.written_as`` gives (HEIC as JPEG, PSD and GIF as PNG), named
+    apart from another output that has that name (``walk.kept_apart``)."""
     mirrored = [output_dir / src.relative_to(input_dir) for src in sources]
     if ext:
         return [(src, dst.with_suffix(ext)) for src, dst in zip(sources, mirrored)]
-    wanted = Counter(written_as(dst) for dst in mirrored)
-    pairs = []
-    for src, dst in zip(sources, mirrored):
-        if not writable(dst):
-            out = written_as(dst)
-            dst = out if wanted[out] == 1 else dst.with_name(dst.name + out.suffix)
-        pairs.append((src, dst))
-    return pairs
+    return kept_apart([(src, written_as(dst)) for src, dst in zip(sources, mirrored)])
 
 
 def _say_unread(input_dir: Path, passed: Counter) -> None:

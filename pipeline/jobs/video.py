@@ -13,7 +13,6 @@ import logging
 import os
 import shutil
 import time
-from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from pipeline.io.segments import Tally, drop_damaged_segments, finished_segments
 from pipeline.io.video import (VIDEO_EXTENSIONS, Timing, check_encoder, check_output, codec_for_container,
                                join_segments, output_format, output_suffix, probe)
 from pipeline.io.encode import audio_plan, is_animated_output
-from pipeline.io.walk import is_pattern, walk_files
+from pipeline.io.walk import is_pattern, kept_apart, walk_files
 from pipeline.jobs.render import Rendered, SinkFactory, Source, decode_source, render_run, segment_sink
 from pipeline.jobs.video_frames import FrameStage, VideoNets
 from pipeline.jobs.video_plan import VideoPlan, make_plan
@@ -82,27 +81,6 @@ def plan_videos(input_path: Path, output_path: Path) -> list[tuple[Path, Path]]:
     excluded = output_path if output_path.resolve().is_relative_to(input_path.resolve()) else None
     return kept_apart([(src, (output_path / src.relative_to(input_path)).with_suffix(output_suffix(src)))
                        for src in walk_files(input_path, VIDEO_EXTENSIONS, exclude=excluded)])
-
-
-def kept_apart(pairs: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
-    """``pairs`` with no two sources written to one output: a source whose container is not written (``b.h264``,
-    ``b.ts`` become ``.mp4``) beside one that claims the same name (``b.mp4``) keeps its own suffix in the
-    output's name (``b.h264.mp4``), said in one line; JobError where a clash is left even then."""
-    sources: dict[Path, list[Path]] = {}
-    for src, dst in pairs:
-        sources.setdefault(dst, []).append(src)
-    apart = []
-    for src, dst in pairs:
-        if len(sources[dst]) > 1 and dst.name != src.name:
-            moved = dst.with_name(src.name + dst.suffix)
-            others = ", ".join(str(other) for other in sources[dst] if other != src)
-            log.warning("%s: written to %s, as %s is written to %s", src, moved.name, others, dst.name)
-            dst = moved
-        apart.append((src, dst))
-    twice = [dst for dst, count in Counter(dst for _, dst in apart).items() if count > 1]
-    if twice:
-        raise JobError(f"two inputs would both be written to {twice[0]}; rename one")
-    return apart
 
 
 def check_destination(src: Path, dst: Path, encode: EncodeOptions) -> None:
