@@ -143,12 +143,14 @@ def _prop(item: _Item, kind: bytes) -> bytes | None:
 
 
 class _Pictures:
-    """The file's coded pictures by item id (FFmpeg's stream id), decoded in one pass over the file."""
+    """The coded pictures ``needed`` (item ids, FFmpeg's stream ids), decoded in one pass over the file: not a
+    photo's thumbnail, depth map or HDR gain map."""
 
-    def __init__(self, container: av.container.InputContainer, deep: bool) -> None:
+    def __init__(self, container: av.container.InputContainer, deep: bool, needed: set[int]) -> None:
         self.frames: dict[int, av.VideoFrame] = {}
         self.deep = deep
-        for packet in container.demux(*container.streams.video):
+        streams = [s for s in container.streams.video if s.id in needed]
+        for packet in container.demux(*streams) if streams else ():
             for frame in packet.decode():
                 self.frames.setdefault(packet.stream.id, frame)
 
@@ -222,12 +224,19 @@ def _exif(primary: int, items: dict[int, _Item], data: bytes, idat: bytes) -> by
     return None
 
 
-def _alpha(pictures: _Pictures, primary: int, items: dict[int, _Item], data: bytes, idat: bytes):
+def _alpha_item(primary: int, items: dict[int, _Item]) -> int | None:
+    """The item that is the primary image's alpha plane, or None."""
     for item_id, item in items.items():
         kind = _prop(item, b"auxC")
         if primary in item.refs.get(b"auxl", []) and kind is not None and kind[4:].rstrip(b"\0") in _ALPHA:
-            return _image(pictures, items, item_id, data, idat)[..., 0]
+            return item_id
     return None
+
+
+def _coded(item_id: int, items: dict[int, _Item]) -> set[int]:
+    """The coded pictures item ``item_id`` is made of: its grid's tiles, or itself."""
+    item = items.get(item_id, _Item())
+    return set(item.refs.get(b"dimg", [])) if item.kind == b"grid" else {item_id}
 
 
 def size(path: Path) -> tuple[int, int]:
@@ -262,9 +271,11 @@ def read_heif(path: Path, deep: bool = False) -> tuple[np.ndarray, np.ndarray | 
         raise ImageReadError(f"too large to decode safely ({width}x{height} pixels)")
     try:
         with av.open(str(path)) as container:
-            pictures = _Pictures(container, deep)
+            alpha_id = _alpha_item(primary, items)
+            needed = _coded(primary, items) | (_coded(alpha_id, items) if alpha_id is not None else set())
+            pictures = _Pictures(container, deep, needed)
             rgb = _image(pictures, items, primary, data, idat)
-            alpha = _alpha(pictures, primary, items, data, idat)
+            alpha = _image(pictures, items, alpha_id, data, idat)[..., 0] if alpha_id is not None else None
     except av.error.FFmpegError as exc:
         raise ImageReadError(f"cannot decode this HEIF file ({exc.strerror})") from None
     colour = _prop(items[primary], b"colr")
