@@ -109,12 +109,13 @@ def _read_image(path: Path, min_side: int) -> LoadedImage:
             frames = getattr(img, "n_frames", 1) if img.format in _SEQUENCES else 1
             if min_side and img.format in ("JPEG", "MPO"):  # MPO: a JPEG with more pictures after it (3D, phones)
                 img.draft("RGB", (min_side, min_side))
-            elif min_side and img.format == "JPEG2000":
-                jpeg2000.reduce_for(img, path, min_side)
+            head = jpeg2000.header(path) if img.format == "JPEG2000" else b""  # its profile, its halvings
+            if min_side and head:
+                jpeg2000.reduce_for(img, head, min_side)
             img = _sdr_avif(path, img) if img.format == "AVIF" else img
             if img.format == "TIFF":
                 libtiff.quiet()  # libtiff prints its own errors about a damaged file; this line says them
-            icc = jpeg2000.icc_profile(path) if img.format == "JPEG2000" else img.info.get("icc_profile")
+            icc = jpeg2000.icc_profile(head) if head else img.info.get("icc_profile")
             img.load()
             drafted_w = img.size[0]
             img = ImageOps.exif_transpose(img)  # the orientation tag goes with the turn

@@ -22,10 +22,15 @@ _SAVE = {"quality_mode": "dB", "quality_layers": [48], "irreversible": True}
 _HEAD = 1 << 16  # the JP2 header and the codestream's main header lie in the first bytes
 
 
-def icc_profile(path: Path) -> bytes | None:
-    """The ICC profile of a JP2's colour box (method 2 or 3), or None (an enumerated colour space: sRGB, grey)."""
+def header(path: Path) -> bytes:
+    """The first bytes of ``path``, where the JP2 header and the codestream's main header lie."""
     with open(path, "rb") as file:
-        head = file.read(_HEAD)
+        return file.read(_HEAD)
+
+
+def icc_profile(head: bytes) -> bytes | None:
+    """The ICC profile of a JP2's colour box (method 2 or 3) in its ``header``, or None (an enumerated colour
+    space: sRGB, grey)."""
     for kind, body, stop in boxes(head):
         if kind == b"jp2h":
             for inner, start, end in boxes(head, body, stop):
@@ -34,10 +39,8 @@ def icc_profile(path: Path) -> bytes | None:
     return None
 
 
-def _levels(path: Path) -> int:
+def _levels(head: bytes) -> int:
     """How many halvings the codestream stores (its COD marker's decomposition levels); 0 where not found."""
-    with open(path, "rb") as file:
-        head = file.read(_HEAD)
     at = head.find(b"\xff\x52")  # COD: Lcod (2), Scod (1), SGcod (4), then the levels
     return head[at + 9] if at >= 0 and at + 9 < len(head) else 0
 
@@ -50,11 +53,11 @@ def _sized_right(side: int, k: int) -> bool:
     return (side + (power >> 1)) // power == -(-side // power)
 
 
-def reduce_for(img: Image.Image, path: Path, min_side: int) -> None:
-    """Have ``img`` decode at the smallest stored halving with both sides at least ``min_side`` that Pillow
-    sizes right."""
+def reduce_for(img: Image.Image, head: bytes, min_side: int) -> None:
+    """Have ``img`` (its file's ``header``) decode at the smallest stored halving with both sides at least
+    ``min_side`` that Pillow sizes right."""
     width, height = img.size
-    fits = [k for k in range(_levels(path) + 1) if min(width, height) >> k >= min_side]
+    fits = [k for k in range(_levels(head) + 1) if min(width, height) >> k >= min_side]
     img.reduce = max((k for k in fits if _sized_right(width, k) and _sized_right(height, k)), default=0)
 
 
