@@ -162,3 +162,14 @@ class Identity:
 
     def __call__(self, batch):
         return batch
+
+
+def folder_as_is(input_dir: Path, output_dir: Path, ext: str | None = None) -> Summary:
+    """``stylize folder`` from ``input_dir`` into ``output_dir`` with ``Identity``, at each image's own size: what
+    the run reads and writes around the networks."""
+    from pipeline.jobs.folder import run_folder
+    from pipeline.jobs.folder_plan import plan_folder
+    from pipeline.options import FolderOptions
+
+    tasks, _ = plan_folder(input_dir, output_dir, ext)
+    return run_folder(Identity(), tasks, FolderOptions(size=0, batch_size=1, ext=ext))

@@ -14,7 +14,7 @@ from pipeline.io.images import read_image
 from pipeline.jobs.folder import run_folder
 from pipeline.jobs.folder_plan import plan_folder
 from pipeline.options import FolderOptions
-from tests.helpers import Identity
+from tests.helpers import Identity, folder_as_is
 from tests.media import heif, swapped_profile
 
 RAMP = np.dstack([np.tile(np.linspace(0, 255, 120), (100, 1)), np.tile(np.linspace(0, 255, 100)[:, None], (1, 120)),
@@ -49,8 +49,7 @@ def test_mirror_clean_aperture_and_alpha(tmp_path):
     assert loaded.rgb.shape == (60, 80, 3) and loaded.source_hw == (60, 80)
     assert np.abs(loaded.rgb * 255 - RAMP[20:80, 20:100][:, ::-1]).mean() < 4  # the centre, mirrored
     assert np.abs(loaded.alpha * 255 - alpha[20:80, 20:100][:, ::-1]).mean() < 4
-    tasks, _ = plan_folder(tmp_path, tmp_path / "out", ".png")
-    assert run_folder(Identity(), tasks, FolderOptions(size=0, batch_size=1, ext=".png")).count("processed") == 1
+    assert folder_as_is(tmp_path, tmp_path / "out", ".png").count("processed") == 1
     with Image.open(tmp_path / "out" / "cut.png") as out:
         assert out.mode == "RGBA" and out.size == (80, 60)
 
@@ -72,8 +71,7 @@ def test_a_damaged_heic_is_one_line(tmp_path, damage):
     src = heif(tmp_path / "in" / "IMG_0001.HEIC", RAMP)
     data = src.read_bytes()
     src.write_bytes(data[: len(data) * 2 // 3] if damage == "truncated" else data[:24] + b"free" + data[28:])
-    tasks, _ = plan_folder(tmp_path / "in", tmp_path / "out")
-    summary = run_folder(Identity(), tasks, FolderOptions(size=0, batch_size=1))
+    summary = folder_as_is(tmp_path / "in", tmp_path / "out")
     (result,) = summary.results
     assert result.status == "failed" and "HEIF" in result.reason and "\n" not in result.reason
     assert not (tmp_path / "out" / "IMG_0001.jpg").exists()

@@ -13,10 +13,7 @@ import pytest
 from PIL import Image
 
 from pipeline.io.images import read_image, write_image
-from pipeline.jobs.folder import run_folder
-from pipeline.jobs.folder_plan import plan_folder
-from pipeline.options import FolderOptions
-from tests.helpers import Identity, gradient_image
+from tests.helpers import folder_as_is, gradient_image
 from tests.media import swapped_profile, with_icc_box
 
 
@@ -34,8 +31,7 @@ def test_a_folder_of_jpeg_2000_comes_back_as_jpeg_2000(tmp_path):
     jp2(tmp_path / "in" / "scan.jp2", rgb)
     jp2(tmp_path / "in" / "stream.j2k", rgb, no_jp2=True)
     jp2(tmp_path / "in" / "cut.jpf", rgba)
-    tasks, _ = plan_folder(tmp_path / "in", tmp_path / "out")
-    summary = run_folder(Identity(), tasks, FolderOptions(size=0, batch_size=1))
+    summary = folder_as_is(tmp_path / "in", tmp_path / "out")
     assert summary.count("processed") == 3, summary.results
     for name, mode, head in [("scan.jp2", "RGB", b"\x00\x00\x00\x0cjP  "), ("stream.j2k", "RGB", b"\xff\x4f\xff\x51"),
                              ("cut.jpf", "RGBA", b"\x00\x00\x00\x0cjP  ")]:
@@ -57,8 +53,7 @@ def test_colours_stay_what_the_profile_says(tmp_path):
     src = jp2(tmp_path / "in" / "scan.jp2", red, icc)
     assert read_image(src).metadata["icc_profile"] == icc
     for ext in (None, ".png"):
-        tasks, _ = plan_folder(tmp_path / "in", tmp_path / f"out{ext}", ext)
-        assert run_folder(Identity(), tasks, FolderOptions(size=0, batch_size=1, ext=ext)).count("processed") == 1
+        assert folder_as_is(tmp_path / "in", tmp_path / f"out{ext}", ext).count("processed") == 1
     with Image.open(tmp_path / "outNone" / "scan.jp2") as out:  # the red of that space is sRGB's green
         assert np.abs(np.asarray(out, dtype=float).mean(axis=(0, 1)) - (0, 255, 0)).max() < 3
     with Image.open(tmp_path / "out.png" / "scan.png") as out:  # as it was, with its profile
@@ -81,8 +76,7 @@ def test_a_large_scan_decodes_at_a_stored_halving(tmp_path, size):
 def test_a_truncated_scan_is_one_line(tmp_path):
     src = jp2(tmp_path / "in" / "cut.jp2", gradient_image(64, 48))
     src.write_bytes(src.read_bytes()[: src.stat().st_size // 2])
-    tasks, _ = plan_folder(tmp_path / "in", tmp_path / "out")
-    summary = run_folder(Identity(), tasks, FolderOptions(size=0, batch_size=1))
+    summary = folder_as_is(tmp_path / "in", tmp_path / "out")
     (result,) = summary.results
     assert result.status == "failed" and "cannot decode" in result.reason and "\n" not in result.reason
     assert not (tmp_path / "out" / "cut.jp2").exists()
