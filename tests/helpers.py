@@ -169,7 +169,8 @@ def folder_as_is(input_dir: Path, output_dir: Path, ext: str | None = None) -> S
     the run reads and writes around the networks."""
     from pipeline.jobs.folder import run_folder
     from pipeline.jobs.folder_plan import plan_folder
-    from pipeline.options import FolderOptions
+    from pipeline.options import FolderOptions, TemporalMode, TemporalOptions
 
     tasks, _ = plan_folder(input_dir, output_dir, ext)
-    return run_folder(Identity(), tasks, FolderOptions(size=0, batch_size=1, ext=ext))
+    steady = TemporalOptions(TemporalMode.OFF)  # an animation's frames handed back as they are too
+    return run_folder(Identity(), tasks, FolderOptions(size=0, batch_size=1, ext=ext, temporal=steady))

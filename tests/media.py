@@ -377,3 +377,63 @@ def psd(path: Path, image: np.ndarray) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(header + struct.pack(">III", 0, 0, 0) + struct.pack(">H", 0) + planes)
     return path
+
+
+def animation(path: Path, durations: list[int], size: tuple[int, int], loop: int, **options) -> Path:
+    """An animation of ``moving_frames`` written by Pillow in ``path``'s format, each frame shown its own
+    ``durations`` (ms), looping ``loop`` times (0: forever)."""
+    from PIL import Image
+
+    frames = [Image.fromarray(f) for f in moving_frames(len(durations), *size)]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=durations, loop=loop, **options)
+    return path
+
+
+def played(path: Path) -> tuple[list[int], int | None, list[np.ndarray]]:
+    """What a viewer shows of an animated image: each frame's duration (ms), the loop count, the frames (RGB)."""
+    from PIL import Image
+
+    durations, images = [], []
+    with Image.open(path) as image:
+        for k in range(getattr(image, "n_frames", 1)):  # a JPEG has one, and no n_frames
+            image.seek(k)
+            image.load()
+            durations.append(round(image.info.get("duration") or 0))
+            images.append(np.asarray(image.convert("RGB")))
+        return durations, image.info.get("loop"), images
+
+
+def _gif_picture(image: np.ndarray) -> tuple[bytes, bytes, bytes]:
+    """(colour table, image descriptor, LZW data with its sub-blocks) of ``image`` as Pillow writes it alone."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).convert("P", palette=Image.Palette.ADAPTIVE).save(buffer, "GIF", interlace=False)
+    data = buffer.getvalue()
+    table = 3 << ((data[10] & 7) + 1)
+    at = 13 + table
+    while data[at] == 0x21:  # extensions before the picture: label, then sub-blocks to a zero
+        at += 2
+        while data[at]:
+            at += data[at] + 1
+        at += 1
+    end = at + 11
+    while data[end]:
+        end += data[end] + 1
+    return data[13:13 + table], data[at:at + 10], data[at + 10:end + 1]
+
+
+def gif_without_palettes(path: Path, frames: list[np.ndarray], delay_cs: int) -> Path:
+    """A GIF whose first frame has its own colour table and whose later frames have none, and no global one
+    either (Pillow's ``no_palette_after_rgb.gif``): FFmpeg decodes the first frame alone, each later one fails."""
+    height, width = frames[0].shape[:2]
+    out = bytearray(b"GIF89a" + struct.pack("<HHBBB", width, height, 0, 0, 0))
+    for k, frame in enumerate(frames):
+        table, descriptor, pixels = _gif_picture(frame)
+        out += b"\x21\xf9\x04\x00" + struct.pack("<H", delay_cs) + b"\x00\x00"
+        local = 0x80 | ((len(table) // 3).bit_length() - 2)  # a local colour table of Pillow's global one's size
+        out += descriptor[:9] + (bytes([local]) + table if k == 0 else b"\x00") + pixels
+    path.write_bytes(bytes(out + b"\x3b"))
+    return path

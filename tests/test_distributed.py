@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from pipeline.jobs.video import Media, VideoJob
 from pipeline.jobs.video_frames import nets_for_video
@@ -13,6 +12,8 @@ from pipeline.options import EngineOptions, StyleOptions, VideoOptions
 from pipeline.report import Hooks, Summary
 from tests.helpers import STYLE_PATH as STYLE, make_stylizer, run_cli, save_rgb
 from tests.helpers import Recorder, failing_sink, run
+from tests import media
+from tests.media import played
 from tests.videos import make_video, read_video
 
 ray = pytest.importorskip("ray")
@@ -59,6 +60,7 @@ def test_ray_folder_matches_local(tmp_path, random_decoder_file, ray_local):
     save_rgb(src / "a.png", 48, 40)
     save_rgb(src / "sub" / "b.jpg", 64, 40, seed=1)
     save_rgb(src / "sub" / "deeper" / "c.png", 30, 50, seed=2)
+    media.animation(src / "sub" / "moving.gif", [100, 60, 100, 200], (40, 32), loop=0)  # the video job, on a worker
     (src / "sub" / "bad.png").write_text("not an image")
     (src / "zero.jpg").write_bytes(b"")
     common = ["--style", STYLE, "--decoder", random_decoder_file, "--json", "--size", "64"]
@@ -71,9 +73,12 @@ def test_ray_folder_matches_local(tmp_path, random_decoder_file, ray_local):
     assert by_path(local_summary) == by_path(ray_summary)
     for path in (tmp_path / "local").rglob("*.*"):
         other = tmp_path / "ray" / path.relative_to(tmp_path / "local")
-        assert np.array_equal(np.asarray(Image.open(path)), np.asarray(Image.open(other)))
+        (durations, _, frames), (other_durations, _, other_frames) = played(path), played(other)
+        assert durations == other_durations and len(frames) == len(other_frames)
+        assert all(np.array_equal(a, b) for a, b in zip(frames, other_frames))
+    assert played(tmp_path / "ray" / "sub" / "moving.gif")[0] == [100, 60, 100, 200]
     again, summary = _cli_json("folder", src, tmp_path / "ray", *common, "--engine", "ray", "--skip-existing")
-    assert summary["skipped"] == 3 and summary["processed"] == 0
+    assert summary["skipped"] == 4 and summary["processed"] == 0
 
 
 def test_ray_splits_one_video_into_segments_and_joins_them(tmp_path, random_decoder_file, ray_local):

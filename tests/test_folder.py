@@ -390,34 +390,24 @@ def test_a_designers_psd_is_flattened_and_written_as_png(tmp_path):
         assert np.abs(pixels[..., 3] - art[..., 3]).max() < 2
 
 
-def test_an_animation_or_a_multi_page_document_in_a_folder_is_said(tmp_path, caplog):
-    """An animated WebP or PNG (a sticker, a banner) and a multi-page TIFF (a scanned letter) among photos came
-    back as their first frame, written as a still, without a word; a GIF, still or not, was left out. A GIF is
-    written as PNG (a stylized picture does not fit in 256 colours)."""
+def test_a_multi_page_document_in_a_folder_is_said_and_a_still_gif_is_written_as_png(tmp_path, caplog):
+    """A multi-page TIFF (a scanned letter) among photos came back as its first page without a word; a GIF was
+    left out. A still GIF is written as PNG (a stylized picture does not fit in 256 colours); animations are
+    ``tests/test_folder_animations.py``'s."""
     import logging
 
-    from pipeline.jobs.folder import run_folder
-    from pipeline.jobs.folder_plan import plan_folder
-    from pipeline.options import FolderOptions
-    from tests.helpers import Identity
+    from tests.helpers import folder_as_is
 
     frames = [Image.fromarray(np.full((40, 60, 3), (40 * k, 100, 200 - 40 * k), np.uint8)) for k in range(5)]
     (tmp_path / "in").mkdir()
-    frames[0].save(tmp_path / "in" / "sticker.webp", save_all=True, append_images=frames[1:], duration=100, loop=0)
-    frames[0].save(tmp_path / "in" / "banner.png", save_all=True, append_images=frames[1:], duration=100, loop=0)
     frames[0].save(tmp_path / "in" / "letter.tif", save_all=True, append_images=frames[1:3])
     frames[0].save(tmp_path / "in" / "photo.png")
-    frames[0].save(tmp_path / "in" / "dancing.gif", save_all=True, append_images=frames[1:4], duration=100, loop=0)
     frames[1].save(tmp_path / "in" / "logo.gif")
-    tasks, _ = plan_folder(tmp_path / "in", tmp_path / "out")
     with caplog.at_level(logging.WARNING, logger="pipeline"):
-        summary = run_folder(Identity(), tasks, FolderOptions(size=0, batch_size=1))
-    assert summary.count("processed") == 6
-    said = sorted(r.getMessage() for r in caplog.records if "the first is stylized" in r.getMessage())
-    assert [line.split(": ", 2)[:2] for line in said] == [
-        [str(tmp_path / "in" / "banner.png"), "5 frames (an animation, or a document's pages)"],
-        [str(tmp_path / "in" / "dancing.gif"), "4 frames (an animation, or a document's pages)"],
-        [str(tmp_path / "in" / "letter.tif"), "3 frames (an animation, or a document's pages)"],
-        [str(tmp_path / "in" / "sticker.webp"), "5 frames (an animation, or a document's pages)"]]
+        summary = folder_as_is(tmp_path / "in", tmp_path / "out")
+    assert summary.count("processed") == 3
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{tmp_path / 'in' / 'letter.tif'}: 3 pages: the first is stylized, the others are not written"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["letter.tif", "logo.png", "photo.png"]
     with Image.open(tmp_path / "out" / "logo.png") as logo:  # the GIF's palette colours, as RGB
         assert np.abs(np.asarray(logo.convert("RGB"), dtype=float).mean(axis=(0, 1)) - (40, 100, 160)).max() < 2

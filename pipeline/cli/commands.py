@@ -18,7 +18,7 @@ from pipeline.cli.params import (Styles, StyleWeights, Alpha, PreserveColorOpt, 
                                  PoolingOpt, SaveEvery, SnapshotDir, BackboneOpt, BackboneWeights, ContactSheet)
 from pipeline.cli.order import with_masks
 from pipeline.cli.params import CpuBackendOpt, Masks, MaskFeather, RangeWeight
-from pipeline.cli.params import Deinterlace, FolderKeyframes, FolderStylePerScene, Keyframes, StylePerScene
+from pipeline.cli.params import Deinterlace, FolderKeyframes, FolderStylePerScene, FolderTemporal, Keyframes, StylePerScene
 from pipeline.cli.run import run_job
 from pipeline.errors import JobError, OptionError, StyleError
 from pipeline.io.walk import is_pattern  # no torch: an image sequence's pattern names no one file
@@ -130,8 +130,8 @@ def folder(
     init: InitOpt = Init.CONTENT, scales: Scales = 1, pooling: PoolingOpt = Pooling.MAX, save_every: SaveEvery = 0,
     snapshot_dir: SnapshotDir = None, backbone: BackboneOpt = Backbone.VGG19, backbone_weights: BackboneWeights = None,
     engine: EngineOpt = Engine.LOCAL, ray_address: RayAddress = None, workers: Workers = 2,
-    ext: Ext = None, skip_existing: SkipExisting = False, contact_sheet: ContactSheet = None, json_out: Json = False,
-    quiet: Quiet = False,
+    ext: Ext = None, skip_existing: SkipExisting = False, contact_sheet: ContactSheet = None,
+    temporal: FolderTemporal = TemporalMode.FULL, json_out: Json = False, quiet: Quiet = False,
     verbose: Verbose = False, debug: Debug = False, keyframes: FolderKeyframes = None,
     style_per_scene: FolderStylePerScene = False,
 ) -> None:
@@ -146,7 +146,7 @@ def folder(
                                    **gatys_knobs(pooling, save_every, snapshot_dir, backbone, backbone_weights,
                                                  range_weight))
         built["folder"] = FolderOptions(size, keep_size, batch_size, ext, skip_existing, upscale=upscale,
-                                        contact_sheet=contact_sheet)
+                                        contact_sheet=contact_sheet, temporal=TemporalOptions(temporal))
         return with_masks(style_options(style, style_weights, alpha, preserve_color, style_size, device, precision,
                                         decoder, vgg, tile, compile_nets, calibrate, size, feedback, adapt,
                                         timeline(keyframes, style_per_scene, video=False), cpu_backend,

@@ -92,6 +92,7 @@ Strict = Annotated[bool, _opt(panel=VIDEO, help="A video that stops decoding par
 Deinterlace = Annotated[bool, _opt(panel=VIDEO, help="Deinterlace the frames a source flags interlaced (DVD, DV, broadcast 480i/576i/1080i) with FFmpeg's yadif, so a style does not paint their combs; --no-deinterlace keeps the fields woven.")]
 Fps = Annotated[Optional[float], _opt(panel=VIDEO, help="Frame rate of an input that stores no times: an image sequence (a folder of numbered frames, or a pattern like frames/%05d.png; default 25) or a raw stream (.h264, .hevc, .m2v; default the rate its headers state). Other videos keep their own.")]
 
+FolderTemporal = Annotated[TemporalMode, _opt("--temporal", panel=TEMPORAL, help="Flicker reduction across the frames of animations (GIF, APNG, animated WebP and AVIF), as stylize video's.")]
 TemporalOpt = Annotated[TemporalMode, _opt(panel=TEMPORAL, help="Flicker reduction: smoothed statistics, flow-warped blending, or both (full).")]
 TemporalStrength = Annotated[float, _opt(panel=TEMPORAL, min=0.0, max=0.99, help="Statistics momentum; the warped frame is renewed every 12x this many frames where the content moves.")]
 TemporalStill = Annotated[float, _opt(panel=TEMPORAL, min=0.0, max=0.99, help="The warped frame is renewed every 12x this many frames where the content stands still (under 0.75 px a frame), fading in over two frames.")]

@@ -197,10 +197,10 @@ class MaskControl:
     feathered and split into regions. Shared by the lanes of one video (mask videos decode per thread);
     targets of still masks are made once per batch size."""
 
-    def __init__(self, bank, plan) -> None:
+    def __init__(self, bank, plan, masks=None) -> None:
         self.bank, self.radius = bank, bank.control.mask_feather
-        self.sources = [None if m is None else MaskVideo(m) if is_video(m) else mask_file(m)
-                        for m in bank.control.masks]
+        masks = bank.control.masks if masks is None else masks
+        self.sources = [None if m is None else _mask_source(m) for m in masks]
         self.still = not any(isinstance(src, MaskVideo) for src in self.sources)
         self.offset = _frames_before(plan.info, plan.video.start)
         self._made: dict = {}
@@ -220,6 +220,14 @@ class MaskControl:
         if src is None:
             return None
         return src.frame(index + self.offset, hw) if isinstance(src, MaskVideo) else resized(src, hw)
+
+
+def _mask_source(path: Path):
+    """A mask video, or a still mask's pixels; ImageReadError naming ``path`` where it cannot be read."""
+    try:
+        return MaskVideo(path) if is_video(path) else mask_file(path)
+    except ImageReadError as exc:
+        raise ImageReadError(f"mask {path}: {exc}") from None
 
 
 def _frames_before(info, start_s: float) -> int:

@@ -5,15 +5,16 @@ from __future__ import annotations
 from pipeline.control.bank import FrameControl, StyleBank
 
 
-def video_control(bank: StyleBank | None, plan) -> FrameControl | None:
-    """What gives each batch of ``plan``'s video its style targets: masks, a keyframe schedule, one style per
-    scene; None for the stylizer's fixed target."""
+def video_control(bank: StyleBank | None, plan, masks=None) -> FrameControl | None:
+    """What gives each batch of ``plan``'s video its style targets: masks (``masks``, each style's mask file,
+    where they are not the run's: a folder's animation has its own), a keyframe schedule, one style per scene;
+    None for the stylizer's fixed target."""
     if bank is None or not bank.control.active:
         return None
     if bank.control.masked:
         from pipeline.control.masks import MaskControl
 
-        return MaskControl(bank, plan)
+        return MaskControl(bank, plan, masks)
     return _timeline(bank, plan)
 
 

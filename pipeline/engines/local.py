@@ -29,12 +29,13 @@ def run_videos_local(job: VideoJob, plans: list[VideoPlan], stylizer, refiner, h
     return summary
 
 
-def render_video(job: VideoJob, plan: VideoPlan, stylizer, refiner=None, on_units=lambda n: None) -> dict:
+def render_video(job: VideoJob, plan: VideoPlan, stylizer, refiner=None, on_units=lambda n: None,
+                 masks=None) -> dict:
     """One planned video, its lanes side by side, joined into its output: its figures (frames, timings,
-    lanes, batch size, output size)."""
+    lanes, batch size, output size). ``masks``: each style's mask file, where they are not the run's."""
     plan = job.settle(plan, stylizer)
     job.prepare(plan)
-    nets = nets_for_video(stylizer, refiner, plan)
+    nets = nets_for_video(stylizer, refiner, plan, masks)
     try:
         rendered = run_items(job, nets, job.items(plan), on_units)
     finally:

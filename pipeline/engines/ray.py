@@ -105,8 +105,8 @@ class FolderActor:
         self.folder = replace(folder, skip_existing=False, readers=1)
 
     def __call__(self, batch: dict) -> dict:
-        tasks = [Task(Path(s), Path(d), tuple(Path(p) if p else None for p in json.loads(m)))
-                 for s, d, m in zip(batch["src"], batch["dst"], batch["masks"])]
+        tasks = [Task(Path(s), Path(d), tuple(Path(p) if p else None for p in json.loads(m)), bool(a))
+                 for s, d, m, a in zip(batch["src"], batch["dst"], batch["masks"], batch["animation"])]
         results = run_folder(self.stylizer, tasks, self.folder).results
         return {key: [getattr(r, key) for r in results] for key in ("path", "status", "reason", "output")}
 
@@ -119,8 +119,8 @@ def run_folder_job_ray(style: StyleOptions, gatys: GatysOptions | None, tasks: l
     init_ray(engine.ray_address, engine.workers)
     summary = Summary("folder", on_result=on_result)
     start = time.perf_counter()
-    todo = [{"src": str(t.src), "dst": str(t.dst), "masks": json.dumps([str(m) if m else "" for m in t.masks])}
-            for t in drop_existing(tasks, folder.skip_existing, summary)]  # each image's --mask files
+    todo = [{"src": str(t.src), "dst": str(t.dst), "masks": json.dumps([str(m) if m else "" for m in t.masks]),
+             "animation": t.animation} for t in drop_existing(tasks, folder.skip_existing, summary)]
     if todo:
         folder = replace(folder, batch_size=folder.batch_size or 1)
         for row in _rows(todo, FolderActor, Recipe(style, gatys), engine.workers, {"folder": folder},
@@ -148,7 +148,7 @@ class VideoActor:
         i, first, stop = int(batch["plan"][0]), int(batch["first"][0]), int(batch["stop"][0])
         plan = self.job.settle(self.plans[i], self.stylizer, lanes=1)
         row = {"plan": i, "error": "", "reason": "", "frames": 0, "reused": 0, "first_pts": -1, "last_pts": -1,
-               "decode_s": 0.0, "compute_s": 0.0, "encode_s": 0.0, "stopped_at_s": -1.0, "stopped_why": ""}
+               "decode_s": 0.0, "compute_s": 0.0, "encode_s": 0.0, "stopped_at_s": -1.0, "stopped_why": "", "empty": "[]"}
         try:
             if i not in self._nets:
                 self._nets[i] = nets_for_video(self.stylizer, self.refiner, plan)
@@ -157,7 +157,7 @@ class VideoActor:
             row.update(frames=tally.frames, reused=tally.reused, encode_s=tally.encode_s, decode_s=done.decode_s,
                        compute_s=done.compute_s, first_pts=_or(tally.first_pts), last_pts=_or(tally.last_pts),
                        stopped_at_s=-1.0 if done.stopped_at_s is None else done.stopped_at_s,
-                       stopped_why=done.stopped_why)
+                       stopped_why=done.stopped_why, empty=json.dumps(done.empty))
         except (VideoError, JobError, OSError) as exc:
             kind = next(name for name, cls in _ERRORS.items() if isinstance(exc, cls))
             row.update(error=kind, reason=str(exc))
@@ -174,7 +174,7 @@ def _rendered(row: dict) -> Rendered:
                   float(row["encode_s"]))
     stopped = float(row["stopped_at_s"])  # a source that stopped decoding part way (-1: none)
     return Rendered(tally, float(row["decode_s"]), float(row["compute_s"]), None if stopped < 0 else stopped,
-                    str(row["stopped_why"]))
+                    str(row["stopped_why"]), tuple(json.loads(row["empty"])))
 
 
 def _finished_part(plan: VideoPlan) -> Rendered:

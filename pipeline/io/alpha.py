@@ -16,7 +16,7 @@ from pathlib import Path
 
 import av
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from pipeline.io.demux import packets
 from pipeline.io.tracks import main_video
@@ -33,7 +33,7 @@ def stream_has_alpha(path: Path, stream, first: av.VideoFrame) -> bool:
         try:
             with Image.open(path) as image:
                 return "transparency" in image.info
-        except (OSError, UnidentifiedImageError, ValueError):
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
             return False
     return any(c.is_alpha for c in first.format.components)
 
@@ -67,11 +67,12 @@ def alpha_frames(info) -> Iterator[tuple[float, np.ndarray]]:
             with Image.open(path) as image:
                 yield float((n - files[0][0]) * info.time_base), np.asarray(image.convert("RGBA"))[..., 3]
     elif info.format.startswith("pillow-"):
-        from pipeline.io.animated import frame_timestamps
+        from pipeline.io.animated import first_played, frame_timestamps
 
         with Image.open(info.path) as image:
+            first = first_played(image)
             for k, t in enumerate(frame_timestamps(info)):
-                image.seek(k)
+                image.seek(first + k)
                 yield float(t * info.time_base), np.asarray(image.convert("RGBA"))[..., 3]
     else:
         yield from _pyav_alpha(info.path)

@@ -1,10 +1,11 @@
 """Animated GIF, WebP, APNG and AVIF: read as videos (each frame at its own time), written as animated images
 with each frame's own duration, the source's loop count and its transparency (``pipeline/io/alpha.py``).
+An APNG is written under ``.png`` as well as ``.apng``: browsers and viewers play either name.
 
 FFmpeg reads GIF and APNG (``pipeline/io/decode.py`` does, their delays are the frames' times) but its
 ``webp`` decoder reads only still WebP, so animated WebP is read here with Pillow, behind the same
 ``probe`` / ``frame_timestamps`` / ``decode_frames`` as the rest. Outputs are written with Pillow, whose
-writers keep per-frame durations and the loop count for all three (FFmpeg's GIF encoder has a fixed palette
+writers keep per-frame durations and the loop count for all four (FFmpeg's GIF encoder has a fixed palette
 or needs a filter graph). Like every GIF writer, Pillow merges a frame identical to the one before into it,
 adding its duration: what plays is the same. Each frame starts on the delay tick nearest its time (a GIF
 counts hundredths of a second), and a GIF holds no frame shorter than browsers play as written (``frame_durations``).
@@ -12,37 +13,67 @@ counts hundredths of a second), and a GIF holds no frame shorter than browsers p
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from pipeline.errors import VideoError
 from pipeline.io.alpha import image_has_alpha, matched
 
 # Output suffixes written here, and Pillow's format for each; the formats as ``output_format`` names them.
-ANIMATED_OUTPUTS = {".gif": "GIF", ".webp": "WEBP", ".apng": "PNG"}
-ANIMATED_FORMATS = {".gif": "gif", ".webp": "webp", ".apng": "apng"}
+ANIMATED_OUTPUTS = {".gif": "GIF", ".webp": "WEBP", ".apng": "PNG", ".png": "PNG", ".avif": "AVIF"}
+ANIMATED_FORMATS = {".gif": "gif", ".webp": "webp", ".apng": "apng", ".png": "apng", ".avif": "avif"}
 # Input suffixes FFmpeg cannot decode as animations, read with Pillow: its webp decoder reads still WebP only, and
-# of an animated AVIF it reads the first frame alone.
+# of an animated AVIF it reads the first frame alone. APNGs of 16 bits a sample too (``pillow_reads``).
 PILLOW_INPUTS = {".webp", ".avif"}
+# What Pillow raises for a file it cannot open or seek through: a damaged APNG's frame order is a SyntaxError, a
+# GIF too large to decode a DecompressionBombError
+PILLOW_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
 _TIME_BASE = Fraction(1, 1000)  # Pillow gives durations in milliseconds
 # What each format stores a delay in (Pillow takes milliseconds for all and cuts a GIF's down to hundredths),
 # and the shortest delay a viewer plays as written: browsers play a GIF delay under two hundredths as ten.
-_TICK_MS = {"GIF": 10, "WEBP": 1, "PNG": 1}
-_SHORTEST_MS = {"GIF": 20, "WEBP": 10, "PNG": 10}
+_TICK_MS = {"GIF": 10, "WEBP": 1, "PNG": 1, "AVIF": 1}
+_SHORTEST_MS = {"GIF": 20, "WEBP": 10, "PNG": 10, "AVIF": 10}
+_OPTIONS = {"WEBP": {"quality": 90, "method": 4}, "AVIF": {"quality": 90}}  # near lossless, as stills are
 
 
 def is_animated(path: Path) -> bool:
-    """Whether ``path`` is an image file with more than one frame (an animated PNG, WebP or GIF)."""
-    try:
-        with Image.open(path) as image:
-            return getattr(image, "n_frames", 1) > 1
-    except (OSError, UnidentifiedImageError, ValueError):
-        return False
+    """Whether ``path`` is an image file with more than one frame (an animated PNG, WebP, GIF or AVIF). A GIF
+    is read only as far as its second frame. False for a file Pillow cannot open (whatever it raises: a bomb,
+    a damaged header), whose reader then says why in one line, and Pillow's warnings are left to that reader."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with Image.open(path) as image:
+                return getattr(image, "n_frames", 1) - first_played(image) > 1 if image.format == "PNG" else \
+                    bool(getattr(image, "is_animated", False))
+        except Exception:  # noqa: BLE001 - any of Pillow's plugins' errors: not an animation read here
+            return False
+
+
+def pillow_reads(path: Path) -> bool:
+    """Whether the animation at ``path`` is read with Pillow: an animated WebP or AVIF, or an APNG of 16 bits a
+    sample, which FFmpeg's apng decoder does not decode ("not yet implemented")."""
+    suffix = path.suffix.lower()
+    if suffix in (".png", ".apng"):
+        try:
+            with open(path, "rb") as file:
+                head = file.read(25)  # the signature, then IHDR: length, type, width, height, bit depth
+        except OSError:
+            return False  # the reader that opens it says why
+        return head[12:16] == b"IHDR" and head[24:25] == b"\x10" and is_animated(path)
+    return suffix in PILLOW_INPUTS and is_animated(path)
+
+
+def first_played(image: Image.Image) -> int:
+    """The index of an animation's first frame in Pillow: 1 where an APNG's default image is not part of its
+    animation (Pillow counts it as a frame, viewers do not play it), else 0."""
+    return int(image.format == "PNG" and bool(image.info.get("default_image")))
 
 
 def loop_count(path: Path) -> int | None:
@@ -50,13 +81,13 @@ def loop_count(path: Path) -> int | None:
     try:
         with Image.open(path) as image:
             return image.info.get("loop")
-    except (OSError, UnidentifiedImageError, ValueError):
+    except PILLOW_ERRORS:
         return None
 
 
 def _durations_ms(image: Image.Image) -> list[int]:
     durations = []
-    for k in range(image.n_frames):
+    for k in range(first_played(image), image.n_frames):
         image.seek(k)
         image.load()  # WebP sets a frame's duration as it loads it
         durations.append(int(image.info.get("duration") or 100))  # browsers play a 0 delay as 100 ms
@@ -73,7 +104,7 @@ def probe(path: Path):
             durations = _durations_ms(image)
             width, height, fmt = image.width, image.height, (image.format or "image").lower()
             loop, alpha = image.info.get("loop"), image_has_alpha(image)
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
+    except PILLOW_ERRORS as exc:
         raise VideoError(f"not a readable animated image ({exc})") from None
     total = sum(durations)
     rate = Fraction(len(durations) * 1000, total).limit_denominator(1001)
@@ -96,13 +127,14 @@ def decode_frames(info, start_s: float = 0.0, end_s: float | None = None, max_fr
 
     stamps = frame_timestamps(info)
     with Image.open(info.path) as image:
+        first = first_played(image)
         for index in range(first_index, len(stamps)):
             t = stamps[index] / 1000
             if (end_s is not None and t >= end_s - 1e-6) or (max_frames is not None and index >= max_frames):
                 return
             if t < start_s - 1e-6:
                 continue
-            image.seek(index)
+            image.seek(first + index)
             yield Frame(index, stamps[index], np.asarray(image.convert("RGB")))
 
 
@@ -132,7 +164,7 @@ def _last_duration(info, last_t: float) -> float:
         try:
             with Image.open(info.path) as image:
                 return _durations_ms(image)[-1] / 1000
-        except (OSError, UnidentifiedImageError, ValueError):
+        except PILLOW_ERRORS:  # a damaged APNG FFmpeg decodes and Pillow refuses: a frame period
             pass
     return float(1 / info.rate)
 
@@ -155,7 +187,7 @@ def write_animated(segments: list[Path], info, output: Path, offset_s: float = 0
         alphas = matched(info, [t + offset_s for t in times], images[0].shape[:2])
         images = [np.dstack([image, alpha]) for image, alpha in zip(images, alphas)]
     frames = [Image.fromarray(image) for image in images]
-    options = {"quality": 90, "method": 4} if fmt == "WEBP" else {}
+    options = dict(_OPTIONS.get(fmt, {}))
     if not (info.loop is None and info.format in ("gif", "apng")):  # a GIF storing no loop count plays once
         options["loop"] = info.loop or 0
     frames[0].save(output, format=fmt, save_all=True, append_images=frames[1:], duration=durations, **options)

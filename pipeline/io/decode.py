@@ -24,8 +24,8 @@ from pipeline.io.color import Colour, source_colour, to_rgb
 from pipeline.io.deinterlace import deinterlaced
 from pipeline.io.timing import (REORDER_WINDOW, Packets, Timing, increasing, is_raw, joined, raw_rate, retimed,
                                  seam_gap, stated_rate)
-from pipeline.io.tracks import (data_tracks, first_audio, main_video, more_audio, open_input, subtitle_tracks,
-                                 unknown_tracks)
+from pipeline.io.tracks import (data_tracks, first_audio, main_video, more_audio, open_video, subtitle_tracks,
+                                 unknown_tracks, video_stream)
 
 # Containers with an index of keyframes, where a seek lands on the keyframe before the time asked for. Others
 # (MPEG-TS, GIF, raw streams) are read from the start up to the frame asked for.
@@ -102,36 +102,6 @@ def _why(exc: Exception) -> str:
     return getattr(exc, "strerror", None) or str(exc)
 
 
-def _open(path: Path) -> av.container.InputContainer:
-    if not path.exists():
-        raise VideoError("no such file")
-    if path.is_dir():
-        raise VideoError("is a directory, not a video")
-    if path.stat().st_size == 0:
-        raise VideoError("empty file (0 bytes)")
-    if truncation.lost_mp4_index(path):
-        raise VideoError("truncated: the file stops before the end of its index (an MP4/MOV written without "
-                         "faststart keeps it at the end), and without it no frame can be found")
-    try:
-        return open_input(path)
-    except (av.error.FFmpegError, ValueError) as exc:  # ValueError: PyAV's own checks of what it read
-        raise VideoError(f"not a readable video ({_why(exc)})") from None
-
-
-def _video_stream(container: av.container.InputContainer):
-    stream = main_video(container)
-    if stream is None:
-        kind = "audio-only file" if container.streams.audio else "no streams"
-        kind += "; its cover picture is no video" if container.streams.video else ""
-        raise VideoError(f"no video stream ({kind})")
-    ctx = stream.codec_context
-    if ctx is None or ctx.name in (None, "none"):
-        raise VideoError(f"unsupported video codec ({ctx.name if ctx else 'unknown'})")
-    if ctx.width == 0:
-        raise VideoError(f"no picture size in the {ctx.name} stream (truncated or corrupt)")
-    return stream
-
-
 def _first_frame(container: av.container.InputContainer, stream) -> tuple[av.VideoFrame, Packets, bool]:
     """The first decodable frame, the packets with data it took, and whether those carried times."""
     seen, stamped = Packets(), False
@@ -177,13 +147,24 @@ def probe(path: Path, fps: float | None = None) -> VideoInfo:
 
     A stream without any times (a raw elementary stream) gets ``fps`` or its headers' rate (``raw_rate``),
     time base 1/rate and its packets counted. An image sequence (``pipeline/io/sequence.py``) is read at
-    ``fps``; an animated WebP with Pillow. Other files keep their own times, whatever ``fps`` says."""
+    ``fps``; an animated WebP with Pillow (``animated.pillow_reads``), as is an animation FFmpeg cannot decode.
+    Other files keep their own times, whatever ``fps`` says."""
     if sequence.is_sequence(path):
         return sequence.probe(path, fps)
-    if path.suffix.lower() in animated.PILLOW_INPUTS and animated.is_animated(path):
+    if animated.pillow_reads(path):
         return animated.probe(path)
-    with _open(path) as container:
-        stream = _video_stream(container)
+    try:
+        return _probe_stream(path, fps)
+    except VideoError:
+        if not animated.is_animated(path):
+            raise
+        return animated.probe(path)  # FFmpeg decodes none of it (a GIF frame without a palette), Pillow may
+
+
+def _probe_stream(path: Path, fps: float | None) -> VideoInfo:
+    """``probe`` of a file FFmpeg reads."""
+    with open_video(path) as container:
+        stream = video_stream(container)
         ctx = stream.codec_context
         raw, time_base = is_raw(container), Fraction(stream.time_base)
         rate = stated_rate(stream, raw)
@@ -234,7 +215,7 @@ def timeline(info: VideoInfo) -> tuple[list[int], list[int]]:
         return sequence.frame_timestamps(info), []
     if info.format.startswith("pillow-"):
         return animated.frame_timestamps(info), []
-    with _open(info.path) as container:
+    with open_video(info.path) as container:
         stream = main_video(container)
         try:
             packets = [p for p in demux.packets(container, stream) if p.size]
@@ -367,7 +348,7 @@ def decode_frames(info: VideoInfo, start_s: float = 0.0, duration_s: float | Non
     index_of = {pts: i for i, pts in enumerate(timestamps)} if timestamps is not None else None
     index = yielded = 0
     progress, last_t = _Progress(skip=MAX_DAMAGED if skip_damaged else 0), None
-    with _open(info.path) as container:
+    with open_video(info.path) as container:
         stream = main_video(container)
         stream.thread_type = "AUTO"
         try:
@@ -391,8 +372,7 @@ def decode_frames(info: VideoInfo, start_s: float = 0.0, duration_s: float | Non
             index, yielded, last_t = index + 1, yielded + 1, t
     truncation.say_damaged(info, progress.damaged)
     from_s = float(timestamps[first_index] * info.time_base) if first_index and timestamps else None
-    failure = None if progress.error is None else _why(progress.error)
-    stop = truncation.ending(info, failure, progress.frames, yielded,
-                             None if last_t is None else last_t + 1 / float(info.rate), from_s, stops is not None)
+    stop = truncation.ending(info, progress, yielded, None if last_t is None else last_t + 1 / float(info.rate),
+                             from_s, stops is not None)
     if stop is not None:
         stops.append(stop)

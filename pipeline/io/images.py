@@ -14,14 +14,16 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from pipeline.errors import ImageReadError
 from pipeline.io import hdr, heif, jpeg2000, libtiff
+from pipeline.io.animated import first_played
 from pipeline.io.reading import reading
 
 # AVIF (what phones and the web now save) needs Pillow 11.3 or later, whose wheels read and write it.
 _FORMAT_BY_EXT = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP",
                   ".tif": "TIFF", ".tiff": "TIFF", ".avif": "AVIF", ".mpo": "MPO", **jpeg2000.EXTENSIONS}
-# Read, not written: each one's output (a phone's HEIF photo as JPEG; a layered PSD, flattened, and a GIF, whose
-# 256 colours a stylized picture does not fit in, as PNG)
-_WRITTEN_AS = {**{suffix: ".jpg" for suffix in heif.EXTENSIONS}, ".psd": ".png", ".gif": ".png"}
+# Read, not written as stills: each one's output (a phone's HEIF photo as JPEG; a layered PSD, flattened, and a
+# GIF, whose 256 colours a stylized picture does not fit in, as PNG; an APNG of one frame as PNG). Animations are
+# written as animations (``jobs/folder_plan.py``).
+_WRITTEN_AS = {**{suffix: ".jpg" for suffix in heif.EXTENSIONS}, ".psd": ".png", ".gif": ".png", ".apng": ".png"}
 WRITTEN_EXTENSIONS = set(_FORMAT_BY_EXT)
 IMAGE_EXTENSIONS = WRITTEN_EXTENSIONS | set(_WRITTEN_AS)
 _ALPHA_FORMATS = {"PNG", "WEBP", "TIFF", "AVIF", "JPEG2000"}
@@ -106,7 +108,10 @@ def _read_image(path: Path, min_side: int) -> LoadedImage:
             raise ImageReadError("empty file (0 bytes)")
         with Image.open(path) as img:
             full_w, full_h = img.size
-            frames = getattr(img, "n_frames", 1) if img.format in _SEQUENCES else 1
+            first = first_played(img)  # an APNG's default image, which its animation does not show
+            frames = getattr(img, "n_frames", 1) - first if img.format in _SEQUENCES else 1
+            if first:
+                img.seek(first)
             if min_side and img.format in ("JPEG", "MPO"):  # MPO: a JPEG with more pictures after it (3D, phones)
                 img.draft("RGB", (min_side, min_side))
             head = jpeg2000.header(path) if img.format == "JPEG2000" else b""  # its profile, its halvings

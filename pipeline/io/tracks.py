@@ -9,6 +9,8 @@ from pathlib import Path
 
 import av
 
+from pipeline.errors import VideoError
+from pipeline.io import truncation
 from pipeline.io.timecode import timecode_tag
 
 _DECODER_ALIASES = {"mp3float": "mp3", "aac_fixed": "aac"}
@@ -33,6 +35,39 @@ def main_video(container: av.container.InputContainer):
     pictures = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
     best = container.streams.best("video")
     return best if best in pictures else (pictures[0] if pictures else None)
+
+
+def open_video(path: Path) -> av.container.InputContainer:
+    """``path`` opened for reading its pictures; VideoError in one line where it cannot be (missing, empty, a
+    folder, an MP4 cut before its index, nothing FFmpeg reads)."""
+    if not path.exists():
+        raise VideoError("no such file")
+    if path.is_dir():
+        raise VideoError("is a directory, not a video")
+    if path.stat().st_size == 0:
+        raise VideoError("empty file (0 bytes)")
+    if truncation.lost_mp4_index(path):
+        raise VideoError("truncated: the file stops before the end of its index (an MP4/MOV written without "
+                         "faststart keeps it at the end), and without it no frame can be found")
+    try:
+        return open_input(path)
+    except (av.error.FFmpegError, ValueError) as exc:  # ValueError: PyAV's own checks of what it read
+        raise VideoError(f"not a readable video ({getattr(exc, 'strerror', None) or str(exc)})") from None
+
+
+def video_stream(container: av.container.InputContainer):
+    """The stream ``main_video`` picks, checked: VideoError where there is none or it cannot be decoded."""
+    stream = main_video(container)
+    if stream is None:
+        kind = "audio-only file" if container.streams.audio else "no streams"
+        kind += "; its cover picture is no video" if container.streams.video else ""
+        raise VideoError(f"no video stream ({kind})")
+    ctx = stream.codec_context
+    if ctx is None or ctx.name in (None, "none"):
+        raise VideoError(f"unsupported video codec ({ctx.name if ctx else 'unknown'})")
+    if ctx.width == 0:
+        raise VideoError(f"no picture size in the {ctx.name} stream (truncated or corrupt)")
+    return stream
 
 
 def first_audio(container: av.container.InputContainer) -> tuple[str | None, bool, bool]:

@@ -200,13 +200,18 @@ def ends_short(path: Path, formats: set[str], end_s: float, declared_s: float, r
     return f"the file ends there, before the {declared_s:.3f} s its header declares"
 
 
-def ending(info, failure: str | None, decoded: int, yielded: int, end_s: float | None, from_s: float | None,
+def ending(info, progress, yielded: int, end_s: float | None, from_s: float | None,
            keep: bool) -> DecodingStopped | None:
     """How a decode of ``info`` (a ``VideoInfo``) that yielded ``yielded`` frames, up to ``end_s``, ended, given
-    why decoding failed after ``decoded`` frames (``failure``; None: it met the end): None at the file's end (not
-    looked into without ``keep``), a DecodingStopped where it stopped part way with frames to ``keep``, or a
-    VideoError. A run that starts mid-file (at ``from_s``) of a file cut before that yields nothing: it stopped
-    there, for the run before it to have stopped earlier."""
+    its ``progress`` (``decode._Progress``: the frames decoded, the error that stopped it or None at the end, the
+    packets left out as damaged): None at the file's end (not looked into without ``keep``), or where every
+    packet of the range was left out as damaged (said already); a DecodingStopped where it stopped part way with
+    frames to ``keep``; or a VideoError. A run that starts mid-file (at ``from_s``) of a file cut before that
+    yields nothing: it stopped there, for the run before it to have stopped earlier."""
+    error, decoded = progress.error, progress.frames
+    failure = None if error is None else getattr(error, "strerror", None) or str(error)
+    if failure is None and not yielded and progress.damaged:
+        return None
     formats = set(info.format.split(","))
     cut = cut_short(info.path, formats) if failure is not None or not yielded else None
     if failure is not None:

@@ -1,7 +1,8 @@
 """`stylize folder`: walk a tree of images, stylize them in size-bucketed batches, mirror the tree.
 
 Reading and resizing run in a thread pool ahead of the model, writing in another behind it, so the
-model rarely waits on disk; every output is written to a temporary name and renamed.
+model rarely waits on disk; every output is written to a temporary name and renamed. Animations go through
+the video job after the stills (``jobs/folder_animations.py``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import torch.nn.functional as F
 
 from pipeline.batching import SizeBuckets
 from pipeline.control.masks import load_item_masks, targets_from
-from pipeline.jobs.folder_plan import Task, attach_masks, drop_existing, plan_folder, remove_stray_parts
+from pipeline.jobs.folder_animations import run_animation
+from pipeline.jobs.folder_plan import ANIMATABLE, Task, attach_masks, drop_existing, plan_folder, remove_stray_parts
 from pipeline.ops.sizes import work_size
 from pipeline.ops.upsample import guided_upsample
 from pipeline.options import Engine, EngineOptions, FolderOptions, GatysOptions, StyleOptions, Upscale
@@ -47,9 +49,8 @@ def load_task(task: Task, size: int, keep_size: bool = False, upscale: Upscale =
     """Read and resize one image; large JPEGs are decoded at a reduced scale unless --keep-size, which with
     --upscale guided or decode also keeps the full-size image as the guide."""
     image = read_image(task.src, min_side=0 if keep_size else size)
-    if image.frames > 1:  # said, not passed over: the rest of an animation or a document is not written
-        log.warning("%s: %d frames (an animation, or a document's pages): the first is stylized; `stylize video` "
-                    "keeps every frame of an animation", task.src, image.frames)
+    if image.frames > 1:  # said, not passed over: the rest of a document, or of an animation --ext makes a still
+        _say_frames(task, image.frames)
     h, w = image.source_hw
     wh, ww = work_size(h, w, size)
     work = image.rgb
@@ -58,6 +59,16 @@ def load_task(task: Task, size: int, keep_size: bool = False, upscale: Upscale =
     guided = keep_size and upscale != Upscale.RESIZE and image.rgb.shape[:2] == (h, w) and (h, w) != (wh, ww)
     masks = load_item_masks(task.masks, (wh, ww)) if task.masks else None
     return Loaded(task, work, (h, w), image.alpha, image.rgb if guided else None, image.metadata, masks)
+
+
+def _say_frames(task: Task, frames: int) -> None:
+    """One line for a still written from a file of several frames: an animation under an ``--ext`` that holds
+    none, or a document's pages (a multi-page TIFF)."""
+    if task.src.suffix.lower() in ANIMATABLE:
+        log.warning("%s: an animation of %d frames: the first is written, as --ext %s holds one (leave --ext out "
+                    "to keep every frame)", task.src, frames, task.dst.suffix)
+    else:
+        log.warning("%s: %d pages: the first is stylized, the others are not written", task.src, frames)
 
 
 def _save(item: Loaded, out: torch.Tensor, keep_size: bool) -> None:
@@ -90,6 +101,7 @@ def run_folder(stylizer, tasks: list[Task], opts: FolderOptions,
     summary = Summary("folder", on_result=on_result)
     start = time.perf_counter()
     todo = drop_existing(tasks, opts.skip_existing, summary)
+    animations, todo = [t for t in todo if t.animation], [t for t in todo if not t.animation]
     buckets: SizeBuckets[Loaded] = SizeBuckets(opts.batch_size)
     writes: list[tuple[Loaded, Future]] = []
 
@@ -121,6 +133,8 @@ def run_folder(stylizer, tasks: list[Task], opts: FolderOptions,
         for batch in buckets.drain():
             run_batch(batch)
         _collect_writes(writes, summary, block=True)
+    for task in animations:  # each through the video job, in batches of its own frames
+        summary.add(run_animation(stylizer, task, opts))
     summary.units_done = summary.count(PROCESSED)
     summary.elapsed_s = time.perf_counter() - start
     return summary

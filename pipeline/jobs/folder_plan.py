@@ -15,6 +15,7 @@ from pathlib import Path
 from PIL import Image
 
 from pipeline.errors import JobError
+from pipeline.io.animated import ANIMATED_OUTPUTS, is_animated
 from pipeline.io.images import IMAGE_EXTENSIONS, WRITTEN_EXTENSIONS, written_as
 from pipeline.io.video import VIDEO_EXTENSIONS
 from pipeline.io.walk import kept_apart, walk_files
@@ -23,6 +24,9 @@ from pipeline.report import SKIPPED, ItemResult, Summary
 log = logging.getLogger(__name__)
 
 
+# Suffixes whose files may hold an animation (GIF, APNG, animated WebP and AVIF): each such file is opened at
+# planning to see (its header says, or for a GIF whether a second frame follows the first).
+ANIMATABLE = {".gif", ".png", ".apng", ".webp", ".avif"}
 # Still images a folder may hold that are not read here (no decoder for them): said in one line, not passed over
 # in silence, so a camera's raw files are not found missing later.
 UNREAD_IMAGES = {".jxl", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf", ".svg"}
@@ -33,6 +37,7 @@ class Task:
     src: Path
     dst: Path
     masks: tuple[Path | None, ...] = ()  # each style's mask file for this image (--mask; None: unmasked)
+    animation: bool = False  # every frame stylized by the video job and written as an animation
 
 
 def _inside(path: Path, parent: Path) -> bool:
@@ -74,25 +79,39 @@ def plan_folder(input_dir: Path, output_dir: Path, ext: str | None = None) -> tu
     claimed: dict[Path, Path] = {}
     passed: Counter = Counter()
     sources = list(walk_files(input_dir, IMAGE_EXTENSIONS, exclude=output_dir, passed=passed))
-    for src, dst in _destinations(sources, input_dir, output_dir, ext):
+    for src, dst, moving in _destinations(sources, input_dir, output_dir, ext):
         if dst in claimed:
             raise JobError(f"{claimed[dst]} and {src} would both be written to {dst}; "
                            "choose another --ext or rename one")
         claimed[dst] = src
         _check_no_link(dst, output_dir)
-        tasks.append(Task(src, dst))
+        tasks.append(Task(src, dst, animation=moving))
     _say_unread(input_dir, passed)
     return tasks, output_dir if _inside(output_dir, input_dir) else None
 
 
 def _destinations(sources: list[Path], input_dir: Path, output_dir: Path, ext: str | None):
-    """Each source with its mirrored output: under ``ext`` where one is given, else its own format, or for a
-    format read but not written the one ``images.written_as`` gives (HEIC as JPEG, PSD and GIF as PNG), named
-    apart from another output that has that name (``walk.kept_apart``)."""
+    """Each source with its mirrored output and whether it is written as an animation: under ``ext`` where one
+    is given, else its own format (an animation too), or for a still in a format read but not written the one
+    ``images.written_as`` gives (HEIC as JPEG, PSD and GIF as PNG), named apart from another output that has
+    that name (``walk.kept_apart``)."""
     mirrored = [output_dir / src.relative_to(input_dir) for src in sources]
+    moving = [_animated_suffix(src, ext) for src in sources]
     if ext:
-        return [(src, dst.with_suffix(ext)) for src, dst in zip(sources, mirrored)]
-    return kept_apart([(src, written_as(dst)) for src, dst in zip(sources, mirrored)])
+        pairs = [(src, dst.with_suffix(ext)) for src, dst in zip(sources, mirrored)]
+    else:
+        pairs = kept_apart([(src, dst.with_suffix(suffix) if suffix else written_as(dst))
+                            for src, dst, suffix in zip(sources, mirrored, moving)])
+    return [(src, dst, suffix is not None) for (src, dst), suffix in zip(pairs, moving)]
+
+
+def _animated_suffix(src: Path, ext: str | None) -> str | None:
+    """The suffix ``src`` is written under as an animation (``ext``, else its own), or None: a still, or an
+    ``ext`` that holds no animation (its first frame is written, said when it is read)."""
+    suffix = ext or src.suffix.lower()
+    if src.suffix.lower() not in ANIMATABLE or suffix not in ANIMATED_OUTPUTS or not is_animated(src):
+        return None
+    return suffix
 
 
 def _say_unread(input_dir: Path, passed: Counter) -> None:

@@ -73,14 +73,16 @@ class Channel:
 
 @dataclass
 class Rendered:
-    """What one run saw: the sink's tally of frames, where the time went, and where its source stopped
-    decoding part way (seconds, and why) when it did."""
+    """What one run saw: the sink's tally of frames, where the time went, where its source stopped decoding
+    part way (seconds, and why) when it did, and its segments in which no frame decoded (every packet damaged:
+    nothing to write there, and nothing missing)."""
 
     tally: Tally = field(default_factory=Tally)
     decode_s: float = 0.0
     compute_s: float = 0.0
     stopped_at_s: float | None = None
     stopped_why: str = ""
+    empty: tuple[int, ...] = ()
 
 
 Source = Callable[[VideoPlan, "range | None"], Iterable[Frame]]
@@ -193,6 +195,7 @@ class _Stylize:
         self.done = set(finished_segments(plan.workdir))
         self.recent: deque[Frame] = deque(maxlen=plan.warmup + plan.batch_size)
         self.segment, self.state = -1, None
+        self.seen: set[int] = set()  # segments a frame came for
 
     def __call__(self, frames: Iterable[Frame]) -> None:
         pending: list[Frame] = []
@@ -202,6 +205,7 @@ class _Stylize:
             segment = frame.index // seg_len
             if self.run is not None and segment not in self.run:
                 continue  # a warm-up frame before the run's first segment
+            self.seen.add(segment)
             if pending and (segment != pending[0].index // seg_len or segment in self.done):
                 self._batch(pending)
                 pending = []
@@ -245,9 +249,10 @@ def render_run(plan: VideoPlan, run: range | None, stage: FrameStage, source: So
     drainer = StageThread(lambda: setattr(rendered, "tally", _drain(records, writer)), "encode")
     feeder.start()
     drainer.start()
+    stylize = _Stylize(plan, run, stage, records, cancel, on_units, rendered)
     try:
         try:
-            _Stylize(plan, run, stage, records, cancel, on_units, rendered)(frames)
+            stylize(frames)
             records.close()
         except Closed:
             pass  # the sink failed: its error is raised below
@@ -258,4 +263,7 @@ def render_run(plan: VideoPlan, run: range | None, stage: FrameStage, source: So
         drainer.wait()
     if drainer.error is not None:
         raise drainer.error
+    count = plan.segment_count()
+    if rendered.stopped_at_s is None and count is not None:  # ended where the plan does: the rest decoded nothing
+        rendered.empty = tuple(k for k in (run if run is not None else range(count)) if k not in stylize.seen)
     return rendered

@@ -179,7 +179,9 @@ class VideoJob:
         found = finished_segments(plan.workdir)
         stops = sorted((r for r in rendered if r.stopped_at_s is not None), key=lambda r: r.stopped_at_s)
         count = plan.segment_count() if not stops else None  # a source cut short: the segments up to the cut
-        if not found or sorted(found) != list(range(count if count is not None else len(found))):
+        empty = {k for r in rendered for k in r.empty}  # every frame damaged, left out: none to join there
+        expected = [k for k in range(count) if k not in empty] if count is not None else list(range(len(found)))
+        if not found or sorted(found) != expected:
             raise SegmentsMissing(f"segments missing from {plan.workdir} (have {sorted(found)}); run again with "
                                   "--resume")
         t0 = time.perf_counter()

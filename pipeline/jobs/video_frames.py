@@ -40,8 +40,9 @@ class VideoNets:
             self.stabilizer.close()
 
 
-def nets_for_video(stylizer, refiner, plan: VideoPlan) -> VideoNets:
-    """The networks for ``plan``'s video (decodes its first frame for CORAL recolouring)."""
+def nets_for_video(stylizer, refiner, plan: VideoPlan, masks=None) -> VideoNets:
+    """The networks for ``plan``'s video (decodes its first frame for CORAL recolouring); ``masks``: each
+    style's mask file where they are not the run's (``control.select.video_control``)."""
     if stylizer.preserve_color == "coral":
         frames = decode_frames(plan.info, plan.video.start, max_frames=1)
         try:
@@ -49,7 +50,7 @@ def nets_for_video(stylizer, refiner, plan: VideoPlan) -> VideoNets:
         finally:
             frames.close()
         stylizer = stylizer.with_fixed_coral(FrameStage.upload(stylizer.device, [first], plan.work_hw))
-    control = video_control(getattr(stylizer, "bank", None), plan)
+    control = video_control(getattr(stylizer, "bank", None), plan, masks)
     if not plan.video.temporal.stateful:
         return VideoNets(stylizer, None, control)
     return VideoNets(stylizer, Stabilizer(stylizer, plan.video.temporal, refiner), control)

@@ -87,6 +87,7 @@ class FolderOptions:
     readers: int = 2
     upscale: Upscale = Upscale.GUIDED  # with keep_size: how the result is brought to the source size
     contact_sheet: Path | None = None  # one overview image of sources and results, made after the job
+    temporal: TemporalOptions = field(default_factory=TemporalOptions)  # an animation's frames, as a video's
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "upscale", Upscale(self.upscale))

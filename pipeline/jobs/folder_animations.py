@@ -1,0 +1,51 @@
+"""The animations of a folder (GIF, APNG, animated WebP and AVIF): every frame stylized by the video job, with
+its temporal consistency, each frame's duration, the loop count and the transparency kept, written in the
+source's format (``jobs/folder_plan.py`` marks them; ``pipeline/io/animated.py`` reads and writes them)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from pipeline.errors import ImageReadError, JobError, VideoError
+from pipeline.jobs.folder_plan import Task
+from pipeline.options import FolderOptions, Upscale, VideoOptions
+from pipeline.report import FAILED, PROCESSED, ItemResult
+
+
+def animation_options(opts: FolderOptions, refined: bool) -> VideoOptions:
+    """The video job's options for a folder's animations: the folder's size, upscaling (``decode``, which the
+    temporal step cannot take, as ``guided``) and temporal mode, every frame refined where it runs Gatys."""
+    upscale = Upscale.GUIDED if opts.upscale == Upscale.DECODE else opts.upscale
+    temporal = replace(opts.temporal, refine_every=1) if refined else opts.temporal
+    return VideoOptions(size=opts.size, keep_size=opts.keep_size, upscale=upscale, temporal=temporal)
+
+
+def run_animation(stylizer, task: Task, opts: FolderOptions) -> ItemResult:
+    """Stylize one animation with ``stylizer`` (a folder's: the feed-forward one, or the Gatys one wrapping it,
+    which then refines every frame); its result, failed in one line when it cannot be read or written."""
+    from pipeline.engines.local import render_video
+    from pipeline.jobs.video import VideoJob
+
+    base = getattr(stylizer, "stylizer", stylizer)  # the Gatys optimiser holds the feed-forward stylizer
+    refiner = None if base is stylizer else stylizer
+    if refiner is not None and task.masks:
+        return ItemResult(str(task.src), FAILED, "an animation with --mask is stylized with --method adain only "
+                                                 "(Gatys refinement of its frames optimises toward one style)")
+    job = VideoJob(animation_options(opts, refiner is not None), "folder", base.device)
+    try:
+        plan = job.plan(task.src, task.dst)
+    except (VideoError, JobError) as exc:
+        return ItemResult(str(task.src), FAILED, str(exc))
+    try:
+        figures = render_video(job, plan, base, refiner, masks=task.masks or None)
+    except (VideoError, JobError, OSError) as exc:
+        return job.failed(plan, exc)
+    except ImageReadError as exc:  # its mask, named
+        return ItemResult(str(task.src), FAILED, str(exc))
+    except (RuntimeError, ValueError) as exc:  # as a still's batch: out of memory fails this file, the rest go on
+        return ItemResult(str(task.src), FAILED, f"stylize failed: {exc}")
+    if "stopped_at_s" in figures:  # a file cut short: the frames before the damage are kept, as videos' are
+        return ItemResult(str(task.src), PROCESSED, f"stopped decoding at {figures['stopped_at_s']:.3f} s "
+                          f"({figures['stopped_why']}); the output holds the {figures['frames']} frames before",
+                          str(task.dst), figures["stopped_at_s"])
+    return ItemResult(str(task.src), PROCESSED, output=str(task.dst))
