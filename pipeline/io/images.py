@@ -108,10 +108,7 @@ def _read_image(path: Path, min_side: int) -> LoadedImage:
             raise ImageReadError("empty file (0 bytes)")
         with Image.open(path) as img:
             full_w, full_h = img.size
-            first = first_played(img)  # an APNG's default image, which its animation does not show
-            frames = getattr(img, "n_frames", 1) - first if img.format in _SEQUENCES else 1
-            if first:
-                img.seek(first)
+            frames = _frames_shown(img)
             if min_side and img.format in ("JPEG", "MPO"):  # MPO: a JPEG with more pictures after it (3D, phones)
                 img.draft("RGB", (min_side, min_side))
             head = jpeg2000.header(path) if img.format == "JPEG2000" else b""  # its profile, its halvings
@@ -143,6 +140,15 @@ def _read_image(path: Path, min_side: int) -> LoadedImage:
     if rgb.shape[0] == 0 or rgb.shape[1] == 0:
         raise ImageReadError("image has zero width or height")
     return LoadedImage(np.ascontiguousarray(rgb), alpha, source_hw, metadata, frames)
+
+
+def _frames_shown(img: Image.Image) -> int:
+    """The frames of an animation or the pages of a document ``img`` holds (1 for other formats), with ``img``
+    at the first a viewer shows: past an APNG's default image, which its animation leaves out."""
+    first = first_played(img)
+    if first:
+        img.seek(first)
+    return getattr(img, "n_frames", 1) - first if img.format in _SEQUENCES else 1
 
 
 def _read_heif(path: Path) -> LoadedImage:
