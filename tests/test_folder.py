@@ -390,24 +390,48 @@ def test_a_designers_psd_is_flattened_and_written_as_png(tmp_path):
         assert np.abs(pixels[..., 3] - art[..., 3]).max() < 2
 
 
-def test_a_multi_page_document_in_a_folder_is_said_and_a_still_gif_is_written_as_png(tmp_path, caplog):
-    """A multi-page TIFF (a scanned letter) among photos came back as its first page without a word; a GIF was
-    left out. A still GIF is written as PNG (a stylized picture does not fit in 256 colours); animations are
-    ``tests/test_folder_animations.py``'s."""
+def test_a_multi_page_tiff_comes_back_with_every_page_and_a_still_gif_as_png(tmp_path, caplog):
+    """A multi-page TIFF (a scanned letter: pages of their own sizes, one with transparency) came back as its
+    first page, and then as that page with a line saying so: every page is stylized now, each at its own size,
+    and written as the pages of one TIFF. A still GIF is written as PNG (a stylized picture does not fit in 256
+    colours); animations are ``tests/test_folder_animations.py``'s."""
     import logging
 
     from tests.helpers import folder_as_is
 
-    frames = [Image.fromarray(np.full((40, 60, 3), (40 * k, 100, 200 - 40 * k), np.uint8)) for k in range(5)]
+    colours = [(40 * k, 100, 200 - 40 * k) for k in range(3)]
+    pages = [Image.fromarray(np.full((40 - 8 * k, 60 - 10 * k, 3), colour, np.uint8)) for k, colour in enumerate(colours)]
+    pages[1].putalpha(Image.fromarray(np.tile(np.linspace(0, 255, 50, dtype=np.uint8), (32, 1))))
     (tmp_path / "in").mkdir()
-    frames[0].save(tmp_path / "in" / "letter.tif", save_all=True, append_images=frames[1:3])
-    frames[0].save(tmp_path / "in" / "photo.png")
-    frames[1].save(tmp_path / "in" / "logo.gif")
+    pages[0].save(tmp_path / "in" / "letter.tif", save_all=True, append_images=pages[1:])
+    pages[0].save(tmp_path / "in" / "photo.png")
+    pages[1].convert("RGB").save(tmp_path / "in" / "logo.gif")
     with caplog.at_level(logging.WARNING, logger="pipeline"):
         summary = folder_as_is(tmp_path / "in", tmp_path / "out")
-    assert summary.count("processed") == 3
-    assert [r.getMessage() for r in caplog.records] == [
-        f"{tmp_path / 'in' / 'letter.tif'}: 3 pages: the first is stylized, the others are not written"]
+    assert summary.count("processed") == 3 and caplog.records == []
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["letter.tif", "logo.png", "photo.png"]
+    with Image.open(tmp_path / "out" / "letter.tif") as letter:
+        assert letter.n_frames == 3
+        for k, (page, colour) in enumerate(zip(pages, colours)):
+            letter.seek(k)
+            assert letter.size == page.size and letter.mode == page.mode
+            assert np.abs(np.asarray(letter.convert("RGB"), dtype=float).mean(axis=(0, 1)) - colour).max() < 2
+            if page.mode == "RGBA":
+                assert np.abs(np.asarray(letter.getchannel("A"), int) - np.asarray(page.getchannel("A"))).max() <= 1
     with Image.open(tmp_path / "out" / "logo.png") as logo:  # the GIF's palette colours, as RGB
-        assert np.abs(np.asarray(logo.convert("RGB"), dtype=float).mean(axis=(0, 1)) - (40, 100, 160)).max() < 2
+        assert np.abs(np.asarray(logo.convert("RGB"), dtype=float).mean(axis=(0, 1)) - colours[1]).max() < 2
+
+
+def test_a_document_with_a_page_that_does_not_decode_is_one_line_and_no_output(tmp_path):
+    """A multi-page TIFF cut inside its last page: the file fails in one line naming it, nothing half-written."""
+    from tests.helpers import folder_as_is
+
+    pages = [Image.fromarray(np.full((40, 60, 3), (40 * k, 100, 90), np.uint8)) for k in range(3)]
+    (tmp_path / "in").mkdir()
+    whole = tmp_path / "whole.tif"
+    pages[0].save(whole, save_all=True, append_images=pages[1:])
+    data = whole.read_bytes()
+    (tmp_path / "in" / "cut.tif").write_bytes(data[:len(data) - 3000])
+    summary = folder_as_is(tmp_path / "in", tmp_path / "out")
+    assert summary.count("failed") == 1 and "\n" not in summary.results[0].reason, summary.results
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []

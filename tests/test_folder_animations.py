@@ -64,8 +64,8 @@ def test_an_ext_that_holds_an_animation_keeps_it_one_that_does_not_is_said(anima
     assert said == sorted([f"{animations / name}: an animation of 6 frames: the first is written, as --ext .jpg "
                            "holds one (leave --ext out to keep every frame)"
                            for name in ("clip.avif", "moving.gif", "sticker.webp", "sub/banner.png")]
-                          + [f"{animations / 'letter.tif'}: 3 pages: the first is stylized, the others are not "
-                             "written"])
+                          + [f"{animations / 'letter.tif'}: a document of 3 pages: the first is written, as --ext .jpg "
+                             "holds one (leave --ext out to keep every page)"])
     assert played(tmp_path / "jpg" / "moving.jpg")[0] == [0]
 
 

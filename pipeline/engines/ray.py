@@ -105,8 +105,9 @@ class FolderActor:
         self.folder = replace(folder, skip_existing=False, readers=1)
 
     def __call__(self, batch: dict) -> dict:
-        tasks = [Task(Path(s), Path(d), tuple(Path(p) if p else None for p in json.loads(m)), bool(a))
-                 for s, d, m, a in zip(batch["src"], batch["dst"], batch["masks"], batch["animation"])]
+        tasks = [Task(Path(s), Path(d), tuple(Path(p) if p else None for p in json.loads(m)), bool(a), bool(pg))
+                 for s, d, m, a, pg in zip(batch["src"], batch["dst"], batch["masks"], batch["animation"],
+                                           batch["pages"])]
         results = run_folder(self.stylizer, tasks, self.folder).results
         return {key: [getattr(r, key) for r in results] for key in ("path", "status", "reason", "output")}
 
@@ -120,7 +121,7 @@ def run_folder_job_ray(style: StyleOptions, gatys: GatysOptions | None, tasks: l
     summary = Summary("folder", on_result=on_result)
     start = time.perf_counter()
     todo = [{"src": str(t.src), "dst": str(t.dst), "masks": json.dumps([str(m) if m else "" for m in t.masks]),
-             "animation": t.animation} for t in drop_existing(tasks, folder.skip_existing, summary)]
+             "animation": t.animation, "pages": t.pages} for t in drop_existing(tasks, folder.skip_existing, summary)]
     if todo:
         folder = replace(folder, batch_size=folder.batch_size or 1)
         for row in _rows(todo, FolderActor, Recipe(style, gatys), engine.workers, {"folder": folder},
@@ -148,7 +149,8 @@ class VideoActor:
         i, first, stop = int(batch["plan"][0]), int(batch["first"][0]), int(batch["stop"][0])
         plan = self.job.settle(self.plans[i], self.stylizer, lanes=1)
         row = {"plan": i, "error": "", "reason": "", "frames": 0, "reused": 0, "first_pts": -1, "last_pts": -1,
-               "decode_s": 0.0, "compute_s": 0.0, "encode_s": 0.0, "stopped_at_s": -1.0, "stopped_why": "", "empty": "[]"}
+               "decode_s": 0.0, "compute_s": 0.0, "encode_s": 0.0, "stopped_at_s": -1.0, "stopped_why": "",
+               "empty": "[]"}
         try:
             if i not in self._nets:
                 self._nets[i] = nets_for_video(self.stylizer, self.refiner, plan)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import struct
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,8 +63,9 @@ def _to_float_rgb(img: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     return np.asarray(img, dtype=np.float32) / 255.0, alpha
 
 
-def read_image(path: str | Path, min_side: int = 0) -> LoadedImage:
-    """Decode an image file, or raise ImageReadError with a one-line reason.
+def read_image(path: str | Path, min_side: int = 0, page: int = 0) -> LoadedImage:
+    """Decode an image file (``page``: that page of a document, a multi-page TIFF), or raise ImageReadError
+    with a one-line reason.
 
     ``min_side`` > 0 lets JPEG decoding downscale by a power of two in the DCT (Pillow's draft mode) as long
     as both sides stay at least that large: a 24-megapixel photo wanted at 512 px decodes several times
@@ -71,7 +73,7 @@ def read_image(path: str | Path, min_side: int = 0) -> LoadedImage:
     """
     path = Path(path)
     with reading(path):
-        return _read_image(path, min_side)
+        return _read_image(path, min_side, page)
 
 
 # Formats whose further frames are an animation (GIF, WebP, APNG, AVIF) or a document's pages (TIFF), not a stereo
@@ -100,15 +102,15 @@ def unidentified(path: Path) -> str:
     return "not a recognised image format"
 
 
-def _read_image(path: Path, min_side: int) -> LoadedImage:
+def _read_image(path: Path, min_side: int, page: int) -> LoadedImage:
     try:
         if path.is_dir():
             raise ImageReadError("is a directory, not an image")
         if path.stat().st_size == 0:
             raise ImageReadError("empty file (0 bytes)")
         with Image.open(path) as img:
+            frames = _frames_shown(img, page)
             full_w, full_h = img.size
-            frames = _frames_shown(img)
             if min_side and img.format in ("JPEG", "MPO"):  # MPO: a JPEG with more pictures after it (3D, phones)
                 img.draft("RGB", (min_side, min_side))
             head = jpeg2000.header(path) if img.format == "JPEG2000" else b""  # its profile, its halvings
@@ -142,13 +144,16 @@ def _read_image(path: Path, min_side: int) -> LoadedImage:
     return LoadedImage(np.ascontiguousarray(rgb), alpha, source_hw, metadata, frames)
 
 
-def _frames_shown(img: Image.Image) -> int:
+def _frames_shown(img: Image.Image, page: int = 0) -> int:
     """The frames of an animation or the pages of a document ``img`` holds (1 for other formats), with ``img``
-    at the first a viewer shows: past an APNG's default image, which its animation leaves out."""
+    at ``page`` of those a viewer shows: past an APNG's default image, which its animation leaves out."""
     first = first_played(img)
-    if first:
-        img.seek(first)
-    return getattr(img, "n_frames", 1) - first if img.format in _SEQUENCES else 1
+    frames = getattr(img, "n_frames", 1) - first if img.format in _SEQUENCES else 1
+    if not 0 <= page < frames:
+        raise ImageReadError(f"has no page {page + 1} (it has {frames})")
+    if first + page:
+        img.seek(first + page)
+    return frames
 
 
 def _read_heif(path: Path) -> LoadedImage:
@@ -254,8 +259,9 @@ def atomic_write(path: Path, write) -> None:
 
 
 def write_image(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = None,
-                metadata: dict | None = None) -> None:
-    """Save an (H, W, 3) uint8 array atomically; the format follows the extension.
+                metadata: dict | None = None, more_pages: Sequence[tuple[np.ndarray, np.ndarray | None]] = ()) -> None:
+    """Save an (H, W, 3) uint8 array atomically; the format follows the extension. ``more_pages`` ((rgb,
+    alpha) each) follow it in one document (a multi-page TIFF).
 
     Transparency is re-attached for formats that store it (PNG, WebP, TIFF, AVIF) and dropped otherwise.
     ``metadata`` (``LoadedImage.metadata``): the source's ICC profile and EXIF, kept where the format stores
@@ -265,9 +271,7 @@ def write_image(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = No
     fmt = _FORMAT_BY_EXT.get(path.suffix.lower())
     if fmt is None:
         raise ValueError(f"{path}: unsupported output extension {path.suffix!r}")
-    img = Image.fromarray(rgb)
-    if alpha is not None and fmt in _ALPHA_FORMATS:
-        img.putalpha(Image.fromarray((alpha * 255.0 + 0.5).astype(np.uint8)))
+    img, *more = [_with_alpha(page, fmt) for page in ((rgb, alpha), *more_pages)]
     if fmt == "JPEG2000":  # Pillow writes no profile there: sRGB pixels instead
         icc = (metadata or {}).get("icc_profile")
         atomic_write(path, lambda tmp: jpeg2000.save(img, tmp, path.suffix.lower(), icc))
@@ -275,4 +279,15 @@ def write_image(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = No
     options = {"quality": _QUALITY[fmt]} if fmt in _QUALITY else {}
     if fmt != "BMP":
         options.update(metadata or {})
+    if more:
+        options.update(save_all=True, append_images=more)
     atomic_write(path, lambda tmp: img.save(tmp, format=fmt, **options))
+
+
+def _with_alpha(page: tuple[np.ndarray, np.ndarray | None], fmt: str) -> Image.Image:
+    """One page as Pillow writes it: its transparency re-attached where ``fmt`` stores it."""
+    rgb, alpha = page
+    img = Image.fromarray(rgb)
+    if alpha is not None and fmt in _ALPHA_FORMATS:
+        img.putalpha(Image.fromarray((alpha * 255.0 + 0.5).astype(np.uint8)))
+    return img

@@ -43,13 +43,15 @@ class Loaded:
     source: np.ndarray | None = None  # (H, W, 3) float32 at the source size, the guide of --upscale guided
     metadata: dict | None = None  # the source's ICC profile and EXIF, for the output (io/images.py)
     masks: list[np.ndarray | None] | None = None  # each style's mask at the work size (--mask)
+    frames: int = 1  # the file's frames or pages, of which this is one
 
 
-def load_task(task: Task, size: int, keep_size: bool = False, upscale: Upscale = Upscale.RESIZE) -> Loaded:
-    """Read and resize one image; large JPEGs are decoded at a reduced scale unless --keep-size, which with
-    --upscale guided or decode also keeps the full-size image as the guide."""
-    image = read_image(task.src, min_side=0 if keep_size else size)
-    if image.frames > 1:  # said, not passed over: the rest of a document, or of an animation --ext makes a still
+def load_task(task: Task, size: int, keep_size: bool = False, upscale: Upscale = Upscale.RESIZE,
+              page: int = 0) -> Loaded:
+    """Read and resize one image (``page`` of a document); large JPEGs are decoded at a reduced scale unless
+    --keep-size, which with --upscale guided or decode also keeps the full-size image as the guide."""
+    image = read_image(task.src, min_side=0 if keep_size else size, page=page)
+    if image.frames > 1 and not task.pages:  # said, not passed over: the frames or pages an --ext leaves out
         _say_frames(task, image.frames)
     h, w = image.source_hw
     wh, ww = work_size(h, w, size)
@@ -58,22 +60,25 @@ def load_task(task: Task, size: int, keep_size: bool = False, upscale: Upscale =
         work = cv2.resize(work, (ww, wh), interpolation=cv2.INTER_AREA)
     guided = keep_size and upscale != Upscale.RESIZE and image.rgb.shape[:2] == (h, w) and (h, w) != (wh, ww)
     masks = load_item_masks(task.masks, (wh, ww)) if task.masks else None
-    return Loaded(task, work, (h, w), image.alpha, image.rgb if guided else None, image.metadata, masks)
+    return Loaded(task, work, (h, w), image.alpha, image.rgb if guided else None, image.metadata, masks,
+                  image.frames)
 
 
 def _say_frames(task: Task, frames: int) -> None:
-    """One line for a still written from a file of several frames: an animation under an ``--ext`` that holds
-    none, or a document's pages (a multi-page TIFF)."""
-    if task.src.suffix.lower() in ANIMATABLE:
-        log.warning("%s: an animation of %d frames: the first is written, as --ext %s holds one (leave --ext out "
-                    "to keep every frame)", task.src, frames, task.dst.suffix)
-    else:
-        log.warning("%s: %d pages: the first is stylized, the others are not written", task.src, frames)
+    """One line for a still written from a file of several frames or pages, under an ``--ext`` that holds one."""
+    what, unit = ("an animation", "frame") if task.src.suffix.lower() in ANIMATABLE else ("a document", "page")
+    log.warning("%s: %s of %d %ss: the first is written, as --ext %s holds one (leave --ext out to keep every %s)",
+                task.src, what, frames, unit, task.dst.suffix, unit)
 
 
 def _save(item: Loaded, out: torch.Tensor, keep_size: bool) -> None:
-    """Write one stylized image (3, h, w), brought back to the source size when asked: guided by the source
-    when it was kept (ops/upsample.py), else resized."""
+    """Write one stylized image (3, h, w) as ``_finished`` makes it."""
+    write_image(item.task.dst, *_finished(item, out, keep_size), item.metadata)
+
+
+def _finished(item: Loaded, out: torch.Tensor, keep_size: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """(uint8 RGB, alpha or None) of one stylized image (3, h, w), brought back to the source size when asked:
+    guided by the source when it was kept (ops/upsample.py), else resized."""
     alpha = item.alpha
     if keep_size and tuple(out.shape[-2:]) != item.source_hw:
         if item.source is not None:
@@ -82,7 +87,28 @@ def _save(item: Loaded, out: torch.Tensor, keep_size: bool) -> None:
             out = F.interpolate(out[None], size=item.source_hw, mode="bicubic", align_corners=False)[0]
     elif alpha is not None and alpha.shape != tuple(out.shape[-2:]):
         alpha = cv2.resize(alpha, (out.shape[-1], out.shape[-2]), interpolation=cv2.INTER_AREA)
-    write_image(item.task.dst, to_uint8(out), alpha, item.metadata)
+    return to_uint8(out), alpha
+
+
+def run_document(stylizer, task: Task, opts: FolderOptions) -> ItemResult:
+    """Every page of a document (a multi-page TIFF) stylized, one at a time (pages may differ in size), and
+    written as the pages of one file; failed in one line, as a still is, when a page cannot be read."""
+    load = lambda page: load_task(task, opts.size, opts.keep_size, opts.upscale, page)  # noqa: E731
+    try:
+        first = load(0)
+        items = [first, *(load(page) for page in range(1, first.frames))]
+    except ImageReadError as exc:
+        return ItemResult(str(task.src), FAILED, str(exc))
+    try:
+        pages = [_finished(item, _stylize_batch(stylizer, to_tensor(item.work)[None], [item], opts)[0],
+                           opts.keep_size) for item in items]
+    except (RuntimeError, ValueError) as exc:
+        return ItemResult(str(task.src), FAILED, f"stylize failed: {exc}")
+    try:
+        write_image(task.dst, *pages[0], first.metadata, more_pages=pages[1:])
+    except (OSError, ValueError) as exc:
+        return ItemResult(str(task.src), FAILED, f"cannot write {task.dst}: {exc}")
+    return ItemResult(str(task.src), PROCESSED, output=str(task.dst))
 
 
 def _prefetch(pool: ThreadPoolExecutor, tasks: Iterable[Task], fn: Callable, depth: int) -> Iterator[Future]:
@@ -101,7 +127,7 @@ def run_folder(stylizer, tasks: list[Task], opts: FolderOptions,
     summary = Summary("folder", on_result=on_result)
     start = time.perf_counter()
     todo = drop_existing(tasks, opts.skip_existing, summary)
-    animations, todo = [t for t in todo if t.animation], [t for t in todo if not t.animation]
+    whole, todo = [t for t in todo if t.animation or t.pages], [t for t in todo if not (t.animation or t.pages)]
     buckets: SizeBuckets[Loaded] = SizeBuckets(opts.batch_size)
     writes: list[tuple[Loaded, Future]] = []
 
@@ -133,8 +159,8 @@ def run_folder(stylizer, tasks: list[Task], opts: FolderOptions,
         for batch in buckets.drain():
             run_batch(batch)
         _collect_writes(writes, summary, block=True)
-    for task in animations:  # each through the video job, in batches of its own frames
-        summary.add(run_animation(stylizer, task, opts))
+    for task in whole:  # an animation through the video job, a document page by page
+        summary.add(run_animation(stylizer, task, opts) if task.animation else run_document(stylizer, task, opts))
     summary.units_done = summary.count(PROCESSED)
     summary.elapsed_s = time.perf_counter() - start
     return summary

@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 # Suffixes whose files may hold an animation (GIF, APNG, animated WebP and AVIF): each such file is opened at
 # planning to see (its header says, or for a GIF whether a second frame follows the first).
 ANIMATABLE = {".gif", ".png", ".apng", ".webp", ".avif"}
+# Suffixes of documents whose pages (a scan's, a fax's) are each stylized and written as pages of one file, where
+# the output is one of them too.
+DOCUMENTS = {".tif", ".tiff"}
 # Still images a folder may hold that are not read here (no decoder for them): said in one line, not passed over
 # in silence, so a camera's raw files are not found missing later.
 UNREAD_IMAGES = {".jxl", ".dng", ".cr2", ".cr3", ".nef", ".arw", ".orf", ".rw2", ".raf", ".svg"}
@@ -38,6 +41,7 @@ class Task:
     dst: Path
     masks: tuple[Path | None, ...] = ()  # each style's mask file for this image (--mask; None: unmasked)
     animation: bool = False  # every frame stylized by the video job and written as an animation
+    pages: bool = False  # a document: every page stylized, written as pages of one file
 
 
 def _inside(path: Path, parent: Path) -> bool:
@@ -85,7 +89,8 @@ def plan_folder(input_dir: Path, output_dir: Path, ext: str | None = None) -> tu
                            "choose another --ext or rename one")
         claimed[dst] = src
         _check_no_link(dst, output_dir)
-        tasks.append(Task(src, dst, animation=moving))
+        pages = src.suffix.lower() in DOCUMENTS and dst.suffix.lower() in DOCUMENTS and is_animated(src)
+        tasks.append(Task(src, dst, animation=moving, pages=pages))
     _say_unread(input_dir, passed)
     return tasks, output_dir if _inside(output_dir, input_dir) else None
 
