@@ -422,8 +422,12 @@ def test_a_multi_page_tiff_comes_back_with_every_page_and_a_still_gif_as_png(tmp
         assert np.abs(np.asarray(logo.convert("RGB"), dtype=float).mean(axis=(0, 1)) - colours[1]).max() < 2
 
 
-def test_a_document_with_a_page_that_does_not_decode_is_one_line_and_no_output(tmp_path):
-    """A multi-page TIFF cut inside its last page: the file fails in one line naming it, nothing half-written."""
+def test_a_document_cut_inside_a_page_keeps_the_pages_before_and_says_so(tmp_path, caplog):
+    """A multi-page TIFF cut inside its last page: as a video's frames before a damaged packet, the pages before
+    it are written, and one line names the file and the page; a document whose first page does not decode fails
+    in one line, nothing written."""
+    import logging
+
     from tests.helpers import folder_as_is
 
     pages = [Image.fromarray(np.full((40, 60, 3), (40 * k, 100, 90), np.uint8)) for k in range(3)]
@@ -432,6 +436,14 @@ def test_a_document_with_a_page_that_does_not_decode_is_one_line_and_no_output(t
     pages[0].save(whole, save_all=True, append_images=pages[1:])
     data = whole.read_bytes()
     (tmp_path / "in" / "cut.tif").write_bytes(data[:len(data) - 3000])
-    summary = folder_as_is(tmp_path / "in", tmp_path / "out")
-    assert summary.count("failed") == 1 and "\n" not in summary.results[0].reason, summary.results
-    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+    with caplog.at_level(logging.WARNING, logger="pipeline"):
+        summary = folder_as_is(tmp_path / "in", tmp_path / "out")
+    (result,) = summary.results
+    assert result.status == "processed" and result.reason.startswith("page 3 of 3 does not decode ("), result
+    assert result.reason.endswith("; the 2 before it are written")
+    assert [r.getMessage() for r in caplog.records] == [f"{tmp_path / 'in' / 'cut.tif'}: {result.reason}"]
+    with Image.open(tmp_path / "out" / "cut.tif") as out:
+        assert out.n_frames == 2
+    (tmp_path / "in" / "cut.tif").write_bytes(data[:3000])  # inside the first page
+    summary = folder_as_is(tmp_path / "in", tmp_path / "first")
+    assert summary.count("failed") == 1 and not (tmp_path / "first").exists(), summary.results

@@ -137,7 +137,8 @@ def _read_image(path: Path, min_side: int, page: int) -> LoadedImage:
         raise ImageReadError(unidentified(path)) from None
     except Image.DecompressionBombError as exc:
         raise ImageReadError(f"too large to decode safely ({exc})") from None
-    except (OSError, ValueError, SyntaxError, RuntimeError) as exc:  # RuntimeError: Pillow's AVIF decoder
+    # RuntimeError: Pillow's AVIF decoder; TypeError: a TIFF page with no size; EOFError: a page past the end
+    except (OSError, ValueError, SyntaxError, RuntimeError, TypeError, EOFError) as exc:
         raise ImageReadError(f"cannot decode: {exc}") from None
     if rgb.shape[0] == 0 or rgb.shape[1] == 0:
         raise ImageReadError("image has zero width or height")

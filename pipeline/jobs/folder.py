@@ -92,23 +92,38 @@ def _finished(item: Loaded, out: torch.Tensor, keep_size: bool) -> tuple[np.ndar
 
 def run_document(stylizer, task: Task, opts: FolderOptions) -> ItemResult:
     """Every page of a document (a multi-page TIFF) stylized, one at a time (pages may differ in size), and
-    written as the pages of one file; failed in one line, as a still is, when a page cannot be read."""
-    load = lambda page: load_task(task, opts.size, opts.keep_size, opts.upscale, page)  # noqa: E731
+    written as the pages of one file; failed in one line, as a still is, when its first page cannot be read.
+    From a later page that does not decode on, as a video's frames from a damaged packet, the pages before it
+    are written and the rest said."""
     try:
-        first = load(0)
-        items = [first, *(load(page) for page in range(1, first.frames))]
+        items = [load_task(task, opts.size, opts.keep_size, opts.upscale)]
     except ImageReadError as exc:
         return ItemResult(str(task.src), FAILED, str(exc))
+    note = _read_pages(task, opts, items)
     try:
         pages = [_finished(item, _stylize_batch(stylizer, to_tensor(item.work)[None], [item], opts)[0],
                            opts.keep_size) for item in items]
     except (RuntimeError, ValueError) as exc:
         return ItemResult(str(task.src), FAILED, f"stylize failed: {exc}")
     try:
-        write_image(task.dst, *pages[0], first.metadata, more_pages=pages[1:])
+        write_image(task.dst, *pages[0], items[0].metadata, more_pages=pages[1:])
     except (OSError, ValueError) as exc:
         return ItemResult(str(task.src), FAILED, f"cannot write {task.dst}: {exc}")
-    return ItemResult(str(task.src), PROCESSED, output=str(task.dst))
+    return ItemResult(str(task.src), PROCESSED, note, str(task.dst))
+
+
+def _read_pages(task: Task, opts: FolderOptions, items: list[Loaded]) -> str:
+    """The pages after the first, appended to ``items`` up to one that does not decode; what was left out, said
+    (empty when none was)."""
+    for page in range(1, items[0].frames):
+        try:
+            items.append(load_task(task, opts.size, opts.keep_size, opts.upscale, page))
+        except ImageReadError as exc:
+            why = str(exc).removeprefix("cannot decode: ")
+            note = f"page {page + 1} of {items[0].frames} does not decode ({why}); the {page} before it are written"
+            log.warning("%s: %s", task.src, note)
+            return note
+    return ""
 
 
 def _prefetch(pool: ThreadPoolExecutor, tasks: Iterable[Task], fn: Callable, depth: int) -> Iterator[Future]:
