@@ -437,3 +437,26 @@ def gif_without_palettes(path: Path, frames: list[np.ndarray], delay_cs: int) ->
         out += descriptor[:9] + (bytes([local]) + table if k == 0 else b"\x00") + pixels
     path.write_bytes(bytes(out + b"\x3b"))
     return path
+
+
+def tiff_without_a_size(path: Path, pages: list[np.ndarray], page: int) -> Path:
+    """A multi-page TIFF whose ``page``-th IFD lost its ImageWidth tag (as fuzzers' files do): Pillow raises
+    ``TypeError("Missing dimensions")`` for it, counting the pages too."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    images = [Image.fromarray(p) for p in pages]
+    images[0].save(buffer, "TIFF", save_all=True, append_images=images[1:])
+    data = bytearray(buffer.getvalue())
+    at = struct.unpack("<I", data[4:8])[0]  # little-endian, as Pillow writes: the first IFD
+    for _ in range(page):
+        count = struct.unpack("<H", data[at:at + 2])[0]
+        at = struct.unpack("<I", data[at + 2 + 12 * count:at + 6 + 12 * count])[0]  # the next IFD
+    for entry in range(struct.unpack("<H", data[at:at + 2])[0]):
+        tag = at + 2 + 12 * entry
+        if struct.unpack("<H", data[tag:tag + 2])[0] == 256:  # ImageWidth
+            data[tag:tag + 2] = struct.pack("<H", 65000)  # a private tag number: no width any more
+    path.write_bytes(bytes(data))
+    return path

@@ -447,3 +447,16 @@ def test_a_document_cut_inside_a_page_keeps_the_pages_before_and_says_so(tmp_pat
     (tmp_path / "in" / "cut.tif").write_bytes(data[:3000])  # inside the first page
     summary = folder_as_is(tmp_path / "in", tmp_path / "first")
     assert summary.count("failed") == 1 and not (tmp_path / "first").exists(), summary.results
+
+
+def test_a_tiff_page_without_a_size_is_one_line(tmp_path):
+    """A page whose IFD lost its width (Pillow's fuzzed ``crash-2020-10-test.tif``): Pillow raises TypeError, even
+    while counting the pages, which came out as a traceback. One line now."""
+    from tests import media
+    from tests.helpers import folder_as_is
+
+    (tmp_path / "in").mkdir()
+    pages = [np.full((40, 60, 3), (40 * k, 100, 90), np.uint8) for k in range(3)]
+    media.tiff_without_a_size(tmp_path / "in" / "fuzzed.tif", pages, page=1)
+    (result,) = folder_as_is(tmp_path / "in", tmp_path / "out").results
+    assert (result.status, result.reason) == ("failed", "cannot decode: Missing dimensions")
