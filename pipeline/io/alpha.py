@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from pipeline.io.demux import packets
+from pipeline.io.reading import PILLOW_ERRORS
 from pipeline.io.tracks import main_video
 
 _LIBVPX = {"vp8": "libvpx", "vp9": "libvpx-vp9"}
@@ -33,7 +34,7 @@ def stream_has_alpha(path: Path, stream, first: av.VideoFrame) -> bool:
         try:
             with Image.open(path) as image:
                 return "transparency" in image.info
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        except PILLOW_ERRORS:
             return False
     return any(c.is_alpha for c in first.format.components)
 

@@ -24,6 +24,7 @@ from PIL import Image
 
 from pipeline.errors import VideoError
 from pipeline.io.alpha import image_has_alpha, matched
+from pipeline.io.reading import PILLOW_ERRORS
 
 # Output suffixes written here, and Pillow's format for each; the formats as ``output_format`` names them.
 ANIMATED_OUTPUTS = {".gif": "GIF", ".webp": "WEBP", ".apng": "PNG", ".png": "PNG", ".avif": "AVIF"}
@@ -31,9 +32,6 @@ ANIMATED_FORMATS = {".gif": "gif", ".webp": "webp", ".apng": "apng", ".png": "ap
 # Input suffixes FFmpeg cannot decode as animations, read with Pillow: its webp decoder reads still WebP only, and
 # of an animated AVIF it reads the first frame alone. APNGs of 16 bits a sample too (``pillow_reads``).
 PILLOW_INPUTS = {".webp", ".avif"}
-# What Pillow raises for a file it cannot open or seek through: a damaged APNG's frame order is a SyntaxError, a
-# GIF too large to decode a DecompressionBombError
-PILLOW_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError)
 _TIME_BASE = Fraction(1, 1000)  # Pillow gives durations in milliseconds
 # What each format stores a delay in (Pillow takes milliseconds for all and cuts a GIF's down to hundredths),
 # and the shortest delay a viewer plays as written: browsers play a GIF delay under two hundredths as ten.
@@ -52,7 +50,7 @@ def is_animated(path: Path) -> bool:
             with Image.open(path) as image:
                 return getattr(image, "n_frames", 1) - first_played(image) > 1 if image.format == "PNG" else \
                     bool(getattr(image, "is_animated", False))
-        except Exception:  # noqa: BLE001 - any of Pillow's plugins' errors: not an animation read here
+        except PILLOW_ERRORS:
             return False
 
 

@@ -16,7 +16,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from pipeline.errors import ImageReadError
 from pipeline.io import hdr, heif, jpeg2000, libtiff
 from pipeline.io.animated import first_played
-from pipeline.io.reading import reading
+from pipeline.io.reading import PILLOW_ERRORS, reading
 
 # AVIF (what phones and the web now save) needs Pillow 11.3 or later, whose wheels read and write it.
 _FORMAT_BY_EXT = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".bmp": "BMP",
@@ -137,8 +137,7 @@ def _read_image(path: Path, min_side: int, page: int) -> LoadedImage:
         raise ImageReadError(unidentified(path)) from None
     except Image.DecompressionBombError as exc:
         raise ImageReadError(f"too large to decode safely ({exc})") from None
-    # RuntimeError: Pillow's AVIF decoder; TypeError: a TIFF page with no size; EOFError: a page past the end
-    except (OSError, ValueError, SyntaxError, RuntimeError, TypeError, EOFError) as exc:
+    except PILLOW_ERRORS as exc:
         raise ImageReadError(f"cannot decode: {exc}") from None
     if rgb.shape[0] == 0 or rgb.shape[1] == 0:
         raise ImageReadError("image has zero width or height")
