@@ -28,6 +28,7 @@ def animations(tmp_path):
     (root / "sub").mkdir(parents=True)
     media.animation(root / "moving.gif", DURATIONS, SIZE, loop=3)
     media.animation(root / "sub" / "banner.png", DURATIONS, SIZE, loop=2)
+    media.animation(root / "spin.apng", DURATIONS, SIZE, loop=1, format="PNG")
     media.animation(root / "sticker.webp", DURATIONS, SIZE, loop=0, lossless=True)
     media.animation(root / "clip.avif", DURATIONS, SIZE, loop=0, quality=100, subsampling="4:4:4")
     Image.fromarray(moving_frames(1, *SIZE)[0]).save(root / "logo.gif")
@@ -38,10 +39,10 @@ def animations(tmp_path):
 def test_a_folders_animations_come_back_animated_in_their_own_format(animations, tmp_path):
     out = tmp_path / "out"
     summary = folder_as_is(animations, out)
-    assert summary.count("processed") == 6 and summary.count("failed") == 0, summary.results
+    assert summary.count("processed") == 7 and summary.count("failed") == 0, summary.results
     assert sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()) == [
-        "clip.avif", "logo.png", "moving.gif", "photo.jpg", "sticker.webp", "sub/banner.png"]
-    loops = {"moving.gif": 3, "sub/banner.png": 2, "sticker.webp": 0, "clip.avif": None}  # AVIF: none read back
+        "clip.avif", "logo.png", "moving.gif", "photo.jpg", "spin.apng", "sticker.webp", "sub/banner.png"]
+    loops = {"moving.gif": 3, "sub/banner.png": 2, "spin.apng": 1, "sticker.webp": 0, "clip.avif": None}  # AVIF: none
     for name, loop in loops.items():
         durations, looped, images = played(out / name)
         assert durations == DURATIONS and looped == loop, name
@@ -53,17 +54,17 @@ def test_an_ext_that_holds_an_animation_keeps_it_one_that_does_not_is_said(anima
     """``--ext .webp``: the GIF and the APNG become animated WebPs. ``--ext .jpg``: each animation's first
     frame, with one line naming the file; a multi-page TIFF's pages are said the same way."""
     summary = folder_as_is(animations, tmp_path / "webp", ext=".webp")
-    assert summary.count("processed") == 6, summary.results
-    for name in ("moving.webp", "sub/banner.webp", "clip.webp"):
+    assert summary.count("processed") == 7, summary.results
+    for name in ("moving.webp", "sub/banner.webp", "spin.webp", "clip.webp"):
         assert played(tmp_path / "webp" / name)[0] == DURATIONS, name
     pages = [Image.fromarray(f) for f in moving_frames(3, *SIZE)]
     pages[0].save(animations / "letter.tif", save_all=True, append_images=pages[1:])
     with caplog.at_level(logging.WARNING, logger="pipeline"):
-        assert folder_as_is(animations, tmp_path / "jpg", ext=".jpg").count("processed") == 7
+        assert folder_as_is(animations, tmp_path / "jpg", ext=".jpg").count("processed") == 8
     said = sorted(r.getMessage() for r in caplog.records if "first" in r.getMessage())
     assert said == sorted([f"{animations / name}: an animation of 6 frames: the first is written, as --ext .jpg "
                            "holds one (leave --ext out to keep every frame)"
-                           for name in ("clip.avif", "moving.gif", "sticker.webp", "sub/banner.png")]
+                           for name in ("clip.avif", "moving.gif", "spin.apng", "sticker.webp", "sub/banner.png")]
                           + [f"{animations / 'letter.tif'}: a document of 3 pages: the first is written, as --ext .jpg "
                              "holds one (leave --ext out to keep every page)"])
     assert played(tmp_path / "jpg" / "moving.jpg")[0] == [0]

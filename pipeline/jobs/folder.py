@@ -142,7 +142,7 @@ def run_folder(stylizer, tasks: list[Task], opts: FolderOptions,
     summary = Summary("folder", on_result=on_result)
     start = time.perf_counter()
     todo = drop_existing(tasks, opts.skip_existing, summary)
-    whole, todo = [t for t in todo if t.animation or t.pages], [t for t in todo if not (t.animation or t.pages)]
+    whole, todo = [t for t in todo if t.whole], [t for t in todo if not t.whole]
     buckets: SizeBuckets[Loaded] = SizeBuckets(opts.batch_size)
     writes: list[tuple[Loaded, Future]] = []
 

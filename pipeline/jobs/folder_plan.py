@@ -43,6 +43,11 @@ class Task:
     animation: bool = False  # every frame stylized by the video job and written as an animation
     pages: bool = False  # a document: every page stylized, written as pages of one file
 
+    @property
+    def whole(self) -> bool:
+        """Whether the file is stylized and written whole (an animation, a document), not as one still."""
+        return self.animation or self.pages
+
 
 def _inside(path: Path, parent: Path) -> bool:
     return path.resolve().is_relative_to(parent.resolve())
