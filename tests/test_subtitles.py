@@ -225,3 +225,24 @@ def test_a_subtitle_that_cannot_be_converted_costs_only_itself(tmp_path, caplog,
     said = sorted(r.getMessage() for r in caplog.records if "subtitle" in r.getMessage())
     assert len(said) == 2 and "1 of 2 events of its srt (eng) subtitles could not be converted" in said[0], said
     assert "its webvtt (fra) subtitles left out: they could not be converted" in said[1], said
+
+
+def test_events_without_durations_end_where_the_next_later_one_starts():
+    """An event without a duration shows until the first later event that starts after it (events starting
+    together end together), the last a tick; with one, as long as it says. Checked against looking ahead from
+    each event, which took a long track quadratic time, on tracks of repeated starts."""
+    import random
+
+    from pipeline.io.subtitle_text import _ends
+
+    def looking_ahead(events, k):
+        start, duration, _ = events[k]
+        later = [s for s, _, _ in events[k + 1:] if s > start]
+        return start + duration if duration else (later[0] if later else start + 1)
+
+    assert _ends([(0, None, b""), (0, None, b""), (5, 2, b""), (9, None, b"")]) == [5, 5, 7, 10]
+    rng = random.Random(7)
+    for _ in range(200):
+        starts = sorted(rng.choice(range(12)) for _ in range(rng.randint(1, 9)))
+        events = [(s, rng.choice([None, 0, 3]), b"") for s in starts]
+        assert _ends(events) == [looking_ahead(events, k) for k in range(len(events))]

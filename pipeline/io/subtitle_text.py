@@ -51,7 +51,7 @@ def one_at_a_time(events: list[Event]) -> list[Event]:
     starts or ends, the texts of those showing, earliest first, one under another, each in its own style. MP4's
     timed text (mov_text) shows one sample at a time, and its muxer moves a sample that starts before the one
     before ends to after it: a sign over dialogue came seconds late, and every event after it."""
-    spans = sorted(((start, _end(events, k), dialogue) for k, (start, _, dialogue) in enumerate(events)),
+    spans = sorted(((start, end, dialogue) for (start, _, dialogue), end in zip(events, _ends(events))),
                    key=lambda span: span[0])
     edges = sorted({t for start, end, _ in spans for t in (start, end)})
     laid: list[Event] = []
@@ -68,13 +68,19 @@ def one_at_a_time(events: list[Event]) -> list[Event]:
     return laid
 
 
-def _end(events: list[Event], k: int) -> int:
-    """When event ``k`` stops showing: its start and duration, or the next start where it has none."""
-    start, duration, _ = events[k]
-    if duration:
-        return start + duration
-    later = [s for s, _, _ in events[k + 1:] if s > start]
-    return later[0] if later else start + 1
+def _ends(events: list[Event]) -> list[int]:
+    """When each event stops showing: its start and duration, or where it has none the first start after its
+    own among the events after it (or a tick on). One pass from the last event, keeping the later starts that
+    could still be that next start, each below the one under it: looking ahead from each event instead took
+    a track of events without durations (tx3g, some WebVTT) quadratic time."""
+    ends, later = [0] * len(events), []
+    for k in range(len(events) - 1, -1, -1):
+        start, duration, _ = events[k]
+        while later and later[-1] <= start:
+            later.pop()
+        ends[k] = start + duration if duration else (later[-1] if later else start + 1)
+        later.append(start)
+    return ends
 
 
 def joined(showing: list[bytes]) -> bytes:
