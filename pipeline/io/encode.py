@@ -19,6 +19,7 @@ from pipeline.errors import JobError, VideoError
 from pipeline.io.animated import ANIMATED_FORMATS, ANIMATED_OUTPUTS
 from pipeline.io.color import Colour, from_rgb, tag_stream
 from pipeline.io.tracks import MP3_LOW_RATE
+from pipeline.io.walk import is_pattern
 from pipeline.options import EncodeOptions
 
 # What an output may be called, and the muxer each suffix gets.
@@ -127,6 +128,9 @@ def check_output(path: Path, opts: EncodeOptions, audio_codec: str | None = None
     container or a container that cannot hold the codec (JobError), or ``--audio copy`` of a source's
     ``audio_codec`` the container cannot hold (VideoError). ``opts`` as ``codec_for_container`` gives them;
     run ``check_encoder`` first, which names an unusable encoder."""
+    if is_pattern(path):  # frames/%05d.png: one animated PNG named so is not what it asks for
+        raise JobError(f"output {path.name}: image sequences are not written; name a video (.mp4, .mkv, ...) or "
+                       "an animated image (.gif, .webp, .png)")
     if path.suffix.lower() not in OUTPUT_EXTENSIONS | set(ANIMATED_OUTPUTS):
         raise JobError(f"output {path.name}: cannot write {path.suffix or 'a file without a suffix'}; "
                        f"the output must end in one of {', '.join(sorted(OUTPUT_EXTENSIONS | set(ANIMATED_OUTPUTS)))}")
