@@ -142,6 +142,45 @@ def test_explicit_options_win_over_alpha_with_one_line(alpha_sources, tmp_path, 
         assert container.streams.video[0].codec_context.name == "h264"
 
 
+def animation_mov(path: Path, alphas: list[np.ndarray]) -> Path:
+    """A QuickTime Animation (qtrle) MOV in ARGB, as motion graphics tools export "with alpha", each frame's alpha
+    ``alphas``."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("qtrle", rate=RATE)
+        stream.width, stream.height, stream.pix_fmt = W, H, "argb"
+        for i, (image, alpha) in enumerate(zip(moving_frames(FRAMES, W, H), alphas)):
+            frame = av.VideoFrame.from_ndarray(np.dstack([image, alpha]), format="rgba").reformat(format="argb")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def test_an_alpha_channel_opaque_in_every_frame_is_not_kept(tmp_path, caplog):
+    """An Animation MOV whose alpha is 255 throughout came back as ProRes 4444 with alpha in a .mov (and VP9 with
+    alpha in a .webm): a file many times the size, for transparency it never had. Now the output's own codec,
+    said in one line; one transparent pixel in the last frame keeps the alpha."""
+    solid = [np.full((H, W), 255, np.uint8) for _ in range(FRAMES)]
+    src = animation_mov(tmp_path / "solid.mov", solid)
+    assert probe(src).alpha
+    with caplog.at_level(logging.INFO, logger="pipeline"):
+        for name in ("out.mov", "out.webm"):
+            assert run(Identity(), [(src, tmp_path / name)], OPTS).count("processed") == 1
+    said = [r.getMessage() for r in caplog.records if "opaque" in r.getMessage()]
+    assert said == [f"{src}: its alpha channel is opaque in every frame: {name} is written without one"
+                    for name in ("out.mov", "out.webm")]
+    with av.open(str(tmp_path / "out.mov")) as mov, av.open(str(tmp_path / "out.webm")) as webm:
+        assert (mov.streams.video[0].codec_context.name, mov.streams.video[0].codec_context.pix_fmt) == \
+            ("h264", "yuv420p")
+        assert webm.streams.video[0].metadata.get("alpha_mode") != "1" and mov.streams.video[0].frames == FRAMES
+    solid[-1] = solid[-1].copy()
+    solid[-1][0, 0] = 0
+    src = animation_mov(tmp_path / "hole.mov", solid)
+    assert run(Identity(), [(src, tmp_path / "hole_out.mov")], OPTS).count("processed") == 1
+    with av.open(str(tmp_path / "hole_out.mov")) as mov:
+        assert mov.streams.video[0].codec_context.name == "prores"
+
+
 # Files cut short that players play up to the cut
 
 def noisy(path: Path, codec: str = "libx264", fmt: str | None = None, frames: int = 2 * FRAMES, audio: bool = False,

@@ -79,6 +79,16 @@ def alpha_frames(info) -> Iterator[tuple[float, np.ndarray]]:
         yield from _pyav_alpha(info.path)
 
 
+def opaque(info) -> bool:
+    """Whether every frame of ``info``'s source is fully opaque (an Animation or PNG MOV exported with an alpha
+    channel that it never uses): one pass over its alpha, stopping at the first pixel that is not. False where
+    it cannot be read to the end (the job meets the damage as it would)."""
+    try:
+        return all(bool((alpha == 255).all()) for _, alpha in alpha_frames(info))
+    except (av.error.FFmpegError, *PILLOW_ERRORS):
+        return False
+
+
 class AlphaTrack:
     """The source's alpha over time, read once, forward: ``at(t)`` is the alpha of the frame shown at ``t``
     seconds on the source's timeline (the latest at or before it; opaque before the first), at ``size``

@@ -20,6 +20,7 @@ import av
 import torch
 
 from pipeline.errors import JobError, JoinFailed, SegmentsMissing, VideoError
+from pipeline.io.alpha import opaque
 from pipeline.io.alpha_video import (alpha_conflict, alpha_encoding, holds_alpha, segment_encoding, work_muxer,
                                      write_with_alpha)
 from pipeline.io.animated import is_animated
@@ -259,8 +260,11 @@ def keeps_alpha(plan: VideoPlan) -> bool:
 def _with_alpha(plan: VideoPlan) -> VideoPlan:
     """A plan whose source has alpha: lossless segments that the finish encodes with the alpha codec where the
     output keeps it (JobError when that encoder cannot be used), else as it was, with one line saying why the
-    alpha is dropped."""
+    alpha is dropped; a source whose alpha is opaque in every frame, as a source without one, said."""
     src, dst = plan.src, plan.dst
+    if keeps_alpha(plan) and opaque(plan.info):  # as if it had none: the output's own codec, no alpha finish
+        log.info("%s: its alpha channel is opaque in every frame: %s is written without one", src, dst.name)
+        return replace(plan, info=replace(plan.info, alpha=False))
     if keeps_alpha(plan):
         try:
             check_encoder(alpha_encoding(plan.video.encode, dst), plan.out_hw, plan.info.rate)
