@@ -104,3 +104,22 @@ def test_an_output_pattern_is_refused_not_written_as_one_apng(tmp_path):
     assert result.exit_code == 2
     assert "image sequences are not written" in result.stderr and "%05d.png" in result.stderr
     assert not (tmp_path / "frames").exists()
+
+
+def test_an_animated_output_too_large_for_the_memory_available_is_refused_before_any_work(tmp_path, monkeypatch):
+    """Every frame of an animated image is held until it is written (Pillow's writers take them all at once): a
+    long clip into a GIF would be killed for memory at the end, its work lost. Refused at planning instead, with
+    the figures, when the frames would not fit in what the machine has available."""
+    from pipeline.io import animated
+    from tests.helpers import STYLE_PATH, run_cli
+    from tests.videos import make_video
+
+    src = make_video(tmp_path / "in.mp4", frames=24, rate=24, size=(64, 48), audio=None)
+    monkeypatch.setattr(animated, "_available_memory", lambda: 500_000)  # 24 frames of 64x48 hold about 590 kB
+    result = run_cli("video", src, tmp_path / "out.gif", "-s", STYLE_PATH, "--size", "0")
+    assert result.exit_code == 2 and not (tmp_path / "out.gif").exists()
+    assert "24 frames at 64x48 are held in memory until it is written, about 0.6 MiB, more than the 0.5 MiB" \
+        in result.stderr
+    monkeypatch.setattr(animated, "_available_memory", lambda: 700_000)
+    assert run_cli("video", src, tmp_path / "out.gif", "-s", STYLE_PATH, "--size", "0").exit_code == 0
+    assert len(played(tmp_path / "out.gif")[2]) == 24

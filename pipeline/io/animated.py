@@ -22,7 +22,7 @@ import av
 import numpy as np
 from PIL import Image
 
-from pipeline.errors import VideoError
+from pipeline.errors import JobError, VideoError
 from pipeline.io.alpha import image_has_alpha, matched
 from pipeline.io.reading import PILLOW_ERRORS
 
@@ -136,13 +136,14 @@ def decode_frames(info, start_s: float = 0.0, end_s: float | None = None, max_fr
             yield Frame(index, stamps[index], np.asarray(image.convert("RGB")))
 
 
-def _frames_and_times(segments: list[Path]) -> tuple[list[np.ndarray], list[float]]:
+def _frames_and_times(segments: list[Path]) -> tuple[list[Image.Image], list[float]]:
+    """The segments' frames as Pillow images (one copy of each: all are held until written) and their times."""
     images, times = [], []
     for path in segments:
         with av.open(str(path)) as segment:
             stream = segment.streams.video[0]
             for frame in segment.decode(stream):  # converted with the segment's own tags
-                images.append(frame.to_ndarray(format="rgb24"))
+                images.append(frame.to_image())
                 times.append(float(frame.pts * stream.time_base))
     order = np.argsort(times, kind="stable")
     return [images[k] for k in order], sorted(times)
@@ -167,6 +168,38 @@ def _last_duration(info, last_t: float) -> float:
     return float(1 / info.rate)
 
 
+# What writing an animated image holds per pixel of each frame until the file is written (measured, docs/BENCHMARKS.md
+# "Animated outputs in memory": a GIF about 4.4 bytes, a WebP about 7), rounded up.
+HELD_PER_PIXEL = 8
+
+
+def check_memory(output: Path, frames: int, hw: tuple[int, int]) -> None:
+    """Refuse (JobError), before any work, an animated ``output`` of ``frames`` frames of ``hw`` that would not fit
+    in the memory this machine has available now (Linux's MemAvailable; not checked where it is not known)."""
+    free = _available_memory()
+    need = frames * hw[0] * hw[1] * HELD_PER_PIXEL
+    if free is not None and need > free:
+        raise JobError(f"output {output.name}: an animated image's {frames} frames at {hw[1]}x{hw[0]} are held in "
+                       f"memory until it is written, about {_size(need)}, more than the {_size(free)} available: "
+                       "write a video (.mp4, .webm), or fewer frames (--duration, --max-frames) or smaller ones "
+                       "(--size)")
+
+
+def _size(count: int) -> str:
+    return f"{count / 2**30:.1f} GiB" if count >= 2**30 else f"{count / 2**20:.1f} MiB"
+
+
+def _available_memory() -> int | None:
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def write_animated(segments: list[Path], info, output: Path, offset_s: float = 0.0,
                    end_s: float | None = None) -> None:
     """The segments' frames as an animated image at ``output`` (its suffix picks the format), each frame
@@ -182,13 +215,13 @@ def write_animated(segments: list[Path], info, output: Path, offset_s: float = 0
     kept, durations = frame_durations(times, times[-1] + last, _TICK_MS[fmt], _SHORTEST_MS[fmt])
     images, times = [images[k] for k in kept], [times[k] for k in kept]
     if info.alpha:  # the source's transparency, put back on the stylized frames
-        alphas = matched(info, [t + offset_s for t in times], images[0].shape[:2])
-        images = [np.dstack([image, alpha]) for image, alpha in zip(images, alphas)]
-    frames = [Image.fromarray(image) for image in images]
+        for image, alpha in zip(images, matched(info, [t + offset_s for t in times], (images[0].height,
+                                                                                     images[0].width))):
+            image.putalpha(Image.fromarray(alpha))
     options = dict(_OPTIONS.get(fmt, {}))
     if not (info.loop is None and info.format in ("gif", "apng")):  # a GIF storing no loop count plays once
         options["loop"] = info.loop or 0
-    frames[0].save(output, format=fmt, save_all=True, append_images=frames[1:], duration=durations, **options)
+    images[0].save(output, format=fmt, save_all=True, append_images=images[1:], duration=durations, **options)
 
 
 def frame_durations(starts_s: list[float], end_s: float, tick_ms: int,

@@ -23,7 +23,7 @@ from pipeline.errors import JobError, JoinFailed, SegmentsMissing, VideoError
 from pipeline.io.alpha import opaque
 from pipeline.io.alpha_video import (alpha_conflict, alpha_encoding, holds_alpha, segment_encoding, work_muxer,
                                      write_with_alpha)
-from pipeline.io.animated import is_animated
+from pipeline.io.animated import check_memory, is_animated
 from pipeline.io.data_tracks import data_left_out
 from pipeline.io.hdr import TRANSFERS
 from pipeline.io.images import IMAGE_EXTENSIONS
@@ -121,6 +121,8 @@ class VideoJob:
             check_encoder(plan.encode, plan.out_hw, plan.info.rate)
         except VideoError as exc:
             raise JobError(str(exc)) from None
+        if is_animated_output(dst):  # its frames are held until it is written
+            check_memory(dst, plan.expected, plan.out_hw)
         for _, codec in plan.info.audio_tracks:  # --audio copy: each track one the output can hold
             audio_plan(codec, output_format(dst), plan.encode.audio)
         if plan.info.empty_audio and plan.encode.audio != "none":
