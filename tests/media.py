@@ -460,3 +460,23 @@ def tiff_without_a_size(path: Path, pages: list[np.ndarray], page: int) -> Path:
             data[tag:tag + 2] = struct.pack("<H", 65000)  # a private tag number: no width any more
     path.write_bytes(bytes(data))
     return path
+
+
+def apng_without_frame_data(path: Path, frames: list[np.ndarray]) -> Path:
+    """An APNG whose frames after the first lost their data (``fdAT`` chunks), as Pillow's ``chunk_no_fdat.png``:
+    its animation is broken, its first frame (the PNG's own picture) whole."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    images = [Image.fromarray(f) for f in frames]
+    images[0].save(buffer, "PNG", save_all=True, append_images=images[1:], duration=100)
+    data, kept, at = buffer.getvalue(), [], 8
+    while at < len(data):
+        length = struct.unpack(">I", data[at:at + 4])[0]
+        if data[at + 4:at + 8] != b"fdAT":
+            kept.append(data[at:at + 12 + length])
+        at += 12 + length
+    path.write_bytes(data[:8] + b"".join(kept))
+    return path

@@ -110,3 +110,21 @@ def test_an_animation_follows_its_own_mask(tmp_path):
     halves = [np.abs(images[0][:, half] - still[:, half]).mean() for half in (slice(0, 28), slice(36, 64))]
     swapped = np.abs(images[0][:, :28] - still[:, 36:]).mean()  # the two styles' regions against each other
     assert max(halves) < swapped / 3, (halves, swapped)
+
+
+def test_an_apng_whose_animation_is_broken_is_written_as_its_picture(tmp_path, caplog):
+    """An APNG whose later frames lost their data (Pillow's ``chunk_no_fdat.png``): neither FFmpeg nor Pillow
+    reads its animation, and it failed; a viewer without APNG shows its picture, which is written as a still now,
+    said in one line."""
+    src = tmp_path / "in"
+    src.mkdir()
+    frames = moving_frames(3, *SIZE)
+    media.apng_without_frame_data(src / "broken.png", frames)
+    with caplog.at_level(logging.WARNING, logger="pipeline"):
+        summary = folder_as_is(src, tmp_path / "out")
+    assert summary.count("processed") == 1, summary.results
+    durations, _, images = played(tmp_path / "out" / "broken.png")
+    assert len(images) == 1 and np.abs(images[0].astype(int) - frames[0]).mean() < 1
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(said) == 1 and said[0].startswith(f"{src / 'broken.png'}: its animation cannot be read (")
+    assert said[0].endswith("): its first picture is written as a still")

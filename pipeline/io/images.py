@@ -151,8 +151,14 @@ def _frames_shown(img: Image.Image, page: int = 0) -> int:
     frames = getattr(img, "n_frames", 1) - first if img.format in _SEQUENCES else 1
     if not 0 <= page < frames:
         raise ImageReadError(f"has no page {page + 1} (it has {frames})")
-    if first + page:
-        img.seek(first + page)
+    try:
+        if first + page:
+            img.seek(first + page)
+    except PILLOW_ERRORS:
+        if page:
+            raise
+        img.seek(0)  # an APNG whose animation is broken: its default image, as a viewer without APNG shows
+        return 1
     return frames
 
 

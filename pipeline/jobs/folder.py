@@ -51,7 +51,7 @@ def load_task(task: Task, size: int, keep_size: bool = False, upscale: Upscale =
     """Read and resize one image (``page`` of a document); large JPEGs are decoded at a reduced scale unless
     --keep-size, which with --upscale guided or decode also keeps the full-size image as the guide."""
     image = read_image(task.src, min_side=0 if keep_size else size, page=page)
-    if image.frames > 1 and not task.pages:  # said, not passed over: the frames or pages an --ext leaves out
+    if image.frames > 1 and not task.whole:  # said, not passed over: the frames or pages an --ext leaves out
         _say_frames(task, image.frames)
     h, w = image.source_hw
     wh, ww = work_size(h, w, size)
@@ -90,16 +90,16 @@ def _finished(item: Loaded, out: torch.Tensor, keep_size: bool) -> tuple[np.ndar
     return to_uint8(out), alpha
 
 
-def run_document(stylizer, task: Task, opts: FolderOptions) -> ItemResult:
-    """Every page of a document (a multi-page TIFF) stylized, one at a time (pages may differ in size), and
-    written as the pages of one file; failed in one line, as a still is, when its first page cannot be read.
-    From a later page that does not decode on, as a video's frames from a damaged packet, the pages before it
-    are written and the rest said."""
+def run_document(stylizer, task: Task, opts: FolderOptions, first_only: bool = False) -> ItemResult:
+    """Every page of a document (a multi-page TIFF; ``first_only``: its first) stylized, one at a time (pages
+    may differ in size), and written as the pages of one file; failed in one line, as a still is, when its
+    first page cannot be read. From a later page that does not decode on, as a video's frames from a damaged
+    packet, the pages before it are written and the rest said."""
     try:
         items = [load_task(task, opts.size, opts.keep_size, opts.upscale)]
     except ImageReadError as exc:
         return ItemResult(str(task.src), FAILED, str(exc))
-    note = _read_pages(task, opts, items)
+    note = "" if first_only else _read_pages(task, opts, items)
     try:
         pages = [_finished(item, _stylize_batch(stylizer, to_tensor(item.work)[None], [item], opts)[0],
                            opts.keep_size) for item in items]
@@ -110,6 +110,13 @@ def run_document(stylizer, task: Task, opts: FolderOptions) -> ItemResult:
     except (OSError, ValueError) as exc:
         return ItemResult(str(task.src), FAILED, f"cannot write {task.dst}: {exc}")
     return ItemResult(str(task.src), PROCESSED, note, str(task.dst))
+
+
+def _run_whole(stylizer, task: Task, opts: FolderOptions) -> ItemResult:
+    """A file written whole: an animation through the video job (or, where its frames cannot be read, its
+    first picture as a still), a document page by page (``run_document``, which writes a one-page file too)."""
+    result = run_animation(stylizer, task, opts) if task.animation else None
+    return result or run_document(stylizer, task, opts, first_only=task.animation)
 
 
 def _read_pages(task: Task, opts: FolderOptions, items: list[Loaded]) -> str:
@@ -175,7 +182,7 @@ def run_folder(stylizer, tasks: list[Task], opts: FolderOptions,
             run_batch(batch)
         _collect_writes(writes, summary, block=True)
     for task in whole:  # an animation through the video job, a document page by page
-        summary.add(run_animation(stylizer, task, opts) if task.animation else run_document(stylizer, task, opts))
+        summary.add(_run_whole(stylizer, task, opts))
     summary.units_done = summary.count(PROCESSED)
     summary.elapsed_s = time.perf_counter() - start
     return summary

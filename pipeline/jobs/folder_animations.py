@@ -4,12 +4,16 @@ source's format (``jobs/folder_plan.py`` marks them; ``pipeline/io/animated.py``
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 from pipeline.errors import ImageReadError, JobError, VideoError
+from pipeline.io.images import writable
 from pipeline.jobs.folder_plan import Task
 from pipeline.options import FolderOptions, Upscale, VideoOptions
 from pipeline.report import FAILED, PROCESSED, ItemResult
+
+log = logging.getLogger(__name__)
 
 
 def animation_options(opts: FolderOptions, refined: bool) -> VideoOptions:
@@ -20,9 +24,11 @@ def animation_options(opts: FolderOptions, refined: bool) -> VideoOptions:
     return VideoOptions(size=opts.size, keep_size=opts.keep_size, upscale=upscale, temporal=temporal)
 
 
-def run_animation(stylizer, task: Task, opts: FolderOptions) -> ItemResult:
+def run_animation(stylizer, task: Task, opts: FolderOptions) -> ItemResult | None:
     """Stylize one animation with ``stylizer`` (a folder's: the feed-forward one, or the Gatys one wrapping it,
-    which then refines every frame); its result, failed in one line when it cannot be read or written."""
+    which then refines every frame); its result, failed in one line when it cannot be read or written. None
+    where its frames cannot be read but its format holds a still (an APNG: its default image, as a viewer
+    without APNG shows it, is then written as a still by the caller), said."""
     from pipeline.engines.local import render_video
     from pipeline.jobs.video import VideoJob
 
@@ -34,11 +40,15 @@ def run_animation(stylizer, task: Task, opts: FolderOptions) -> ItemResult:
     job = VideoJob(animation_options(opts, refiner is not None), "folder", base.device)
     try:
         plan = job.plan(task.src, task.dst)
-    except (VideoError, JobError) as exc:
+    except JobError as exc:
         return ItemResult(str(task.src), FAILED, str(exc))
+    except VideoError as exc:
+        return _as_still(task, exc, ItemResult(str(task.src), FAILED, str(exc)))
     try:
         figures = render_video(job, plan, base, refiner, masks=task.masks or None)
-    except (VideoError, JobError, OSError) as exc:
+    except VideoError as exc:
+        return _as_still(task, exc, job.failed(plan, exc))
+    except (JobError, OSError) as exc:
         return job.failed(plan, exc)
     except ImageReadError as exc:  # its mask, named
         return ItemResult(str(task.src), FAILED, str(exc))
@@ -49,3 +59,11 @@ def run_animation(stylizer, task: Task, opts: FolderOptions) -> ItemResult:
                           f"({figures['stopped_why']}); the output holds the {figures['frames']} frames before",
                           str(task.dst), figures["stopped_at_s"])
     return ItemResult(str(task.src), PROCESSED, output=str(task.dst))
+
+
+def _as_still(task: Task, exc: VideoError, failed: ItemResult) -> ItemResult | None:
+    """None (written as a still) where ``task``'s output format holds one, said; else ``failed``."""
+    if not writable(task.dst):
+        return failed
+    log.warning("%s: its animation cannot be read (%s): its first picture is written as a still", task.src, exc)
+    return None
