@@ -128,3 +128,19 @@ def test_an_apng_whose_animation_is_broken_is_written_as_its_picture(tmp_path, c
     said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(said) == 1 and said[0].startswith(f"{src / 'broken.png'}: its animation cannot be read (")
     assert said[0].endswith("): its first picture is written as a still")
+
+
+def test_what_a_killed_run_left_of_an_animation_is_removed(animations, tmp_path):
+    """An animation is written through the video job's work folder and a temporary joined file: a run killed
+    while writing one left them in the output tree for good. The next run removes them, as it removes a still's
+    ``.part`` file, and nothing else."""
+    from pipeline.jobs.folder_plan import plan_folder, remove_stray_parts
+
+    out = tmp_path / "out"
+    (out / ".moving.gif.parts").mkdir(parents=True)
+    (out / ".moving.gif.parts" / "segment_000000.mp4").write_bytes(b"half a segment")
+    (out / ".moving.tmp.gif").write_bytes(b"half a GIF")
+    (out / ".photo.tmp.jpg").write_bytes(b"not ours")  # a still is never written under that name
+    tasks, _ = plan_folder(animations, out)
+    assert remove_stray_parts(tasks) == 2
+    assert sorted(p.name for p in out.iterdir()) == [".photo.tmp.jpg"]

@@ -44,6 +44,11 @@ def workdir_for(dst: Path) -> Path:
     return dst.parent / f".{dst.name}.parts"
 
 
+def joined_for(dst: Path) -> Path:
+    """The temporary name the finish writes ``dst`` under before renaming it into place."""
+    return dst.with_name(f".{dst.stem}.tmp{dst.suffix}")
+
+
 def prepare_workdir(dst: Path, key: str, resume: bool) -> Path:
     """The folder of finished segments; kept only by --resume for the very same job, emptied otherwise.
     With --resume, job state that cannot be read raises JobError (that video fails, its segments stay)."""

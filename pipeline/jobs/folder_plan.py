@@ -8,6 +8,7 @@ the output tree on the way to an output (a write through it would land outside O
 from __future__ import annotations
 
 import logging
+import shutil
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from PIL import Image
 from pipeline.errors import JobError
 from pipeline.io.animated import ANIMATED_OUTPUTS, is_animated
 from pipeline.io.images import IMAGE_EXTENSIONS, WRITTEN_EXTENSIONS, written_as
+from pipeline.io.segments import joined_for, workdir_for
 from pipeline.io.video import VIDEO_EXTENSIONS
 from pipeline.io.walk import kept_apart, walk_files
 from pipeline.report import SKIPPED, ItemResult, Summary
@@ -133,13 +135,18 @@ def _say_unread(input_dir: Path, passed: Counter) -> None:
 
 
 def remove_stray_parts(tasks: list[Task]) -> int:
-    """Delete the temporary files (``.NAME.XXXX.EXT.part``, from ``io.images.atomic_write``) that a killed
-    run left beside these outputs; returns how many."""
+    """Delete the temporary files (``.NAME.XXXX.EXT.part``, from ``io.images.atomic_write``; an animation's work
+    folder and joined file, from the video job) that a killed run left beside these outputs; returns how many."""
     removed = 0
     for task in tasks:
         if task.dst.parent.is_dir():
-            for stray in task.dst.parent.glob(f".{task.dst.stem}.*{task.dst.suffix}.part"):
-                stray.unlink(missing_ok=True)
+            strays = list(task.dst.parent.glob(f".{task.dst.stem}.*{task.dst.suffix}.part"))
+            strays += [p for p in (joined_for(task.dst), workdir_for(task.dst)) if task.animation and p.exists()]
+            for stray in strays:
+                if stray.is_dir():
+                    shutil.rmtree(stray)
+                else:
+                    stray.unlink(missing_ok=True)
                 removed += 1
     return removed
 

@@ -29,7 +29,7 @@ from pipeline.io.hdr import TRANSFERS
 from pipeline.io.images import IMAGE_EXTENSIONS
 from pipeline.io.sequence import is_sequence
 from pipeline.io.subtitles import tracks_left_out
-from pipeline.io.segments import Tally, drop_damaged_segments, finished_segments, prepare_workdir
+from pipeline.io.segments import Tally, drop_damaged_segments, finished_segments, joined_for, prepare_workdir
 from pipeline.io.video import (VIDEO_EXTENSIONS, Timing, check_encoder, check_output, codec_for_container,
                                join_segments, output_format, output_suffix, probe)
 from pipeline.io.encode import audio_plan, is_animated_output
@@ -189,7 +189,7 @@ class VideoJob:
                                   "--resume")
         t0 = time.perf_counter()
         video, info = plan.video, plan.info
-        tmp = plan.dst.with_name(f".{plan.dst.stem}.tmp{plan.dst.suffix}")
+        tmp = joined_for(plan.dst)
         start_s = float(tally.first_pts * info.time_base) if video.start > 0 else 0.0
         end_s = None if video.whole and not stops else float(tally.last_pts * info.time_base + 1 / info.rate)
         try:
