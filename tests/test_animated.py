@@ -6,6 +6,7 @@ from __future__ import annotations
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -123,3 +124,28 @@ def test_an_animated_output_too_large_for_the_memory_available_is_refused_before
     monkeypatch.setattr(animated, "_available_memory", lambda: 700_000)
     assert run_cli("video", src, tmp_path / "out.gif", "-s", STYLE_PATH, "--size", "0").exit_code == 0
     assert len(played(tmp_path / "out.gif")[2]) == 24
+
+
+def test_a_gif_keeps_what_stands_still_the_same_from_frame_to_frame(tmp_path):
+    """Each GIF frame took its own palette (Pillow's way), so a still part of the picture changed colour whenever
+    another part did: flicker made at the very end, after the temporal steps. One palette for all frames now: a
+    still half stays the same to the level, and no frame is further from its source than before."""
+    rng = np.random.default_rng(3)
+    still = np.stack(np.meshgrid(np.linspace(0, 255, 32), np.linspace(0, 255, 48)), axis=2)
+    still = np.dstack([still, np.full((48, 32), 120.0)]).astype(np.uint8)
+    frames = [np.hstack([still, np.clip(rng.integers(0, 256, 3) + rng.integers(-60, 60, (48, 32, 3)), 0, 255)])
+              .astype(np.uint8) for _ in range(8)]  # the other half: noise about a colour of its own each frame
+    src = tmp_path / "in.mp4"
+    with av.open(str(src), "w") as out:
+        stream = out.add_stream("libx264rgb", rate=8, options={"crf": "0"})
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "rgb24"
+        for k, frame in enumerate(frames):
+            picture = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            picture.pts = k
+            out.mux(stream.encode(picture))
+        out.mux(stream.encode(None))
+    assert run(Identity(), [(src, tmp_path / "out.gif")], OPTS).count("processed") == 1
+    _, _, images = played(tmp_path / "out.gif")
+    assert len(images) == 8
+    assert max(np.abs(a[:, :32].astype(int) - images[0][:, :32]).max() for a in images) == 0
+    assert max(np.abs(a.astype(int) - f).mean() for a, f in zip(images, frames)) < 12  # noise in 256 colours

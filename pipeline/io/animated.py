@@ -206,7 +206,7 @@ def write_animated(segments: list[Path], info, output: Path, offset_s: float = 0
     lasting until the next one starts, the last as long as that frame lasts in the source but not past
     ``end_s`` (--start plus --duration), looping as the source does (forever for a video). Times on the
     source's timeline are the segments' plus ``offset_s`` (--start). The frames are held in memory until
-    written: animated images are short."""
+    written (``check_memory`` refuses what would not fit); a GIF's in one palette (``_one_palette``)."""
     images, times = _frames_and_times(segments)
     last = _last_duration(info, times[-1] + offset_s)
     if end_s is not None:
@@ -218,10 +218,35 @@ def write_animated(segments: list[Path], info, output: Path, offset_s: float = 0
         for image, alpha in zip(images, matched(info, [t + offset_s for t in times], (images[0].height,
                                                                                      images[0].width))):
             image.putalpha(Image.fromarray(alpha))
+    elif fmt == "GIF":
+        _one_palette(images)
     options = dict(_OPTIONS.get(fmt, {}))
     if not (info.loop is None and info.format in ("gif", "apng")):  # a GIF storing no loop count plays once
         options["loop"] = info.loop or 0
     images[0].save(output, format=fmt, save_all=True, append_images=images[1:], duration=durations, **options)
+
+
+# The pixels a GIF's one palette is made from: up to 64 frames across the clip, every so many of their pixels
+_PALETTE_FRAMES, _PALETTE_PIXELS = 64, 256_000
+
+
+def _one_palette(images: list[Image.Image]) -> None:
+    """A GIF's frames (RGB) put in one palette, in place: median cut refined by two k-means passes over up to
+    64 frames across the clip (every so many of their pixels: 256,000 at most, a few seconds), each frame then
+    mapped to it without dithering. Each frame's own palette (Pillow's way) moved colours from frame to frame,
+    flicker the temporal steps had taken out (docs/BENCHMARKS.md, "GIF palettes")."""
+    picked = images[::max(1, len(images) // _PALETTE_FRAMES)]
+    width, height = picked[0].size
+    montage = Image.new("RGB", (width, height * len(picked)))
+    for k, image in enumerate(picked):
+        montage.paste(image, (0, height * k))
+    scale = min(1.0, (_PALETTE_PIXELS / (montage.width * montage.height)) ** 0.5)
+    if scale < 1:  # nearest: the frames' own colours, not blends of them
+        montage = montage.resize((max(1, round(montage.width * scale)), max(1, round(montage.height * scale))),
+                                 Image.Resampling.NEAREST)
+    palette = montage.quantize(256, method=Image.Quantize.MEDIANCUT, kmeans=2)
+    for k, image in enumerate(images):
+        images[k] = image.quantize(palette=palette, dither=Image.Dither.NONE)
 
 
 def frame_durations(starts_s: list[float], end_s: float, tick_ms: int,
