@@ -10,6 +10,7 @@ default is the CLI's.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,6 +35,7 @@ from pipeline.stylizer import Stylizer
 from pipeline.upscale import decode_at_source
 
 Picture = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
+log = logging.getLogger(__name__)
 IN_MEMORY = Path("<in-memory style>")  # names a style given as pixels (StyleOptions wants a name per style)
 OPTION_NAMES = frozenset(f.name for f in dataclasses.fields(StyleOptions)) - {"styles", "device"}
 
@@ -52,6 +54,9 @@ class ImageStylizer:
         if isinstance(content, (str, os.PathLike)):  # read as the folder job reads (EXIF turned, JPEG draft)
             image = read_image(content, min_side=0 if self.keep_size else self.size)
             rgb, source_hw = image.rgb, image.source_hw
+            if image.frames > 1:  # said, not passed over: an image in, an image out
+                log.warning("%s: %d frames or pages: the first is stylized (`stylize folder` and `stylize video` "
+                            "keep every frame of an animation)", content, image.frames)
         else:
             rgb = _float_rgb(content)
             source_hw = rgb.shape[:2]

@@ -192,3 +192,17 @@ def test_writes_follow_the_umask_without_changing_it(tmp_path):
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "0o640"
+
+
+def test_an_animation_given_by_path_is_its_first_frame_said(stylizer, tmp_path, caplog):
+    """An image in, an image out: an animated GIF's first frame is stylized, and one line says the rest is not."""
+    import logging
+
+    frames = [Image.fromarray(np.full((40, 60, 3), (60 * k, 90, 200), np.uint8)) for k in range(3)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    with caplog.at_level(logging.WARNING, logger="pipeline"):
+        out = stylizer(tmp_path / "anim.gif")
+    assert out.size == (60, 40)  # smaller than the work size: its own
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{tmp_path / 'anim.gif'}: 3 frames or pages: the first is stylized (`stylize folder` and `stylize video` "
+        "keep every frame of an animation)"]
