@@ -9,6 +9,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from PIL import Image
 
 from pipeline.io.animated import frame_durations
 from pipeline.io.decode import frame_timestamps, probe
@@ -148,3 +149,25 @@ def test_a_gif_keeps_what_stands_still_the_same_from_frame_to_frame(tmp_path):
     assert len(images) == 8
     assert max(np.abs(a[:, :32].astype(int) - images[0][:, :32]).max() for a in images) == 0
     assert max(np.abs(a.astype(int) - f).mean() for a, f in zip(images, frames)) < 12  # noise in 256 colours
+
+
+def test_a_transparent_gif_shows_its_source_s_transparency_frame_by_frame(tmp_path):
+    """A source with transparency into a GIF: a hole that moves (pixels opaque in one frame, clear in the next)
+    and soft edges. Pillow's own conversion left 3.6 % of a stylized smiley's pixels on the wrong side of half
+    alpha (soft edges made opaque, cleared pixels still showing the frame before); now each frame is whole
+    (disposal 2) in the one palette, clear wherever the source's alpha is under half."""
+    frames = []
+    for k, image in enumerate(moving_frames(6, *SIZE)):
+        alpha = np.full(image.shape[:2], 255, np.uint8)
+        alpha[5:15, 3 * k:3 * k + 8] = 0  # the hole, moving right
+        alpha[:, -4:] = np.linspace(40, 220, 4, dtype=np.uint8)  # a soft edge
+        frames.append(Image.fromarray(np.dstack([image, alpha])))
+    src = tmp_path / "in.png"
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    assert run(Identity(), [(src, tmp_path / "out.gif")], OPTS).count("processed") == 1
+    with Image.open(tmp_path / "out.gif") as out:
+        assert out.n_frames == 6
+        for k, frame in enumerate(frames):
+            out.seek(k)
+            shown = np.asarray(out.convert("RGBA"))[..., 3] >= 128
+            assert np.array_equal(shown, np.asarray(frame.getchannel("A")) >= 128), k

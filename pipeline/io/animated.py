@@ -218,9 +218,11 @@ def write_animated(segments: list[Path], info, output: Path, offset_s: float = 0
         for image, alpha in zip(images, matched(info, [t + offset_s for t in times], (images[0].height,
                                                                                      images[0].width))):
             image.putalpha(Image.fromarray(alpha))
-    elif fmt == "GIF":
-        _one_palette(images)
     options = dict(_OPTIONS.get(fmt, {}))
+    if fmt == "GIF":
+        _one_palette(images)
+        if info.alpha:  # each frame whole: what the one before showed goes before the next is drawn
+            options["disposal"] = 2
     if not (info.loop is None and info.format in ("gif", "apng")):  # a GIF storing no loop count plays once
         options["loop"] = info.loop or 0
     images[0].save(output, format=fmt, save_all=True, append_images=images[1:], duration=durations, **options)
@@ -231,22 +233,37 @@ _PALETTE_FRAMES, _PALETTE_PIXELS = 64, 256_000
 
 
 def _one_palette(images: list[Image.Image]) -> None:
-    """A GIF's frames (RGB) put in one palette, in place: median cut refined by two k-means passes over up to
-    64 frames across the clip (every so many of their pixels: 256,000 at most, a few seconds), each frame then
-    mapped to it without dithering. Each frame's own palette (Pillow's way) moved colours from frame to frame,
-    flicker the temporal steps had taken out (docs/BENCHMARKS.md, "GIF palettes")."""
+    """A GIF's frames (RGB, or RGBA with the source's transparency) put in one palette, in place: median cut
+    refined by two k-means passes over up to 64 frames across the clip (every so many of their pixels: 256,000 at
+    most, a few seconds), each frame then mapped to it without dithering; with transparency, 255 colours and
+    the last index transparent wherever alpha is under half. Each frame's own palette (Pillow's way) moved
+    colours from frame to frame, flicker the temporal steps had taken out (docs/BENCHMARKS.md, "GIF palettes")."""
+    transparent = images[0].mode == "RGBA"
     picked = images[::max(1, len(images) // _PALETTE_FRAMES)]
     width, height = picked[0].size
     montage = Image.new("RGB", (width, height * len(picked)))
     for k, image in enumerate(picked):
-        montage.paste(image, (0, height * k))
+        montage.paste(image.convert("RGB"), (0, height * k))
     scale = min(1.0, (_PALETTE_PIXELS / (montage.width * montage.height)) ** 0.5)
     if scale < 1:  # nearest: the frames' own colours, not blends of them
         montage = montage.resize((max(1, round(montage.width * scale)), max(1, round(montage.height * scale))),
                                  Image.Resampling.NEAREST)
-    palette = montage.quantize(256, method=Image.Quantize.MEDIANCUT, kmeans=2)
+    palette = montage.quantize(255 if transparent else 256, method=Image.Quantize.MEDIANCUT, kmeans=2)
     for k, image in enumerate(images):
-        images[k] = image.quantize(palette=palette, dither=Image.Dither.NONE)
+        mapped = image.convert("RGB").quantize(palette=palette, dither=Image.Dither.NONE)
+        images[k] = _clear_where_transparent(mapped, image) if transparent else mapped
+
+
+def _clear_where_transparent(mapped: Image.Image, image: Image.Image) -> Image.Image:
+    """``mapped`` (a frame in 255 colours) with index 255 wherever ``image``'s alpha is under half, that index
+    the frame's transparent colour."""
+    index = np.asarray(mapped).copy()
+    index[np.asarray(image.getchannel("A")) < 128] = 255
+    cleared = Image.fromarray(index, "P")
+    colours = mapped.getpalette()[:765]
+    cleared.putpalette(colours + [0] * (768 - len(colours)))
+    cleared.info["transparency"] = 255
+    return cleared
 
 
 def frame_durations(starts_s: list[float], end_s: float, tick_ms: int,
