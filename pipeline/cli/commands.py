@@ -135,7 +135,8 @@ def folder(
     verbose: Verbose = False, debug: Debug = False, keyframes: FolderKeyframes = None,
     style_per_scene: FolderStylePerScene = False,
 ) -> None:
-    """Stylize every image under INPUT_DIR into the same tree under OUTPUT_DIR."""
+    """Stylize every image under INPUT_DIR into the same tree under OUTPUT_DIR (animations come back animated, a
+    multi-page TIFF with every page)."""
     if method == Method.GATYS and init != Init.ADAIN and adapt is None:
         adapt = 0  # the decoder is not used: nothing to adapt by default
     built = {}
