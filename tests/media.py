@@ -296,11 +296,13 @@ def _hevc_picture(image: np.ndarray) -> tuple[bytes, bytes]:
 
 def heif(path: Path, image: np.ndarray, tile: int = 64, rotate: int = 0, mirror: int | None = None,
          icc: bytes | None = None, exif: bytes | None = None, alpha: np.ndarray | None = None,
-         clap: tuple[int, int] | None = None) -> Path:
+         clap: tuple[int, int] | None = None, overlay: tuple[int, int, int, int, tuple] | None = None) -> Path:
     """A HEIF photo as phones write one (ISO/IEC 23008-12): ``image`` (RGB) cut into a grid of ``tile``-sided HEVC
     tiles, the grid cropped to the image's size, turned ``rotate`` quarter turns anticlockwise and mirrored
     (``mirror``: 0 about a vertical axis), its ICC profile, EXIF and alpha as phones store them; ``clap``: a
-    centred clean aperture (width, height). FFmpeg writes no HEIF: the boxes are written here."""
+    centred clean aperture (width, height); ``overlay`` (canvas width, height, the grid's x and y offsets, a
+    16-bit RGBA fill), the primary image an overlay of the grid, as Nokia's cameras write. FFmpeg writes no
+    HEIF: the boxes are written here."""
     height, width = image.shape[:2]
     rows, cols = -(-height // tile), -(-width // tile)
     padded = np.pad(image, ((0, rows * tile - height), (0, cols * tile - width), (0, 0)), mode="edge")
@@ -341,6 +343,13 @@ def heif(path: Path, image: np.ndarray, tile: int = 64, rotate: int = 0, mirror:
         coded[300] = struct.pack(">I", 0) + exif
         refs.append(_box(b"cdsc", struct.pack(">HHH", 300, 1, grid)))
     grid_data = struct.pack(">BBBBHH", 0, 0, rows - 1, cols - 1, width, height)
+    primary, overlay_data = grid, b""
+    if overlay is not None:
+        canvas_w, canvas_h, x, y, fill = overlay
+        overlay_data = struct.pack(">BB4HHHhh", 0, 0, *fill, canvas_w, canvas_h, x, y)
+        primary = 400
+        items.append((primary, b"iovl"))
+        refs.append(_box(b"dimg", struct.pack(">HHH", primary, 1, grid)))
 
     def meta(at: int) -> bytes:
         infe = b"".join(_full(b"infe", 2, struct.pack(">HH4s", i, 0, kind) + b"\0") for i, kind in items)
@@ -348,23 +357,25 @@ def heif(path: Path, image: np.ndarray, tile: int = 64, rotate: int = 0, mirror:
         for i, kind in items:
             if kind == b"grid":
                 locations.append(struct.pack(">HHHHII", i, 1, 0, 1, 0, len(grid_data)))
+            elif kind == b"iovl":
+                locations.append(struct.pack(">HHHHII", i, 1, 0, 1, len(grid_data), len(overlay_data)))
             else:
                 locations.append(struct.pack(">HHHHII", i, 0, 0, 1, offset, len(coded[i])))
                 offset += len(coded[i])
         ipma = b"".join(struct.pack(">HB", i, len(a)) + bytes(a) for i, a in associations.items())
         return _full(b"meta", 0, _full(b"hdlr", 0, bytes(4) + b"pict" + bytes(12) + b"\0")
-                     + _full(b"pitm", 0, struct.pack(">H", grid))
+                     + _full(b"pitm", 0, struct.pack(">H", primary))
                      + _full(b"iinf", 0, struct.pack(">H", len(items)) + infe)
                      + _full(b"iloc", 1, bytes([0x44, 0x00]) + struct.pack(">H", len(items)) + b"".join(locations))
                      + _full(b"iref", 0, b"".join(refs))
                      + _box(b"iprp", _box(b"ipco", b"".join(props))
                             + _full(b"ipma", 0, struct.pack(">I", len(associations)) + ipma))
-                     + _box(b"idat", grid_data))
+                     + _box(b"idat", grid_data + overlay_data))
 
     path.parent.mkdir(parents=True, exist_ok=True)
     ftyp = _box(b"ftyp", b"heic" + bytes(4) + b"mif1heic")
     head = len(ftyp) + len(meta(0)) + 8
-    payload = b"".join(coded[i] for i, kind in items if kind != b"grid")
+    payload = b"".join(coded[i] for i, kind in items if kind not in (b"grid", b"iovl"))
     path.write_bytes(ftyp + meta(head) + _box(b"mdat", payload))
     return path
 

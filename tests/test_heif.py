@@ -54,6 +54,20 @@ def test_mirror_clean_aperture_and_alpha(tmp_path):
         assert out.mode == "RGBA" and out.size == (80, 60)
 
 
+def test_an_overlay_is_its_canvas_with_its_image_drawn_at_its_offset(tmp_path):
+    """Nokia's cameras write the primary image as an overlay (``iovl``) of a grid on a canvas: refused before
+    ("a HEIF iovl image, which is not read here"; pillow_heif's ``nokia/alpha.heic``). The canvas in its fill
+    colour, the grid drawn at its offset and cut to the canvas (here 8 columns off its left edge)."""
+    src = heif(tmp_path / "nokia.heic", RAMP, overlay=(140, 130, -8, 20, (65535, 0, 32768, 65535)))
+    loaded = read_image(src)
+    assert loaded.rgb.shape == (130, 140, 3) and loaded.source_hw == (130, 140)
+    shown = loaded.rgb * 255
+    assert np.abs(shown[20:120, :112] - RAMP[:, 8:]).mean() < 4
+    outside = np.ones((130, 140), bool)
+    outside[20:120, :112] = False
+    assert np.abs(shown[outside] - (255, 0, 128)).max() < 1
+
+
 def test_a_heic_beside_its_jpeg_keeps_both(tmp_path):
     """A phone's export folder: IMG_0001.HEIC and the JPEG made of it; neither output may take the other's name."""
     heif(tmp_path / "in" / "IMG_0001.HEIC", RAMP)

@@ -185,6 +185,8 @@ def _image(pictures: _Pictures, items: dict[int, _Item], item_id: int, data: byt
             raise ImageReadError(f"a HEIF grid of {rows}x{cols} with {len(tiles)} tiles")
         rgb = np.concatenate([np.concatenate(tiles[r * cols:(r + 1) * cols], axis=1) for r in range(rows)])
         rgb = rgb[:height, :width]
+    elif item.kind == b"iovl":
+        rgb = _overlay(pictures, items, item, data, idat)
     elif item.kind in (b"hvc1", b""):
         rgb = pictures.picture(item_id, item)
     else:
@@ -197,6 +199,35 @@ def _image(pictures: _Pictures, items: dict[int, _Item], item_id: int, data: byt
         elif name == b"imir":
             rgb = rgb[:, ::-1] if payload[0] & 1 == 0 else rgb[::-1]  # 0: about a vertical axis
     return np.ascontiguousarray(rgb)
+
+
+def _overlay(pictures: _Pictures, items: dict[int, _Item], item: _Item, data: bytes, idat: bytes) -> np.ndarray:
+    """An overlay (``iovl``, as Nokia's cameras write): its canvas in its fill colour, each image it names (a
+    coded picture or a grid) drawn over it at its offset, the later over the earlier, cut to the canvas."""
+    payload = _payload(item, data, idat)
+    wide = 4 if payload[1] & 1 else 2
+    fill, (width, height) = struct.unpack(">4H", payload[2:10]), _overlay_size(payload)
+    refs = item.refs.get(b"dimg", [])
+    if any(items.get(ref, _Item()).kind == b"iovl" for ref in refs):
+        raise ImageReadError("a HEIF overlay of overlays")
+    layers = [_image(pictures, items, ref, data, idat) for ref in refs]
+    deep = any(layer.dtype == np.uint16 for layer in layers)
+    canvas = np.empty((height, width, 3), np.uint16 if deep else np.uint8)
+    canvas[:] = [value if deep else value >> 8 for value in fill[:3]]
+    for k, layer in enumerate(layers):
+        at = 10 + 2 * wide + 2 * wide * k
+        x, y = struct.unpack(">ii" if wide == 4 else ">hh", payload[at:at + 2 * wide])
+        layer = layer.astype(np.uint16) * 257 if deep and layer.dtype == np.uint8 else layer
+        top, left, bottom, right = max(y, 0), max(x, 0), min(y + layer.shape[0], height), min(x + layer.shape[1], width)
+        if bottom > top and right > left:
+            canvas[top:bottom, left:right] = layer[top - y:bottom - y, left - x:right - x, :3]
+    return canvas
+
+
+def _overlay_size(payload: bytes) -> tuple[int, int]:
+    """(width, height) of an overlay's canvas: after its version, flags and four 16-bit fill values."""
+    wide = 4 if payload[1] & 1 else 2
+    return _uint(payload, 10, wide), _uint(payload, 10 + wide, wide)
 
 
 def _clean_aperture(rgb: np.ndarray, clap: bytes) -> np.ndarray:
@@ -234,8 +265,11 @@ def _alpha_item(primary: int, items: dict[int, _Item]) -> int | None:
 
 
 def _coded(item_id: int, items: dict[int, _Item]) -> set[int]:
-    """The coded pictures item ``item_id`` is made of: its grid's tiles, or itself."""
+    """The coded pictures item ``item_id`` is made of: its grid's tiles, an overlay's images', or itself."""
     item = items.get(item_id, _Item())
+    if item.kind == b"iovl":  # its images: coded pictures or grids (an overlay of overlays is refused)
+        return set().union(*(_coded(ref, items) for ref in item.refs.get(b"dimg", [])
+                             if items.get(ref, _Item()).kind != b"iovl"))
     return set(item.refs.get(b"dimg", [])) if item.kind == b"grid" else {item_id}
 
 
@@ -254,6 +288,8 @@ def _stated_size(item: _Item | None, data: bytes, idat: bytes) -> tuple[int, int
         grid = _payload(item, data, idat)
         wide = 4 if grid[1] & 1 else 2
         width, height = _uint(grid, 4, wide), _uint(grid, 4 + wide, wide)
+    elif item.kind == b"iovl":
+        width, height = _overlay_size(_payload(item, data, idat))
     else:
         found = _prop(item, b"ispe")
         width, height = struct.unpack(">II", found[4:12]) if found else (0, 0)
