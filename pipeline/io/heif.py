@@ -175,8 +175,7 @@ def _image(pictures: _Pictures, items: dict[int, _Item], item_id: int, data: byt
         raise ImageReadError(f"a HEIF file referring to an image it does not hold ({item_id})")
     if item.kind == b"grid":
         grid = _payload(item, data, idat)
-        rows, cols, wide = grid[2] + 1, grid[3] + 1, 4 if grid[1] & 1 else 2
-        width, height = _uint(grid, 4, wide), _uint(grid, 4 + wide, wide)
+        rows, cols, (width, height) = grid[2] + 1, grid[3] + 1, _canvas_size(grid, 4)
         refs = item.refs.get(b"dimg", [])
         if any(items.get(tile, _Item()).kind == b"grid" for tile in refs):
             raise ImageReadError("a HEIF grid whose tiles are grids")
@@ -206,7 +205,7 @@ def _overlay(pictures: _Pictures, items: dict[int, _Item], item: _Item, data: by
     coded picture or a grid) drawn over it at its offset, the later over the earlier, cut to the canvas."""
     payload = _payload(item, data, idat)
     wide = 4 if payload[1] & 1 else 2
-    fill, (width, height) = struct.unpack(">4H", payload[2:10]), _overlay_size(payload)
+    fill, (width, height) = struct.unpack(">4H", payload[2:10]), _canvas_size(payload, 10)
     refs = item.refs.get(b"dimg", [])
     if any(items.get(ref, _Item()).kind == b"iovl" for ref in refs):
         raise ImageReadError("a HEIF overlay of overlays")
@@ -224,10 +223,15 @@ def _overlay(pictures: _Pictures, items: dict[int, _Item], item: _Item, data: by
     return canvas
 
 
-def _overlay_size(payload: bytes) -> tuple[int, int]:
-    """(width, height) of an overlay's canvas: after its version, flags and four 16-bit fill values."""
+# Where a derived image's output width and height start in its payload: a grid's after its version, flags and
+# rows and columns; an overlay's after its version, flags and four 16-bit fill values
+_CANVAS_AT = {b"grid": 4, b"iovl": 10}
+
+
+def _canvas_size(payload: bytes, at: int) -> tuple[int, int]:
+    """(width, height) of a grid or an overlay stated at ``at``: 32-bit fields where its flags say, else 16."""
     wide = 4 if payload[1] & 1 else 2
-    return _uint(payload, 10, wide), _uint(payload, 10 + wide, wide)
+    return _uint(payload, at, wide), _uint(payload, at + wide, wide)
 
 
 def _clean_aperture(rgb: np.ndarray, clap: bytes) -> np.ndarray:
@@ -284,12 +288,8 @@ def size(path: Path) -> tuple[int, int]:
 def _stated_size(item: _Item | None, data: bytes, idat: bytes) -> tuple[int, int]:
     if item is None:
         raise ImageReadError("a HEIF file naming no primary image")
-    if item.kind == b"grid":
-        grid = _payload(item, data, idat)
-        wide = 4 if grid[1] & 1 else 2
-        width, height = _uint(grid, 4, wide), _uint(grid, 4 + wide, wide)
-    elif item.kind == b"iovl":
-        width, height = _overlay_size(_payload(item, data, idat))
+    if item.kind in _CANVAS_AT:
+        width, height = _canvas_size(_payload(item, data, idat), _CANVAS_AT[item.kind])
     else:
         found = _prop(item, b"ispe")
         width, height = struct.unpack(">II", found[4:12]) if found else (0, 0)
