@@ -11,7 +11,7 @@ from pipeline.errors import ImageReadError, JobError, VideoError
 from pipeline.io.images import writable
 from pipeline.jobs.folder_plan import Task
 from pipeline.options import FolderOptions, Upscale, VideoOptions
-from pipeline.report import FAILED, PROCESSED, ItemResult
+from pipeline.report import FAILED, ItemResult
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +54,7 @@ def run_animation(stylizer, task: Task, opts: FolderOptions) -> ItemResult | Non
         return ItemResult(str(task.src), FAILED, str(exc))
     except (RuntimeError, ValueError) as exc:  # as a still's batch: out of memory fails this file, the rest go on
         return ItemResult(str(task.src), FAILED, f"stylize failed: {exc}")
-    if "stopped_at_s" in figures:  # a file cut short: the frames before the damage are kept, as videos' are
-        return ItemResult(str(task.src), PROCESSED, f"stopped decoding at {figures['stopped_at_s']:.3f} s "
-                          f"({figures['stopped_why']}); the output holds the {figures['frames']} frames before",
-                          str(task.dst), figures["stopped_at_s"])
-    return ItemResult(str(task.src), PROCESSED, output=str(task.dst))
+    return job.result(plan, figures)  # a file cut short: the frames before the damage kept and said, as a video's
 
 
 def _as_still(task: Task, exc: VideoError, failed: ItemResult) -> ItemResult | None:

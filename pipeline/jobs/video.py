@@ -224,13 +224,17 @@ class VideoJob:
         summary.units_done += figures["frames"]
         for key in TIMINGS:
             summary.extra[key] = round(summary.extra.get(key, 0.0) + figures[key], 3)
+        summary.add(VideoJob.result(plan, figures))
+
+    @staticmethod
+    def result(plan: VideoPlan, figures: dict) -> ItemResult:
+        """The result of a finished video; where its source stopped decoding part way, said in one line."""
         if "stopped_at_s" not in figures:
-            summary.add(ItemResult(str(plan.src), PROCESSED, output=str(plan.dst)))
-            return
+            return ItemResult(str(plan.src), PROCESSED, output=str(plan.dst))
         note = (f"stopped decoding at {figures['stopped_at_s']:.3f} s ({figures['stopped_why']}); the output holds "
                 f"the {figures['frames']} frames before")
         log.warning("%s: %s (--strict makes this an error)", plan.src, note)
-        summary.add(ItemResult(str(plan.src), PROCESSED, note, str(plan.dst), figures["stopped_at_s"]))
+        return ItemResult(str(plan.src), PROCESSED, note, str(plan.dst), figures["stopped_at_s"])
 
 
 def _say_what_changes(plan: VideoPlan) -> None:
