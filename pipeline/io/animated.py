@@ -42,8 +42,9 @@ _OPTIONS = {"WEBP": {"quality": 90, "method": 4}, "AVIF": {"quality": 90}}  # ne
 
 def is_animated(path: Path) -> bool:
     """Whether ``path`` is an image file with more than one frame (an animated PNG, WebP, GIF or AVIF; a TIFF
-    of several pages). A GIF is read only as far as its second frame. False for a file Pillow cannot open (whatever it raises: a bomb,
-    a damaged header), whose reader then says why in one line, and Pillow's warnings are left to that reader."""
+    of several pages). A GIF is read only as far as its second frame. False for a file Pillow cannot open
+    (``PILLOW_ERRORS``: a bomb, a damaged header), whose reader then says why in one line, and Pillow's warnings
+    are left to that reader."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
