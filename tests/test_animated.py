@@ -95,19 +95,6 @@ def test_frame_durations_keep_time_and_the_shortest_delay():
     assert frame_durations([0.0], 0.001, 10, 20) == ([0], [20])  # never shorter than a viewer plays
 
 
-def test_an_output_pattern_is_refused_not_written_as_one_apng(tmp_path):
-    """``.png`` names an animated PNG now; ``frames/%05d.png`` asks for an image sequence, which is not written:
-    refused before any work (usage, exit 2) instead of one APNG named ``%05d.png``."""
-    from tests.helpers import STYLE_PATH, run_cli
-    from tests.videos import make_video
-
-    src = make_video(tmp_path / "in.mp4", frames=3, rate=25, audio=None)
-    result = run_cli("video", src, tmp_path / "frames" / "%05d.png", "-s", STYLE_PATH, "--size", "32")
-    assert result.exit_code == 2
-    assert "image sequences are not written" in result.stderr and "%05d.png" in result.stderr
-    assert not (tmp_path / "frames").exists()
-
-
 def test_an_animated_output_too_large_for_the_memory_available_is_refused_before_any_work(tmp_path, monkeypatch):
     """Every frame of an animated image is held until it is written (Pillow's writers take them all at once): a
     long clip into a GIF would be killed for memory at the end, its work lost. Refused at planning instead, with

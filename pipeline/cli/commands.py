@@ -167,7 +167,8 @@ def folder(
 
 def video(
     input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="A video file, or a folder of videos.")],
-    output: Annotated[Path, typer.Argument(metavar="OUTPUT", help="Output video (or folder, for a folder INPUT).")],
+    output: Annotated[Path, typer.Argument(metavar="OUTPUT", help="Output video or animated image, image "
+                                           "sequence ('frames/%05d.png'), or folder for a folder INPUT.")],
     ctx: typer.Context, style: Styles = None, style_weights: StyleWeights = None, mask: Masks = None,
     mask_feather: MaskFeather = None,
     keyframes: Keyframes = None, style_per_scene: StylePerScene = False,

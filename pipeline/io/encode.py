@@ -18,6 +18,7 @@ import numpy as np
 from pipeline.errors import JobError, VideoError
 from pipeline.io.animated import ANIMATED_FORMATS, ANIMATED_OUTPUTS
 from pipeline.io.color import Colour, from_rgb, tag_stream
+from pipeline.io.sequence_out import DEEP_OUTPUTS, SEQUENCE_OUTPUTS, is_sequence_output
 from pipeline.io.tracks import MP3_LOW_RATE
 from pipeline.io.walk import is_pattern
 from pipeline.options import EncodeOptions
@@ -40,13 +41,22 @@ _COPYABLE_AUDIO = {
 
 
 def output_format(path: Path) -> str:
-    """The muxer of a video output, or ``gif``/``webp``/``apng`` for animated images (``pipeline/io/animated.py``)."""
+    """The muxer of a video output, ``gif``/``webp``/``apng``/``avif`` for animated images
+    (``pipeline/io/animated.py``), ``image2`` (FFmpeg's name) for an image sequence (``pipeline/io/sequence_out.py``)."""
+    if is_sequence_output(path):
+        return "image2"
     suffix = path.suffix.lower()
     return ANIMATED_FORMATS.get(suffix) or _FORMATS.get(suffix, "mp4")
 
 
 def is_animated_output(path: Path) -> bool:
-    return path.suffix.lower() in ANIMATED_OUTPUTS
+    return path.suffix.lower() in ANIMATED_OUTPUTS and not is_pattern(path)
+
+
+def from_frames(path: Path) -> bool:
+    """Whether ``path`` is written from the segments' decoded frames (an animated image, an image sequence),
+    not by stream copy: its segments are lossless and it holds no audio."""
+    return is_animated_output(path) or is_sequence_output(path)
 
 
 def output_suffix(path: Path) -> str:
@@ -81,12 +91,14 @@ def encoder_options(opts: EncodeOptions) -> dict[str, str]:
     return {}
 
 
-def codec_for_container(opts: EncodeOptions, output: Path) -> EncodeOptions:
+def codec_for_container(opts: EncodeOptions, output: Path, deep: bool = False) -> EncodeOptions:
     """WebM holds only VP8/VP9/AV1: the default H.264 becomes VP9 there. AVI stores no presentation times,
-    so frames must be stored in the order they are shown: no B-frames."""
+    so frames must be stored in the order they are shown: no B-frames. ``deep``: the source is deeper than 8
+    bits (an image sequence of 16-bit PNG or TIFF frames keeps 10 of them)."""
     fmt = output_format(output)
-    if is_animated_output(output):  # segments in lossless 4:4:4 H.264, decoded once into the animated image
-        return replace(opts, codec="libx264", crf=0, pix_fmt="yuv444p", audio="none")
+    if from_frames(output):  # segments in lossless 4:4:4 H.264, decoded once into the animated image or frames
+        pix_fmt = "yuv444p10le" if deep and output.suffix.lower() in DEEP_OUTPUTS and is_pattern(output) else "yuv444p"
+        return replace(opts, codec="libx264", crf=0, pix_fmt=pix_fmt, audio="none")
     if fmt == "webm" and opts.codec == "libx264":
         return replace(opts, codec="libvpx-vp9")
     if fmt == "avi" and opts.b_frames:
@@ -113,7 +125,7 @@ def check_encoder(opts: EncodeOptions, size: tuple[int, int], rate: Fraction) ->
 def audio_plan(audio_codec: str | None, out_format: str, mode: str) -> str:
     """'copy', 'transcode' or 'none' for the source's audio in the given output container (animated images
     hold none)."""
-    if audio_codec is None or mode == "none" or out_format in ANIMATED_FORMATS.values():
+    if audio_codec is None or mode == "none" or out_format in (*ANIMATED_FORMATS.values(), "image2"):
         return "none"
     copyable = audio_codec in _COPYABLE_AUDIO.get(out_format, set())
     if mode == "copy":
@@ -128,15 +140,15 @@ def check_output(path: Path, opts: EncodeOptions, audio_codec: str | None = None
     container or a container that cannot hold the codec (JobError), or ``--audio copy`` of a source's
     ``audio_codec`` the container cannot hold (VideoError). ``opts`` as ``codec_for_container`` gives them;
     run ``check_encoder`` first, which names an unusable encoder."""
-    if is_pattern(path):  # frames/%05d.png: one animated PNG named so is not what it asks for
-        raise JobError(f"output {path.name}: image sequences are not written; name a video (.mp4, .mkv, ...) or "
-                       "an animated image (.gif, .webp, .png)")
-    if path.suffix.lower() not in OUTPUT_EXTENSIONS | set(ANIMATED_OUTPUTS):
+    if is_pattern(path) and not is_sequence_output(path):
+        raise JobError(f"output {path.name}: an image sequence's frames are written as one of "
+                       f"{', '.join(sorted(SEQUENCE_OUTPUTS))}, not {path.suffix or 'files without a suffix'}")
+    if not is_pattern(path) and path.suffix.lower() not in OUTPUT_EXTENSIONS | set(ANIMATED_OUTPUTS):
         raise JobError(f"output {path.name}: cannot write {path.suffix or 'a file without a suffix'}; "
                        f"the output must end in one of {', '.join(sorted(OUTPUT_EXTENSIONS | set(ANIMATED_OUTPUTS)))}")
     fmt = output_format(path)
     audio_plan(audio_codec, fmt, opts.audio)
-    if is_animated_output(path):
+    if from_frames(path):
         fmt = "mp4"  # what its segments are written into
     try:
         with av.open(io.BytesIO(), "w", format=fmt) as out:

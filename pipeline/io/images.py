@@ -28,6 +28,7 @@ _WRITTEN_AS = {**{suffix: ".jpg" for suffix in heif.EXTENSIONS}, ".psd": ".png",
 WRITTEN_EXTENSIONS = set(_FORMAT_BY_EXT)
 IMAGE_EXTENSIONS = WRITTEN_EXTENSIONS | set(_WRITTEN_AS)
 _ALPHA_FORMATS = {"PNG", "WEBP", "TIFF", "AVIF", "JPEG2000"}
+ALPHA_SUFFIXES = {suffix for suffix, fmt in _FORMAT_BY_EXT.items() if fmt in _ALPHA_FORMATS}  # written with alpha
 _QUALITY = {"JPEG": 95, "MPO": 95, "WEBP": 95, "AVIF": 90}  # near lossless: the painting's texture is the point
 DEFAULT_UMASK = 0o022
 

@@ -3,8 +3,9 @@ them with the audio into OUTPUT.
 
 The job exposes plan / run one item / finish; the engines (engines/local.py, engines/ray.py) only schedule
 the items and collect what they return. Encoded output goes into per-segment files in a work folder beside
-the output; when every segment is there they are joined into a temporary file renamed onto OUTPUT, so an
-interrupted run leaves OUTPUT untouched and ``--resume`` reuses the finished segments.
+the output; when every segment is there they are joined into a temporary file renamed onto OUTPUT (an image
+sequence: a folder of frames moved into place), so an interrupted run leaves OUTPUT untouched and ``--resume``
+reuses the finished segments.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from pipeline.io.subtitles import tracks_left_out
 from pipeline.io.segments import Tally, drop_damaged_segments, finished_segments, joined_for, prepare_workdir
 from pipeline.io.video import (VIDEO_EXTENSIONS, Timing, check_encoder, check_output, codec_for_container,
                                join_segments, output_format, output_suffix, probe)
-from pipeline.io.encode import audio_plan, is_animated_output
+from pipeline.io.encode import audio_plan, from_frames, is_animated_output
+from pipeline.io.sequence_out import check_unused, discard, is_sequence_output, place, write_sequence
 from pipeline.io.walk import is_pattern, kept_apart, walk_files
 from pipeline.jobs.render import Rendered, SinkFactory, Source, decode_source, render_run, segment_sink
 from pipeline.jobs.video_frames import FrameStage, VideoNets
@@ -67,6 +69,8 @@ def plan_videos(input_path: Path, output_path: Path) -> list[tuple[Path, Path]]:
         return [(input_path, output_path)]
     if not input_path.exists():
         raise JobError(f"input {input_path} does not exist")
+    if input_path.is_dir() and is_pattern(output_path):
+        raise JobError(f"input {input_path} is a folder of videos, so OUTPUT must be a folder, not a pattern")
     if input_path.is_file():
         if input_path.suffix.lower() in IMAGE_EXTENSIONS and not is_animated(input_path):
             raise JobError(f"input {input_path} is a still image: `stylize folder` stylizes images (a folder of "
@@ -89,6 +93,8 @@ def check_destination(src: Path, dst: Path, encode: EncodeOptions) -> None:
     if dst.resolve() == src.resolve():
         raise JobError(f"output {dst} is the input file")
     check_output(dst, codec_for_container(encode, dst))  # suffix, container and codec
+    if is_sequence_output(dst):
+        check_unused(dst)
     folder = dst.parent
     while not folder.exists():
         folder = folder.parent
@@ -129,7 +135,7 @@ class VideoJob:
             log.warning("%s: its audio stream holds no samples (FFmpeg finds no sample rate): the output has no "
                         "audio", src)
         _say_what_changes(plan)
-        return _with_alpha(plan) if plan.info.alpha and not is_animated_output(dst) else plan
+        return _with_alpha(plan) if plan.info.alpha and not from_frames(dst) else plan
 
     def plan_all(self, pairs: list[tuple[Path, Path]], summary: Summary, seekable: bool = False) -> list[VideoPlan]:
         """Plans of the videos that can be read; the others go into ``summary`` as failed."""
@@ -194,9 +200,9 @@ class VideoJob:
         end_s = None if video.whole and not stops else float(tally.last_pts * info.time_base + 1 / info.rate)
         try:
             _write_output(plan, [found[k] for k in sorted(found)], tmp, start_s, end_s)
-            tmp.replace(plan.dst)
+            _put_in_place(tmp, plan.dst)
         except BaseException as exc:
-            tmp.unlink(missing_ok=True)
+            _discard(tmp)
             if isinstance(exc, av.error.FFmpegError) and not isinstance(exc, OSError):  # OSError: a full disk
                 raise JoinFailed(f"joining the segments failed ({exc.strerror}); the finished segments are "
                                  "kept for --resume") from None
@@ -246,6 +252,10 @@ def _say_what_changes(plan: VideoPlan) -> None:
                  TRANSFERS[colour.transfer])
     if plan.info.unknown_tracks:
         log.info("%s: left out, in codecs FFmpeg does not know: %s", plan.src, ", ".join(plan.info.unknown_tracks))
+    if is_sequence_output(plan.dst):
+        log.info("%s: written as a file a frame (%s), numbered in order; an image sequence holds no times (the "
+                 "source's rate: %s fps)%s", plan.src, plan.dst.name, f"{float(plan.info.rate):.6g}",
+                 " and no audio" if plan.info.audio_tracks else "")
     left_out = tracks_left_out(plan.info, output_format(plan.dst))
     if left_out:
         log.info("%s: subtitles not kept, %s holds no %s (.mkv keeps them)", plan.src,
@@ -259,7 +269,7 @@ def _say_what_changes(plan: VideoPlan) -> None:
 def keeps_alpha(plan: VideoPlan) -> bool:
     """Whether ``plan``'s output keeps its source's alpha in a video container (``pipeline/io/alpha_video.py``)."""
     dst = plan.dst
-    return (plan.info.alpha and not is_animated_output(dst) and holds_alpha(dst)
+    return (plan.info.alpha and not from_frames(dst) and holds_alpha(dst)
             and alpha_conflict(plan.video.encode, dst) is None)
 
 
@@ -290,6 +300,11 @@ def _with_alpha(plan: VideoPlan) -> VideoPlan:
 def _write_output(plan: VideoPlan, segments: list[Path], tmp: Path, start_s: float, end_s: float | None) -> None:
     """The segments joined with the audio into ``tmp``; for an output keeping the source's alpha, joined into
     a work file first, then encoded with the alpha there."""
+    if is_sequence_output(plan.dst):  # a file a frame, written into the folder ``tmp``
+        discard(tmp)  # what a killed run left
+        tmp.mkdir()
+        write_sequence(segments, plan.info, tmp, plan.dst, offset_s=start_s)
+        return
     if is_animated_output(plan.dst):  # each frame as long as in the source, the last up to the --duration asked
         video = plan.video
         end_s = plan.info.clock(video.start + video.duration) if video.duration is not None else None
@@ -303,6 +318,20 @@ def _write_output(plan: VideoPlan, segments: list[Path], tmp: Path, start_s: flo
         write_with_alpha(work, plan.info, tmp, alpha_encoding(plan.video.encode, plan.dst), offset_s=start_s)
     finally:
         work.unlink(missing_ok=True)
+
+
+def _put_in_place(tmp: Path, dst: Path) -> None:
+    if is_sequence_output(dst):
+        place(tmp, dst)
+    else:
+        tmp.replace(dst)
+
+
+def _discard(tmp: Path) -> None:
+    if tmp.is_dir():
+        discard(tmp)
+    else:
+        tmp.unlink(missing_ok=True)
 
 
 def _merge(tallies: list[Tally]) -> Tally:

@@ -148,7 +148,8 @@ def make_plan(src: Path, dst: Path, info: VideoInfo, video: VideoOptions, device
     even with one lane (a Ray worker renders single segments); ``scenes`` for the scene cuts (one decoding
     pass, ``control/scenes.py``). Reads the file's packets when it needs the timestamps; writes nothing."""
     info = info if video.deinterlace else replace(info, deinterlace=False)
-    work_hw, out_hw, source_hw = plan_sizes(info, video, codec_for_container(video.encode, dst).pix_fmt)
+    encode = codec_for_container(video.encode, dst, deep=info.colour is not None and info.colour.deep)
+    work_hw, out_hw, source_hw = plan_sizes(info, video, encode.pix_fmt)
     lanes = video.parallel or auto_parallel(device, work_hw, out_hw)
     from_start = video.start == 0 and video.duration is None
     timestamps = None
@@ -159,7 +160,7 @@ def make_plan(src: Path, dst: Path, info: VideoInfo, video: VideoOptions, device
             info = replace(info, seekable=False)
     seg_len = segment_length(info, video)
     plan = VideoPlan(src, dst, info, video, work_hw, out_hw, source_hw, seg_len, None, timestamps,
-                     video.batch_size, lean_encoder(codec_for_container(video.encode, dst), device, out_hw),
+                     video.batch_size, lean_encoder(encode, device, out_hw),
                      video.temporal.warmup_frames, expected_frames(info, video),
                      job_key(src, job_settings(video, style_key, (work_hw, out_hw), info)))
     count = plan.segment_count()
