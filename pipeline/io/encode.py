@@ -98,7 +98,9 @@ def codec_for_container(opts: EncodeOptions, output: Path, deep: bool = False) -
     fmt = output_format(output)
     if from_frames(output):  # segments in lossless 4:4:4 H.264, decoded once into the animated image or frames
         pix_fmt = "yuv444p10le" if deep and output.suffix.lower() in DEEP_OUTPUTS and is_pattern(output) else "yuv444p"
-        return replace(opts, codec="libx264", crf=0, pix_fmt=pix_fmt, audio="none")
+        # ultrafast: the same pixels (lossless), without CABAC: encoded 6x and decoded 4x as fast, 11 % larger
+        # (docs/BENCHMARKS.md, "Lossless segments")
+        return replace(opts, codec="libx264", crf=0, preset="ultrafast", pix_fmt=pix_fmt, audio="none")
     if fmt == "webm" and opts.codec == "libx264":
         return replace(opts, codec="libvpx-vp9")
     if fmt == "avi" and opts.b_frames:
