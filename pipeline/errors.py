@@ -69,6 +69,12 @@ class Cancelled(StylizeError):
     """Work stopped because another lane failed or the run was interrupted."""
 
 
+def reason(exc: Exception) -> str:
+    """The one line an error gives: an FFmpeg error's own words (its ``strerror``, without PyAV's call and file
+    name around them), else ``str(exc)``."""
+    return getattr(exc, "strerror", None) or str(exc)
+
+
 class Terminated(BaseException):
     """SIGTERM arrived: raised in the main thread like ``KeyboardInterrupt`` for Ctrl-C, so the same cleanup
     runs (``finally`` blocks, lanes cancelled, finished work kept). A ``BaseException``, so that no

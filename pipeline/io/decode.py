@@ -16,7 +16,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from pipeline.errors import DecodingStopped, VideoError
+from pipeline.errors import DecodingStopped, VideoError, reason
 from pipeline.io import animated, demux, sequence, truncation
 from pipeline.io.alpha import stream_has_alpha
 from pipeline.io.aspect import display_size, fit_inside, letterboxed, pixel_aspect, say_resized
@@ -98,10 +98,6 @@ class Frame:
     image: np.ndarray  # (H, W, 3) RGB, upright: uint8, or uint16 (0..65535) for a deep source decoded ``deep``
 
 
-def _why(exc: Exception) -> str:
-    return getattr(exc, "strerror", None) or str(exc)
-
-
 def _first_frame(container: av.container.InputContainer, stream) -> tuple[av.VideoFrame, Packets, bool]:
     """The first decodable frame, the packets with data it took, and whether those carried times."""
     seen, stamped = Packets(), False
@@ -117,7 +113,7 @@ def _first_frame(container: av.container.InputContainer, stream) -> tuple[av.Vid
             return frame, seen, stamped
         cut = truncation.cut_short(Path(container.name), set(container.format.name.split(",")))
         raise VideoError(f"truncated: {cut}; no frame decodes before that" if cut else
-                         f"cannot decode the first frame ({_why(exc)})") from None
+                         f"cannot decode the first frame ({reason(exc)})") from None
     raise VideoError("video stream has no frames (zero-length video)")
 
 
@@ -138,7 +134,7 @@ def count_packets(container: av.container.InputContainer, stream, seen: Packets 
             if packet.size:
                 seen.add(packet)
     except av.error.FFmpegError as exc:
-        raise VideoError(f"truncated or corrupt: reading failed ({_why(exc)})") from None
+        raise VideoError(f"truncated or corrupt: reading failed ({reason(exc)})") from None
     return seen
 
 
@@ -221,7 +217,7 @@ def timeline(info: VideoInfo) -> tuple[list[int], list[int]]:
             packets = [p for p in demux.packets(container, stream) if p.size]
             stamps = [p.dts if info.timing == Timing.ORDER or p.pts is None else p.pts for p in packets]
         except av.error.FFmpegError as exc:
-            raise VideoError(f"truncated or corrupt: reading failed ({_why(exc)})") from None
+            raise VideoError(f"truncated or corrupt: reading failed ({reason(exc)})") from None
     if info.timing == Timing.RATE:
         return list(range(len(stamps))), []
     stamps = [s for s in stamps if s is not None]
@@ -354,7 +350,7 @@ def decode_frames(info: VideoInfo, start_s: float = 0.0, duration_s: float | Non
         try:
             _seek(container, stream, info, begin, first_index, timestamps)
         except av.error.FFmpegError as exc:
-            raise VideoError(f"truncated or corrupt: seeking failed ({_why(exc)})") from None
+            raise VideoError(f"truncated or corrupt: seeking failed ({reason(exc)})") from None
         frames = _decoded(container, stream, progress, info.timing == Timing.ORDER)
         frames = deinterlaced(frames, stream) if info.deinterlace else frames
         for frame, pts in retimed(frames, info.timing, info.step, REORDER_WINDOW if info.reorders else 1,

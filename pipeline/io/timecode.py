@@ -30,8 +30,8 @@ def source_timecode(container: av.container.InputContainer, video) -> str | None
     """The timecode of ``container``'s first frame: the ``video`` stream's own, a timecode track's, or the file's."""
     for tags in (video.metadata if video is not None else {}, *(s.metadata for s in container.streams.data),
                  container.metadata):
-        if timecode_tag(tags):
-            return timecode_tag(tags)
+        if found := timecode_tag(tags):
+            return found
     return None
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import av
 
-from pipeline.errors import VideoError
+from pipeline.errors import VideoError, reason
 from pipeline.io import truncation
 from pipeline.io.timecode import timecode_tag
 
@@ -52,7 +52,7 @@ def open_video(path: Path) -> av.container.InputContainer:
     try:
         return open_input(path)
     except (av.error.FFmpegError, ValueError) as exc:  # ValueError: PyAV's own checks of what it read
-        raise VideoError(f"not a readable video ({getattr(exc, 'strerror', None) or str(exc)})") from None
+        raise VideoError(f"not a readable video ({reason(exc)})") from None
 
 
 def video_stream(container: av.container.InputContainer):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import av
 
-from pipeline.errors import DecodingStopped, VideoError
+from pipeline.errors import DecodingStopped, VideoError, reason
 from pipeline.io.demux import packets
 from pipeline.io.said import once
 
@@ -209,7 +209,7 @@ def ending(info, progress, yielded: int, end_s: float | None, from_s: float | No
     frames to ``keep``; or a VideoError. A run that starts mid-file (at ``from_s``) of a file cut before that
     yields nothing: it stopped there, for the run before it to have stopped earlier."""
     error, decoded = progress.error, progress.frames
-    failure = None if error is None else getattr(error, "strerror", None) or str(error)
+    failure = None if error is None else reason(error)
     if failure is None and not yielded and progress.damaged:
         return None
     formats = set(info.format.split(","))
