@@ -102,15 +102,16 @@ def test_a_folder_of_videos_into_a_pattern_is_refused(tmp_path):
 
 
 def test_a_write_failing_part_way_leaves_no_frame_and_resume_writes_them_all(tmp_path, monkeypatch):
-    """A full disk at the fourth frame: no frame in place, no work file beside them but the finished segments,
-    kept for --resume, which then writes all six."""
+    """A disk full from the fourth frame on (frames are written on several threads: counted, not matched, so
+    the failure cannot be skipped by two writes at once): no frame in place, no work file beside them but the
+    finished segments, kept for --resume, which then writes all six."""
     import pipeline.io.sequence_out as sequence_out
 
     src = make_video(tmp_path / "in.mp4", frames=6, rate=25, audio=None)
     real, written = sequence_out.write_image, []
 
     def full_disk(path, *args):
-        if len(written) == 3:
+        if len(written) >= 3:
             raise OSError(28, "No space left on device")
         written.append(path)
         real(path, *args)

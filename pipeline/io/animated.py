@@ -137,15 +137,23 @@ def decode_frames(info, start_s: float = 0.0, end_s: float | None = None, max_fr
             yield Frame(index, stamps[index], np.asarray(image.convert("RGB")))
 
 
-def _frames_and_times(segments: list[Path]) -> tuple[list[Image.Image], list[float]]:
-    """The segments' frames as Pillow images (one copy of each: all are held until written) and their times."""
-    images, times = [], []
+def segment_frames(segments: list[Path]) -> Iterator[tuple[float, av.VideoFrame]]:
+    """(time in seconds, frame) of each frame of the finished ``segments``, one segment after another, for an
+    output written from decoded frames (an animated image, an image sequence: ``pipeline/io/sequence_out.py``).
+    Converted to RGB, a frame is converted with its segment's own colour tags."""
     for path in segments:
         with av.open(str(path)) as segment:
             stream = segment.streams.video[0]
-            for frame in segment.decode(stream):  # converted with the segment's own tags
-                images.append(frame.to_image())
-                times.append(float(frame.pts * stream.time_base))
+            for frame in segment.decode(stream):
+                yield float(frame.pts * stream.time_base), frame
+
+
+def _frames_and_times(segments: list[Path]) -> tuple[list[Image.Image], list[float]]:
+    """The segments' frames as Pillow images (one copy of each: all are held until written) and their times."""
+    images, times = [], []
+    for t, frame in segment_frames(segments):
+        images.append(frame.to_image())
+        times.append(t)
     order = np.argsort(times, kind="stable")
     return [images[k] for k in order], sorted(times)
 

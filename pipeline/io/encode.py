@@ -97,7 +97,8 @@ def codec_for_container(opts: EncodeOptions, output: Path, deep: bool = False) -
     bits (an image sequence of 16-bit PNG or TIFF frames keeps 10 of them)."""
     fmt = output_format(output)
     if from_frames(output):  # segments in lossless 4:4:4 H.264, decoded once into the animated image or frames
-        pix_fmt = "yuv444p10le" if deep and output.suffix.lower() in DEEP_OUTPUTS and is_pattern(output) else "yuv444p"
+        deep = deep and is_sequence_output(output) and output.suffix.lower() in DEEP_OUTPUTS
+        pix_fmt = "yuv444p10le" if deep else "yuv444p"
         # ultrafast: the same pixels (lossless), without CABAC: encoded 6x and decoded 4x as fast, 11 % larger
         # (docs/BENCHMARKS.md, "Lossless segments")
         return replace(opts, codec="libx264", crf=0, preset="ultrafast", pix_fmt=pix_fmt, audio="none")

@@ -270,7 +270,8 @@ def write_image(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = No
     """Save an (H, W, 3) uint8 array atomically; the format follows the extension. ``more_pages`` ((rgb,
     alpha) each) follow it in one document (a multi-page TIFF).
 
-    Transparency is re-attached for formats that store it (PNG, WebP, TIFF, AVIF) and dropped otherwise.
+    Transparency (floats in [0, 1], or uint8) is re-attached for formats that store it (PNG, WebP, TIFF, AVIF)
+    and dropped otherwise.
     ``metadata`` (``LoadedImage.metadata``): the source's ICC profile and EXIF, kept where the format stores
     them (Pillow's JPEG, PNG, WebP, TIFF and AVIF writers do), so a wide-gamut photo keeps meaning its colours.
     """
@@ -292,9 +293,10 @@ def write_image(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = No
 
 
 def _with_alpha(page: tuple[np.ndarray, np.ndarray | None], fmt: str) -> Image.Image:
-    """One page as Pillow writes it: its transparency re-attached where ``fmt`` stores it."""
+    """One page as Pillow writes it: its transparency (floats in [0, 1], or uint8 as it was read) re-attached
+    where ``fmt`` stores it."""
     rgb, alpha = page
     img = Image.fromarray(rgb)
     if alpha is not None and fmt in _ALPHA_FORMATS:
-        img.putalpha(Image.fromarray((alpha * 255.0 + 0.5).astype(np.uint8)))
+        img.putalpha(Image.fromarray(alpha if alpha.dtype == np.uint8 else (alpha * 255.0 + 0.5).astype(np.uint8)))
     return img

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import numpy as np
 
 from pipeline.errors import JobError
 from pipeline.io.alpha import AlphaTrack
+from pipeline.io.animated import segment_frames
 from pipeline.io.images import ALPHA_SUFFIXES, WRITTEN_EXTENSIONS, atomic_write, write_image
 from pipeline.io.sequence import sequence_files
 from pipeline.io.walk import PRINTF, is_pattern
@@ -60,21 +60,27 @@ def frame_name(pattern: Path, number: int) -> str:
 
 
 def write_sequence(segments: list[Path], info, folder: Path, pattern: Path, offset_s: float = 0.0) -> int:
-    """Each frame of the segments as its own file in ``folder``, named by ``pattern`` (its numbering above),
-    with the source's transparency where the format holds it; ``offset_s``: what puts the segments' times on
-    the source's timeline (--start). Returns how many frames were written. Several frames are encoded at once."""
+    """Each frame of the segments as its own file in ``folder`` (made empty first: a killed run may have left
+    it), named by ``pattern`` (its numbering above), with the source's transparency where the format holds it;
+    ``offset_s``: what puts the segments' times on the source's timeline (--start). Returns how many frames
+    were written. Several frames are encoded at once."""
+    discard(folder)
+    folder.mkdir()
     numbers = _numbering(info)
-    alpha = AlphaTrack(info, _size(segments[0])) if info.alpha and pattern.suffix.lower() in ALPHA_SUFFIXES else None
+    keeps_alpha = info.alpha and pattern.suffix.lower() in ALPHA_SUFFIXES
+    alpha: AlphaTrack | None = None
     pending: list[Future] = []
     count, workers = 0, os.cpu_count() or 1
     try:
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for count, (t, rgb) in enumerate(_frames(segments), start=1):
+            for count, (t, frame) in enumerate(segment_frames(segments), start=1):
                 t += offset_s
-                mask = alpha.at(t).astype(np.float32) / 255.0 if alpha is not None else None
-                name = frame_name(pattern, numbers(t, count))
+                if keeps_alpha and alpha is None:  # at the frames' size, known from the first
+                    alpha = AlphaTrack(info, (frame.height, frame.width))
+                rgb = _rgb(frame)
                 write = write_image if rgb.dtype == np.uint8 else write_deep
-                pending.append(pool.submit(write, folder / name, rgb, mask))
+                name = frame_name(pattern, numbers(t, count))
+                pending.append(pool.submit(write, folder / name, rgb, alpha.at(t) if alpha is not None else None))
                 if len(pending) >= _IN_FLIGHT * workers:
                     pending.pop(0).result()  # at most so many frames held at once; a failed write stops here
             for future in pending:
@@ -93,33 +99,23 @@ def _numbering(info):
     return lambda t, k: first + round((t - info.origin_s) * info.rate)
 
 
-def _frames(segments: list[Path]) -> Iterator[tuple[float, np.ndarray]]:
-    """(time, RGB frame) of each frame of the segments, in order."""
-    for path in segments:
-        with av.open(str(path)) as segment:
-            stream = segment.streams.video[0]
-            for frame in segment.decode(stream):  # converted with the segment's own tags
-                deep = max(c.bits for c in frame.format.components) > 8
-                yield float(frame.pts * stream.time_base), frame.to_ndarray(format="rgb48le" if deep else "rgb24")
+def _rgb(frame: av.VideoFrame) -> np.ndarray:
+    """A segment's frame as RGB: uint8, or uint16 from a segment deeper than 8 bits."""
+    deep = max(c.bits for c in frame.format.components) > 8
+    return frame.to_ndarray(format="rgb48le" if deep else "rgb24")
 
 
 def write_deep(path: Path, rgb: np.ndarray, alpha: np.ndarray | None = None) -> None:
-    """Save an (H, W, 3) uint16 array (``alpha``: floats in [0, 1]) as a 16-bit PNG or TIFF, atomically."""
+    """Save an (H, W, 3) uint16 array (``alpha``: uint8) as a 16-bit PNG or TIFF, atomically."""
     import cv2
 
     pixels = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
     if alpha is not None:
-        pixels = np.dstack([pixels, (alpha * 65535.0 + 0.5).astype(np.uint16)])
+        pixels = np.dstack([pixels, alpha.astype(np.uint16) * 257])
     ok, data = cv2.imencode(path.suffix.lower(), pixels)
     if not ok:
         raise OSError(f"{path.name}: OpenCV could not encode the frame")
     atomic_write(path, lambda tmp: tmp.write_bytes(data.tobytes()))
-
-
-def _size(segment: Path) -> tuple[int, int]:
-    with av.open(str(segment)) as container:
-        stream = container.streams.video[0]
-        return stream.height, stream.width
 
 
 def place(folder: Path, pattern: Path) -> None:

@@ -202,7 +202,7 @@ class VideoJob:
             _write_output(plan, [found[k] for k in sorted(found)], tmp, start_s, end_s)
             _put_in_place(tmp, plan.dst)
         except BaseException as exc:
-            _discard(tmp)
+            _discard(tmp, plan.dst)
             if isinstance(exc, av.error.FFmpegError) and not isinstance(exc, OSError):  # OSError: a full disk
                 raise JoinFailed(f"joining the segments failed ({exc.strerror}); the finished segments are "
                                  "kept for --resume") from None
@@ -301,8 +301,6 @@ def _write_output(plan: VideoPlan, segments: list[Path], tmp: Path, start_s: flo
     """The segments joined with the audio into ``tmp``; for an output keeping the source's alpha, joined into
     a work file first, then encoded with the alpha there."""
     if is_sequence_output(plan.dst):  # a file a frame, written into the folder ``tmp``
-        discard(tmp)  # what a killed run left
-        tmp.mkdir()
         write_sequence(segments, plan.info, tmp, plan.dst, offset_s=start_s)
         return
     if is_animated_output(plan.dst):  # each frame as long as in the source, the last up to the --duration asked
@@ -321,14 +319,16 @@ def _write_output(plan: VideoPlan, segments: list[Path], tmp: Path, start_s: flo
 
 
 def _put_in_place(tmp: Path, dst: Path) -> None:
+    """The joined output ``tmp`` moved to ``dst``: renamed, or an image sequence's frames moved one by one."""
     if is_sequence_output(dst):
         place(tmp, dst)
     else:
         tmp.replace(dst)
 
 
-def _discard(tmp: Path) -> None:
-    if tmp.is_dir():
+def _discard(tmp: Path, dst: Path) -> None:
+    """The joined output ``tmp`` of ``dst`` removed where it could not be put in place."""
+    if is_sequence_output(dst):
         discard(tmp)
     else:
         tmp.unlink(missing_ok=True)
