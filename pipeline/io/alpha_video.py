@@ -1,7 +1,7 @@
 """Transparency into video outputs: a source with alpha written to WebM becomes VP9 with alpha, to MOV
 ProRes 4444 with alpha; other containers (MP4, MKV with H.264, AVI) hold none and drop it with one line.
 
-Such a job writes its segments in lossless 4:4:4 H.264 (``segment_encoding``), and its finish joins them with
+Such a job writes its segments in lossless 4:4:4 H.264 (``encode.lossless_segments``), and its finish joins them with
 the audio exactly as any job does (``pipeline/io/join.py``), into a work file; ``write_with_alpha`` then
 decodes that file's frames, puts the source's alpha back at each frame's time (``pipeline/io/alpha.py``),
 encodes them with the alpha codec and copies the audio packets as they are. So frame times, frame count and
@@ -58,12 +58,6 @@ def alpha_encoding(opts: EncodeOptions, output: Path) -> EncodeOptions:
     """The settings of the final encode into ``output`` (its container's alpha codec, the user's --crf)."""
     codec, pix_fmt = ALPHA_CODECS[output_format(output)]
     return replace(opts, codec=codec, pix_fmt=pix_fmt, threads=0)
-
-
-def segment_encoding(opts: EncodeOptions, deep: bool) -> EncodeOptions:
-    """Lossless 4:4:4 H.264 segments (10-bit for a source deeper than 8 bits), without B-frames."""
-    return replace(opts, codec="libx264", crf=0, preset="ultrafast", pix_fmt="yuv444p10le" if deep else "yuv444p",
-                   b_frames=False)
 
 
 def work_muxer(output: Path) -> str:

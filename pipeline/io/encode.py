@@ -96,17 +96,22 @@ def codec_for_container(opts: EncodeOptions, output: Path, deep: bool = False) -
     so frames must be stored in the order they are shown: no B-frames. ``deep``: the source is deeper than 8
     bits (an image sequence of 16-bit PNG or TIFF frames keeps 10 of them)."""
     fmt = output_format(output)
-    if from_frames(output):  # segments in lossless 4:4:4 H.264, decoded once into the animated image or frames
+    if from_frames(output):  # decoded once into the animated image or the frames
         deep = deep and is_sequence_output(output) and output.suffix.lower() in DEEP_OUTPUTS
-        pix_fmt = "yuv444p10le" if deep else "yuv444p"
-        # ultrafast: the same pixels (lossless), without CABAC: encoded 6x and decoded 4x as fast, 11 % larger
-        # (docs/BENCHMARKS.md, "Lossless segments")
-        return replace(opts, codec="libx264", crf=0, preset="ultrafast", pix_fmt=pix_fmt, audio="none")
+        return replace(lossless_segments(opts, deep), audio="none")
     if fmt == "webm" and opts.codec == "libx264":
         return replace(opts, codec="libvpx-vp9")
     if fmt == "avi" and opts.b_frames:
         return replace(opts, b_frames=False)
     return opts
+
+
+def lossless_segments(opts: EncodeOptions, deep: bool) -> EncodeOptions:
+    """Lossless 4:4:4 H.264 segments (10-bit for a source deeper than 8 bits), without B-frames, for an output
+    made from their decoded frames. ultrafast: the same pixels, without CABAC: encoded 6x and decoded 4x as fast
+    as medium, 11 % larger (docs/BENCHMARKS.md, "Lossless segments")."""
+    return replace(opts, codec="libx264", crf=0, preset="ultrafast", pix_fmt="yuv444p10le" if deep else "yuv444p",
+                   b_frames=False)
 
 
 def check_encoder(opts: EncodeOptions, size: tuple[int, int], rate: Fraction) -> None:

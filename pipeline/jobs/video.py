@@ -22,8 +22,7 @@ import torch
 
 from pipeline.errors import JobError, JoinFailed, SegmentsMissing, VideoError
 from pipeline.io.alpha import opaque
-from pipeline.io.alpha_video import (alpha_conflict, alpha_encoding, holds_alpha, segment_encoding, work_muxer,
-                                     write_with_alpha)
+from pipeline.io.alpha_video import alpha_conflict, alpha_encoding, holds_alpha, work_muxer, write_with_alpha
 from pipeline.io.animated import check_memory, is_animated
 from pipeline.io.data_tracks import data_left_out
 from pipeline.io.hdr import TRANSFERS
@@ -33,7 +32,7 @@ from pipeline.io.subtitles import tracks_left_out
 from pipeline.io.segments import Tally, drop_damaged_segments, finished_segments, joined_for, prepare_workdir
 from pipeline.io.video import (VIDEO_EXTENSIONS, Timing, check_encoder, check_output, codec_for_container,
                                join_segments, output_format, output_suffix, probe)
-from pipeline.io.encode import audio_plan, from_frames, is_animated_output
+from pipeline.io.encode import audio_plan, from_frames, is_animated_output, lossless_segments
 from pipeline.io.sequence_out import check_unused, discard, is_sequence_output, place, write_sequence
 from pipeline.io.walk import is_pattern, kept_apart, walk_files
 from pipeline.jobs.render import Rendered, SinkFactory, Source, decode_source, render_run, segment_sink
@@ -287,7 +286,7 @@ def _with_alpha(plan: VideoPlan) -> VideoPlan:
         except VideoError as exc:
             raise JobError(f"{exc} (for the transparency of {src})") from None
         deep = plan.info.colour is not None and plan.info.colour.deep and output_format(dst) == "mov"
-        return replace(plan, encode=segment_encoding(plan.encode, deep))
+        return replace(plan, encode=lossless_segments(plan.encode, deep))
     if holds_alpha(dst):
         log.info("%s: its transparency is dropped: %s asks for a format without it (leave it out to keep the "
                  "alpha)", src, alpha_conflict(plan.video.encode, dst))
