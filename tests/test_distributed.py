@@ -152,7 +152,7 @@ def test_a_failing_cluster_is_one_error_line_and_exit_1(tmp_path, random_decoder
     assert result.exit_code == 1 and "Traceback" not in result.stderr
     said = [line for line in result.stderr.splitlines() if not line.startswith("note:")]  # a busy probe's note
     assert said == ["error: the Ray cluster failed (RayError: The actor died unexpectedly before finishing this "
-                    "task.); what was finished is kept: run again (videos with --resume)"]
+                    "task.); what was finished is kept: run again with --skip-existing (videos also with --resume)"]
 
 
 def test_ray_carries_where_a_cut_short_clip_stopped(tmp_path, random_decoder_file, ray_local):

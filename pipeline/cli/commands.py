@@ -49,6 +49,8 @@ VIDEO_EXAMPLES = """Examples:
 
   stylize video clips/ out/ -s a.jpg --temporal off --size 256
 
+  stylize video clips/ out/ -s a.jpg --resume --skip-existing    # again after Ctrl-C
+
   stylize video clip.mp4 out.mp4 --keyframes styles.json
 
   stylize video clip.mp4 out.mp4 -s a.jpg --mask mask.mp4"""
@@ -181,7 +183,8 @@ def video(
     memory_budget: MemoryBudget = 2.0, compile_nets: Compile = False,
     codec: Codec = "libx264", crf: Crf = 18, preset: Preset = "medium", pix_fmt: PixFmt = "yuv420p",
     audio: AudioOpt = Audio.AUTO, start: Start = 0.0, duration: Duration = None, max_frames: MaxFrames = None,
-    resume: Resume = False, segment_seconds: SegmentSeconds = 10.0, parallel: Parallel = 0, strict: Strict = False,
+    resume: Resume = False, skip_existing: SkipExisting = False, segment_seconds: SegmentSeconds = 10.0,
+    parallel: Parallel = 0, strict: Strict = False,
     deinterlace: Deinterlace = True, fps: Fps = None, temporal: TemporalOpt = TemporalMode.FULL,
     temporal_strength: TemporalStrength = 0.5,
     temporal_still_strength: TemporalStill = 0.8, refine_every: RefineEvery = 0, flow: FlowOpt = FlowBackend.AUTO,
@@ -215,7 +218,7 @@ def video(
                                       TemporalOptions(temporal, temporal_strength, temporal_still_strength, refine,
                                                       flow=flow),
                                       upscale=upscale, strict=strict, fps=fps, contact_sheet=contact_sheet,
-                                      deinterlace=deinterlace)
+                                      deinterlace=deinterlace, skip_existing=skip_existing)
         return style_opts
 
     def job(style_opts, hooks):

@@ -85,7 +85,7 @@ AudioOpt = Annotated[Audio, _opt(panel=VIDEO, help="auto copies the audio when t
 Start = Annotated[float, _opt(panel=VIDEO, min=0.0, help="Start time in seconds from the first frame.")]
 Duration = Annotated[Optional[float], _opt(panel=VIDEO, min=0.0, help="Seconds to process from --start.")]
 MaxFrames = Annotated[Optional[int], _opt(panel=VIDEO, min=1, help="Stop after this many frames.")]
-Resume = Annotated[bool, _opt(panel=VIDEO, help="Reuse the finished segments of an interrupted run.")]
+Resume = Annotated[bool, _opt(panel=VIDEO, help="Reuse the finished segments of an interrupted run (with --skip-existing, a batch's finished videos are left as they are too).")]
 SegmentSeconds = Annotated[float, _opt(panel=VIDEO, min=0.1, help="Length of the resumable encoded segments.")]
 Parallel = Annotated[int, _opt(panel=VIDEO, min=0, help="Lanes rendering runs of segments side by side, each with its own decoder and encoder (0 = auto, per video).")]
 Strict = Annotated[bool, _opt(panel=VIDEO, help="A video that stops decoding part way (cut short, damaged) fails, instead of keeping the frames that decoded with a warning.")]

@@ -21,6 +21,8 @@ from pipeline.options import StyleOptions
 from pipeline.report import EXIT_USAGE, Hooks, Summary, print_summary
 
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+# what to run next after Ctrl-C or SIGTERM: finished outputs are in place, a video's finished segments in its work folder
+KEPT = "what was finished is kept (run again with --skip-existing, and for videos --resume)"
 IMPORTED = time.time()  # where the OS does not say when the process started (first_frame_s)
 err = Console(stderr=True, soft_wrap=True)  # an error line stays one line, however long
 
@@ -69,9 +71,9 @@ def run_job(job: Callable[[StyleOptions, Hooks], Summary], style: Callable[[], S
             raise
         fail(str(exc), 1)
     except KeyboardInterrupt:
-        fail("interrupted; what was finished is kept (videos: run again with --resume)", EXIT_INTERRUPTED)
+        fail(f"interrupted; {KEPT}", EXIT_INTERRUPTED)
     except Terminated:
-        fail("terminated; what was finished is kept (videos: run again with --resume)", EXIT_TERMINATED)
+        fail(f"terminated; {KEPT}", EXIT_TERMINATED)
     finish(summary, json_out)
 
 

@@ -71,7 +71,7 @@ def _rows(rows: list[dict], actor, recipe: Recipe, workers: int, extra: dict, ba
     except RayError as exc:
         first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
         raise EngineError(f"the Ray cluster failed ({type(exc).__name__}: {first}); what was finished is kept: "
-                          "run again (videos with --resume)") from None
+                          "run again with --skip-existing (videos also with --resume)") from None
 
 
 def prepare_workers(style: StyleOptions, on_adapt_step: Callable[[int], None] | None) -> StyleOptions:

@@ -49,7 +49,7 @@ def check_unused(pattern: Path) -> None:
     if found:
         raise JobError(f"output {pattern}: {len(found)} file{'s' if len(found) > 1 else ''} already match it "
                        f"({found[0][1].name}{' ...' if len(found) > 1 else ''}); move them away, or name another "
-                       "folder or pattern")
+                       "folder or pattern (--skip-existing leaves a finished sequence as it is)")
 
 
 def frame_name(pattern: Path, number: int) -> str:

@@ -13,10 +13,9 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
-
 from pipeline.errors import JobError
 from pipeline.io.animated import ANIMATED_OUTPUTS, is_animated
+from pipeline.io.finished import finished_image
 from pipeline.io.images import IMAGE_EXTENSIONS, WRITTEN_EXTENSIONS, written_as
 from pipeline.io.segments import joined_for, workdir_for
 from pipeline.io.video import VIDEO_EXTENSIONS
@@ -151,23 +150,11 @@ def remove_stray_parts(tasks: list[Task]) -> int:
     return removed
 
 
-def _usable(path: Path) -> bool:
-    """An existing output that is not empty and decodes (a killed writer's leftover is redone)."""
-    try:
-        if path.stat().st_size == 0:
-            return False
-        with Image.open(path) as img:
-            img.verify()
-        return True
-    except (OSError, ValueError, SyntaxError):
-        return False
-
-
 def drop_existing(tasks: list[Task], skip_existing: bool, summary: Summary) -> list[Task]:
     """With --skip-existing, record tasks whose output exists and decodes as skipped; returns the others."""
     todo = []
     for task in tasks:
-        if skip_existing and task.dst.exists() and _usable(task.dst):
+        if skip_existing and task.dst.exists() and finished_image(task.dst):
             summary.add(ItemResult(str(task.src), SKIPPED, "output exists", str(task.dst)))
         else:
             todo.append(task)

@@ -25,6 +25,7 @@ from pipeline.io.alpha import opaque
 from pipeline.io.alpha_video import alpha_conflict, alpha_encoding, holds_alpha, work_muxer, write_with_alpha
 from pipeline.io.animated import check_memory, is_animated
 from pipeline.io.data_tracks import data_left_out
+from pipeline.io.finished import finished_video
 from pipeline.io.hdr import TRANSFERS
 from pipeline.io.images import IMAGE_EXTENSIONS
 from pipeline.io.sequence import is_sequence
@@ -39,7 +40,7 @@ from pipeline.jobs.render import Rendered, SinkFactory, Source, decode_source, r
 from pipeline.jobs.video_frames import FrameStage, VideoNets
 from pipeline.jobs.video_plan import VideoPlan, make_plan
 from pipeline.options import EncodeOptions, EngineOptions, GatysOptions, StyleOptions, VideoOptions
-from pipeline.report import FAILED, PROCESSED, Hooks, ItemResult, Summary, Totals
+from pipeline.report import FAILED, PROCESSED, SKIPPED, Hooks, ItemResult, Summary, Totals
 
 log = logging.getLogger(__name__)
 TIMINGS = ("decode_s", "compute_s", "encode_s", "join_s")
@@ -137,9 +138,13 @@ class VideoJob:
         return _with_alpha(plan) if plan.info.alpha and not from_frames(dst) else plan
 
     def plan_all(self, pairs: list[tuple[Path, Path]], summary: Summary, seekable: bool = False) -> list[VideoPlan]:
-        """Plans of the videos that can be read; the others go into ``summary`` as failed."""
+        """Plans of the videos that can be read; the others go into ``summary`` as failed, and with
+        --skip-existing those whose output is in place and decodes as skipped."""
         plans = []
         for src, dst in pairs:
+            if self.video.skip_existing and finished_video(dst):
+                summary.add(ItemResult(str(src), SKIPPED, "output exists", str(dst)))
+                continue
             try:
                 plans.append(self.plan(src, dst, seekable))
             except VideoError as exc:
@@ -361,23 +366,32 @@ def run_video_job(input_path: Path, output: Path, style: StyleOptions, video: Vi
     plans = job.plan_all(pairs, summary, seekable=ray and len(pairs) == 1)
     totals = Totals(hooks, {str(p.src): p.expected for p in plans})
     hooks, summary.on_result = totals.hooks, totals.hooks.on_result
-    if ray:
-        from pipeline.engines.ray import run_videos_ray
-        from pipeline.models.backbones import check_backbone
-
-        check_backbone(refine)  # here, once, rather than failing on every worker
-        run_videos_ray(job, plans, style, refine, engine, hooks, summary)
-    else:
-        from pipeline.build import build_refiner, build_stylizer, describe_networks
-        from pipeline.engines.local import run_videos_local
-
-        stylizer = build_stylizer(style, hooks.on_adapt_step)
-        refiner = build_refiner(stylizer, refine) if refine is not None else None
-        summary.extra["backend"] = describe_networks(stylizer, refiner)
-        run_videos_local(job, plans, stylizer, refiner, hooks, summary)
+    if plans:  # none when every video failed to plan or was skipped: no networks, no cluster
+        _render(job, plans, style, refine, engine, hooks, summary)
     summary.elapsed_s = time.perf_counter() - start
     if video.contact_sheet is not None:
         from pipeline.jobs.sheets import write_video_sheet
 
         write_video_sheet(video.contact_sheet, summary, style.styles, video.start, video.fps)
     return summary
+
+
+def _render(job: VideoJob, plans: list[VideoPlan], style: StyleOptions, refine: GatysOptions | None,
+            engine: EngineOptions, hooks: Hooks, summary: Summary) -> None:
+    """Render and finish ``plans`` on the engine asked for: this process's networks, or Ray's workers."""
+    from pipeline.options import Engine
+
+    if engine.engine == Engine.RAY:
+        from pipeline.engines.ray import run_videos_ray
+        from pipeline.models.backbones import check_backbone
+
+        check_backbone(refine)  # here, once, rather than failing on every worker
+        run_videos_ray(job, plans, style, refine, engine, hooks, summary)
+        return
+    from pipeline.build import build_refiner, build_stylizer, describe_networks
+    from pipeline.engines.local import run_videos_local
+
+    stylizer = build_stylizer(style, hooks.on_adapt_step)
+    refiner = build_refiner(stylizer, refine) if refine is not None else None
+    summary.extra["backend"] = describe_networks(stylizer, refiner)
+    run_videos_local(job, plans, stylizer, refiner, hooks, summary)

@@ -132,11 +132,13 @@ def split_runs(segments: int, lanes: int) -> tuple[range, ...] | None:
 
 def job_settings(video: VideoOptions, style_key: str, sizes: tuple, info: VideoInfo | None = None) -> dict:
     """The settings a segment depends on: how many lanes render it does not change it, so --resume may use
-    another --parallel, nor does the contact sheet made after the job. The frame sizes worked out from the
-    source are among them, so segments from a version that sized the frames otherwise are made again; so is
-    an HDR source's SDR rendering (earlier versions stylized its signal as it was)."""
+    another --parallel, nor does the contact sheet made after the job, nor --skip-existing (left out, so
+    segments of a version before it are still taken). The frame sizes worked out from the source are among
+    them, so segments from a version that sized the frames otherwise are made again; so is an HDR source's SDR
+    rendering (earlier versions stylized its signal as it was)."""
+    video_settings = {name: value for name, value in asdict(video).items() if name != "skip_existing"}
     settings = {"style": style_key, "sizes": sizes,
-                "video": asdict(video) | {"resume": None, "parallel": None, "contact_sheet": None}}
+                "video": video_settings | {"resume": None, "parallel": None, "contact_sheet": None}}
     if info is not None and info.colour is not None and info.colour.hdr:
         settings["sdr"] = ("bt2408", REFERENCE_WHITE, PEAK, KNEE)
     return settings

@@ -116,6 +116,7 @@ class VideoOptions:
     fps: float | None = None  # the rate of an image sequence (None: 25) or a raw stream (None: its headers')
     contact_sheet: Path | None = None  # one overview image of frames sampled from each result, made after the job
     deinterlace: bool = True  # frames the source flags interlaced are deinterlaced (pipeline/io/deinterlace.py)
+    skip_existing: bool = False  # a video whose output is already in place and decodes is left alone
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "upscale", Upscale(self.upscale))
