@@ -11,10 +11,11 @@ from pathlib import Path
 import av
 import pytest
 
+from pipeline.io.finished import finished_video
 from pipeline.jobs.render import segment_sink
 from pipeline.jobs.video import Media
 from pipeline.options import TemporalMode, TemporalOptions, VideoOptions
-from tests.helpers import STYLE_PATH, Recorder, failing_sink, make_stylizer, one_error_line, run, run_cli
+from tests.helpers import STYLE_PATH, Identity, Recorder, failing_sink, make_stylizer, one_error_line, run, run_cli
 from tests.media import cut
 from tests.videos import make_video, read_video
 
@@ -132,3 +133,21 @@ def test_skip_existing_is_not_among_the_settings_a_resume_checks(tmp_path, styli
     run(stylizer, [(src, dst)], VideoOptions(**{**vars(opts), "resume": True, "skip_existing": True}),
         Media(sink=again))
     assert sorted(again.frames) == list(range(12, 24)) and read_video(dst)["frames"] == 24
+
+
+@pytest.mark.skipif(not REAL[2].exists(), reason="needs ../shared/data/video")
+def test_an_output_cut_short_is_not_taken_for_a_finished_one(tmp_path):
+    """Two seconds of a real clip with its audio, written into each container and animated format, whole and
+    with its last tenth or half of bytes gone (a copy that stopped): only the whole ones count as finished.
+    FFmpeg reads a cut MP4 or MOV by its index and rebuilds a cut AVI's, so each reads as a shorter whole
+    unless the packets are held to the ends the file states."""
+    opts = VideoOptions(size=64, batch_size=4, parallel=1, max_frames=60, temporal=TemporalOptions(TemporalMode.OFF))
+    outputs = [tmp_path / f"whole.{ext}" for ext in ("mp4", "mov", "mkv", "webm", "avi", "gif", "webp", "apng")]
+    summary = run(Identity(), [(REAL[2], dst) for dst in outputs], opts)
+    assert summary.count("processed") == len(outputs), summary.results
+    for whole in outputs:
+        assert finished_video(whole), whole.name
+        for fraction in (0.5, 0.9):
+            assert not finished_video(cut(whole, tmp_path / f"cut{fraction}{whole.suffix}", fraction)), \
+                (whole.name, fraction)
+    assert not finished_video(tmp_path / "none.mp4")

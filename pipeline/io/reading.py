@@ -14,8 +14,10 @@ from PIL import Image
 _NOW = threading.local()
 # What Pillow raises for a file it cannot open, seek through or decode, besides OSError: a damaged APNG's frame
 # order (SyntaxError), a TIFF page with no size (TypeError), a page past the end (EOFError), its AVIF decoder's
-# errors (RuntimeError), a picture too large to decode safely (DecompressionBombError)
-PILLOW_ERRORS = (OSError, ValueError, SyntaxError, TypeError, EOFError, RuntimeError, Image.DecompressionBombError)
+# errors (RuntimeError), a GIF that ends inside a frame's header (IndexError), a picture too large to decode
+# safely (DecompressionBombError)
+PILLOW_ERRORS = (OSError, ValueError, SyntaxError, TypeError, EOFError, RuntimeError, IndexError,
+                 Image.DecompressionBombError)
 
 
 @contextmanager
