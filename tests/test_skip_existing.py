@@ -151,3 +151,5 @@ def test_an_output_cut_short_is_not_taken_for_a_finished_one(tmp_path):
             assert not finished_video(cut(whole, tmp_path / f"cut{fraction}{whole.suffix}", fraction)), \
                 (whole.name, fraction)
     assert not finished_video(tmp_path / "none.mp4")
+    # FFmpeg's AAC in Matroska: the stated end takes in the encoder's priming, 19 ms past the last packet's end
+    assert finished_video(make_video(tmp_path / "primed.mkv", frames=30, rate=24, audio="aac"))

@@ -62,32 +62,35 @@ def finished_video(path: Path) -> bool:
 
 def _runs_to_its_end(container, stream) -> bool:
     """Whether ``stream``'s packets from the keyframe before its stated end's last second reach that end,
-    within one packet (only those packets are read: a skipped output costs milliseconds, not a pass over
-    the file)."""
+    within two of the longest a packet lasts or is shown (a two-frame WMV states 1 ms a frame and shows one a
+    second; an AAC or Opus track's stated end takes in its priming, up to a packet past its last). Only those
+    packets are read, so a skipped output costs milliseconds, not a pass over the file."""
     end = _stated_end(stream)
     if end is None:  # nothing stated to hold the data to
         return True
     container.seek(int(max(0, end - 1) / stream.time_base), stream=stream, backward=True)
-    reached, longest = None, 0
+    starts, lasts = [], [Fraction(0)]
     for packet in container.demux(stream):
         if packet.is_corrupt:  # FFmpeg's flag for a packet the file ends inside
             return False
-        if packet.pts is not None and packet.size:
-            duration = (packet.duration or 0) * packet.time_base
-            reached, longest = max(reached or 0, packet.pts * packet.time_base + duration), max(longest, duration)
-    return reached is not None and reached >= end - longest - Fraction(1, 1000)
+        if packet.pts is not None:  # a Theora packet of no bytes repeats a frame
+            starts.append(packet.pts * packet.time_base)
+            lasts.append((packet.duration or 0) * packet.time_base)
+    if not starts:
+        return False
+    starts.sort()
+    longest = max([*lasts, *(b - a for a, b in zip(starts, starts[1:]))])
+    return starts[-1] + 2 * longest >= end - Fraction(1, 1000)
 
 
 def _stated_end(stream) -> Fraction | None:
-    """Where ``stream`` says it ends, in seconds on its own clock: its duration after its start (MP4,
-    MOV, AVI), or the DURATION tag FFmpeg's Matroska muxer writes (MKV, WebM)."""
-    start = Fraction(stream.start_time or 0) * stream.time_base
+    """Where ``stream`` says it ends, in seconds on its own clock: its start plus its duration (MP4, MOV,
+    AVI), or the DURATION tag FFmpeg's Matroska muxer writes (MKV, WebM: the end of its last packet)."""
     if stream.duration:
-        return start + Fraction(stream.duration) * stream.time_base
-    tag = stream.metadata.get("DURATION", "")
-    if match := _DURATION.fullmatch(tag):
+        return (Fraction(stream.start_time or 0) + stream.duration) * stream.time_base
+    if match := _DURATION.fullmatch(stream.metadata.get("DURATION", "")):
         hours, minutes, seconds = match.groups()
-        return start + int(hours) * 3600 + int(minutes) * 60 + Fraction(seconds)
+        return int(hours) * 3600 + int(minutes) * 60 + Fraction(seconds)
     return None
 
 
