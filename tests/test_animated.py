@@ -13,7 +13,7 @@ from PIL import Image
 
 from pipeline.io.animated import frame_durations
 from pipeline.io.decode import frame_timestamps, probe
-from pipeline.jobs.video import plan_videos
+from pipeline.jobs.video_paths import plan_videos
 from pipeline.options import TemporalMode, TemporalOptions, VideoOptions
 from tests import media
 from tests.helpers import Identity, run

@@ -4,10 +4,12 @@ input to the output, leftovers of a killed run, and broken outputs under --skip-
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 from PIL import Image
 
+from pipeline.io.claim import hold_file
 from tests.helpers import STYLE_PATH as STYLE, one_error_line, run_cli, save_rgb
 
 
@@ -63,3 +65,23 @@ def test_leftovers_of_a_killed_run_are_removed_and_broken_outputs_redone(tmp_pat
         assert np.asarray(Image.open(out / f"{name}.png")).shape == (32, 32, 3)
     result, summary = _run(tmp_path / "in", out, random_decoder_file, "--skip-existing")
     assert summary["skipped"] == 3 and summary["processed"] == 0
+
+
+def test_a_file_another_run_is_writing_is_not_taken_for_a_leftover(tmp_path, random_decoder_file):
+    """A temporary file held by a running writer (``atomic_write`` locks it while it writes) stays; one a
+    killed run left beside it goes. Before, a second run into the same folder deleted the first's file
+    under it, whose rename then failed."""
+    save_rgb(tmp_path / "in" / "a.png", 32, 32)
+    out = tmp_path / "out"
+    out.mkdir()
+    writing, left = out / ".a.live1.png.part", out / ".a.dead1.png.part"
+    left.write_bytes(b"half an image")
+    writing.write_bytes(b"being written")
+    fd = os.open(writing, os.O_RDONLY)
+    try:
+        hold_file(fd)  # as the other run's atomic_write holds it
+        result, summary = _run(tmp_path / "in", out, random_decoder_file)
+        assert result.exit_code == 0 and summary["processed"] == 1
+        assert writing.exists() and not left.exists()
+    finally:
+        os.close(fd)

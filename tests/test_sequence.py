@@ -13,7 +13,7 @@ from PIL import Image
 
 from pipeline.errors import VideoError
 from pipeline.io.decode import decode_frames, frame_timestamps, probe
-from pipeline.jobs.video import plan_videos
+from pipeline.jobs.video_paths import plan_videos
 from pipeline.errors import OptionError
 from pipeline.options import TemporalMode, TemporalOptions, VideoOptions
 from tests.helpers import Identity, run, run_cli

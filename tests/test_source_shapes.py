@@ -300,7 +300,7 @@ def test_an_empty_packet_inside_the_file_is_the_frame_before_held_not_the_end(tm
 def test_a_folder_of_older_videos_is_walked_whole(tmp_path):
     """WMV, 3GP, FLV, Ogg, MXF and DV files decode (each read by hand from Debian's sample media), but the walk of
     ``stylize video FOLDER`` took none of them: a folder of them was "no videos"."""
-    from pipeline.jobs.video import plan_videos
+    from pipeline.jobs.video_paths import plan_videos
     from tests import media
 
     src = tmp_path / "in"
@@ -319,7 +319,7 @@ def test_videos_whose_outputs_would_share_a_name_are_each_written(tmp_path, capl
     """``b.mp4``, ``b.h264`` and ``b.ts`` in one folder: the raw stream and the transport stream are written as MP4,
     and before all three went to ``out/b.mp4``, each overwriting the one before (a camera's card copied beside
     its exports)."""
-    from pipeline.jobs.video import plan_videos
+    from pipeline.jobs.video_paths import plan_videos
     from tests import media
 
     src = tmp_path / "in"
@@ -368,7 +368,7 @@ def test_a_picture_size_that_changes_part_way_is_fitted_into_the_first(tmp_path,
 def test_one_video_into_a_folder_is_written_in_a_container_the_output_can_be(tmp_path):
     """``stylize video Speedway.mj2 out/`` (the Open Preservation Foundation's Motion JPEG 2000 sample): the
     output took the source's name whole, and .mj2 is no output container, so the one video was refused."""
-    from pipeline.jobs.video import plan_videos
+    from pipeline.jobs.video_paths import plan_videos
     from tests import media
 
     (tmp_path / "out").mkdir()

@@ -17,7 +17,8 @@ import torch
 
 from pipeline.io.video import SegmentWriter, probe
 from pipeline.jobs.render import decode_source, render_run, segment_sink
-from pipeline.jobs.video import Media, VideoJob, plan_videos
+from pipeline.jobs.video import Media, VideoJob
+from pipeline.jobs.video_paths import plan_videos
 from pipeline.jobs.video_frames import FrameStage, nets_for_video
 from pipeline.options import EncodeOptions, TemporalMode, TemporalOptions, VideoOptions
 from pipeline.report import FAILED, PROCESSED

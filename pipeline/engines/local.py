@@ -32,16 +32,22 @@ def run_videos_local(job: VideoJob, plans: list[VideoPlan], stylizer, refiner, h
 def render_video(job: VideoJob, plan: VideoPlan, stylizer, refiner=None, on_units=lambda n: None,
                  masks=None) -> dict:
     """One planned video, its lanes side by side, joined into its output: its figures (frames, timings,
-    lanes, batch size, output size). ``masks``: each style's mask file, where they are not the run's."""
+    lanes, batch size, output size). ``masks``: each style's mask file, where they are not the run's. Raises
+    ``io.claim.Busy`` when another run is writing the output."""
     plan = job.settle(plan, stylizer)
-    job.prepare(plan)
-    nets = nets_for_video(stylizer, refiner, plan, masks)
-    try:
-        rendered = run_items(job, nets, job.items(plan), on_units)
-    finally:
-        nets.close()
-    return {**job.finish(plan, rendered), "parallel": plan.lanes, "batch_size": plan.batch_size,
-            "output_size": list(plan.out_hw)}
+    with job.claim(plan):  # no other run touches the output until it is joined, or this one has failed
+        try:
+            job.prepare(plan)
+            nets = nets_for_video(stylizer, refiner, plan, masks)
+            try:
+                rendered = run_items(job, nets, job.items(plan), on_units)
+            finally:
+                nets.close()
+            figures = job.finish(plan, rendered)
+        except VideoError as exc:
+            job.drop_work(plan, exc)
+            raise
+    return {**figures, "parallel": plan.lanes, "batch_size": plan.batch_size, "output_size": list(plan.out_hw)}
 
 
 def stylize_one(stylizer, src: Path, dst: Path, video: VideoOptions, refiner=None, style_key: str = "") -> dict:

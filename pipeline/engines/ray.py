@@ -13,6 +13,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -187,11 +188,13 @@ def _finished_part(plan: VideoPlan) -> Rendered:
 
 
 def _schedule(job: VideoJob, plans: list[VideoPlan], split: bool, hooks: Hooks, summary: Summary,
-              parts: dict[int, list[Rendered]]) -> list[dict]:
-    """Prepare each video's work folder and list its items as rows; a video that cannot start is failed."""
+              parts: dict[int, list[Rendered]], claims: ExitStack) -> list[dict]:
+    """Claim and prepare each video's work folder (held in ``claims`` until the run ends) and list its items as
+    rows; a video that cannot start is failed, one another run is writing skipped."""
     rows = []
     for i, plan in enumerate(plans):
         try:
+            claims.enter_context(job.claim(plan))
             job.prepare(plan)
         except JobError as exc:
             summary.add(job.failed(plan, exc))
@@ -218,21 +221,28 @@ def run_videos_ray(job: VideoJob, plans: list[VideoPlan], style: StyleOptions, r
     split = len(plans) == 1 and plans[0].video.whole and plans[0].timestamps is not None
     parts: dict[int, list[Rendered]] = {}
     errors: dict[int, BaseException] = {}
-    rows = _schedule(job, plans, split, hooks, summary, parts)
-    if rows:
+    with ExitStack() as claims:  # every video's work folder held by this driver until it is joined or failed
+        rows = _schedule(job, plans, split, hooks, summary, parts, claims)
         extra = {"job": job, "plans": plans}
-        for row in _rows(rows, VideoActor, Recipe(style, refine), engine.workers, extra):
+        for row in _rows(rows, VideoActor, Recipe(style, refine), engine.workers, extra) if rows else ():
             i = int(row["plan"])
             if row["error"]:
                 errors.setdefault(i, _ERRORS[str(row["error"])](str(row["reason"])))
                 continue
             parts[i].append(_rendered(row))
             hooks.on_units(int(row["frames"]))
+        _finish(job, plans, parts, errors, summary)
+    return summary
+
+
+def _finish(job: VideoJob, plans: list[VideoPlan], parts: dict[int, list[Rendered]],
+            errors: dict[int, BaseException], summary: Summary) -> None:
+    """Join each video whose items all finished; record the others as failed (their work folders still held)."""
     for i, rendered in parts.items():
         try:
             if i in errors:
                 raise errors[i]
             job.record(summary, plans[i], job.finish(plans[i], rendered))
         except (VideoError, JobError, OSError) as exc:
+            job.drop_work(plans[i], exc)
             summary.add(job.failed(plans[i], exc))
-    return summary

@@ -16,6 +16,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from pipeline.errors import ImageReadError
 from pipeline.io import hdr, heif, jpeg2000, libtiff
 from pipeline.io.animated import first_played
+from pipeline.io.claim import hold_file
 from pipeline.io.reading import PILLOW_ERRORS, reading
 
 # AVIF (what phones and the web now save) needs Pillow 11.3 or later, whose wheels read and write it.
@@ -252,17 +253,21 @@ def current_umask() -> int:
 
 
 def atomic_write(path: Path, write) -> None:
-    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place."""
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place. The temporary
+    file is locked while it is written (``io.claim.hold_file``), so a run that clears a killed run's leftovers
+    leaves it alone."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix + ".part", dir=path.parent)
-    os.close(fd)
     try:
+        hold_file(fd)
         write(Path(tmp))
         os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes it private; give it the permissions open() would
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    finally:
+        os.close(fd)
 
 
 def write_image(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = None,

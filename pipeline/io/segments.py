@@ -22,6 +22,7 @@ import av
 import numpy as np
 
 from pipeline.errors import JobError, VideoError
+from pipeline.io.claim import owner_fields
 from pipeline.io.color import Colour
 from pipeline.io.decode import count_packets
 from pipeline.io.images import atomic_write
@@ -50,14 +51,20 @@ def joined_for(dst: Path) -> Path:
 
 
 def prepare_workdir(dst: Path, key: str, resume: bool) -> Path:
-    """The folder of finished segments; kept only by --resume for the very same job, emptied otherwise.
-    With --resume, job state that cannot be read raises JobError (that video fails, its segments stay)."""
+    """The folder of finished segments, made and held by this run (``io.claim``); what an earlier run left
+    in it is kept only by --resume for the very same job, emptied otherwise (the folder itself stays: it is
+    what the hold locks). With --resume, job state that cannot be read raises JobError (that video fails,
+    its segments stay)."""
     workdir = workdir_for(dst)
-    if workdir.exists():
-        if not (resume and _job_key(workdir) == key):
-            shutil.rmtree(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    atomic_write(workdir / "job.json", functools.partial(_write_synced, text=json.dumps({"key": key})))
+    workdir.mkdir(parents=True, exist_ok=True)  # here already where it was claimed
+    if not (resume and _job_key(workdir) == key):
+        for left in workdir.iterdir():
+            if left.is_dir() and not left.is_symlink():
+                shutil.rmtree(left)
+            else:
+                left.unlink()
+    state = json.dumps({"key": key, **owner_fields()})
+    atomic_write(workdir / "job.json", functools.partial(_write_synced, text=state))
     for stale in workdir.glob("*.part*"):
         stale.unlink()
     return workdir

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pipeline.errors import JobError
 from pipeline.io.animated import ANIMATED_OUTPUTS, is_animated
+from pipeline.io.claim import held
 from pipeline.io.finished import finished_image
 from pipeline.io.images import IMAGE_EXTENSIONS, WRITTEN_EXTENSIONS, written_as
 from pipeline.io.segments import joined_for, workdir_for
@@ -135,18 +136,21 @@ def _say_unread(input_dir: Path, passed: Counter) -> None:
 
 def remove_stray_parts(tasks: list[Task]) -> int:
     """Delete the temporary files (``.NAME.XXXX.EXT.part``, from ``io.images.atomic_write``; an animation's work
-    folder and joined file, from the video job) that a killed run left beside these outputs; returns how many."""
+    folder and joined file, from the video job) that a killed run left beside these outputs; returns how many.
+    What a running run holds (``io.claim``: the file it writes, the animation it works on) is left to it."""
     removed = 0
     for task in tasks:
-        if task.dst.parent.is_dir():
-            strays = list(task.dst.parent.glob(f".{task.dst.stem}.*{task.dst.suffix}.part"))
-            strays += [p for p in (joined_for(task.dst), workdir_for(task.dst)) if task.animation and p.exists()]
-            for stray in strays:
-                if stray.is_dir():
-                    shutil.rmtree(stray)
-                else:
-                    stray.unlink(missing_ok=True)
-                removed += 1
+        if not task.dst.parent.is_dir():
+            continue
+        strays = [p for p in task.dst.parent.glob(f".{task.dst.stem}.*{task.dst.suffix}.part") if not held(p)]
+        if task.animation and not held(workdir_for(task.dst)):
+            strays += [p for p in (joined_for(task.dst), workdir_for(task.dst)) if p.exists()]
+        for stray in strays:
+            if stray.is_dir():
+                shutil.rmtree(stray)
+            else:
+                stray.unlink(missing_ok=True)
+            removed += 1
     return removed
 
 

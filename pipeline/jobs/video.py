@@ -11,7 +11,6 @@ reuses the finished segments.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import time
 from dataclasses import dataclass, replace
@@ -23,23 +22,21 @@ import torch
 from pipeline.errors import JobError, JoinFailed, SegmentsMissing, VideoError
 from pipeline.io.alpha import opaque
 from pipeline.io.alpha_video import alpha_conflict, alpha_encoding, holds_alpha, work_muxer, write_with_alpha
-from pipeline.io.animated import check_memory, is_animated
+from pipeline.io.animated import check_memory
+from pipeline.io.claim import Busy, Claim, claim
 from pipeline.io.data_tracks import data_left_out
 from pipeline.io.finished import finished_video
 from pipeline.io.hdr import TRANSFERS
-from pipeline.io.images import IMAGE_EXTENSIONS
-from pipeline.io.sequence import is_sequence
 from pipeline.io.subtitles import tracks_left_out
 from pipeline.io.segments import Tally, drop_damaged_segments, finished_segments, joined_for, prepare_workdir
-from pipeline.io.video import (VIDEO_EXTENSIONS, Timing, check_encoder, check_output, codec_for_container,
-                               join_segments, output_format, output_suffix, probe)
+from pipeline.io.video import Timing, check_encoder, join_segments, output_format, probe
 from pipeline.io.encode import audio_plan, from_frames, is_animated_output, lossless_segments
-from pipeline.io.sequence_out import check_unused, discard, is_sequence_output, place, write_sequence
-from pipeline.io.walk import is_pattern, kept_apart, walk_files
+from pipeline.io.sequence_out import discard, is_sequence_output, place, write_sequence
 from pipeline.jobs.render import Rendered, SinkFactory, Source, decode_source, render_run, segment_sink
 from pipeline.jobs.video_frames import FrameStage, VideoNets
+from pipeline.jobs.video_paths import check_destination, plan_videos
 from pipeline.jobs.video_plan import VideoPlan, make_plan
-from pipeline.options import EncodeOptions, EngineOptions, GatysOptions, StyleOptions, VideoOptions
+from pipeline.options import EngineOptions, GatysOptions, StyleOptions, VideoOptions
 from pipeline.report import FAILED, PROCESSED, SKIPPED, Hooks, ItemResult, Summary, Totals
 
 log = logging.getLogger(__name__)
@@ -60,48 +57,6 @@ class Media:
 
     source: Source = decode_source
     sink: SinkFactory = segment_sink
-
-
-def plan_videos(input_path: Path, output_path: Path) -> list[tuple[Path, Path]]:
-    """(source, destination) pairs: one file, or every video under a folder mirrored into OUTPUT; an image
-    sequence (a pattern like ``frames/%05d.png``, or a folder of numbered frames and no videos) is one video."""
-    if is_pattern(input_path) or (input_path.is_dir() and output_path.suffix and is_sequence(input_path)):
-        return [(input_path, output_path)]
-    if not input_path.exists():
-        raise JobError(f"input {input_path} does not exist")
-    if input_path.is_dir() and is_pattern(output_path):
-        raise JobError(f"input {input_path} is a folder of videos, so OUTPUT must be a folder, not a pattern")
-    if input_path.is_file():
-        if input_path.suffix.lower() in IMAGE_EXTENSIONS and not is_animated(input_path):
-            raise JobError(f"input {input_path} is a still image: `stylize folder` stylizes images (a folder of "
-                           "them), `stylize video` videos")
-        # into a folder: its name, in a container the output can be (``clip.mj2``, ``clip.h264``: ``.mp4``)
-        dst = (output_path / input_path.name).with_suffix(output_suffix(input_path)) if output_path.is_dir() \
-            else output_path
-        return [(input_path, dst)]
-    if output_path.exists() and not output_path.is_dir():
-        raise JobError(f"input {input_path} is a folder, so OUTPUT must be a folder")
-    if output_path.resolve() == input_path.resolve():
-        raise JobError("output folder is the input folder")
-    excluded = output_path if output_path.resolve().is_relative_to(input_path.resolve()) else None
-    return kept_apart([(src, (output_path / src.relative_to(input_path)).with_suffix(output_suffix(src)))
-                       for src in walk_files(input_path, VIDEO_EXTENSIONS, exclude=excluded)])
-
-
-def check_destination(src: Path, dst: Path, encode: EncodeOptions) -> None:
-    """Refuse an output that cannot be written, before anything is created (JobError)."""
-    if dst.resolve() == src.resolve():
-        raise JobError(f"output {dst} is the input file")
-    check_output(dst, codec_for_container(encode, dst))  # suffix, container and codec
-    if is_sequence_output(dst):
-        check_unused(dst)
-    folder = dst.parent
-    while not folder.exists():
-        folder = folder.parent
-    if not folder.is_dir():
-        raise JobError(f"cannot create the output folder {dst.parent}: {folder} is not a folder")
-    if not os.access(folder, os.W_OK):
-        raise JobError(f"output folder {folder} is not writable")
 
 
 class VideoJob:
@@ -161,12 +116,24 @@ class VideoJob:
         return replace(plan, batch_size=auto_batch_size(stylizer, plan.work_hw, lanes=lanes or plan.lanes))
 
     @staticmethod
-    def prepare(plan: VideoPlan) -> None:
-        """Create the output folder and the work folder (kept from an earlier run only by --resume)."""
+    def claim(plan: VideoPlan) -> Claim:
+        """This run's hold on the plan's output (``io.claim``), from before ``prepare`` until after ``finish``
+        or ``drop_work``; raises Busy when another run holds it, or with --skip-existing has finished it since
+        this run planned (runs sharing a folder of videos). Creates the output folder."""
         try:
             plan.dst.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise JobError(f"cannot create the output folder {plan.dst.parent}: {exc.strerror or exc}") from None
+        held = claim(plan.workdir, plan.dst)
+        if plan.video.skip_existing and finished_video(plan.dst):
+            shutil.rmtree(plan.workdir, ignore_errors=True)  # made by the claim, empty
+            held.release()
+            raise Busy(f"another run finished {plan.dst} while this one worked")
+        return held
+
+    @staticmethod
+    def prepare(plan: VideoPlan) -> None:
+        """Ready the claimed work folder (what an earlier run left kept only by --resume)."""
         prepare_workdir(plan.dst, plan.key, plan.video.resume)
         for k in drop_damaged_segments(plan.workdir, plan.seg_len):
             log.warning("%s: finished segment %d of an earlier run is damaged; it is made again", plan.src, k)
@@ -220,14 +187,21 @@ class VideoJob:
 
     @staticmethod
     def failed(plan: VideoPlan, exc: BaseException) -> ItemResult:
-        """The result of a video whose item failed. A file that fails to decode fails again: its work folder
-        goes; a failed write (a full disk) keeps the finished segments for --resume."""
+        """The result of a video that failed, or that another run is writing (skipped, said)."""
+        if isinstance(exc, Busy):
+            log.warning("%s: %s", plan.src, exc)
+            return ItemResult(str(plan.src), SKIPPED, str(exc), str(plan.dst))
         if isinstance(exc, OSError):
             return ItemResult(str(plan.src), FAILED, f"writing failed: {exc} (finished segments are kept for "
                                                      "--resume)")
+        return ItemResult(str(plan.src), FAILED, str(exc))
+
+    @staticmethod
+    def drop_work(plan: VideoPlan, exc: BaseException) -> None:
+        """After ``exc``, with the claim still held: a file that fails to decode fails again, so its work folder
+        goes; a failed write (a full disk), missing segments or a refused join keep theirs for --resume."""
         if isinstance(exc, VideoError) and not isinstance(exc, (SegmentsMissing, JoinFailed)):
             shutil.rmtree(plan.workdir, ignore_errors=True)
-        return ItemResult(str(plan.src), FAILED, str(exc))
 
     @staticmethod
     def record(summary: Summary, plan: VideoPlan, figures: dict) -> None:
