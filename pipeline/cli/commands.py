@@ -23,6 +23,7 @@ from pipeline.cli.run import run_job
 from pipeline.errors import JobError, OptionError, StyleError
 from pipeline.io.walk import is_pattern  # no torch: an image sequence's pattern names no one file
 from pipeline.options import Backbone, ControlOptions, CpuBackend, Pooling
+from pipeline.report import Summary
 from pipeline.options import (Audio, Device, EncodeOptions, Engine, EngineOptions, FlowBackend, FolderOptions, Init, Method, Optimizer,
                               Precision, PreserveColor, StyleOptions, TemporalMode, TemporalOptions, Upscale, VideoOptions,
                               calibration_size_for, gatys_for, parse_weights, style_size_for)
@@ -136,7 +137,7 @@ def folder(
     temporal: FolderTemporal = TemporalMode.FULL, json_out: Json = False, quiet: Quiet = False,
     verbose: Verbose = False, debug: Debug = False, keyframes: FolderKeyframes = None,
     style_per_scene: FolderStylePerScene = False,
-) -> None:
+) -> Summary:
     """Stylize every image under INPUT_DIR into the same tree under OUTPUT_DIR (animations come back animated, a
     multi-page TIFF with every page)."""
     if method == Method.GATYS and init != Init.ADAIN and adapt is None:
@@ -163,7 +164,7 @@ def folder(
         return run_folder_job(input_dir, output_dir, style_opts, built["folder"], built["gatys"],
                               EngineOptions(engine, ray_address, workers), hooks)
 
-    run_job(job, build_style, "images", json_out, quiet, verbose, debug,
+    return run_job(job, build_style, "images", json_out, quiet, verbose, debug,
             require(input_dir, f"input folder {input_dir} does not exist"))
 
 
@@ -196,7 +197,7 @@ def video(
     engine: EngineOpt = Engine.LOCAL, ray_address: RayAddress = None, workers: Workers = 2,
     contact_sheet: ContactSheet = None,
     json_out: Json = False, quiet: Quiet = False, verbose: Verbose = False, debug: Debug = False,
-) -> None:
+) -> Summary:
     """Stylize a video (or a folder of videos) into a playable video with the original audio."""
     built = {}
 
@@ -229,5 +230,5 @@ def video(
         return run_video_job(input_path, output, style_opts, built["video"], built["gatys"],
                              EngineOptions(engine, ray_address, workers), hooks)
 
-    run_job(job, build_style, "frames", json_out, quiet, verbose, debug,
+    return run_job(job, build_style, "frames", json_out, quiet, verbose, debug,
             (lambda: None) if is_pattern(input_path) else require(input_path, f"input {input_path} does not exist"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import NoReturn
 
 import typer
@@ -21,6 +22,8 @@ from pipeline.options import StyleOptions
 from pipeline.report import EXIT_USAGE, Hooks, Summary, print_summary
 
 EXIT_INTERRUPTED, EXIT_TERMINATED = 130, 143
+# The hooks of a job the Python API runs through a command (``pipeline/api_jobs.py``); None from the command line
+LIBRARY: ContextVar[Hooks | None] = ContextVar("LIBRARY", default=None)
 # what to run next after Ctrl-C or SIGTERM: finished outputs are in place, a video's finished segments in its work folder
 KEPT = "what was finished is kept (run again with --skip-existing, and for videos --resume)"
 IMPORTED = time.time()  # where the OS does not say when the process started (first_frame_s)
@@ -36,8 +39,11 @@ def prepare(style: StyleOptions | None, quiet: bool, verbose: bool) -> int:
     """Logging, then the process-wide settings for the device the job will use (once per process); returns
     the decoder adaptation steps the job will take (--adapt, or the device's default), for its bar."""
     setup_logging(err, quiet, verbose)
-    if style is None:
-        return 0
+    return 0 if style is None else setup_for(style)
+
+
+def setup_for(style: StyleOptions) -> int:
+    """The process-wide settings for the device ``style`` runs on (once per process); the adaptation steps."""
     from pipeline.adaptation import default_steps
     from pipeline.device import pick_device, pick_dtype
     from pipeline.process import setup_process
@@ -49,9 +55,17 @@ def prepare(style: StyleOptions | None, quiet: bool, verbose: bool) -> int:
 
 def run_job(job: Callable[[StyleOptions, Hooks], Summary], style: Callable[[], StyleOptions], unit: str,
             json_out: bool = False, quiet: bool = False, verbose: bool = False, debug: bool = False,
-            check: Callable[[], None] = lambda: None) -> NoReturn:
+            check: Callable[[], None] = lambda: None) -> Summary:
     """Build the style options (``style()``, where a bad value is a usage error), ``check`` what needs no torch
-    (the input is there), run ``job`` with them under a display, print the summary, exit with its code."""
+    (the input is there), run ``job`` with them under a display, print the summary, exit with its code. Called
+    by the Python API (``LIBRARY`` set to its hooks): no display, logging or exit; errors raised, the summary
+    returned."""
+    library = LIBRARY.get()
+    if library is not None:
+        options = style()
+        check()
+        setup_for(options)
+        return job(options, library)
     try:
         options = style()
         check()
