@@ -19,15 +19,18 @@ def metrics(
     style: Annotated[Path, typer.Option("--style", "-s", help="The style image the output was made with.")],
     max_frames: Annotated[Optional[int], typer.Option(min=2, help="Only the first N frames.")] = None,
     sample_every: Annotated[int, typer.Option(min=1, help="Style/content loss on every Nth frame.")] = 1,
+    start: Annotated[float, typer.Option(min=0.0, help="Where OUTPUT begins in INPUT, in seconds from its first "
+                                         "frame (the --start it was made with).")] = 0.0,
     json_out: Json = False,
     debug: Debug = False,
 ) -> None:
-    """Temporal and stylistic quality of a stylized video: warping error, style loss, content loss (stdout)."""
+    """Temporal and stylistic quality of a stylized video: warping error, style loss, content loss (stdout), over
+    the frames of OUTPUT paired by time with INPUT's (a part made with --start, --duration or --max-frames too)."""
     prepare(None, quiet=False, verbose=False)
     from pipeline.metrics import measure_video
 
     try:
-        figures = measure_video(input_video, output_video, style, max_frames, sample_every)
+        figures = measure_video(input_video, output_video, style, max_frames, sample_every, start)
     except StylizeError as exc:
         if debug:
             raise
