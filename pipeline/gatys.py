@@ -41,12 +41,14 @@ def feature_net(net) -> FeatureNet:
 
 def style_targets(net, styles: Sequence[torch.Tensor], weights: torch.Tensor,
                   dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
-    """Weighted mean of the styles' Gram matrices at each Gram layer, each (1, C, C); computed once per run."""
+    """Weighted mean of the styles' Gram matrices at each Gram layer, each (1, C, C); computed once per run. A
+    style smaller than the net's deepest layer takes (``--size 32``) is padded as a content image is."""
     net = feature_net(net)
     w = weights.float() / weights.sum()
     targets = None
     with torch.no_grad():
         for style, wi in zip(styles, w):
+            style = pad_to_min_side(style, getattr(net, "min_side", 0))
             with autocast(style.device, dtype):
                 feats = net(style, net.layers.gram)
             grams = [wi * gram_matrix(f.float()) for f in feats]

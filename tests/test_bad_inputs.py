@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import save_file
 
 from pipeline.models.decoder import shipped_weights_path
 from tests.helpers import STYLE_PATH as STYLE, one_error_line, run_cli, save_rgb
-from tests.videos import make_video
+from tests.videos import make_video, read_video
 
 
 def _weights(tmp: Path, kind: str) -> Path:
@@ -109,3 +111,38 @@ def test_exported_weights_get_the_usual_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert (tmp_path / "d.safetensors").stat().st_mode & 0o777 == 0o644
+
+
+def test_styles_of_any_shape_and_the_smallest_sizes_run(tmp_path, random_decoder_file):
+    """A banner-shaped style (1600x40: 64x2 at --size 64), a 10x10 icon as a style, Gatys at --size 32 and
+    --refine-every at --size 16 each ended in a traceback from VGG's reflected border ("Padding size should
+    be less than the corresponding input dimension"): each runs now, and writes a picture, not a flat one."""
+    rng = np.random.default_rng(0)
+    banner = tmp_path / "banner.png"
+    Image.fromarray((rng.random((40, 1600, 3)) * 255).astype(np.uint8)).save(banner)
+    icon = tmp_path / "icon.png"
+    Image.fromarray((rng.random((10, 10, 3)) * 255).astype(np.uint8)).save(icon)
+    save_rgb(tmp_path / "in" / "a.png", 96, 64)
+    clip = make_video(tmp_path / "clip.mp4", frames=6, size=(64, 48), audio=None)
+    decoder = ["--decoder", random_decoder_file]
+    runs = {"banner": ["folder", tmp_path / "in", tmp_path / "banner", "--style", banner, "--size", "64"],
+            "icon": ["folder", tmp_path / "in", tmp_path / "icon", "--style", icon, "--size", "64"],
+            "gatys": ["folder", tmp_path / "in", tmp_path / "gatys", "--style", STYLE, "--size", "32", "--method",
+                      "gatys", "--iterations", "2"],
+            "refine": ["video", clip, tmp_path / "refine.mp4", "--style", STYLE, "--size", "16", "--refine-every",
+                       "3", "--iterations", "2"]}
+    for name, args in runs.items():
+        result = run_cli(*args, *decoder)
+        assert result.exit_code == 0 and "Traceback" not in result.stderr, (name, result.stderr[-500:])
+    for name in ("banner", "icon", "gatys"):
+        assert np.asarray(Image.open(tmp_path / name / "a.png")).std() > 1, name
+    assert read_video(tmp_path / "refine.mp4")["frames"] == 6
+
+
+def test_a_snapshot_folder_that_is_a_file_is_one_line(tmp_path):
+    save_rgb(tmp_path / "in" / "a.png", 32, 32)
+    (tmp_path / "taken").write_text("a file")
+    result = run_cli("folder", tmp_path / "in", tmp_path / "out", "--style", STYLE, "--method", "gatys",
+                     "--save-every", "1", "--snapshot-dir", tmp_path / "taken")
+    assert result.exit_code == 2 and "--snapshot-dir" in one_error_line(result.stderr)
+    assert (tmp_path / "taken").read_text() == "a file" and not (tmp_path / "out").exists()

@@ -18,6 +18,16 @@ def resize_long_side(image: torch.Tensor, long_side: int) -> torch.Tensor:
     return F.interpolate(image, size=size, mode="bilinear", antialias=True, align_corners=False)
 
 
+def enlarge_to_short_side(image: torch.Tensor, short_side: int) -> torch.Tensor:
+    """(N, 3, H, W) scaled up, keeping its shape, until its shorter side is at least ``short_side``."""
+    h, w = image.shape[-2:]
+    if min(h, w) >= short_side:
+        return image
+    scale = short_side / min(h, w)
+    size = (max(short_side, round(h * scale)), max(short_side, round(w * scale)))
+    return F.interpolate(image, size=size, mode="bilinear", align_corners=False)
+
+
 def pad_to_multiple(batch: torch.Tensor, multiple: int = MULTIPLE) -> tuple[torch.Tensor, tuple[int, int]]:
     """Reflect-pad the bottom/right so both sides divide by ``multiple`` and are at least ``2 * multiple``
     (relu4_1 needs 2x2 positions for a standard deviation); returns the original (H, W)."""

@@ -62,6 +62,8 @@ class GatysOptions:
             raise OptionError("--snapshot-dir needs --save-every N (how often to write a snapshot)")
         if self.snapshot_dir is not None:  # absolute, so Ray workers with another working folder agree
             object.__setattr__(self, "snapshot_dir", Path(self.snapshot_dir).absolute())
+            if self.snapshot_dir.exists() and not self.snapshot_dir.is_dir():
+                raise OptionError(f"--snapshot-dir {self.snapshot_dir}: a file, not a folder")
 
 
 # What only the Gatys optimisation uses, with its default: given without a Gatys method, it is refused.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import pickle
 import random
 import signal
 import time
@@ -17,7 +16,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader
 
 from pipeline.device import autocast, pick_device, pick_dtype
-from pipeline.errors import WeightsError
+from pipeline.errors import JobError, WeightsError
 from pipeline.io.images import atomic_write
 from pipeline.models.decoder import Decoder, decoder_metadata, load_decoder_state
 from pipeline.models.vgg import STYLE_LAYERS, VGGEncoder, load_encoder
@@ -155,6 +154,9 @@ def _save_checkpoint(run: _Run) -> None:
     atomic_write(run.checkpoint, lambda tmp: torch.save(state, tmp))
 
 
+CHECKPOINT_KEYS = {"decoder", "optimizer", "iteration", "elapsed_s", "config", "rng"}  # what _save writes
+
+
 def _ignore_interrupts(_worker_id: int) -> None:
     """Loader workers leave Ctrl-C and SIGTERM to the main process, which checkpoints and shuts them down."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -164,15 +166,23 @@ def _ignore_interrupts(_worker_id: int) -> None:
 def load_checkpoint(path: Path) -> dict:
     """A checkpoint's contents, loaded without unpickling objects (``weights_only``): a crafted file cannot
     run code. Raises WeightsError naming the file when it is not a checkpoint this version can read."""
+    if path.suffix.lower() == ".safetensors":
+        raise WeightsError(f"checkpoint {path}: exported decoder weights, not a training checkpoint (they are "
+                           "used as they are: --decoder for stylizing, --init-from to train from them)")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise WeightsError(f"checkpoint {path}: no such file") from None
     except IsADirectoryError:
         raise WeightsError(f"checkpoint {path}: is a folder") from None
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise WeightsError(f"checkpoint {path}: not a checkpoint that can be loaded safely ({reason[:200]})") from None
+    except Exception as exc:  # noqa: BLE001 - what the safe unpickler raises for other bytes varies (KeyError...)
+        text = str(exc).strip()
+        reason = f"{type(exc).__name__}: {text.splitlines()[0][:200]}" if text else type(exc).__name__
+        raise WeightsError(f"checkpoint {path}: not a checkpoint that can be loaded safely ({reason})") from None
+    missing = sorted(CHECKPOINT_KEYS - set(state)) if isinstance(state, dict) else sorted(CHECKPOINT_KEYS)
+    if missing:
+        raise WeightsError(f"checkpoint {path}: not a checkpoint of `stylize train` (no {', '.join(missing)})")
+    return state
 
 
 def _start_state(run: _Run) -> None:
@@ -252,6 +262,8 @@ def train(cfg: TrainConfig, on_step: Callable[[StepLosses], None] | None = None,
     Finished or interrupted (Ctrl-C, SIGTERM), every completed iteration is checkpointed."""
     if cfg.style_loss not in STYLE_LOSSES:
         raise ValueError(f"style loss {cfg.style_loss!r}: expected one of {', '.join(STYLE_LOSSES)}")
+    if cfg.out.exists() and not cfg.out.is_dir():
+        raise JobError(f"--out {cfg.out}: a file, not a folder (the checkpoint and its log go into a folder)")
     torch.manual_seed(cfg.seed)
     content, skipped_c = load_folders(cfg.content_dirs)
     style, skipped_s = load_folders(cfg.style_dirs)
