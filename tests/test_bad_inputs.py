@@ -48,7 +48,14 @@ VIDEO_ROWS = [
     *[(f"vgg_{kind}", lambda t, v, kind=kind: ["--vgg", _weights(t, kind)], 2, "--vgg")
       for kind in ("empty", "text", "folder")],
     ("missing_style", lambda t, v: ["--style", t / "nope.jpg"], 2, "nope.jpg"),
+    # the sheet is made after the job: a path under a file failed then, after all the work (exit 1)
+    ("sheet_under_a_file", lambda t, v: ["--contact-sheet", _a_file(t) / "sheet.jpg"], 2, "--contact-sheet"),
 ]
+
+
+def _a_file(tmp: Path) -> Path:
+    (tmp / "a_file").write_text("not a folder")
+    return tmp / "a_file"
 
 
 @pytest.mark.parametrize("name, extra, code, words", VIDEO_ROWS, ids=[r[0] for r in VIDEO_ROWS])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from enum import StrEnum
 from pathlib import Path
 
@@ -116,8 +117,18 @@ SHEET_SUFFIXES = (".png", ".jpg", ".jpeg")  # what --contact-sheet writes (the f
 
 
 def check_sheet(path: Path | None) -> None:
-    if path is not None and Path(path).suffix.lower() not in SHEET_SUFFIXES:
+    """A contact sheet's path that can be written, checked before the job (the sheet is made after it)."""
+    if path is None:
+        return
+    if Path(path).suffix.lower() not in SHEET_SUFFIXES:
         raise OptionError(f"--contact-sheet {path}: the suffix must be .png, .jpg or .jpeg")
+    if Path(path).is_dir():
+        raise OptionError(f"--contact-sheet {path}: a folder")
+    folder = Path(path).absolute().parent
+    while not folder.exists():
+        folder = folder.parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise OptionError(f"--contact-sheet {path}: {folder} is not a folder that can be written")
 
 
 def check_finite(name: str, value: float, low: float | None = None, high: float | None = None) -> None:
