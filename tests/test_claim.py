@@ -84,3 +84,27 @@ def test_two_processes_over_one_folder_of_videos_make_each_video_once(tmp_path, 
         assert info["frames"] == 24 and (info["audio"] is not None) == (src.name != "carphone_qcif.mp4")
     assert sorted(p.name for p in out.iterdir()) == sorted(src.name for src in REAL)  # no work folder left
 
+
+
+def test_a_filesystem_without_locks_runs_unheld_and_says_so(tmp_path, random_decoder_file, monkeypatch, caplog):
+    """Some network and FUSE mounts refuse flock (ENOLCK): the video is still made, with one warning that two
+    runs there are not kept apart; before the fallback it would have failed "writing failed"."""
+    import errno
+    import fcntl
+    import logging
+
+    import pipeline.io.claim as claim_module
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(claim_module.fcntl, "flock", no_locks)
+    assert claim_module.fcntl is fcntl
+    src = make_video(tmp_path / "in.mp4", frames=12, rate=24, audio=None)
+    stylizer = make_stylizer(random_decoder_file, calibration_size=OPTS.size)
+    with caplog.at_level(logging.WARNING, logger="pipeline"):
+        summary = run(stylizer, [(src, tmp_path / "out" / "a.mp4"), (src, tmp_path / "out" / "b.mp4")], OPTS)
+    assert [r.status for r in summary.results] == ["processed", "processed"]
+    said = [r.getMessage() for r in caplog.records if "takes no locks" in r.getMessage()]
+    assert len(said) == 1 and "No locks available" in said[0]
+    assert read_video(tmp_path / "out" / "b.mp4")["frames"] == 12

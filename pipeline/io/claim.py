@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 from pathlib import Path
 
 from pipeline.errors import JobError
+
+log = logging.getLogger(__name__)
 
 
 class Busy(JobError):
@@ -52,6 +55,9 @@ def claim(workdir: Path, output: Path) -> Claim:
         except BlockingIOError:
             os.close(fd)
             raise Busy(f"another stylize run{_owner(workdir)} is writing {output}; left to it") from None
+        except OSError as exc:  # a filesystem without locks (some network and FUSE mounts): run, unheld, said
+            _say_unlocked(workdir, exc)
+            return Claim(fd)
         try:
             still_there = os.path.samestat(os.fstat(fd), os.stat(workdir))
         except FileNotFoundError:
@@ -62,9 +68,24 @@ def claim(workdir: Path, output: Path) -> Claim:
     raise JobError(f"the work folder {workdir} keeps being removed by another run")
 
 
+_UNLOCKED: set[Path] = set()  # filesystems said to take no locks, by the folder that showed it
+
+
+def _say_unlocked(workdir: Path, exc: OSError) -> None:
+    """One warning per output folder: two runs into its outputs are not kept apart there."""
+    if workdir.parent not in _UNLOCKED:
+        _UNLOCKED.add(workdir.parent)
+        log.warning("%s: this filesystem takes no locks (%s): two runs into the same output there are not kept "
+                    "apart", workdir.parent, exc.strerror or exc)
+
+
 def hold_file(fd: int) -> None:
-    """Lock the open file ``fd`` for as long as it stays open: a temporary file while it is written."""
-    fcntl.flock(fd, fcntl.LOCK_EX)
+    """Lock the open file ``fd`` for as long as it stays open: a temporary file while it is written (where
+    the filesystem takes no locks, it is written unheld)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError:
+        pass
 
 
 def held(path: Path) -> bool:
