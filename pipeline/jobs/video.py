@@ -1,11 +1,11 @@
 """`stylize video`: one plan per video, work items that render runs of its segments, and a finish that joins
 them with the audio into OUTPUT.
 
-The job exposes plan / run one item / finish; the engines (engines/local.py, engines/ray.py) only schedule
-the items and collect what they return. Encoded output goes into per-segment files in a work folder beside
-the output; when every segment is there they are joined into a temporary file renamed onto OUTPUT (an image
-sequence: a folder of frames moved into place), so an interrupted run leaves OUTPUT untouched and ``--resume``
-reuses the finished segments.
+The job exposes plan / claim / run one item / finish; the engines (engines/local.py, engines/ray.py) only
+schedule the items and collect what they return. Encoded output goes into per-segment files in a work folder
+beside the output, held by one run at a time (io/claim.py); when every segment is there they are joined into
+a temporary file renamed onto OUTPUT (an image sequence: a folder of frames moved into place), so an
+interrupted run leaves OUTPUT untouched and ``--resume`` reuses the finished segments.
 """
 
 from __future__ import annotations
