@@ -121,7 +121,7 @@ def source(request, tmp_path_factory) -> tuple[str, Path]:
 SAME_AS = {".m4v": ".mp4", ".mpeg": ".mod", ".vob": ".mod", ".tod": ".mod", ".264": ".h264", ".h265": ".hevc",
            ".265": ".hevc", ".3g2": ".3gp", ".asf": ".wmv", ".divx": ".avi", ".m2ts": ".ts", ".mts": ".ts"}
 # ... and those whose files are made and read in another test file
-TESTED_ELSEWHERE = {".apng": "tests/test_animated.py", ".dv": "tests/test_timecode.py"}
+TESTED_ELSEWHERE = {".apng": "tests/test_animated.py", ".dv": "tests/test_timecode.py", ".m3u8": "tests/test_playlists.py"}
 
 
 def test_the_walk_takes_each_family_and_each_suffix_it_takes_is_tested():

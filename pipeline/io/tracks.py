@@ -29,10 +29,13 @@ def open_input(path: Path, probe_all: bool = False) -> av.container.InputContain
 
 
 def main_video(container: av.container.InputContainer):
-    """The video stream a player shows (FFmpeg's best: the default, the most frames), never a cover picture (an
-    MP4's or an MKV's artwork, an audio file's cover, FFmpeg's "attached pic": one still, not the film); None
-    where there is none but those."""
+    """The video stream a player shows (FFmpeg's best: the default, the most frames; of an HLS or DASH master
+    playlist's variants, the highest bitrate), never a cover picture (an MP4's or an MKV's artwork, an audio
+    file's cover, FFmpeg's "attached pic": one still, not the film); None where there is none but those."""
     pictures = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    variants = [s for s in pictures if s.metadata.get("variant_bitrate", "").isdigit()]
+    if len(variants) > 1:  # an HLS or DASH master playlist: the best, as a player with the bandwidth shows
+        return max(variants, key=lambda s: (int(s.metadata["variant_bitrate"]), s.codec_context.width))
     best = container.streams.best("video")
     return best if best in pictures else (pictures[0] if pictures else None)
 

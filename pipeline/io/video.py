@@ -22,7 +22,7 @@ from pipeline.options import EncodeOptions
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".ts", ".m2ts", ".mts", ".mpg", ".mpeg", ".vob",
                     ".h264", ".264", ".hevc", ".h265", ".265", ".gif", ".apng", ".3gp", ".3g2", ".f4v", ".flv",
                     ".wmv", ".asf", ".ogv", ".mxf", ".m2v", ".y4m", ".dv", ".divx", ".rm", ".rmvb", ".mod", ".tod",
-                    ".vro", ".m2t", ".wtv", ".swf", ".nut", ".ivf", ".m1v", ".qt", ".mk3d", ".mj2"}
+                    ".vro", ".m2t", ".wtv", ".swf", ".nut", ".ivf", ".m1v", ".qt", ".mk3d", ".mj2", ".m3u8"}
 
 __all__ = ["OUTPUT_EXTENSIONS", "VIDEO_EXTENSIONS", "EncodeOptions", "Frame", "SegmentWriter", "Timing", "VideoError",
            "VideoInfo", "check_encoder", "check_output", "codec_for_container", "decode_frames", "encoder_options",

@@ -3,17 +3,21 @@ work: a file into a file or a folder, a folder of videos mirrored, an image sequ
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 from pipeline.errors import JobError
 from pipeline.io.animated import is_animated
 from pipeline.io.images import IMAGE_EXTENSIONS
+from pipeline.io.playlists import parts_of_playlists
 from pipeline.io.sequence import is_sequence
 from pipeline.io.sequence_out import check_unused, is_sequence_output
 from pipeline.io.video import VIDEO_EXTENSIONS, check_output, codec_for_container, output_suffix
 from pipeline.io.walk import is_pattern, kept_apart, walk_files
 from pipeline.options import EncodeOptions
+
+log = logging.getLogger(__name__)
 
 
 def plan_videos(input_path: Path, output_path: Path) -> list[tuple[Path, Path]]:
@@ -38,8 +42,24 @@ def plan_videos(input_path: Path, output_path: Path) -> list[tuple[Path, Path]]:
     if output_path.resolve() == input_path.resolve():
         raise JobError("output folder is the input folder")
     excluded = output_path if output_path.resolve().is_relative_to(input_path.resolve()) else None
+    sources = _without_playlist_parts(list(walk_files(input_path, VIDEO_EXTENSIONS, exclude=excluded)))
     return kept_apart([(src, (output_path / src.relative_to(input_path)).with_suffix(output_suffix(src)))
-                       for src in walk_files(input_path, VIDEO_EXTENSIONS, exclude=excluded)])
+                       for src in sources])
+
+
+def _without_playlist_parts(files: list[Path]) -> list[Path]:
+    """``files`` less the segments and variant playlists an HLS playlist among them names (a player opens the
+    playlist, which plays them in order): one line for each playlist that has some."""
+    parts: set[Path] = set()
+    walked = set(files)
+    for playlist, named in parts_of_playlists(files).items():
+        if playlist in parts:
+            continue
+        named &= walked  # what lies elsewhere is not in the walk anyway
+        parts |= named
+        if named:
+            log.info("%s: an HLS playlist: its %d files are read through it, as one video", playlist, len(named))
+    return [path for path in files if path not in parts]
 
 
 def check_destination(src: Path, dst: Path, encode: EncodeOptions) -> None:
