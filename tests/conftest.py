@@ -50,6 +50,17 @@ def pipeline_logger_as_it_was():
 
 
 @pytest.fixture(autouse=True)
+def ordinary_scheduling():
+    """No test leaves the process real-time for the ones after it: SVT-AV1 opened as root makes the opening
+    thread SCHED_FIFO 99 (pipeline/io/scheduling.py), and a browser a later test starts inherits it and spins
+    both cores where not even SIGKILL reaches it."""
+    yield
+    from pipeline.io.scheduling import ordinary_threads
+
+    ordinary_threads()
+
+
+@pytest.fixture(autouse=True)
 def seeded():
     """Every test draws the same random inputs whatever ran before it (a test that needs others seeds its own
     generator where it makes them)."""

@@ -17,6 +17,7 @@ from PIL import Image
 from pipeline.io import hdr
 from pipeline.io.decode import decode_frames, probe
 from pipeline.io.images import avif_cicp, read_image
+from pipeline.io.scheduling import ordinary_threads
 from pipeline.options import EncodeOptions, TemporalMode, TemporalOptions, VideoOptions
 from tests.helpers import STYLE_PATH, Identity, run, run_cli
 from tests.test_colour import PATCHES, band_means, patches
@@ -143,6 +144,7 @@ def write_hdr_avif(path: Path, image: np.ndarray, transfer: int, matrix: int = 9
         frame.pts = 0
         out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
+    ordinary_threads()  # SVT-AV1 as root leaves this thread SCHED_FIFO 99 (pipeline/io/scheduling.py)
     return path
 
 

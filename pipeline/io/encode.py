@@ -18,6 +18,7 @@ import numpy as np
 from pipeline.errors import JobError, VideoError
 from pipeline.io.animated import ANIMATED_FORMATS, ANIMATED_OUTPUTS
 from pipeline.io.color import Colour, from_rgb, tag_stream
+from pipeline.io.scheduling import ordinary_threads
 from pipeline.io.sequence_out import DEEP_OUTPUTS, SEQUENCE_OUTPUTS, is_sequence_output
 from pipeline.io.tracks import MP3_LOW_RATE
 from pipeline.io.walk import is_pattern
@@ -128,6 +129,8 @@ def check_encoder(opts: EncodeOptions, size: tuple[int, int], rate: Fraction) ->
         ctx.open()
     except (av.error.FFmpegError, ValueError) as exc:
         raise VideoError(f"encoder {opts.codec} cannot be used here with {opts.pix_fmt} ({exc})") from None
+    finally:
+        ordinary_threads()
 
 
 def audio_plan(audio_codec: str | None, out_format: str, mode: str) -> str:
@@ -165,6 +168,8 @@ def check_output(path: Path, opts: EncodeOptions, audio_codec: str | None = None
             out.start_encoding()
     except (av.error.FFmpegError, ValueError) as exc:
         raise JobError(f"output {path.name}: cannot write {opts.codec} video into {fmt} ({exc})") from None
+    finally:
+        ordinary_threads()
 
 
 class SegmentWriter:
@@ -203,8 +208,11 @@ class SegmentWriter:
         else:
             frame = from_rgb(image, self.stream.pix_fmt, self.colour)
         frame.pts, frame.time_base = pts, self.time_base
+        opening = not self.stream.codec_context.is_open
         for packet in self.stream.encode(frame):
             self.container.mux(packet)
+        if opening:  # the encoder opened with this frame (its threads started)
+            ordinary_threads()
 
     def close(self) -> None:
         for packet in self.stream.encode(None):

@@ -46,6 +46,16 @@ def _slot_rate(segments: list[Path], rate: Fraction) -> Fraction:
     return rate if closest >= 1 / rate else min(1 / closest, 4 * rate)
 
 
+def _copy_stream(out: av.container.OutputContainer, template) -> av.stream.Stream:
+    """A stream of ``out`` for ``template``'s packets as they are. PyAV looks for an encoder named as the
+    template's decoder, and AV1's is ``libdav1d``, which encodes nothing (``--codec libsvtav1`` ended in a
+    traceback at the join): the decoder's own codec then serves, since nothing is encoded."""
+    try:
+        return out.add_stream_from_template(template)
+    except av.codec.codec.UnknownCodecError:
+        return out.add_stream_from_template(template, opaque=True)
+
+
 class _VideoCopy:
     """The segments' video packets, ready for the output: decode times kept strictly increasing across
     segment seams; for AVI, which stores one frame per tick of 1/rate and no presentation times, times on
@@ -56,7 +66,7 @@ class _VideoCopy:
         self.rate = _slot_rate(segments, rate) if out_format == "avi" else None
         with av.open(str(segments[0])) as segment:
             template = segment.streams.video[0]
-            self.stream = out.add_stream_from_template(template)
+            self.stream = _copy_stream(out, template)
             # The source's rate: a segment read back states one frame a tick of its time base (12288 for
             # 24 frames/s), which Matroska would store as each frame's default duration, and MOV's timecode
             # track could not count at (60000 for a one-frame DV).
