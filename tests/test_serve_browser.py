@@ -78,10 +78,11 @@ def browser(tmp_path_factory):
 
 
 def _quit(driver, timeout: float = 30) -> None:
-    """``driver.quit()``, bounded: once, under the full suite, Chromium's processes ran as SCHED_FIFO 99 (who
-    set it is unknown; a standalone run never shows it) and spun two cores, so quit() waited forever and SIGKILL
-    did not land until they were made ordinary again. Here they are made ordinary first, and killed if quit
-    does not return in ``timeout`` seconds, so the suite ends either way."""
+    """``driver.quit()``, bounded: once, under the full suite, Chromium's processes ran as SCHED_FIFO 99 and
+    spun two cores, so quit() waited forever and SIGKILL did not land until they were made ordinary again. They
+    had inherited it from the test process, which an earlier test's SVT-AV1 encoder had made real-time
+    (pipeline/io/scheduling.py; conftest's ``ordinary_scheduling`` now puts it back after every test). Here
+    they are made ordinary first anyway, and killed if quit does not return in ``timeout`` seconds."""
     tree = _process_tree(driver.service.process.pid)
     for pid in tree:
         try:
