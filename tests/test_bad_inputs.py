@@ -153,3 +153,25 @@ def test_a_snapshot_folder_that_is_a_file_is_one_line(tmp_path):
                      "--save-every", "1", "--snapshot-dir", tmp_path / "taken")
     assert result.exit_code == 2 and "--snapshot-dir" in one_error_line(result.stderr)
     assert (tmp_path / "taken").read_text() == "a file" and not (tmp_path / "out").exists()
+
+
+def test_an_encoder_that_cannot_open_here_is_named_as_such(tmp_path):
+    """`--codec h264_nvenc` without an NVIDIA encoder said "cannot write h264_nvenc video into mp4", as if the
+    container were at fault; the line names the encoder and FFmpeg's reason now."""
+    import av
+    from fractions import Fraction
+
+    if "h264_nvenc" not in av.codecs_available:
+        pytest.skip("this PyAV has no h264_nvenc")
+    try:
+        ctx = av.CodecContext.create("h264_nvenc", "w")
+        ctx.width, ctx.height, ctx.pix_fmt, ctx.time_base = 64, 64, "yuv420p", Fraction(1, 24)
+        ctx.open()
+        pytest.skip("this machine has an NVIDIA encoder")
+    except av.error.FFmpegError:
+        pass
+    src = make_video(tmp_path / "in.mp4", frames=4, size=(64, 48), audio=None)
+    result = run_cli("video", src, tmp_path / "out.mp4", "--style", STYLE, "--codec", "h264_nvenc")
+    assert result.exit_code == 2
+    assert one_error_line(result.stderr).startswith("error: encoder h264_nvenc cannot be opened here (")
+    assert not (tmp_path / "out.mp4").exists()

@@ -15,7 +15,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from pipeline.errors import JobError, VideoError
+from pipeline.errors import JobError, VideoError, reason
 from pipeline.io.animated import ANIMATED_FORMATS, ANIMATED_OUTPUTS
 from pipeline.io.color import Colour, from_rgb, tag_stream
 from pipeline.io.scheduling import ordinary_threads
@@ -167,6 +167,8 @@ def check_output(path: Path, opts: EncodeOptions, audio_codec: str | None = None
             stream.width, stream.height, stream.pix_fmt = 64, 64, opts.pix_fmt
             out.start_encoding()
     except (av.error.FFmpegError, ValueError) as exc:
+        if "avcodec_open2" in str(exc):  # the encoder, not the container (NVENC without an NVIDIA encoder)
+            raise JobError(f"encoder {opts.codec} cannot be opened here ({reason(exc)})") from None
         raise JobError(f"output {path.name}: cannot write {opts.codec} video into {fmt} ({exc})") from None
     finally:
         ordinary_threads()
