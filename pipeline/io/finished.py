@@ -17,6 +17,7 @@ from PIL import Image
 from pipeline.io.animated import ANIMATED_OUTPUTS
 from pipeline.io.reading import PILLOW_ERRORS
 from pipeline.io.sequence import sequence_files
+from pipeline.io.tracks import main_video
 from pipeline.io.walk import is_pattern
 
 _DURATION = re.compile(r"(\d+):(\d\d):(\d\d(?:\.\d+)?)")  # Matroska's DURATION tag: 00:00:05.005000000
@@ -52,10 +53,10 @@ def finished_video(path: Path) -> bool:
         if not path.is_file() or path.stat().st_size == 0 or not _riff_whole(path):
             return False
         with av.open(str(path)) as container:
-            if not container.streams.video or next(container.decode(video=0), None) is None:
+            video = main_video(container)  # not a cover picture stored first
+            if video is None or next(container.decode(video), None) is None:
                 return False
-            return all(_runs_to_its_end(container, stream)
-                       for stream in (container.streams.video[0], *container.streams.audio))
+            return all(_runs_to_its_end(container, stream) for stream in (video, *container.streams.audio))
     except (av.FFmpegError, OSError, ValueError):
         return False
 
