@@ -13,15 +13,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from enum import Enum
-from pathlib import Path
 
 from pipeline.errors import UsageError
 from pipeline.report import Hooks
 
 PathLike = str | os.PathLike
 Progress = Callable[[int, int | None], None]
-_LEFT_OUT = {"json_out", "quiet", "verbose", "debug", "style", "mask", "input_path", "output", "input_dir",
-             "output_dir"}  # given otherwise, or of the command line only
+_LEFT_OUT = {"json_out", "quiet", "verbose", "debug", "style", "mask"}  # given otherwise, or the command line's
 
 
 def stylize_video(input: PathLike, output: PathLike, style: PathLike | Sequence[PathLike] | None = None, *,
@@ -95,12 +93,10 @@ def _option_args(command, options: dict) -> list[str]:
 
 
 def _text(value) -> str:
-    """An option's value as the command line writes it."""
+    """An option's value as the command line writes it (every yes/no option is a flag, written above)."""
     if isinstance(value, Enum):
         return str(value.value)
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return os.fspath(value) if isinstance(value, (os.PathLike, Path)) else str(value)
+    return os.fspath(value) if isinstance(value, os.PathLike) else str(value)
 
 
 def _hooks(progress: Progress | None) -> Hooks:

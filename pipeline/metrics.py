@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -99,7 +100,7 @@ def paired_frames(input_video: Path, output_video: Path, start: float = 0.0,
     """(input frame, output frame) at the same moment, one pair at a time: output frame k at its time from
     the output's first frame, the input frame nearest ``start`` plus that time (``stylize video`` keeps the
     source's times, from its --start). An output frame with no input frame within half a frame of its time is
-    left out (counted in ``unpaired``). A file that cannot be read raises VideoError naming it."""
+    left out (its time appended to ``unpaired``). A file that cannot be read raises VideoError naming it."""
     inputs = _times(input_video, start, None)
     current, ahead = next(inputs, None), next(inputs, None)
     for t, out, _ in _times(output_video, 0.0, max_frames):
@@ -107,7 +108,7 @@ def paired_frames(input_video: Path, output_video: Path, start: float = 0.0,
             current, ahead = ahead, next(inputs, None)
         if current is None or abs(current[0] - t) > current[2]:
             if unpaired is not None:
-                unpaired.append(1)
+                unpaired.append(t)
             continue
         yield current[1], out
 
@@ -130,15 +131,15 @@ def measure_video(input_video: Path, output_video: Path, style: Path, max_frames
     paired by time (``paired_frames``); memory stays a few frames whatever the length. A file that cannot be
     read raises VideoError (or, for the style, StyleError) naming it, as does an output whose frames do not
     line up with the source's."""
-    try:
-        made = probe(output_video)
-    except VideoError as exc:
-        raise VideoError(f"{output_video}: {exc}") from None
-    image = load_style_images([style], max(made.width, made.height))[0]
-    unpaired: list[int] = []
+    unpaired: list[float] = []
     pairs = paired_frames(input_video, output_video, start, max_frames, unpaired)
-    figures = pair_metrics(load_encoder(last_layer="relu4_1"), pairs, image, sample_every)
-    if figures["frames"] < 2:
-        raise VideoError(f"{output_video}: {figures['frames']} of its frames line up in time with {input_video}'s "
-                         f"from {start:g} s (metrics need 2): is it made from it, with --start {start:g}?")
+    first = next(pairs, None)  # the style at the first output frame's size: no second probe of the output
+    if first is not None:
+        image = load_style_images([style], max(first[1].shape[:2]))[0]
+        figures = pair_metrics(load_encoder(last_layer="relu4_1"), itertools.chain([first], pairs), image,
+                               sample_every)
+    if first is None or figures["frames"] < 2:
+        lined_up = 0 if first is None else figures["frames"]
+        raise VideoError(f"{output_video}: {lined_up} of its frames line up in time with {input_video}'s from "
+                         f"{start:g} s (metrics need 2): is it made from it, with --start {start:g}?")
     return {**figures, **({"unpaired_frames": len(unpaired)} if unpaired else {})}

@@ -79,13 +79,12 @@ def test_a_folder_with_saved_hls_gives_one_video_per_playlist(tmp_path, random_d
 
 
 @pytest.mark.skipif(not CLIP.exists(), reason="needs ../shared/data/video")
-@pytest.mark.parametrize("kind", ["mpegts", "fmp4"])
-def test_a_master_playlist_gives_its_best_variant(tmp_path, kind):
+def test_a_master_playlist_gives_its_best_variant(tmp_path):
     """FFmpeg's "best" stream of a master playlist over MPEG-TS segments is its first variant, the smallest
-    (320x180); a player with the bandwidth, as a file on disk has, shows the highest: 640x360, either way."""
-    master = ladder_hls(tmp_path / "ladder", frames=24, kind=kind)
+    (320x180); a player with the bandwidth, as a file on disk has, shows the highest: 640x360. (Over fMP4
+    segments FFmpeg's pick is the larger already: that case could not tell the two apart.)"""
+    master = ladder_hls(tmp_path / "ladder", frames=24, kind="mpegts")
     with av.open(str(master)) as container:
         assert [s.codec_context.width for s in container.streams.video] == [320, 640]
-        if kind == "mpegts":
-            assert container.streams.best("video").codec_context.width == 320
+        assert container.streams.best("video").codec_context.width == 320
         assert main_video(container).codec_context.width == 640

@@ -18,9 +18,9 @@ _URI_ATTRIBUTE = re.compile(r'URI="([^"]*)"')
 _MAX_BYTES = 16 << 20  # a VOD playlist of a day of 2 s segments is about 4 MB; more is not a playlist
 
 
-def parts_of_playlists(files: list[Path]) -> dict[Path, set[Path]]:
-    """Each playlist among ``files`` with the local files it names, through its variant playlists too."""
-    return {path: _named(path, set()) for path in files if path.suffix.lower() in PLAYLISTS}
+def parts_of(playlist: Path) -> set[Path]:
+    """The local files ``playlist`` names, through its variant playlists too."""
+    return _named(playlist, set())
 
 
 def _named(playlist: Path, seen: set[Path]) -> set[Path]:

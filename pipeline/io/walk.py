@@ -49,6 +49,14 @@ def walk_files(root: Path, extensions: set[str], exclude: Path | None = None,
                 passed[suffix] += 1
 
 
+def nearest_existing(path: Path) -> Path:
+    """``path`` or its nearest ancestor that exists: where a write under ``path`` would make its missing
+    folders, so whether it can be written is asked there."""
+    while not path.exists():
+        path = path.parent
+    return path
+
+
 def kept_apart(pairs: list[tuple[Path, Path]]) -> list[tuple[Path, Path]]:
     """(source, output) ``pairs`` with no two sources written to one output: a source written in another format
     than its own (a video's ``b.h264`` or ``b.ts`` as ``.mp4``, a photo's ``IMG_1.HEIC`` as ``.jpg``) beside

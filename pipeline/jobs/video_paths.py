@@ -10,11 +10,11 @@ from pathlib import Path
 from pipeline.errors import JobError
 from pipeline.io.animated import is_animated
 from pipeline.io.images import IMAGE_EXTENSIONS
-from pipeline.io.playlists import parts_of_playlists
+from pipeline.io.playlists import PLAYLISTS, parts_of
 from pipeline.io.sequence import is_sequence
 from pipeline.io.sequence_out import check_unused, is_sequence_output
 from pipeline.io.video import VIDEO_EXTENSIONS, check_output, codec_for_container, output_suffix
-from pipeline.io.walk import is_pattern, kept_apart, walk_files
+from pipeline.io.walk import is_pattern, kept_apart, nearest_existing, walk_files
 from pipeline.options import EncodeOptions
 
 log = logging.getLogger(__name__)
@@ -52,10 +52,10 @@ def _without_playlist_parts(files: list[Path]) -> list[Path]:
     playlist, which plays them in order): one line for each playlist that has some."""
     parts: set[Path] = set()
     walked = set(files)
-    for playlist, named in parts_of_playlists(files).items():
-        if playlist in parts:
+    for playlist in files:
+        if playlist.suffix.lower() not in PLAYLISTS or playlist in parts:  # a master's variant: read through it
             continue
-        named &= walked  # what lies elsewhere is not in the walk anyway
+        named = parts_of(playlist) & walked  # what lies elsewhere is not in the walk anyway
         parts |= named
         if named:
             log.info("%s: an HLS playlist: its %d files are read through it, as one video", playlist, len(named))
@@ -69,9 +69,7 @@ def check_destination(src: Path, dst: Path, encode: EncodeOptions) -> None:
     check_output(dst, codec_for_container(encode, dst))  # suffix, container and codec
     if is_sequence_output(dst):
         check_unused(dst)
-    folder = dst.parent
-    while not folder.exists():
-        folder = folder.parent
+    folder = nearest_existing(dst.parent)
     if not folder.is_dir():
         raise JobError(f"cannot create the output folder {dst.parent}: {folder} is not a folder")
     if not os.access(folder, os.W_OK):

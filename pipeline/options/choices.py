@@ -8,6 +8,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from pipeline.errors import OptionError
+from pipeline.io.walk import nearest_existing
 
 STYLE_SIZE = 512  # the style's long side unless the work size says otherwise
 CALIBRATION_SIZE = 512  # long side of the bundled calibration photos
@@ -124,9 +125,7 @@ def check_sheet(path: Path | None) -> None:
         raise OptionError(f"--contact-sheet {path}: the suffix must be .png, .jpg or .jpeg")
     if Path(path).is_dir():
         raise OptionError(f"--contact-sheet {path}: a folder")
-    folder = Path(path).absolute().parent
-    while not folder.exists():
-        folder = folder.parent
+    folder = nearest_existing(Path(path).absolute().parent)
     if not folder.is_dir() or not os.access(folder, os.W_OK):
         raise OptionError(f"--contact-sheet {path}: {folder} is not a folder that can be written")
 
