@@ -38,6 +38,9 @@ PROBE_SPREAD = 0.10
 PROBE_MAX_SIDE = 512  # longer sides are timed at it, as runs calibrate (at 1280: 99 s and 4 GB on 2 AVX2 cores)
 PROBE_MIN_SHARE = 0.75  # of the threads' time the probe must get to be cached (quiet here 0.95, two busy loops 0.50)
 CACHE_FILE = "cpu_backends.json"
+# Figures of a probe made while the CPU was busy: not stored, but kept for the rest of the process, so that its
+# later stylizers run the same kernels (a re-probe could pick another backend, a level off here and there).
+_THIS_PROCESS: dict[str, dict[str, float]] = {}
 log = logging.getLogger(__name__)
 
 
@@ -138,7 +141,8 @@ def probe(names: list[str], size: int, encoder=None, decoder=None) -> dict[str, 
     turns over (on an AVX2-only Zen 3 NNPACK took 1.4-1.7x OpenVINO's time at half the sides, 0.7-0.9x at the
     run's)."""
     key, size = cache_key(size), probe_side(size)
-    cached = _read_cache().get(key, {})
+    stored = _read_cache().get(key, {})
+    cached = {**_THIS_PROCESS.get(key, {}), **stored}
     if all(n in cached for n in names):
         return {n: cached[n] for n in names}
     if encoder is None:
@@ -158,10 +162,11 @@ def probe(names: list[str], size: int, encoder=None, decoder=None) -> dict[str, 
     measured = _time_interleaved(names, (encoder, decoder), _frame(size))
     share = _cpu_share(*start)
     if share >= PROBE_MIN_SHARE:
-        _write_cache(key, {**cached, **measured})
+        _write_cache(key, {**stored, **measured})
     else:
+        _THIS_PROCESS.setdefault(key, {}).update(measured)
         log.info("the CPU was busy while the backends were probed (%.0f %% of %d threads): these figures serve "
-                 "this run only, the next one measures again", 100 * share, torch.get_num_threads())
+                 "this process only, the next one measures again", 100 * share, torch.get_num_threads())
     return measured
 
 
@@ -277,6 +282,7 @@ def probe_side(size: int) -> int:
 def forget(size: int) -> None:
     """Drop the cached probe figures for ``size`` on this machine: the next run measures again (say, after one
     made on a busy machine)."""
+    _THIS_PROCESS.pop(cache_key(size), None)
     data = _read_cache()
     if data.pop(cache_key(size), None) is not None:
         path = (cache_dir() / CACHE_FILE).resolve()

@@ -55,6 +55,11 @@ class SegmentsMissing(VideoError):
     """A video whose finished segments do not cover it yet; its work folder stays for --resume."""
 
 
+class EncodeFailed(VideoError):
+    """The encoder or the muxer refused a segment's frames: that video fails, its finished segments stay for
+    --resume (the segment being written is deleted)."""
+
+
 class JoinFailed(VideoError):
     """FFmpeg refused to join a video's finished segments (with its audio) into the output; nothing is written
     at OUTPUT and the work folder stays for --resume."""

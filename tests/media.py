@@ -287,7 +287,10 @@ def _hevc_picture(image: np.ndarray) -> tuple[bytes, bytes]:
         stream.options = {"crf": "4", "x265-params": "log-level=error:pools=none:frame-threads=1"}
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="gray" if grey else "rgb24")
         frame.pts = 0
-        out.mux([*stream.encode(frame), *stream.encode(None)])
+        packets = [*stream.encode(frame), *stream.encode(None)]
+        for packet in packets:  # x265 states no real decode time for an encode of one frame (pipeline/io/
+            packet.pts = packet.dts = 0  # encode.py): once that memory was not zero, Matroska refused it
+        out.mux(packets)
     with av.open(io.BytesIO(data.getvalue())) as written:
         record = bytes(written.streams.video[0].codec_context.extradata)
         picture = b"".join(bytes(p) for p in written.demux(video=0) if p.size)

@@ -15,7 +15,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from pipeline.errors import JobError, VideoError, reason
+from pipeline.errors import EncodeFailed, JobError, VideoError, reason
 from pipeline.io.animated import ANIMATED_FORMATS, ANIMATED_OUTPUTS
 from pipeline.io.color import Colour, from_rgb, tag_stream
 from pipeline.io.scheduling import ordinary_threads
@@ -25,6 +25,15 @@ from pipeline.io.walk import is_pattern
 from pipeline.options import EncodeOptions
 
 # What an output may be called, and the muxer each suffix gets.
+# Encoders whose packets carry no real decode time when given at most this many frames: x265 subtracts a B-frame
+# delay it sets only once the frame after the delay arrives (Encoder::m_bframeDelayTime, never initialised), so a
+# 1- or 2-frame segment got dts 9e18 or -9e15, which the MP4 muxer refused once that memory was not zero.
+_SHORT_ENCODE_DTS = {"libx265": 2}
+# x265's CU-tree (its lookahead's propagation of costs) writes past its buffers on frames 16 to 48 pixels wide
+# (valgrind; x265 in PyAV 18's wheel, any pixel format): the heap corrupted, the process aborted a few segments
+# later ("corrupted size vs. prev_size"). Frames narrower than one 64-pixel CTU are encoded without it. (x265's
+# asm setting is no cure: its kernels are chosen once per process, by the first encoder opened.)
+_X265_NARROW = 64
 _FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
 OUTPUT_EXTENSIONS = set(_FORMATS)
 # Audio each container takes as it is (each entry muxes there: tests/test_audio_copy.py), kept to what players
@@ -74,15 +83,16 @@ def even_size(height: int, width: int, pix_fmt: str) -> tuple[int, int]:
     return height, width
 
 
-def encoder_options(opts: EncodeOptions) -> dict[str, str]:
-    """Quality and speed settings in each encoder's own terms.
+def encoder_options(opts: EncodeOptions, width: int | None = None) -> dict[str, str]:
+    """Quality and speed settings in each encoder's own terms, for frames ``width`` pixels wide.
 
     x264 looks ``opts.lookahead`` frames ahead instead of its preset's 40: each frame it holds is memory
     (docs/BENCHMARKS.md, "Full-size 1080p on the CPU (2026-12-03)")."""
     if opts.codec == "libx264":
         return {"crf": str(opts.crf), "preset": opts.preset, "rc-lookahead": str(opts.lookahead)}
     if opts.codec == "libx265":
-        return {"crf": str(opts.crf), "preset": opts.preset}
+        narrow = width is not None and width < _X265_NARROW
+        return {"crf": str(opts.crf), "preset": opts.preset, **({"x265-params": "cutree=0"} if narrow else {})}
     if opts.codec == "libvpx-vp9":
         return {"crf": str(opts.crf), "b": "0"}  # constant quality needs a zero bitrate target
     if opts.codec == "libsvtav1":
@@ -125,7 +135,7 @@ def check_encoder(opts: EncodeOptions, size: tuple[int, int], rate: Fraction) ->
         ctx.height, ctx.width = size
         ctx.pix_fmt = opts.pix_fmt
         ctx.time_base = 1 / rate
-        ctx.options = encoder_options(opts)
+        ctx.options = encoder_options(opts, size[1])
         ctx.open()
     except (av.error.FFmpegError, ValueError) as exc:
         raise VideoError(f"encoder {opts.codec} cannot be used here with {opts.pix_fmt} ({exc})") from None
@@ -188,7 +198,7 @@ class SegmentWriter:
         self.stream.pix_fmt = opts.pix_fmt
         self.stream.time_base = time_base
         self.stream.codec_context.time_base = time_base
-        self.stream.options = encoder_options(opts)
+        self.stream.options = encoder_options(opts, size[1])
         tag_stream(self.stream.codec_context, colour)
         if not opts.b_frames:
             self.stream.codec_context.max_b_frames = 0
@@ -198,7 +208,21 @@ class SegmentWriter:
             self.stream.codec_context.thread_type = "FRAME"
         if opts.threads:
             self.stream.codec_context.thread_count = opts.threads
-        self.time_base = time_base
+        self.time_base, self.frames = time_base, 0
+
+    def _encode(self, frame: av.VideoFrame | None) -> None:
+        """Encode ``frame`` (None: the end) and mux what the encoder gives; from an encoder given too few frames
+        to state decode times, each packet at its presentation time (so few frames are never reordered)."""
+        try:
+            for packet in self.stream.encode(frame):
+                if self.frames <= _SHORT_ENCODE_DTS.get(self.stream.codec_context.name, 0):
+                    packet.dts = packet.pts
+                self.container.mux(packet)
+        except av.error.FFmpegError as exc:
+            if isinstance(exc, OSError):  # a full disk: the run's "writing failed"
+                raise
+            raise EncodeFailed(f"{self.stream.codec_context.name} refused frame {self.frames} of a segment "
+                               f"({reason(exc)}); the finished segments are kept for --resume") from None
 
     def write(self, image: np.ndarray, pts: int) -> None:
         """``image``: (H, W, 3) RGB (uint8, or uint16 for deep formats), or (H * 3 // 2, W) packed yuv420p
@@ -211,14 +235,13 @@ class SegmentWriter:
             frame = from_rgb(image, self.stream.pix_fmt, self.colour)
         frame.pts, frame.time_base = pts, self.time_base
         opening = not self.stream.codec_context.is_open
-        for packet in self.stream.encode(frame):
-            self.container.mux(packet)
+        self.frames += 1
+        self._encode(frame)
         if opening:  # the encoder opened with this frame (its threads started)
             ordinary_threads()
 
     def close(self) -> None:
-        for packet in self.stream.encode(None):
-            self.container.mux(packet)
+        self._encode(None)
         self.container.close()
 
     def discard(self) -> None:
