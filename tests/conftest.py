@@ -114,12 +114,8 @@ def session_cache(tmp_path_factory, probe_file, calibration_folder):
 def adaptation_cache(tmp_path_factory, monkeypatch, probe_file, calibration_folder):
     """Adapted decoders (``--adapt``, the default on CUDA) go to a per-test folder (not in ``tmp_path``, which
     tests count the files of), never the user's cache; the backend probe's figures and the calibrations are
-    the session's. Figures of a busy probe, which a process keeps for itself, are each test's own: a test that
-    stands in a clock or timings of its own leaves them to no other."""
-    from pipeline import backends
-
+    the session's."""
     monkeypatch.setenv("STYLIZE_CACHE", str(_cache_folder(tmp_path_factory, probe_file, calibration_folder)))
-    monkeypatch.setattr(backends, "_THIS_PROCESS", {})
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,13 @@ from pipeline.device import cpu_has_fast_bf16
 from tests.helpers import STYLE_PATH, make_stylizer, run_cli
 
 
+@pytest.fixture(autouse=True)
+def own_process_figures(monkeypatch):
+    """Each test here starts as a fresh process would, with no busy probe's figures kept by another test, and
+    leaves its own (some made of stand-in timings and clocks) to no other test."""
+    monkeypatch.setattr(backends, "_THIS_PROCESS", {})
+
+
 def test_auto_takes_the_fastest_probed_backend_and_caches_the_figures(monkeypatch, tmp_path):
     monkeypatch.setenv("STYLIZE_CACHE", str(tmp_path))  # not the session's figures: this probe is made up
     calls = []

@@ -208,20 +208,20 @@ class SegmentWriter:
             self.stream.codec_context.thread_type = "FRAME"
         if opts.threads:
             self.stream.codec_context.thread_count = opts.threads
-        self.time_base, self.frames = time_base, 0
+        self.time_base, self.given = time_base, 0
 
     def _encode(self, frame: av.VideoFrame | None) -> None:
         """Encode ``frame`` (None: the end) and mux what the encoder gives; from an encoder given too few frames
         to state decode times, each packet at its presentation time (so few frames are never reordered)."""
         try:
             for packet in self.stream.encode(frame):
-                if self.frames <= _SHORT_ENCODE_DTS.get(self.stream.codec_context.name, 0):
+                if self.given <= _SHORT_ENCODE_DTS.get(self.stream.codec_context.name, 0):
                     packet.dts = packet.pts
                 self.container.mux(packet)
         except av.error.FFmpegError as exc:
             if isinstance(exc, OSError):  # a full disk: the run's "writing failed"
                 raise
-            raise EncodeFailed(f"{self.stream.codec_context.name} refused frame {self.frames} of a segment "
+            raise EncodeFailed(f"{self.stream.codec_context.name} refused frame {self.given} of a segment "
                                f"({reason(exc)}); the finished segments are kept for --resume") from None
 
     def write(self, image: np.ndarray, pts: int) -> None:
@@ -235,7 +235,7 @@ class SegmentWriter:
             frame = from_rgb(image, self.stream.pix_fmt, self.colour)
         frame.pts, frame.time_base = pts, self.time_base
         opening = not self.stream.codec_context.is_open
-        self.frames += 1
+        self.given += 1
         self._encode(frame)
         if opening:  # the encoder opened with this frame (its threads started)
             ordinary_threads()
