@@ -55,6 +55,11 @@ class SegmentsMissing(VideoError):
     """A video whose finished segments do not cover it yet; its work folder stays for --resume."""
 
 
+class FrameSizeError(VideoError):
+    """The encoder cannot take this video's frame size (it refuses, hangs or crashes on it): that video fails,
+    the others, of other sizes, go on."""
+
+
 class EncodeFailed(VideoError):
     """The encoder or the muxer refused a segment's frames: that video fails, its finished segments stay for
     --resume (the segment being written is deleted)."""

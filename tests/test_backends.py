@@ -7,6 +7,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -458,3 +459,42 @@ def test_int8_runs_only_the_shipped_networks(caplog, random_decoder_file, tmp_pa
         own = make_stylizer(random_decoder_file, STYLE_PATH, size=64, precision="int8")
     assert own.nets.backend.name != "int8" and not isinstance(own.nets.decode_fn, CompiledNet)
     assert any("has no int8 form" in r.getMessage() and "--decoder" in r.getMessage() for r in caplog.records)
+
+
+def test_the_process_s_first_openvino_infer_runs_alone_and_later_ones_side_by_side(monkeypatch):
+    """Two lanes making the process's first OpenVINO call together deadlocked in its bindings' first NumPy set-up
+    (3 of 12 runs of two threads on an 8x8 frame hung here before; 0 of 12 after). The first call now runs alone,
+    later ones overlap as before. OpenVINO stands in: a request that takes 0.2 s and records who overlapped."""
+    import threading
+    import time
+
+    from pipeline.models import openvino_nets
+
+    monkeypatch.setattr(openvino_nets, "_first_done", threading.Event())
+    calls = []  # (start, end) of each infer
+
+    class Request:
+        def infer(self, inputs):
+            start = time.perf_counter()
+            time.sleep(0.2)
+            calls.append((start, time.perf_counter()))
+
+        def get_output_tensor(self, index):
+            return dataclasses.make_dataclass("Tensor", ["data"])(np.zeros((1, 3, 4, 4), np.float32))
+
+    net = openvino_nets.CompiledNet.__new__(openvino_nets.CompiledNet)
+    net.compiled = type("Compiled", (), {"create_infer_request": lambda self: Request()})()
+    net.list_output, net._local = False, threading.local()
+
+    def lane(calls):
+        for _ in range(calls):
+            assert net(torch.zeros(1, 3, 4, 4)).shape == (1, 3, 4, 4)
+
+    threads = [threading.Thread(target=lane, args=(2,)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    first, *others = sorted(calls)
+    assert len(others) == 3 and all(start >= first[1] for start, _ in others)  # the first call alone ...
+    assert any(a[1] > b[0] for a, b in zip(others, others[1:]))  # ... later ones side by side

@@ -4,6 +4,9 @@ libdav1d), whatever the container."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from tests.helpers import STYLE_PATH, one_error_line, run_cli
@@ -76,3 +79,53 @@ def test_a_segment_the_muxer_refuses_fails_that_video_in_one_line_and_the_batch_
     assert long.name in line and "refused" in line and "--resume" in line, line
     assert not (tmp_path / "out" / long.name).exists()
     assert read_video(tmp_path / "out" / short.name)["frames"] == 2
+
+
+def test_an_encoder_that_hangs_on_a_frame_size_fails_that_video_and_the_others_are_made(tmp_path, random_decoder_file,
+                                                                                       monkeypatch):
+    """SVT-AV1 waits for ever for its last packet on frames 24 pixels or less on one side and over 64 on the
+    other (100x8 here): the run hung with no word. A child's trial encode of small frames (killed after its time,
+    3 s here) fails that video in one line naming the size; the 64x48 video beside it is made; exit code 1.
+    Should SVT-AV1 stop hanging, the small video is made too and this still holds: no run waits for ever."""
+    import av
+
+    from pipeline.io import encoder_trial
+
+    if "libsvtav1" not in av.codecs_available:
+        pytest.skip("this PyAV has no libsvtav1")
+    monkeypatch.setattr(encoder_trial, "TRIAL_TIMEOUT_S", 3.0)
+    encoder_trial.trial_problem.cache_clear()
+    (tmp_path / "in").mkdir()
+    thin = make_video(tmp_path / "in" / "thin.mp4", frames=13, rate=24, size=(100, 8))
+    other = make_video(tmp_path / "in" / "other.mp4", frames=13, rate=24, size=(64, 48))
+    result = run_cli("video", tmp_path / "in", tmp_path / "out", "--style", STYLE_PATH, "--decoder",
+                     random_decoder_file, "--size", "0", "--codec", "libsvtav1", "--temporal", "off", "--json",
+                     "--cpu-backend", "onednn", "--no-calibrate")  # the encoder is tried here, not the networks
+    items = {Path(i["path"]).name: i for i in json.loads(result.stdout)["items"]}
+    assert read_video(tmp_path / "out" / other.name)["frames"] == 13 and items[other.name]["status"] == "processed"
+    if items[thin.name]["status"] == "failed":
+        assert result.exit_code == 1 and "100x8 frames" in items[thin.name]["reason"], items[thin.name]
+        assert "did not finish in 3 s" in items[thin.name]["reason"] and not (tmp_path / "out" / thin.name).exists()
+    else:
+        assert result.exit_code == 0 and read_video(tmp_path / "out" / thin.name)["frames"] == 13
+
+
+@pytest.mark.parametrize("child, said", [("kill -ABRT $$", "crashed (SIGABRT)"),
+                                         ("exec sleep 20", "did not finish in 1 s"),
+                                         ("echo 'ValueError: no such option' >&2; exit 1",
+                                          "failed (ValueError: no such option)")])
+def test_a_trial_encode_says_how_its_child_ended(tmp_path, monkeypatch, child, said):
+    """The trial's verdicts, with a child that aborts, hangs or fails standing in for the encoder's process."""
+    import sys
+
+    from pipeline.io import encoder_trial
+
+    script = tmp_path / "child.sh"
+    script.write_text(f"#!/bin/sh\n{child}\n")
+    script.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(script))
+    monkeypatch.setattr(encoder_trial, "TRIAL_TIMEOUT_S", 1.0)
+    encoder_trial.trial_problem.cache_clear()
+    assert encoder_trial.trial_problem("libx264", "yuv420p", (), (8, 100), (24, 1), None) == \
+        f"a trial of {encoder_trial.TRIAL_FRAMES} frames {said}"
+    encoder_trial.trial_problem.cache_clear()

@@ -15,9 +15,10 @@ from pathlib import Path
 import av
 import numpy as np
 
-from pipeline.errors import EncodeFailed, JobError, VideoError, reason
+from pipeline.errors import EncodeFailed, FrameSizeError, JobError, VideoError, reason
 from pipeline.io.animated import ANIMATED_FORMATS, ANIMATED_OUTPUTS
 from pipeline.io.color import Colour, from_rgb, tag_stream
+from pipeline.io.encoder_trial import needs_trial, trial_problem
 from pipeline.io.scheduling import ordinary_threads
 from pipeline.io.sequence_out import DEEP_OUTPUTS, SEQUENCE_OUTPUTS, is_sequence_output
 from pipeline.io.tracks import MP3_LOW_RATE
@@ -127,9 +128,42 @@ def lossless_segments(opts: EncodeOptions, deep: bool) -> EncodeOptions:
 
 def check_encoder(opts: EncodeOptions, size: tuple[int, int], rate: Fraction) -> None:
     """Open the encoder once with the real settings, so a missing or unusable one (e.g. h264_nvenc without an
-    NVIDIA encoder) is one clear error before any work is done."""
+    NVIDIA encoder) is one clear error before any work is done; where it opens at an ordinary size but not at
+    ``size`` (x265 under 16 pixels a side, SVT-AV1 under 4: their own limits), the error says so. Small frames
+    are encoded in a child process first (``encoder_trial.py``): some encoders hang or crash on them."""
     if opts.codec not in av.codecs_available:
         raise VideoError(f"encoder {opts.codec!r} is not available in this PyAV build")
+    try:
+        problem = _open_problem(opts, size, rate)
+        if problem is None:
+            trial = _trial(opts, size, rate) if needs_trial(size) else None
+            if trial is not None:
+                raise FrameSizeError(_cannot_encode(opts, size, trial))
+            return
+        if _open_problem(opts, _ORDINARY, rate) is None:
+            raise FrameSizeError(_cannot_encode(opts, size, f"{problem}; it opens at {_ORDINARY[1]}x{_ORDINARY[0]}"))
+        raise VideoError(f"encoder {opts.codec} cannot be used here with {opts.pix_fmt} ({problem})")
+    finally:
+        ordinary_threads()
+
+
+def _cannot_encode(opts: EncodeOptions, size: tuple[int, int], why: str) -> str:
+    return (f"encoder {opts.codec} cannot encode {size[1]}x{size[0]} frames ({why}): use a larger --size or another "
+            "--codec")
+
+
+def _trial(opts: EncodeOptions, size: tuple[int, int], rate: Fraction) -> str | None:
+    """What went wrong in a child's trial encode with the segments' settings (``encoder_trial.py``)."""
+    options = tuple(sorted(encoder_options(opts, size[1]).items()))
+    return trial_problem(opts.codec, opts.pix_fmt, options, tuple(size), (rate.numerator, rate.denominator),
+                         None if opts.b_frames else 0)
+
+
+_ORDINARY = (240, 320)  # (height, width) any encoder opens at
+
+
+def _open_problem(opts: EncodeOptions, size: tuple[int, int], rate: Fraction) -> str | None:
+    """Why the encoder of ``opts`` does not open for frames of ``size`` (height, width); None where it does."""
     try:
         ctx = av.CodecContext.create(opts.codec, "w")
         ctx.height, ctx.width = size
@@ -138,9 +172,8 @@ def check_encoder(opts: EncodeOptions, size: tuple[int, int], rate: Fraction) ->
         ctx.options = encoder_options(opts, size[1])
         ctx.open()
     except (av.error.FFmpegError, ValueError) as exc:
-        raise VideoError(f"encoder {opts.codec} cannot be used here with {opts.pix_fmt} ({exc})") from None
-    finally:
-        ordinary_threads()
+        return reason(exc)
+    return None
 
 
 def audio_plan(audio_codec: str | None, out_format: str, mode: str) -> str:

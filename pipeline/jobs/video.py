@@ -19,7 +19,7 @@ from pathlib import Path
 import av
 import torch
 
-from pipeline.errors import JobError, JoinFailed, SegmentsMissing, VideoError
+from pipeline.errors import FrameSizeError, JobError, JoinFailed, SegmentsMissing, VideoError
 from pipeline.io.alpha import opaque
 from pipeline.io.alpha_video import alpha_conflict, alpha_encoding, holds_alpha, work_muxer, write_with_alpha
 from pipeline.io.animated import check_memory
@@ -80,6 +80,8 @@ class VideoJob:
         plan = make_plan(src, dst, info, self.video, self.device, self.style_key, seekable, self.scenes)
         try:
             check_encoder(plan.encode, plan.out_hw, plan.info.rate)
+        except FrameSizeError:
+            raise  # this video's size: the others may have other sizes
         except VideoError as exc:
             raise JobError(str(exc)) from None
         if is_animated_output(dst):  # its frames are held until it is written

@@ -31,6 +31,11 @@ from pipeline.cache import cache_dir
 
 FOLDER = "openvino"  # in the cache folder: converted float networks, <name>-<digest>.xml / .bin, and compiled/
 log = logging.getLogger(__name__)
+# The process's first infer runs alone: OpenVINO's bindings set up their NumPy access on first use (pybind11's
+# gil_safe_call_once_and_store inside a function-local static), and two lanes arriving there together deadlocked,
+# one holding the static's guard with the GIL, the other holding the once-flag waiting for the GIL.
+_FIRST_INFER = threading.Lock()
+_first_done = threading.Event()
 
 
 @functools.cache
@@ -70,7 +75,13 @@ class CompiledNet:
         request = getattr(self._local, "request", None)
         if request is None:
             request = self._local.request = self.compiled.create_infer_request()
-        request.infer({0: x.detach().float().contiguous().cpu().numpy()})
+        inputs = {0: x.detach().float().contiguous().cpu().numpy()}
+        if _first_done.is_set():
+            request.infer(inputs)
+        else:
+            with _FIRST_INFER:
+                request.infer(inputs)
+                _first_done.set()
         out = torch.from_numpy(np.array(request.get_output_tensor(0).data, copy=True))
         return [out] if self.list_output else out
 
