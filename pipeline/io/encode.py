@@ -25,7 +25,6 @@ from pipeline.io.tracks import MP3_LOW_RATE
 from pipeline.io.walk import is_pattern
 from pipeline.options import EncodeOptions
 
-# What an output may be called, and the muxer each suffix gets.
 # Encoders whose packets carry no real decode time when given at most this many frames: x265 subtracts a B-frame
 # delay it sets only once the frame after the delay arrives (Encoder::m_bframeDelayTime, never initialised), so a
 # 1- or 2-frame segment got dts 9e18 or -9e15, which the MP4 muxer refused once that memory was not zero.
@@ -35,6 +34,8 @@ _SHORT_ENCODE_DTS = {"libx265": 2}
 # later ("corrupted size vs. prev_size"). Frames narrower than one 64-pixel CTU are encoded without it. (x265's
 # asm setting is no cure: its kernels are chosen once per process, by the first encoder opened.)
 _X265_NARROW = 64
+_ORDINARY = (240, 320)  # (height, width) any encoder opens at: a refusal at a run's size but not here is its size
+# What an output may be called, and the muxer each suffix gets.
 _FORMATS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
 OUTPUT_EXTENSIONS = set(_FORMATS)
 # Audio each container takes as it is (each entry muxes there: tests/test_audio_copy.py), kept to what players
@@ -128,11 +129,12 @@ def lossless_segments(opts: EncodeOptions, deep: bool) -> EncodeOptions:
 
 def check_encoder(opts: EncodeOptions, size: tuple[int, int], rate: Fraction) -> None:
     """Open the encoder once with the real settings, so a missing or unusable one (e.g. h264_nvenc without an
-    NVIDIA encoder) is one clear error before any work is done; where it opens at an ordinary size but not at
-    ``size`` (x265 under 16 pixels a side, SVT-AV1 under 4: their own limits), the error says so. Small frames
-    are encoded in a child process first (``encoder_trial.py``): some encoders hang or crash on them."""
+    NVIDIA encoder) is one clear error before any work is done: JobError, as it is every video's. Where it
+    opens at an ordinary size but not at ``size`` (x265 under 16 pixels a side, SVT-AV1 under 4: their own
+    limits), FrameSizeError, that video's. Small frames are encoded in a child process first
+    (``encoder_trial.py``): some encoders hang or crash on them."""
     if opts.codec not in av.codecs_available:
-        raise VideoError(f"encoder {opts.codec!r} is not available in this PyAV build")
+        raise JobError(f"encoder {opts.codec!r} is not available in this PyAV build")
     try:
         problem = _open_problem(opts, size, rate)
         if problem is None:
@@ -142,7 +144,7 @@ def check_encoder(opts: EncodeOptions, size: tuple[int, int], rate: Fraction) ->
             return
         if _open_problem(opts, _ORDINARY, rate) is None:
             raise FrameSizeError(_cannot_encode(opts, size, f"{problem}; it opens at {_ORDINARY[1]}x{_ORDINARY[0]}"))
-        raise VideoError(f"encoder {opts.codec} cannot be used here with {opts.pix_fmt} ({problem})")
+        raise JobError(f"encoder {opts.codec} cannot be used here with {opts.pix_fmt} ({problem})")
     finally:
         ordinary_threads()
 
@@ -158,8 +160,6 @@ def _trial(opts: EncodeOptions, size: tuple[int, int], rate: Fraction) -> str | 
     return trial_problem(opts.codec, opts.pix_fmt, options, tuple(size), (rate.numerator, rate.denominator),
                          None if opts.b_frames else 0)
 
-
-_ORDINARY = (240, 320)  # (height, width) any encoder opens at
 
 
 def _open_problem(opts: EncodeOptions, size: tuple[int, int], rate: Fraction) -> str | None:
@@ -242,13 +242,14 @@ class SegmentWriter:
         if opts.threads:
             self.stream.codec_context.thread_count = opts.threads
         self.time_base, self.given = time_base, 0
+        self.short_encode = _SHORT_ENCODE_DTS.get(opts.codec, 0)  # up to this many frames given: dts unstated
 
     def _encode(self, frame: av.VideoFrame | None) -> None:
         """Encode ``frame`` (None: the end) and mux what the encoder gives; from an encoder given too few frames
         to state decode times, each packet at its presentation time (so few frames are never reordered)."""
         try:
             for packet in self.stream.encode(frame):
-                if self.given <= _SHORT_ENCODE_DTS.get(self.stream.codec_context.name, 0):
+                if self.given <= self.short_encode:
                     packet.dts = packet.pts
                 self.container.mux(packet)
         except av.error.FFmpegError as exc:

@@ -19,7 +19,7 @@ from pathlib import Path
 import av
 import torch
 
-from pipeline.errors import FrameSizeError, JobError, JoinFailed, SegmentsMissing, VideoError
+from pipeline.errors import JobError, JoinFailed, SegmentsMissing, VideoError
 from pipeline.io.alpha import opaque
 from pipeline.io.alpha_video import alpha_conflict, alpha_encoding, holds_alpha, work_muxer, write_with_alpha
 from pipeline.io.animated import check_memory
@@ -78,12 +78,7 @@ class VideoJob:
             log.warning("--fps sets the rate of image sequences and raw streams, which store no times: %s keeps its "
                         "own (%s fps)", src, f"{float(info.rate):.6g}")
         plan = make_plan(src, dst, info, self.video, self.device, self.style_key, seekable, self.scenes)
-        try:
-            check_encoder(plan.encode, plan.out_hw, plan.info.rate)
-        except FrameSizeError:
-            raise  # this video's size: the others may have other sizes
-        except VideoError as exc:
-            raise JobError(str(exc)) from None
+        check_encoder(plan.encode, plan.out_hw, plan.info.rate)
         if is_animated_output(dst):  # its frames are held until it is written
             check_memory(dst, plan.expected, plan.out_hw)
         for _, codec in plan.info.audio_tracks:  # --audio copy: each track one the output can hold
@@ -264,7 +259,7 @@ def _with_alpha(plan: VideoPlan) -> VideoPlan:
     if keeps_alpha(plan):
         try:
             check_encoder(alpha_encoding(plan.video.encode, dst), plan.out_hw, plan.info.rate)
-        except VideoError as exc:
+        except JobError as exc:  # a frame size the alpha codec refuses stays this video's (FrameSizeError)
             raise JobError(f"{exc} (for the transparency of {src})") from None
         deep = plan.info.colour is not None and plan.info.colour.deep and output_format(dst) == "mov"
         return replace(plan, encode=lossless_segments(plan.encode, deep))
